@@ -1,0 +1,5 @@
+//go:build !linux
+
+package mp
+
+func cgroupCPUQuota() int { return 0 }

@@ -1,0 +1,233 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"reflect"
+	"sync"
+	"syscall"
+
+	"github.com/mp-go/mp/internal/wire"
+)
+
+// Sentinel errors. Each is registered under a stable code, so an error that matches one of them in
+// a child matches it in the parent too (errors.Is).
+var (
+	// ErrNotStarted is returned by Wait, Signal, Terminate and Kill on a process that was never
+	// started.
+	ErrNotStarted = errors.New("mp: process not started")
+	// ErrAlreadyStarted is returned by a second Start.
+	ErrAlreadyStarted = errors.New("mp: process already started")
+	// ErrNotRegistered reports a function that was not registered with Register, or not under the
+	// same name in the child.
+	ErrNotRegistered = errors.New("mp: function not registered")
+	// ErrEncode reports a value the codec cannot encode; the message names its type.
+	ErrEncode = errors.New("mp: cannot encode")
+	// ErrDecode reports a value the codec cannot decode into the expected type.
+	ErrDecode = errors.New("mp: cannot decode")
+	// ErrDaemonChildren is returned by Start in a daemon process: a daemon may not start children,
+	// since it is terminated without waiting for them when its parent exits.
+	ErrDaemonChildren = errors.New("mp: a daemon process may not start children")
+	// ErrNotSupported reports a feature this platform does not have.
+	ErrNotSupported = errors.New("mp: not supported on this platform")
+	// ErrHandshake reports a child that ended before it reported ready: it crashed in package
+	// initialisation, or its main does not call mp.Init first.
+	ErrHandshake = errors.New("mp: child exited before the handshake")
+	// ErrNoInit is reported by a child whose main reached mp code without calling mp.Init first.
+	ErrNoInit = errors.New("mp: the child's main did not call mp.Init() as its first statement")
+	// ErrNoResult reports a child that exited successfully without returning a result (it called
+	// os.Exit(0) inside the function).
+	ErrNoResult = errors.New("mp: child exited without a result")
+	// ErrInvalidOption reports an option with a value out of its range.
+	ErrInvalidOption = errors.New("mp: invalid option")
+	// ErrClosed is returned by operations on a resource that has been closed.
+	ErrClosed = errors.New("mp: closed")
+	// ErrProtocol reports a child that broke the control protocol (a malformed or oversized frame).
+	ErrProtocol = errors.New("mp: control protocol violation")
+)
+
+// errorRegistry maps stable codes to sentinel errors, in registration order.
+var errorRegistry struct {
+	sync.RWMutex
+	codes  []string
+	errs   []error
+	byCode map[string]error
+}
+
+func init() {
+	for _, e := range []struct {
+		code string
+		err  error
+	}{
+		{"mp.not_started", ErrNotStarted},
+		{"mp.already_started", ErrAlreadyStarted},
+		{"mp.not_registered", ErrNotRegistered},
+		{"mp.encode", ErrEncode},
+		{"mp.decode", ErrDecode},
+		{"mp.daemon_children", ErrDaemonChildren},
+		{"mp.not_supported", ErrNotSupported},
+		{"mp.handshake", ErrHandshake},
+		{"mp.no_init", ErrNoInit},
+		{"mp.no_result", ErrNoResult},
+		{"mp.invalid_option", ErrInvalidOption},
+		{"mp.closed", ErrClosed},
+		{"mp.protocol", ErrProtocol},
+		{"context.Canceled", context.Canceled},
+		{"context.DeadlineExceeded", context.DeadlineExceeded},
+		{"io.EOF", io.EOF},
+		{"io.ErrUnexpectedEOF", io.ErrUnexpectedEOF},
+		{"io.ErrClosedPipe", io.ErrClosedPipe},
+		{"fs.ErrNotExist", fs.ErrNotExist},
+		{"fs.ErrExist", fs.ErrExist},
+		{"fs.ErrPermission", fs.ErrPermission},
+		{"fs.ErrClosed", fs.ErrClosed},
+		{"os.ErrDeadlineExceeded", os.ErrDeadlineExceeded},
+	} {
+		RegisterError(e.code, e.err)
+	}
+}
+
+// RegisterError registers a sentinel error under a stable code, so that an error returned in a
+// child that matches err (errors.Is) matches err in the parent as well. It returns err, to be used
+// in a package-level declaration:
+//
+//	var ErrSoldOut = mp.RegisterError("shop.sold_out", errors.New("sold out"))
+//
+// Register sentinels at package level, as functions are, so that parent and child agree. It
+// panics on an empty code, a nil error, or a code registered twice. The sentinels of this package,
+// of context, io, io/fs and os are registered already.
+func RegisterError(code string, err error) error {
+	if code == "" {
+		panic("mp: RegisterError with an empty code")
+	}
+	if err == nil {
+		panic("mp: RegisterError(" + code + ") with a nil error")
+	}
+	errorRegistry.Lock()
+	defer errorRegistry.Unlock()
+	if errorRegistry.byCode == nil {
+		errorRegistry.byCode = make(map[string]error)
+	}
+	if _, dup := errorRegistry.byCode[code]; dup {
+		panic("mp: RegisterError called twice for code " + code)
+	}
+	errorRegistry.byCode[code] = err
+	errorRegistry.codes = append(errorRegistry.codes, code)
+	errorRegistry.errs = append(errorRegistry.errs, err)
+	return err
+}
+
+// toWire flattens err for the control channel, keeping the codes of every registered sentinel it
+// matches and its errno, if any.
+func toWire(err error) *wire.Error {
+	we := &wire.Error{Message: err.Error(), Type: reflect.TypeOf(err).String()}
+	errorRegistry.RLock()
+	for i, s := range errorRegistry.errs {
+		if errors.Is(err, s) {
+			we.Codes = append(we.Codes, errorRegistry.codes[i])
+		}
+	}
+	errorRegistry.RUnlock()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		we.Errno = int(errno)
+	}
+	return we
+}
+
+// sentinels rebuilds the list of errors a wire error matched in the child.
+func sentinels(we *wire.Error) []error {
+	var out []error
+	errorRegistry.RLock()
+	for _, c := range we.Codes {
+		if s, ok := errorRegistry.byCode[c]; ok {
+			out = append(out, s)
+		}
+	}
+	errorRegistry.RUnlock()
+	if we.Errno != 0 {
+		out = append(out, syscall.Errno(we.Errno))
+	}
+	return out
+}
+
+// fromWire rebuilds an error received from process name/pid.
+func fromWire(name string, pid int, we *wire.Error) error {
+	if we.Panic {
+		return &PanicError{Name: name, Pid: pid, Value: we.Message, Stack: we.Stack, errs: sentinels(we)}
+	}
+	return &ProcessError{Name: name, Pid: pid, Message: we.Message, Type: we.Type, errs: sentinels(we)}
+}
+
+// ProcessError is an error returned by a function that ran in a child process. It carries the
+// child's message, the Go type of the original error, and the child's name and pid. errors.Is
+// matches every registered sentinel (see RegisterError) the original error matched in the child,
+// and a syscall.Errno it wrapped.
+type ProcessError struct {
+	Name    string // the child's process name
+	Pid     int    // the child's pid
+	Message string // the original error's message
+	Type    string // the original error's dynamic Go type, such as "*fs.PathError"
+	errs    []error
+}
+
+// Error returns the child's message, prefixed with which process it came from.
+func (e *ProcessError) Error() string {
+	return fmt.Sprintf("mp: process %s (pid %d): %s", e.Name, e.Pid, e.Message)
+}
+
+// Unwrap returns the registered sentinels the original error matched in the child.
+func (e *ProcessError) Unwrap() []error { return e.errs }
+
+// PanicError reports a panic in a function that ran in a child process, with the child's stack.
+type PanicError struct {
+	Name  string // the child's process name
+	Pid   int    // the child's pid
+	Value string // the panic value, formatted with %v
+	Stack string // the panicking goroutine's stack in the child
+	errs  []error
+}
+
+// Error returns the panic value and where it happened; the stack is in the Stack field.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("mp: process %s (pid %d) panicked: %s", e.Name, e.Pid, e.Value)
+}
+
+// Unwrap returns the registered sentinels the panic value matched, when it was an error.
+func (e *PanicError) Unwrap() []error { return e.errs }
+
+// ExitError reports a child that ended without reporting a result: it called os.Exit with a
+// non-zero code, or was killed by a signal (by Terminate, Kill, the kernel's OOM killer, a crash
+// in cgo code, …). The embedded ProcessState has the details.
+type ExitError struct {
+	Name string // the child's process name
+	Pid  int    // the child's pid
+	*os.ProcessState
+}
+
+// Error says how the child ended.
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("mp: process %s (pid %d) %s", e.Name, e.Pid, describeExit(e.ProcessState))
+}
+
+// Code returns the exit code in Python's convention: the code given to os.Exit, or minus the
+// signal number when a signal ended the process.
+func (e *ExitError) Code() int { return exitCode(e.ProcessState) }
+
+func describeExit(st *os.ProcessState) string {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "was killed by signal: " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exited with status %d", st.ExitCode())
+}
+
+func exitCode(st *os.ProcessState) int {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return st.ExitCode()
+}

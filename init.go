@@ -1,0 +1,231 @@
+package mp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/wire"
+)
+
+// ProcessInfo describes a process: this one (Current) or its parent (Parent).
+type ProcessInfo struct {
+	Name      string // "MainProcess" for a program's first process, as in Python
+	Pid       int
+	Daemon    bool
+	ParentPid int // os.Getppid() for the current process; 0 for Parent()
+	ident     string
+}
+
+var (
+	current atomic.Pointer[ProcessInfo]
+	parent  atomic.Pointer[ProcessInfo]
+)
+
+func currentInfo() ProcessInfo {
+	if c := current.Load(); c != nil {
+		return *c
+	}
+	return ProcessInfo{Name: "MainProcess", Pid: os.Getpid(), ParentPid: os.Getppid()}
+}
+
+// Current describes the calling process: Python's current_process(). In a child it carries the
+// name and daemon flag its parent gave it.
+func Current() ProcessInfo {
+	c := currentInfo()
+	c.ParentPid = os.Getppid()
+	return c
+}
+
+// Parent describes the process that started this one, and false in a program's main process:
+// Python's parent_process().
+func Parent() (ProcessInfo, bool) {
+	if p := parent.Load(); p != nil {
+		return *p, true
+	}
+	return ProcessInfo{}, false
+}
+
+// Init must be the first statement of main, and of TestMain in tests that start processes:
+//
+//	func main() {
+//		mp.Init()
+//		defer mp.Cleanup()
+//		...
+//	}
+//
+// In the program's own process Init returns at once. In a child started by this package it never
+// returns: it receives the function to run over the control socket its parent handed down, runs
+// it, reports the result or error, terminates its daemon children and waits for the others (as
+// Cleanup does), and exits — 0 on success, 1 when the function returned an error or panicked.
+// Package initialisation (package-level variables and init functions) runs in every child before
+// Init, so keep it light.
+//
+// A child dies with its parent however the parent ends — return from main, os.Exit, a panic,
+// SIGKILL. On Linux the kernel sends it SIGKILL when the parent dies (the parent-death signal is
+// set from a thread that outlives the child); everywhere the child also kills itself when its
+// control socket reports that the parent has gone.
+//
+// Calling Init more than once is harmless. Registering functions after Init panics.
+func Init() {
+	if !initStarted.CompareAndSwap(false, true) {
+		return
+	}
+	version, fd, ok, err := bootstrap.TakeMarker()
+	if !ok {
+		return
+	}
+	childMain(version, fd, err)
+}
+
+// noInitTimeout is how long a child may spend before reaching Init; MP_INIT_TIMEOUT overrides it
+// (a Go duration), for tests.
+const noInitTimeout = 10 * time.Second
+
+func init() {
+	if !bootstrap.Marked() {
+		return
+	}
+	d := noInitTimeout
+	if s := os.Getenv("MP_INIT_TIMEOUT"); s != "" {
+		if v, err := time.ParseDuration(s); err == nil {
+			d = v
+		}
+	}
+	// A child whose main never calls Init would run the program's main as if it were the parent.
+	// If it does not reach Init in time, fail loudly rather than let it run on.
+	time.AfterFunc(d, func() {
+		if !initStarted.Load() {
+			failNoInit(fmt.Sprintf("mp.Init was not called within %v of the child's start", d))
+		}
+	})
+}
+
+// guardChild stops a child that reached mp code without calling Init: it would otherwise act as
+// a parent, start children of its own, and so on without end.
+func guardChild() {
+	if bootstrap.Marked() && !initStarted.Load() {
+		failNoInit("the child reached mp code, and its main had not called mp.Init")
+	}
+}
+
+var failOnce sync.Once
+
+// failNoInit reports ErrNoInit to the parent and on standard error, and exits with status 2.
+func failNoInit(why string) {
+	failOnce.Do(func() {
+		fmt.Fprintf(os.Stderr, "mp: FATAL: this process (pid %d) was started by mp as a child, but %s.\n"+
+			"mp: call mp.Init() as the first statement of main (and of TestMain); this child exits now and starts nothing.\n", os.Getpid(), why)
+		_, fd, ok, err := bootstrap.TakeMarker()
+		if ok && err == nil {
+			f := os.NewFile(uintptr(fd), "mp-control")
+			wire.WriteMessage(f, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid(), Err: toWire(ErrNoInit)})
+		}
+		os.Exit(2)
+	})
+	select {}
+}
+
+// childMain is Init in a child. It never returns.
+func childMain(version, fd int, markerErr error) {
+	if markerErr != nil || version != wire.Version {
+		fmt.Fprintf(os.Stderr, "mp: FATAL: bad child marker (version %d, error %v)\n", version, markerErr)
+		os.Exit(2)
+	}
+	bootstrap.CloseInherited(fd)
+	f := os.NewFile(uintptr(fd), "mp-control")
+	c, err := net.FileConn(f) // a close-on-exec duplicate, so grandchildren do not inherit it
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
+		os.Exit(2)
+	}
+	conn := c.(*net.UnixConn)
+	typ, payload, err := wire.ReadFrame(conn, wire.DefaultMaxFrame)
+	if err != nil || typ != wire.TypeTask {
+		bootstrap.KillSelf() // the parent died before sending the task
+	}
+	var task wire.Task
+	if err := wire.Unmarshal(payload, &task); err != nil {
+		refuse(conn, fmt.Errorf("%w: task frame: %v", ErrProtocol, err))
+	}
+	ppid := os.Getppid()
+	current.Store(&ProcessInfo{Name: task.Name, Pid: os.Getpid(), Daemon: task.Daemon, ParentPid: ppid, ident: task.Ident})
+	parent.Store(&ProcessInfo{Name: task.ParentName, Pid: task.ParentPid})
+	if task.Version != wire.Version {
+		refuse(conn, fmt.Errorf("%w: parent speaks protocol version %d, child %d", ErrProtocol, task.Version, wire.Version))
+	}
+	e, ok := lookup(task.Func)
+	if !ok {
+		refuse(conn, fmt.Errorf("%w: function %q is not registered in the child; register it at package level, unconditionally", ErrNotRegistered, task.Func))
+	}
+	run, err := e.prepare(task.Arg)
+	if err != nil {
+		refuse(conn, err)
+	}
+
+	var wmu sync.Mutex
+	send := func(typ byte, v any) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if err := wire.WriteMessage(conn, typ, v); err != nil {
+			bootstrap.KillSelf() // the parent is gone
+		}
+	}
+	send(wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid()})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go watchParent(conn, cancel)
+
+	res := &wire.Result{}
+	res.Value, res.Err = callProtected(ctx, run)
+	send(wire.TypeResult, res)
+	Cleanup()
+	if res.Err != nil {
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// refuse answers the handshake with err and exits.
+func refuse(conn *net.UnixConn, err error) {
+	wire.WriteMessage(conn, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid(), Err: toWire(err)})
+	os.Exit(2)
+}
+
+// watchParent reads the control socket for the life of the child: a Cancel frame cancels the
+// function's context; end of file means the parent has died, and the child follows it.
+func watchParent(conn *net.UnixConn, cancel context.CancelFunc) {
+	for {
+		typ, _, err := wire.ReadFrame(conn, 1<<20)
+		if err != nil {
+			bootstrap.KillSelf()
+		}
+		if typ == wire.TypeCancel {
+			cancel()
+		}
+	}
+}
+
+// callProtected runs the function, turning a panic into a wire error with the stack.
+func callProtected(ctx context.Context, run func(context.Context) ([]byte, error)) (value []byte, werr *wire.Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			werr = &wire.Error{Message: fmt.Sprint(r), Type: fmt.Sprintf("%T", r), Panic: true, Stack: string(debug.Stack())}
+			if e, ok := r.(error); ok {
+				werr.Codes = toWire(e).Codes
+			}
+		}
+	}()
+	v, err := run(ctx)
+	if err != nil {
+		return nil, toWire(err)
+	}
+	return v, nil
+}

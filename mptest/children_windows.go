@@ -1,0 +1,29 @@
+package mptest
+
+import (
+	"fmt"
+	"os"
+)
+
+// ChildInfo is a process found by Children.
+type ChildInfo struct {
+	Pid   int
+	State string
+	Comm  string
+}
+
+// String formats the child as "pid(comm,state)".
+func (c ChildInfo) String() string { return fmt.Sprintf("%d(%s,%s)", c.Pid, c.Comm, c.State) }
+
+// Children is only implemented on Linux; elsewhere it reports none.
+func Children(ppid int) ([]ChildInfo, error) { return nil, nil }
+
+// Exists reports whether a process with this pid can be opened.
+func Exists(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	p.Release()
+	return true
+}

@@ -1,0 +1,140 @@
+package mp
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+)
+
+// Func is a function registered to run in child processes: the typed handle Register returns.
+// Pass it to NewProcess or Run (and, later, to a pool). Functions cross the process boundary by
+// name, arguments and results by value (see the codec notes in the package documentation).
+//
+// A *Func is immutable and safe for concurrent use. Calling it directly with Call runs it in the
+// current process.
+type Func[T, R any] struct {
+	name string
+	fn   func(context.Context, T) (R, error)
+}
+
+// Name returns the name the function was registered under.
+func (f *Func[T, R]) Name() string { return f.name }
+
+// Call runs the function in the current process, as a plain Go call.
+func (f *Func[T, R]) Call(ctx context.Context, arg T) (R, error) { return f.fn(ctx, arg) }
+
+// String returns "mp.Func(name)".
+func (f *Func[T, R]) String() string { return "mp.Func(" + f.name + ")" }
+
+// entry is the untyped view of a registered function that a child runs.
+type entry struct {
+	name    string
+	argType reflect.Type
+	// prepare decodes the argument and returns a closure that runs the function and encodes
+	// its result. Decoding happens before the handshake completes, so a bad argument is reported
+	// to Start rather than as a failure of the function.
+	prepare func(arg []byte) (run func(ctx context.Context) ([]byte, error), err error)
+}
+
+var registry struct {
+	sync.RWMutex
+	byName map[string]*entry
+	byType map[reflect.Type]string // runner types, for NewRunnerProcess
+}
+
+// initStarted is set by Init; registering afterwards is a bug that would leave children without
+// the function, so Register panics then.
+var initStarted atomic.Bool
+
+// Register registers fn under name so that child processes can run it, and returns its typed
+// handle. Call it at package level — in a var declaration or an init function — so that it runs
+// in every process, children included, before main:
+//
+//	var Square = mp.Register("square", func(ctx context.Context, x int) (int, error) {
+//		return x * x, nil
+//	})
+//
+// Register panics on an empty name, a nil function, a name registered twice, or a call after
+// Init (a function registered in main would be unknown to the children).
+func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, error)) *Func[T, R] {
+	if fn == nil {
+		panic("mp: Register(" + name + ") with a nil function")
+	}
+	f := &Func[T, R]{name: name, fn: fn}
+	register(name, reflect.TypeFor[T](), func(arg []byte) (func(context.Context) ([]byte, error), error) {
+		var x T
+		if err := decodeValue("argument of "+name, arg, &x); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) ([]byte, error) {
+			r, err := fn(ctx, x)
+			if err != nil {
+				return nil, err
+			}
+			return encodeValue("result of "+name, r)
+		}, nil
+	})
+	return f
+}
+
+func register(name string, argType reflect.Type, prepare func([]byte) (func(context.Context) ([]byte, error), error)) {
+	if name == "" {
+		panic("mp: Register with an empty name")
+	}
+	if initStarted.Load() {
+		panic(fmt.Sprintf("mp: Register(%q) called after mp.Init; register at package level (a var declaration or an init function) so that child processes know the function too", name))
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.byName == nil {
+		registry.byName = make(map[string]*entry)
+	}
+	if _, dup := registry.byName[name]; dup {
+		panic("mp: Register called twice for name " + name)
+	}
+	registry.byName[name] = &entry{name: name, argType: argType, prepare: prepare}
+}
+
+func lookup(name string) (*entry, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	e, ok := registry.byName[name]
+	return e, ok
+}
+
+// Runner is the Go form of Python's Process subclass with a run() method: a type whose exported
+// fields are its state and whose Run method is the body of the process. Register the type with
+// RegisterRunner and start a value of it with NewRunnerProcess (or NewProcess with the handle).
+// The value is encoded in the parent and decoded in the child, so only exported fields arrive.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// RegisterRunner registers the Runner type T under name, as Register does for functions, and
+// returns a handle whose argument is the runner value itself:
+//
+//	type Task struct{ Name string }
+//	func (t *Task) Run(ctx context.Context) error { fmt.Println("hello from", t.Name); return nil }
+//	var TaskFunc = mp.RegisterRunner[*Task]("task")
+//
+//	p := mp.NewRunnerProcess(&Task{Name: "Nick"}) // or mp.NewProcess(TaskFunc, &Task{Name: "Nick"})
+//
+// It panics as Register does, and also when T was registered under another name.
+func RegisterRunner[T Runner](name string) *Func[T, struct{}] {
+	f := Register(name, func(ctx context.Context, r T) (struct{}, error) {
+		return struct{}{}, r.Run(ctx)
+	})
+	t := reflect.TypeFor[T]()
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.byType == nil {
+		registry.byType = make(map[reflect.Type]string)
+	}
+	if prev, dup := registry.byType[t]; dup {
+		panic(fmt.Sprintf("mp: RegisterRunner: type %s is registered already as %q", t, prev))
+	}
+	registry.byType[t] = name
+	return f
+}
