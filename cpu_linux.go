@@ -11,8 +11,12 @@ import (
 // cgroupCPUQuota returns the CPU limit of this process's cgroup, rounded up, or 0 when there is
 // none. It reads cgroup v2's cpu.max along the path from the process's cgroup to the root (the
 // tightest limit wins), and cgroup v1's cfs quota and period.
-func cgroupCPUQuota() int {
-	f, err := os.Open("/proc/self/cgroup")
+func cgroupCPUQuota() int { return cgroupCPUQuotaAt("/proc/self/cgroup", "/sys/fs/cgroup") }
+
+// cgroupCPUQuotaAt is cgroupCPUQuota reading the given cgroup membership file and cgroup
+// mount, so that tests can give it a made-up hierarchy.
+func cgroupCPUQuotaAt(membership, root string) int {
+	f, err := os.Open(membership)
 	if err != nil {
 		return 0
 	}
@@ -38,7 +42,7 @@ func cgroupCPUQuota() int {
 		}
 		switch {
 		case parts[0] == "0" && parts[1] == "": // cgroup v2
-			for dir := filepath.Join("/sys/fs/cgroup", parts[2]); ; dir = filepath.Dir(dir) {
+			for dir := filepath.Join(root, parts[2]); ; dir = filepath.Dir(dir) {
 				if b, err := os.ReadFile(filepath.Join(dir, "cpu.max")); err == nil {
 					fs := strings.Fields(string(b))
 					if len(fs) == 2 && fs[0] != "max" {
@@ -49,14 +53,14 @@ func cgroupCPUQuota() int {
 						}
 					}
 				}
-				if dir == "/sys/fs/cgroup" || dir == "/" || dir == "." {
+				if dir == root || dir == "/" || dir == "." {
 					break
 				}
 			}
 		case strings.Contains(","+parts[1]+",", ",cpu,"): // cgroup v1
-			base := "/sys/fs/cgroup/cpu,cpuacct"
+			base := filepath.Join(root, "cpu,cpuacct")
 			if _, err := os.Stat(base); err != nil {
-				base = "/sys/fs/cgroup/cpu"
+				base = filepath.Join(root, "cpu")
 			}
 			for _, dir := range []string{filepath.Join(base, parts[2]), base} {
 				q := readNumber(filepath.Join(dir, "cpu.cfs_quota_us"))

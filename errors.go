@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -177,7 +178,7 @@ type ProcessError struct {
 
 // Error returns the child's message, prefixed with which process it came from.
 func (e *ProcessError) Error() string {
-	return fmt.Sprintf("mp: process %s (pid %d): %s", e.Name, e.Pid, e.Message)
+	return fmt.Sprintf("mp: process %s (pid %d): %s", e.Name, e.Pid, strings.TrimPrefix(e.Message, "mp: "))
 }
 
 // Unwrap returns the registered sentinels the original error matched in the child.

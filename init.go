@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,7 @@ func childMain(version, fd int, markerErr error) {
 		os.Exit(2)
 	}
 	bootstrap.CloseInherited(fd)
+	bootstrap.SetProcessName(filepath.Base(os.Args[0]))
 	f := os.NewFile(uintptr(fd), "mp-control")
 	c, err := net.FileConn(f) // a close-on-exec duplicate, so grandchildren do not inherit it
 	f.Close()

@@ -64,9 +64,16 @@ var (
 		par, ok := mp.Parent()
 		return InfoResult{Current: mp.Current(), Parent: par, HasParent: ok, Getppid: os.Getppid()}, nil
 	})
-	FDOpen = mp.Register("test.fd_open", func(ctx context.Context, fd int) (bool, error) {
-		_, err := fcntlGetfd(fd)
-		return err == nil, nil
+	// FDOpen reports whether descriptor a.FD in the child refers to the file at a.Path.
+	FDOpen = mp.Register("test.fd_open", func(ctx context.Context, a FDArg) (bool, error) {
+		var st, want syscall.Stat_t
+		if err := syscall.Fstat(a.FD, &st); err != nil {
+			return false, nil
+		}
+		if err := syscall.Stat(a.Path, &want); err != nil {
+			return false, err
+		}
+		return st.Dev == want.Dev && st.Ino == want.Ino, nil
 	})
 	StartChild = mp.Register("test.start_child", func(ctx context.Context, d time.Duration) (int, error) {
 		p := mp.NewProcess(Sleep, d)
@@ -74,6 +81,15 @@ var (
 			return 0, err
 		}
 		return p.Pid(), nil
+	})
+	// StartGrandchild starts a long-sleeping child, writes its pid to pidFile and returns; the
+	// process then waits for the grandchild before exiting (Python's exit rules).
+	StartGrandchild = mp.Register("test.start_grandchild", func(ctx context.Context, pidFile string) (int, error) {
+		p := mp.NewProcess(Sleep, time.Hour)
+		if err := p.Start(ctx); err != nil {
+			return 0, err
+		}
+		return p.Pid(), os.WriteFile(pidFile, []byte(fmt.Sprint(p.Pid())), 0o644)
 	})
 	Hello = mp.Register("test.hello", func(ctx context.Context, who string) (struct{}, error) {
 		fmt.Printf("hello %s from %s\n", who, mp.Current().Name)
@@ -107,10 +123,69 @@ func (t *Ticket) Run(ctx context.Context) error {
 
 var TicketFunc = mp.RegisterRunner[*Ticket]("test.ticket")
 
-func fcntlGetfd(fd int) (int, error) {
-	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
+// FDArg names a descriptor and the file it should refer to.
+type FDArg struct {
+	FD   int
+	Path string
 }
+
+// ChanHolder cannot be encoded: it holds a channel.
+type ChanHolder struct {
+	Name string
+	C    chan int
+}
+
+// BadArg encodes fine but refuses to decode, as a corrupt or incompatible argument would.
+type BadArg struct{ X int }
+
+// UnmarshalCBOR always fails.
+func (b *BadArg) UnmarshalCBOR([]byte) error { return errors.New("BadArg refuses to decode") }
+
+var (
+	TakeChan   = mp.Register("test.take_chan", func(ctx context.Context, c ChanHolder) (int, error) { return 0, nil })
+	TakeBad    = mp.Register("test.take_bad", func(ctx context.Context, b BadArg) (int, error) { return b.X, nil })
+	ReturnFunc = mp.Register("test.return_func", func(ctx context.Context, _ struct{}) (any, error) {
+		return func() {}, nil
+	})
+	Big = mp.Register("test.big", func(ctx context.Context, n int) ([]byte, error) {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i)
+		}
+		return b, nil
+	})
+	// Spin ignores its context and burns CPU forever, after writing its pid to a file: only a
+	// kill stops it.
+	Spin = mp.Register("test.spin", func(ctx context.Context, pidFile string) (int, error) {
+		if err := os.WriteFile(pidFile, []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+			return 0, err
+		}
+		x := 0
+		for {
+			x++
+		}
+	})
+	// Touch sleeps d, then creates path: proof that it ran to the end.
+	Touch = mp.Register("test.touch", func(ctx context.Context, a TouchArg) (struct{}, error) {
+		time.Sleep(a.After)
+		return struct{}{}, os.WriteFile(a.Path, []byte("done"), 0o644)
+	})
+)
+
+// TouchArg is Touch's argument.
+type TouchArg struct {
+	Path  string
+	After time.Duration
+}
+
+// NestedResult is what NestedInfo reports.
+type NestedResult struct {
+	InfoResult
+	ParentName string
+}
+
+// NestedInfo starts a grandchild running Info and reports what it saw.
+var NestedInfo = mp.Register("test.nested_info", func(ctx context.Context, _ struct{}) (NestedResult, error) {
+	r, err := mp.Run(ctx, Info, struct{}{})
+	return NestedResult{InfoResult: r, ParentName: mp.Current().Name}, err
+})

@@ -15,3 +15,7 @@ func SelfExe() (string, error) { return os.Executable() }
 func SysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
 
 const fdDir = "/dev/fd"
+
+// SetProcessName does nothing here: the child is executed under its own path, so it already
+// has the program's name.
+func SetProcessName(name string) {}

@@ -1,0 +1,241 @@
+// Command zombies shows that mp leaves neither zombies nor orphans: seed 004's lesson on zombie
+// and orphan processes.
+//
+// A zombie is a child that has exited while its parent has not yet waited for it: the kernel
+// keeps its exit status, and `ps` shows it as <defunct> (state Z). The first part makes one with
+// plain os/exec, to show what it looks like. mp reaps every child as soon as it exits, Wait or no
+// Wait, so the second part finds no zombie.
+//
+// An orphan is a child whose parent has died while it still runs; the system (pid 1, or the
+// nearest "subreaper") adopts it. With mp a child dies with its parent however the parent dies,
+// even by SIGKILL, so the third part kills a child that has a child of its own and shows that the
+// grandchild is gone too.
+//
+// The example reads /proc, so it runs on Linux only; elsewhere it says so and exits.
+//
+//	go run ./examples/zombies -unit 100ms
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mp-go/mp"
+)
+
+// Sleep sleeps for d.
+var Sleep = mp.Register("zombies.sleep", func(ctx context.Context, d time.Duration) (struct{}, error) {
+	time.Sleep(d)
+	return struct{}{}, nil
+})
+
+// Middle starts a grandchild that sleeps for d, then sleeps for d itself.
+var Middle = mp.Register("zombies.middle", func(ctx context.Context, d time.Duration) (struct{}, error) {
+	p := mp.NewProcess(Sleep, d, mp.WithName("grandchild"))
+	if err := p.Start(ctx); err != nil {
+		return struct{}{}, err
+	}
+	time.Sleep(d)
+	return struct{}{}, nil
+})
+
+func main() {
+	mp.Init()
+	defer mp.Cleanup()
+
+	plain := flag.Bool("plain-child", false, "exit at once: the plain os/exec child of the first part")
+	var unit time.Duration
+	flag.DurationVar(&unit, "unit", 200*time.Millisecond, "how long the children of the second part run")
+	flag.Parse()
+	if *plain {
+		return
+	}
+	if runtime.GOOS != "linux" {
+		fmt.Printf("this example reads /proc, which %s does not have; nothing to show\n", runtime.GOOS)
+		return
+	}
+	ctx := context.Background()
+	fmt.Printf("this process: pid=%d\n", os.Getpid())
+	zombie()
+	noZombies(ctx, unit)
+	noOrphans(ctx)
+}
+
+// zombie makes a zombie with plain os/exec, shows it, and reaps it.
+func zombie() {
+	fmt.Println("== what a zombie is: a plain os/exec child nobody waits for ==")
+	exe, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-plain-child")
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	st, ok := poll(func() (stat, bool) {
+		st, ok := readStat(pid)
+		return st, ok && st.State == "Z"
+	})
+	if !ok {
+		log.Fatalf("os/exec child %d did not become a zombie: %+v", pid, st)
+	}
+	fmt.Printf("os/exec child pid=%d exited and was not waited for: state=%s (%s <defunct>)\n", pid, st.State, st.Comm)
+	if err := cmd.Wait(); err != nil {
+		log.Fatal(err)
+	}
+	_, exists := readStat(pid)
+	fmt.Printf("after cmd.Wait() reaped it: pid=%d in /proc=%t\n", pid, exists)
+}
+
+// noZombies starts children that exit on their own, never calls Wait, and finds no zombie.
+func noZombies(ctx context.Context, unit time.Duration) {
+	fmt.Println("== mp reaps every child, even without Wait ==")
+	for range 5 {
+		p := mp.NewProcess(Sleep, unit)
+		if err := p.Start(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Printf("started 5 children that exit after %v; Wait is never called\n", unit)
+	fmt.Printf("while they run: %s\n", describe(children(os.Getpid())))
+	time.Sleep(2 * unit)
+	kids, _ := poll(func() ([]stat, bool) {
+		kids := children(os.Getpid())
+		return kids, len(kids) == 0
+	})
+	zombies := 0
+	for _, k := range kids {
+		if k.State == "Z" {
+			zombies++
+		}
+	}
+	fmt.Printf("after they exited: %s\n", describe(kids))
+	fmt.Printf("zombies=%d mp.ActiveChildren()=%d\n", zombies, len(mp.ActiveChildren()))
+}
+
+// noOrphans kills a child that has a child, and shows that the grandchild died too.
+func noOrphans(ctx context.Context) {
+	fmt.Println("== no orphans: a child's children die with it ==")
+	middle := mp.NewProcess(Middle, time.Hour, mp.WithName("middle"))
+	if err := middle.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	kids, ok := poll(func() ([]stat, bool) {
+		kids := children(middle.Pid())
+		return kids, len(kids) == 1
+	})
+	if !ok {
+		log.Fatalf("the middle process %d did not start its grandchild: %s", middle.Pid(), describe(kids))
+	}
+	grand := kids[0]
+	fmt.Printf("middle pid=%d has a child: grandchild pid=%d ppid=%d state=%s\n", middle.Pid(), grand.Pid, grand.PPid, grand.State)
+
+	fmt.Printf("killing middle (pid=%d) with SIGKILL\n", middle.Pid())
+	if err := middle.Kill(); err != nil {
+		log.Fatal(err)
+	}
+	err := middle.Wait(ctx)
+	var exitErr *mp.ExitError
+	if !errors.As(err, &exitErr) {
+		log.Fatalf("Wait returned %v, want an *mp.ExitError", err)
+	}
+	fmt.Printf("middle: Wait returned: %v\n", err)
+
+	st, dead := poll(func() (stat, bool) {
+		st, ok := readStat(grand.Pid)
+		return st, !ok || st.State == "Z"
+	})
+	switch {
+	case !dead:
+		fmt.Printf("grandchild pid=%d alive=true: an orphan, adopted by pid %d\n", grand.Pid, st.PPid)
+		os.Exit(1)
+	case st.State == "Z":
+		fmt.Printf("grandchild pid=%d alive=false (killed with its parent; pid %d adopted it and has not reaped it yet)\n", grand.Pid, st.PPid)
+	default:
+		fmt.Printf("grandchild pid=%d alive=false (killed with its parent, and gone from /proc)\n", grand.Pid)
+	}
+}
+
+// stat is what this example needs from /proc/PID/stat.
+type stat struct {
+	Pid   int
+	Comm  string
+	State string // R running, S sleeping, Z zombie, …
+	PPid  int
+}
+
+// readStat reads /proc/PID/stat; ok is false when there is no such process.
+func readStat(pid int) (st stat, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return stat{}, false
+	}
+	// "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return stat{}, false
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 2 {
+		return stat{}, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return stat{}, false
+	}
+	return stat{Pid: pid, Comm: s[open+1 : end], State: f[0], PPid: ppid}, true
+}
+
+// children lists the processes whose parent is ppid, zombies included.
+func children(ppid int) []stat {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var out []stat
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := readStat(pid); ok && st.PPid == ppid {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// describe formats a list of processes as `ps` would, briefly.
+func describe(ps []stat) string {
+	if len(ps) == 0 {
+		return "no child processes"
+	}
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("pid=%d state=%s", p.Pid, p.State)
+	}
+	return fmt.Sprintf("%d child processes: %s", len(ps), strings.Join(parts, ", "))
+}
+
+// poll calls f every 10 ms until it reports true, for up to 5 seconds, and returns its last value.
+func poll[T any](f func() (T, bool)) (T, bool) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, ok := f()
+		if ok || time.Now().After(deadline) {
+			return v, ok
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
