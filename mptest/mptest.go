@@ -5,6 +5,7 @@ package mptest
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,8 +21,15 @@ import (
 // fails the run if any goroutine is left over (goleak) or any child process of the test binary is
 // still alive or unreaped. Extra goleak options, for goroutines the package under test keeps on
 // purpose, may be given.
+//
+// Under the race detector, a process sleeps a second on exit so that other goroutines can finish
+// their reports; Main turns that off for the children (GORACE=atexit_sleep_ms=0 unless GORACE
+// already sets it), since every child is a test binary built with -race.
 func Main(m *testing.M, opts ...goleak.Option) {
 	mp.Init()
+	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+		os.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=0"))
+	}
 	code := m.Run()
 	if code == 0 {
 		if err := CheckNoChildren(5 * time.Second); err != nil {
