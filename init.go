@@ -3,7 +3,6 @@ package mp
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -141,14 +140,11 @@ func childMain(version, fd int, markerErr error) {
 	}
 	bootstrap.CloseInherited(fd)
 	bootstrap.SetProcessName(filepath.Base(os.Args[0]))
-	f := os.NewFile(uintptr(fd), "mp-control")
-	c, err := net.FileConn(f) // a close-on-exec duplicate, so grandchildren do not inherit it
-	f.Close()
+	conn, err := bootstrap.ControlFile(fd)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
 		os.Exit(2)
 	}
-	conn := c.(*net.UnixConn)
 	typ, payload, err := wire.ReadFrame(conn, wire.DefaultMaxFrame)
 	if err != nil || typ != wire.TypeTask {
 		bootstrap.KillSelf() // the parent died before sending the task
@@ -173,7 +169,7 @@ func childMain(version, fd int, markerErr error) {
 	}
 
 	var wmu sync.Mutex
-	send := func(typ byte, v any) {
+	send := func(typ byte, v wire.Message) {
 		wmu.Lock()
 		defer wmu.Unlock()
 		if err := wire.WriteMessage(conn, typ, v); err != nil {
@@ -196,14 +192,14 @@ func childMain(version, fd int, markerErr error) {
 }
 
 // refuse answers the handshake with err and exits.
-func refuse(conn *net.UnixConn, err error) {
+func refuse(conn *os.File, err error) {
 	wire.WriteMessage(conn, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid(), Err: toWire(err)})
 	os.Exit(2)
 }
 
 // watchParent reads the control socket for the life of the child: a Cancel frame cancels the
 // function's context; end of file means the parent has died, and the child follows it.
-func watchParent(conn *net.UnixConn, cancel context.CancelFunc) {
+func watchParent(conn *os.File, cancel context.CancelFunc) {
 	for {
 		typ, _, err := wire.ReadFrame(conn, 1<<20)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
 	"github.com/mp-go/mp/internal/wire"
@@ -258,6 +258,9 @@ func (p *Process) spawn(task []byte) error {
 		Stderr:      os.Stderr,
 		ExtraFiles:  []*os.File{childEnd},
 		SysProcAttr: bootstrap.SysProcAttr(),
+		// With a non-file writer for its output, a child is not done until the copy is; a
+		// program the child started that keeps the pipe open must not keep it so for ever.
+		WaitDelay: 2 * time.Second,
 	}
 	if p.stdoutSet {
 		cmd.Stdout = p.stdout
@@ -282,7 +285,7 @@ func (p *Process) spawn(task []byte) error {
 
 // own is the one owner of the child: it sends the task, reads the child's frames until the
 // control socket closes (the child exited), reaps it, and records how it ended.
-func (p *Process) own(conn *net.UnixConn, task []byte) {
+func (p *Process) own(conn *os.File, task []byte) {
 	var protoErr error
 	if err := wire.WriteFrame(conn, wire.TypeTask, task); err == nil {
 		protoErr = p.readFrames(conn)
@@ -332,7 +335,7 @@ func (p *Process) own(conn *net.UnixConn, task []byte) {
 
 // readFrames reads the child's frames until end of file. It returns an error only for a frame
 // that breaks the protocol.
-func (p *Process) readFrames(conn *net.UnixConn) error {
+func (p *Process) readFrames(conn *os.File) error {
 	for {
 		typ, payload, err := wire.ReadFrame(conn, wire.DefaultMaxFrame)
 		if err != nil {

@@ -37,13 +37,6 @@ func Children(ppid int) ([]ChildInfo, error) {
 	return out, nil
 }
 
-// ProcStat is the part of /proc/PID/stat that tests need.
-type ProcStat struct {
-	Comm  string
-	State string
-	PPid  int
-}
-
 // Stat reads /proc/PID/stat; ok is false when the process does not exist.
 func Stat(pid int) (ProcStat, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

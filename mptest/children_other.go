@@ -26,3 +26,6 @@ func Exists(pid int) bool {
 	p, err := os.FindProcess(pid)
 	return err == nil && p.Signal(syscall.Signal(0)) == nil
 }
+
+// Stat is only implemented on Linux; elsewhere ok is always false.
+func Stat(pid int) (ProcStat, bool) { return ProcStat{}, false }

@@ -27,3 +27,6 @@ func Exists(pid int) bool {
 	p.Release()
 	return true
 }
+
+// Stat is only implemented on Linux; elsewhere ok is always false.
+func Stat(pid int) (ProcStat, bool) { return ProcStat{}, false }

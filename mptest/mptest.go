@@ -63,3 +63,10 @@ func CheckNoChildren(timeout time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// ProcStat is the part of /proc/PID/stat that tests need.
+type ProcStat struct {
+	Comm  string
+	State string
+	PPid  int
+}

@@ -2,7 +2,7 @@
 // child process started by mp.
 //
 // A frame is an 8-byte header — the payload length as a little-endian uint32, one type byte and
-// three reserved zero bytes — followed by the payload, a CBOR-encoded message. The first frame from
+// three reserved zero bytes — followed by the payload, one message in a compact binary encoding (see Marshal). The first frame from
 // the parent is a Task, which carries the protocol version; the child answers Ready (carrying the
 // version it speaks) before it runs user code, and Result when the function returns.
 package wire
@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/fxamacker/cbor/v2"
 )
 
 // Version is the control protocol version. A child that receives a Task of another version
@@ -37,70 +35,215 @@ const DefaultMaxFrame = 1 << 30
 // ErrFrameTooLarge reports a frame whose announced length exceeds the reader's limit.
 var ErrFrameTooLarge = errors.New("wire: frame too large")
 
+// Message is one of the control messages: Task, Ready, Result.
+type Message interface {
+	appendTo(b []byte) []byte
+	decode(r *reader)
+}
+
 // Task tells a child what to run and who it is.
 type Task struct {
-	Version    int    `cbor:"1,keyasint"`
-	Func       string `cbor:"2,keyasint"`
-	Arg        []byte `cbor:"3,keyasint"`
-	Name       string `cbor:"4,keyasint"`
-	Ident      string `cbor:"5,keyasint"`
-	Daemon     bool   `cbor:"6,keyasint"`
-	ParentName string `cbor:"7,keyasint"`
-	ParentPid  int    `cbor:"8,keyasint"`
+	Version    int
+	Func       string
+	Arg        []byte
+	Name       string
+	Ident      string
+	Daemon     bool
+	ParentName string
+	ParentPid  int
+}
+
+func (t *Task) appendTo(b []byte) []byte {
+	b = appendInt(b, int64(t.Version))
+	b = appendString(b, t.Func)
+	b = appendBytes(b, t.Arg)
+	b = appendString(b, t.Name)
+	b = appendString(b, t.Ident)
+	b = appendBool(b, t.Daemon)
+	b = appendString(b, t.ParentName)
+	return appendInt(b, int64(t.ParentPid))
+}
+
+func (t *Task) decode(r *reader) {
+	t.Version = int(r.int())
+	t.Func = r.string()
+	t.Arg = r.bytes()
+	t.Name = r.string()
+	t.Ident = r.string()
+	t.Daemon = r.bool()
+	t.ParentName = r.string()
+	t.ParentPid = int(r.int())
 }
 
 // Ready is the child's handshake answer. Err is set when the child cannot run the task (an
 // unregistered function, an argument it cannot decode, a version it does not speak); the child
 // exits after sending it.
 type Ready struct {
-	Version int    `cbor:"1,keyasint"`
-	Pid     int    `cbor:"2,keyasint"`
-	Err     *Error `cbor:"3,keyasint,omitempty"`
+	Version int
+	Pid     int
+	Err     *Error
+}
+
+func (m *Ready) appendTo(b []byte) []byte {
+	b = appendInt(b, int64(m.Version))
+	b = appendInt(b, int64(m.Pid))
+	return m.Err.appendTo(b)
+}
+
+func (m *Ready) decode(r *reader) {
+	m.Version = int(r.int())
+	m.Pid = int(r.int())
+	m.Err = decodeError(r)
 }
 
 // Result carries the function's encoded result, or its error.
 type Result struct {
-	Value []byte `cbor:"1,keyasint,omitempty"`
-	Err   *Error `cbor:"2,keyasint,omitempty"`
+	Value []byte
+	Err   *Error
+}
+
+func (m *Result) appendTo(b []byte) []byte {
+	b = appendBytes(b, m.Value)
+	return m.Err.appendTo(b)
+}
+
+func (m *Result) decode(r *reader) {
+	m.Value = r.bytes()
+	m.Err = decodeError(r)
 }
 
 // Error is an error flattened for the wire. Codes name the registered sentinels the error matched
 // (errors.Is) in the child, so that the parent can rebuild an error that matches the same ones.
 type Error struct {
-	Message string   `cbor:"1,keyasint"`
-	Type    string   `cbor:"2,keyasint,omitempty"`
-	Codes   []string `cbor:"3,keyasint,omitempty"`
-	Errno   int      `cbor:"4,keyasint,omitempty"`
-	Panic   bool     `cbor:"5,keyasint,omitempty"`
-	Stack   string   `cbor:"6,keyasint,omitempty"`
+	Message string
+	Type    string
+	Codes   []string
+	Errno   int
+	Panic   bool
+	Stack   string
 }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
-
-func init() {
-	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
+// appendTo encodes a possibly nil error: a presence byte, then the fields.
+func (e *Error) appendTo(b []byte) []byte {
+	if e == nil {
+		return appendBool(b, false)
 	}
-	decMode, err = cbor.DecOptions{
-		MaxNestedLevels:  16,
-		MaxArrayElements: 1 << 20,
-		MaxMapPairs:      1 << 10,
-	}.DecMode()
-	if err != nil {
-		panic(err)
+	b = appendBool(b, true)
+	b = appendString(b, e.Message)
+	b = appendString(b, e.Type)
+	b = appendInt(b, int64(len(e.Codes)))
+	for _, c := range e.Codes {
+		b = appendString(b, c)
 	}
+	b = appendInt(b, int64(e.Errno))
+	b = appendBool(b, e.Panic)
+	return appendString(b, e.Stack)
 }
 
-// Marshal encodes a control message.
-func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+func decodeError(r *reader) *Error {
+	if !r.bool() {
+		return nil
+	}
+	e := &Error{Message: r.string(), Type: r.string()}
+	n := r.int()
+	if n < 0 || n > int64(len(r.b)) { // each code takes at least one byte
+		r.fail("bad code count")
+		return e
+	}
+	for range n {
+		e.Codes = append(e.Codes, r.string())
+	}
+	e.Errno = int(r.int())
+	e.Panic = r.bool()
+	e.Stack = r.string()
+	return e
+}
 
-// Unmarshal decodes a control message.
-func Unmarshal(b []byte, v any) error { return decMode.Unmarshal(b, v) }
+// Marshal encodes a control message. The encoding is a fixed sequence of varints and
+// length-prefixed strings per message type: no reflection, since it runs on every child's
+// start-up path.
+func Marshal(m Message) ([]byte, error) { return m.appendTo(make([]byte, 0, 64)), nil }
+
+// Unmarshal decodes a control message of the type m points to. Trailing bytes are an error.
+func Unmarshal(b []byte, m Message) error {
+	r := &reader{b: b}
+	m.decode(r)
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	return r.err
+}
+
+func appendInt(b []byte, v int64) []byte { return binary.AppendVarint(b, v) }
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+func appendString(b []byte, v string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// reader decodes with bounds checks; the first failure sticks and later reads return zeros.
+type reader struct {
+	b   []byte
+	err error
+}
+
+// ErrMalformed reports a control message that does not decode.
+var ErrMalformed = errors.New("wire: malformed message")
+
+func (r *reader) fail(why string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s", ErrMalformed, why)
+	}
+	r.b = nil
+}
+
+func (r *reader) int() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail("bad integer")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bool() bool {
+	if len(r.b) == 0 || r.b[0] > 1 {
+		r.fail("bad boolean")
+		return false
+	}
+	v := r.b[0] == 1
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n, k := binary.Uvarint(r.b)
+	if k <= 0 || n > uint64(len(r.b)-k) {
+		r.fail("bad length")
+		return nil
+	}
+	v := r.b[k : k+int(n) : k+int(n)]
+	r.b = r.b[k+int(n):]
+	if n == 0 {
+		return nil
+	}
+	return v
+}
+
+func (r *reader) string() string { return string(r.bytes()) }
 
 // WriteFrame writes one frame. It is not safe for concurrent use on the same writer.
 func WriteFrame(w io.Writer, typ byte, payload []byte) error {
@@ -115,9 +258,9 @@ func WriteFrame(w io.Writer, typ byte, payload []byte) error {
 	return err
 }
 
-// WriteMessage encodes v and writes it as one frame of type typ.
-func WriteMessage(w io.Writer, typ byte, v any) error {
-	b, err := Marshal(v)
+// WriteMessage encodes m and writes it as one frame of type typ.
+func WriteMessage(w io.Writer, typ byte, m Message) error {
+	b, err := Marshal(m)
 	if err != nil {
 		return err
 	}

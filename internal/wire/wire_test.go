@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -58,11 +59,51 @@ func TestFrameLimits(t *testing.T) {
 
 func TestUnmarshalRejectsGarbage(t *testing.T) {
 	var r Result
-	for _, b := range [][]byte{{0xff}, {0x9f, 0x9f, 0x9f}, bytes.Repeat([]byte{0x81}, 100)} {
-		if err := Unmarshal(b, &r); err == nil {
-			t.Errorf("Unmarshal(%x) = nil; want an error", b)
+	for _, b := range [][]byte{{}, {0xff}, {0x05, 1, 2}, {0, 2}, {0, 0, 0}, bytes.Repeat([]byte{0x81}, 100)} {
+		if err := Unmarshal(b, &r); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Unmarshal(%x) = %v; want ErrMalformed", b, err)
 		}
 	}
+}
+
+func TestMessagesRoundTrip(t *testing.T) {
+	we := &Error{Message: "sold out", Type: "*errors.errorString", Codes: []string{"a.b", "c"}, Errno: 2, Panic: true, Stack: "goroutine 1"}
+	for _, tc := range []struct{ in, out Message }{
+		{&Ready{Version: 1, Pid: 1234}, &Ready{}},
+		{&Ready{Version: 1, Pid: 1234, Err: we}, &Ready{}},
+		{&Result{Value: []byte("v")}, &Result{}},
+		{&Result{Err: we}, &Result{}},
+		{&Task{Version: 1, Func: "f", Arg: []byte{0}, Name: "n", Ident: "1:2", Daemon: true, ParentName: "MainProcess", ParentPid: -1}, &Task{}},
+	} {
+		b, err := Marshal(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Unmarshal(b, tc.out); err != nil {
+			t.Fatalf("Unmarshal(%T) = %v", tc.in, err)
+		}
+		if fmt.Sprintf("%+v", deref(tc.in)) != fmt.Sprintf("%+v", deref(tc.out)) {
+			t.Errorf("round trip: %+v != %+v", deref(tc.in), deref(tc.out))
+		}
+		// Every strict prefix is malformed: nothing is read past the end.
+		for i := range len(b) {
+			if err := Unmarshal(b[:i], tc.out); err == nil {
+				t.Errorf("%T: prefix of %d/%d bytes decoded", tc.in, i, len(b))
+			}
+		}
+	}
+}
+
+func deref(m Message) any {
+	switch m := m.(type) {
+	case *Ready:
+		return fmt.Sprintf("%d %d %+v", m.Version, m.Pid, m.Err)
+	case *Result:
+		return fmt.Sprintf("%q %+v", m.Value, m.Err)
+	case *Task:
+		return *m
+	}
+	return nil
 }
 
 func FuzzReadFrame(f *testing.F) {

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Python side of mp's benchmark harness (standard library only).
+
+Measures CPython's multiprocessing on the workloads of mp's harness, once per
+start method, and prints one JSON line per row on stdout:
+
+    {"name": "spawn_join_spawn", "unit": "ms", "value": <median>, "params": {...}}
+
+params holds the workload, the start method, the sample count and the median,
+p90, min and max of the samples, plus extra figures (e.g. PSS). Progress goes
+to stderr. `go run ./bench/compare` runs this script; it can also run alone:
+
+    python3 mp_bench.py [--quick] [--only NAME[,NAME...]] [--list]
+
+--only takes workload names (spawn_join) or row names (spawn_join_fork).
+To add a workload: write a function taking (ctx, n) that returns
+(samples, extras), and add a Workload(...) line to WORKLOADS below.
+"""
+
+# The spawn start method imports this module again in every child: keep the
+# top-level imports to what the workloads need, so that we time
+# multiprocessing rather than this script.
+import multiprocessing
+import os
+import sys
+import time
+
+WARMUP = 3  # unmeasured operations before the samples of a timed workload
+IDLE_SETTLE = 0.1  # seconds an idle child is left alone before its memory is read
+now_ns = time.perf_counter_ns
+
+
+# ------------------------------------------------------------------ children
+# At module level, so that every start method finds them.
+
+
+def empty():
+    pass
+
+
+def square_to(conn, x):
+    conn.send(x * x)
+    conn.close()
+
+
+def idle(conn):
+    conn.send("ready")
+    conn.close()
+    time.sleep(3600)
+
+
+# ----------------------------------------------------------------- workloads
+# Each takes a multiprocessing context and a sample count, and returns
+# (samples, extras): samples in the workload's unit, extras a dict of lists.
+
+
+def spawn_join(ctx, n):
+    """Process(target=empty).start() + join()."""
+    samples = []
+    for i in range(-WARMUP, n):
+        t0 = now_ns()
+        p = ctx.Process(target=empty)
+        p.start()
+        p.join()
+        dt = now_ns() - t0
+        if p.exitcode != 0:
+            raise RuntimeError("empty child exited with %s" % p.exitcode)
+        if i >= 0:
+            samples.append(dt / 1e6)
+    return samples, {}
+
+
+def run_roundtrip(ctx, n):
+    """A fresh Process computes 7*7 and sends it back through a Pipe."""
+    samples = []
+    for i in range(-WARMUP, n):
+        t0 = now_ns()
+        r, w = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=square_to, args=(w, 7))
+        p.start()
+        w.close()
+        v = r.recv()
+        p.join()
+        r.close()
+        dt = now_ns() - t0
+        if v != 49:
+            raise RuntimeError("square_to(7) sent %r" % (v,))
+        if i >= 0:
+            samples.append(dt / 1e6)
+    return samples, {}
+
+
+def idle_rss(ctx, n):
+    """Memory of n started children idling in time.sleep, read after they said ready."""
+    procs = []
+    try:
+        for _ in range(n):
+            r, w = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=idle, args=(w,))
+            p.start()
+            w.close()
+            if r.recv() != "ready":
+                raise RuntimeError("idle child did not get ready")
+            r.close()
+            procs.append(p)
+        time.sleep(IDLE_SETTLE)
+        samples, extras = [], {"pss_mib": [], "uss_mib": []}
+        for p in procs:
+            m = read_mem(p.pid)
+            samples.append(m["rss"] / 1024)
+            if "pss" in m:
+                extras["pss_mib"].append(m["pss"] / 1024)
+                extras["uss_mib"].append(m["uss"] / 1024)
+        return samples, {k: v for k, v in extras.items() if v}
+    finally:
+        for p in procs:
+            p.kill()
+            p.join()
+
+
+def read_mem(pid):
+    """Rss, Pss and Private_* (USS) in KiB from /proc/PID/smaps_rollup, as the Go side reads
+    them; VmRSS from /proc/PID/status where there is no smaps_rollup."""
+    out = {}
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            uss = 0
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    key, kib = parts[0].rstrip(":"), int(parts[1])
+                    if key == "Rss":
+                        out["rss"] = kib
+                    elif key == "Pss":
+                        out["pss"] = kib
+                    elif key in ("Private_Clean", "Private_Dirty"):
+                        uss += kib
+            out["uss"] = uss
+    except OSError:
+        pass
+    if "rss" not in out:
+        out = {}
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    out["rss"] = int(line.split()[1])
+    return out
+
+
+class Workload:
+    def __init__(self, name, unit, fn, method, n, quick_n, op):
+        self.name, self.unit, self.fn, self.method = name, unit, fn, method
+        self.n, self.quick_n, self.op = n, quick_n, op
+
+    @property
+    def row(self):
+        return self.name + "_" + self.method
+
+
+# Row order is table order. n / quick_n: samples in a full / --quick run
+# (spawn costs ~60 ms a process, fork ~2 ms).
+WORKLOADS = [
+    Workload("spawn_join", "ms", spawn_join, "spawn", 50, 5, "Process(target=empty).start()+join()"),
+    Workload("spawn_join", "ms", spawn_join, "fork", 200, 20, "Process(target=empty).start()+join()"),
+    Workload("run_roundtrip", "ms", run_roundtrip, "spawn", 50, 5,
+             "Process sends 7*7 through Pipe(duplex=False); recv(); join()"),
+    Workload("run_roundtrip", "ms", run_roundtrip, "fork", 200, 20,
+             "Process sends 7*7 through Pipe(duplex=False); recv(); join()"),
+    Workload("idle_rss", "MiB", idle_rss, "spawn", 10, 2, "child idling in time.sleep, Rss of smaps_rollup"),
+    Workload("idle_rss", "MiB", idle_rss, "fork", 10, 2, "child idling in time.sleep, Rss of smaps_rollup"),
+]
+
+
+# --------------------------------------------------------------------- stats
+
+
+def summarize(xs):
+    """n, median (mean of the two middle ones for an even count), p90 (nearest rank), min, max:
+    the same definitions as the Go side's Summarize."""
+    s = sorted(xs)
+    n = len(s)
+    med = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+    p90 = s[max(0, -(-9 * n // 10) - 1)]
+    return {"n": n, "median": med, "p90": p90, "min": s[0], "max": s[-1]}
+
+
+def rnd(x):
+    return float("%.4g" % x)
+
+
+def emit(w, samples, extras):
+    import json
+
+    s = summarize(samples)
+    params = {
+        "workload": w.name,
+        "start_method": w.method,
+        "op": w.op,
+        "impl": "CPython %s multiprocessing" % ".".join(map(str, sys.version_info[:3])),
+        "python": ".".join(map(str, sys.version_info[:3])),
+    }
+    params.update({k: (v if k == "n" else rnd(v)) for k, v in s.items()})
+    for k, vs in extras.items():
+        params[k] = {kk: (vv if kk == "n" else rnd(vv)) for kk, vv in summarize(vs).items()}
+    if w.name == "idle_rss":
+        params["settle_ms"] = IDLE_SETTLE * 1000
+    print(json.dumps({"name": w.row, "unit": w.unit, "value": rnd(s["median"]), "params": params}), flush=True)
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="take few samples (a smoke run)")
+    ap.add_argument("--only", default="", help="comma-separated workload or row names")
+    ap.add_argument("--list", action="store_true", help="list the rows and exit")
+    args = ap.parse_args()
+
+    if args.list:
+        for w in WORKLOADS:
+            print(w.row, w.unit)
+        return
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    known = {w.name for w in WORKLOADS} | {w.row for w in WORKLOADS}
+    if only - known:
+        ap.error("unknown workload %s (known: %s)" % (", ".join(sorted(only - known)), ", ".join(sorted(known))))
+    for w in WORKLOADS:
+        if only and w.name not in only and w.row not in only:
+            continue
+        if w.method not in multiprocessing.get_all_start_methods():
+            print("# %s: start method %s not available here, skipped" % (w.row, w.method), file=sys.stderr)
+            continue
+        n = w.quick_n if args.quick else w.n
+        t0 = time.monotonic()
+        samples, extras = w.fn(multiprocessing.get_context(w.method), n)
+        emit(w, samples, extras)
+        print("# python %s: %d samples in %.1fs" % (w.row, n, time.monotonic() - t0), file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// WriteMarkdown writes the report for a README: the command and the machine, the table (workload
+// | mp (Go) | Python | floor | mp vs Python | mp vs floor), the targets and the details.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "Command: `%s`", r.Command)
+	if r.Quick {
+		b.WriteString(" (quick: few samples, rough figures)")
+	}
+	b.WriteString("  \n")
+	fmt.Fprintf(&b, "Machine: nproc %d (mp.NumCPU %d, GOMAXPROCS %d)", m.NumCPU, m.MPNumCPU, m.GOMAXPROCS)
+	if m.CPU != "" {
+		b.WriteString(", " + m.CPU)
+	}
+	if m.Kernel != "" {
+		b.WriteString(", Linux " + m.Kernel)
+	}
+	fmt.Fprintf(&b, ", %s  \n", m.Platform)
+	linking := "static"
+	if m.Dynamic {
+		linking = "dynamically linked (cgo)"
+	}
+	floor := "no floor"
+	if m.FloorSize > 0 {
+		floor = "the floor is a " + size(m.FloorSize) + " static binary"
+	}
+	fmt.Fprintf(&b, "Go: %s (mp children run this %s binary, %s; %s)  \n", m.Go, size(m.BinarySize), linking, floor)
+	if m.Python != "" {
+		fmt.Fprintf(&b, "Python: CPython %s multiprocessing (%s)\n", m.Python, m.PythonExe)
+	} else {
+		b.WriteString("Python: not measured\n")
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\n> %s\n", n)
+	}
+
+	b.WriteString("\n| workload | mp (Go) | Python | floor | mp vs Python | mp vs floor |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, wl := range r.workloads {
+		mpm := r.find(wl.Name, "mp", "")
+		fl := r.find(wl.Name, "floor", "")
+		var pys []*Measurement
+		for _, v := range wl.Python {
+			if p := r.find(wl.Name, "python", v); p != nil {
+				pys = append(pys, p)
+			}
+		}
+		if len(pys) == 0 {
+			pys = []*Measurement{nil}
+		}
+		for _, py := range pys {
+			label := wl.Name
+			if py != nil {
+				label += " (" + py.Variant + ")"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
+				label, cell(mpm), cell(py), cell(fl), vsPython(wl, mpm, py), vsFloor(mpm, fl))
+		}
+	}
+	b.WriteString("\nCells: median (p90) over the samples; n in the details below. (spawn)/(fork): Python's start method; " +
+		"mp has one (a fresh exec of the binary, like spawn), so its figure repeats on both rows. " +
+		"floor: the same operation on a trivial Go program with os/exec.\n")
+
+	var targets []string
+	for _, wl := range r.workloads {
+		for _, t := range wl.Targets {
+			targets = append(targets, fmt.Sprintf("- %s: %s — %s", wl.Name, t.describe(wl), r.check(wl, t)))
+		}
+	}
+	if len(targets) > 0 {
+		b.WriteString("\nTargets:\n\n" + strings.Join(targets, "\n") + "\n")
+	}
+
+	b.WriteString("\nDetails (median, p90, min–max, n):\n\n")
+	for _, wl := range r.workloads {
+		for i := range r.Measurements {
+			ms := &r.Measurements[i]
+			if ms.Workload != wl.Name {
+				continue
+			}
+			fmt.Fprintf(&b, "- %s %s: %s", ms.Name, ms.Impl, stats(ms.Summary, ms.Unit))
+			keys := make([]string, 0, len(ms.Extra))
+			for k := range ms.Extra {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				fmt.Fprintf(&b, "; %s %s", k, stats(ms.Extra[k], ""))
+			}
+			for _, k := range []string{"pss_mib", "uss_mib"} {
+				if s, ok := ms.Params[k].(map[string]any); ok && ms.Impl == "python" {
+					med, _ := s["median"].(float64)
+					fmt.Fprintf(&b, "; %s %s", k, num(med))
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// find returns the measurement of a workload by an implementation, or nil.
+func (r *Report) find(workload, impl, variant string) *Measurement {
+	for i := range r.Measurements {
+		m := &r.Measurements[i]
+		if m.Workload == workload && m.Impl == impl && m.Variant == variant {
+			return m
+		}
+	}
+	return nil
+}
+
+// check says whether mp's figure meets t.
+func (r *Report) check(wl *Workload, t Target) string {
+	mpm := r.find(wl.Name, "mp", "")
+	if mpm == nil {
+		return "not measured"
+	}
+	if t.Python == "" {
+		if mpm.Median <= t.Max {
+			return fmt.Sprintf("met (%s %s)", num(mpm.Median), wl.Unit)
+		}
+		return fmt.Sprintf("MISSED (%s %s)", num(mpm.Median), wl.Unit)
+	}
+	py := r.find(wl.Name, "python", t.Python)
+	if py == nil {
+		return "not measured (no Python figure)"
+	}
+	verdict := "MISSED"
+	if py.Median/mpm.Median >= t.Ratio {
+		verdict = "met"
+	}
+	return fmt.Sprintf("%s (mp %s vs Python %s %s: %s)", verdict, num(mpm.Median), num(py.Median), wl.Unit, vsPython(wl, mpm, py))
+}
+
+func cell(m *Measurement) string {
+	if m == nil || m.N == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s %s (%s)", num(m.Median), m.Unit, num(m.P90))
+}
+
+// vsPython says how mp compares with Python: "31× faster", "1.20× slower", "4.6× less memory".
+func vsPython(wl *Workload, mpm, py *Measurement) string {
+	if mpm == nil || py == nil || mpm.Median <= 0 || py.Median <= 0 {
+		return "–"
+	}
+	r := py.Median / mpm.Median
+	better, worse := "faster", "slower"
+	if wl.Kind == Memory {
+		better, worse = "less memory", "more memory"
+	}
+	if r >= 1 {
+		return ratio(r) + "× " + better
+	}
+	return ratio(1/r) + "× " + worse
+}
+
+// vsFloor says how far mp is above the floor: "1.21× (+0.30 ms)".
+func vsFloor(mpm, fl *Measurement) string {
+	if mpm == nil || fl == nil || fl.Median <= 0 {
+		return "–"
+	}
+	d := mpm.Median - fl.Median
+	sign := "+"
+	if d < 0 {
+		sign = "−"
+	}
+	return fmt.Sprintf("%s× (%s%s %s)", ratio(mpm.Median/fl.Median), sign, num(math.Abs(d)), mpm.Unit)
+}
+
+func stats(s Summary, unit string) string {
+	if unit != "" {
+		unit = " " + unit
+	}
+	return fmt.Sprintf("%s%s, p90 %s, %s–%s, n=%d", num(s.Median), unit, num(s.P90), num(s.Min), num(s.Max), s.N)
+}
+
+// num formats a figure with three significant digits, without an exponent.
+func num(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a == 0:
+		return "0"
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
+}
+
+// ratio formats a ratio: two decimals under 2, one under 10, none above.
+func ratio(r float64) string {
+	switch {
+	case r < 2:
+		return strconv.FormatFloat(r, 'f', 2, 64)
+	case r < 10:
+		return strconv.FormatFloat(r, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(r, 'f', 0, 64)
+	}
+}
+
+// size formats a byte count in MiB.
+func size(n int64) string {
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+}

@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Kind says what a workload's figure is, and so how mp's figure compares with another.
+type Kind int
+
+const (
+	// Latency is a time per operation. Lower is better; a ratio reads "× faster".
+	Latency Kind = iota
+	// Memory is a memory size. Lower is better; a ratio reads "× less memory".
+	Memory
+)
+
+// Result is what one implementation of a workload measured.
+type Result struct {
+	// Samples holds one figure per operation (or per process), in the workload's unit.
+	Samples []float64
+	// Extra holds further per-operation figures by name, e.g. "start_ms" for the Start part of
+	// a Start+Wait; they are summarised in the JSON output and the progress lines.
+	Extra map[string][]float64
+	// Params says how the figures were taken (counts, fields read, settle time, …).
+	Params map[string]any
+}
+
+// merge appends the samples and extras of o to r; r keeps its Params, or takes o's when it has
+// none.
+func (r *Result) merge(o Result) {
+	r.Samples = append(r.Samples, o.Samples...)
+	for k, v := range o.Extra {
+		if r.Extra == nil {
+			r.Extra = make(map[string][]float64)
+		}
+		r.Extra[k] = append(r.Extra[k], v...)
+	}
+	if r.Params == nil {
+		r.Params = o.Params
+	}
+}
+
+func (r *Result) addExtra(name string, v float64) {
+	if r.Extra == nil {
+		r.Extra = make(map[string][]float64)
+	}
+	r.Extra[name] = append(r.Extra[name], v)
+}
+
+// Workload is one line of the comparison: an operation measured with mp, with Python's
+// multiprocessing (by python/mp_bench.py, once per start method in Python) and against the
+// machine's floor. A Workload is plain data; All lists them. To add one, write a file that
+// defines it (see spawn_join.go), add it to All, and add its Python side to mp_bench.py under the
+// same name (see README.md).
+type Workload struct {
+	Name string // the name in tables, -only and the Python script, e.g. "spawn_join"
+	What string // what is measured, one line
+	Unit string // the unit of the samples, e.g. "ms" or "MiB"
+	Kind Kind
+
+	// Samples and QuickSamples are how many samples MP and Floor take in a full and a -quick
+	// run.
+	Samples, QuickSamples int
+
+	// MP measures the workload with mp, in this process, taking n samples.
+	MP func(ctx context.Context, n int) (Result, error)
+
+	// Floor measures the same operation done as cheaply as the machine allows, with the
+	// trivial program fl; nil when the workload has no floor.
+	Floor func(ctx context.Context, fl *Floor, n int) (Result, error)
+
+	// Python lists the start methods python/mp_bench.py measures the workload with; its rows
+	// are named Name + "_" + method.
+	Python []string
+
+	// Targets are the goals mp's figure is checked against under the table.
+	Targets []Target
+}
+
+// samples returns how many samples to take.
+func (w *Workload) samples(quick bool) int {
+	if quick {
+		return w.QuickSamples
+	}
+	return w.Samples
+}
+
+// Target is a goal for mp's median on a workload: at most Max (in the workload's unit), or at
+// least Ratio times better than Python with start method Python.
+type Target struct {
+	Max    float64 // when > 0: mp's median must be at most Max
+	Python string  // when set: compare with Python's median for this start method
+	Ratio  float64 // with Python: Python's median divided by mp's must be at least Ratio
+}
+
+// describe says what the target asks, e.g. "median ≤ 2 ms" or "≥ 20× faster than Python spawn".
+func (t Target) describe(w *Workload) string {
+	if t.Python == "" {
+		return fmt.Sprintf("median ≤ %g %s", t.Max, w.Unit)
+	}
+	better := "faster"
+	if w.Kind == Memory {
+		better = "less memory"
+	}
+	if t.Ratio == 1 {
+		if w.Kind == Memory {
+			return "no more memory than Python " + t.Python
+		}
+		return "no slower than Python " + t.Python
+	}
+	return fmt.Sprintf("≥ %g× %s than Python %s", t.Ratio, better, t.Python)
+}
+
+// all is every workload, in table order.
+var all = []*Workload{spawnJoin, runRoundtrip, idleRSS}
+
+// All returns every workload, in the order of the table.
+func All() []*Workload { return slices.Clone(all) }
+
+// Select returns the workloads named in only, a comma-separated list, in table order; every
+// workload when only is empty. An unknown name is an error that lists the known ones.
+func Select(only string) ([]*Workload, error) {
+	if strings.TrimSpace(only) == "" {
+		return All(), nil
+	}
+	want := make(map[string]bool)
+	for _, n := range strings.Split(only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
+		}
+	}
+	var out []*Workload
+	for _, w := range all {
+		if want[w.Name] {
+			out = append(out, w)
+			delete(want, w.Name)
+		}
+	}
+	if len(want) > 0 {
+		var unknown, known []string
+		for n := range want {
+			unknown = append(unknown, n)
+		}
+		for _, w := range all {
+			known = append(known, w.Name)
+		}
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("bench: unknown workload %s (known: %s)", strings.Join(unknown, ", "), strings.Join(known, ", "))
+	}
+	return out, nil
+}
