@@ -71,6 +71,8 @@ func runHelper(mode string) {
 		n := mp.NewProcess(Touch, TouchArg{Path: path, After: 300 * time.Millisecond})
 		check(n.Start(ctx))
 		fmt.Printf("pids %d %d\n", d.Pid(), n.Pid())
+	case mode == "numcpu":
+		fmt.Printf("numcpu %d\n", mp.NumCPU())
 	case mode == "replaced":
 		check(os.Remove(os.Args[0]))
 		check(os.WriteFile(os.Args[0], []byte("#!/bin/sh\necho replaced binary ran\nexit 7\n"), 0o755))
@@ -281,4 +283,9 @@ func TestChildWithoutInit(t *testing.T) {
 			}
 		})
 	}
+}
+
+func exe(t *testing.T) string {
+	t.Helper()
+	return os.Args[0]
 }

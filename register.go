@@ -83,16 +83,16 @@ func register(name string, argType reflect.Type, prepare func([]byte) (func(cont
 	if name == "" {
 		panic("mp: Register with an empty name")
 	}
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.byName[name]; dup {
+		panic("mp: Register called twice for name " + name)
+	}
 	if initStarted.Load() {
 		panic(fmt.Sprintf("mp: Register(%q) called after mp.Init; register at package level (a var declaration or an init function) so that child processes know the function too", name))
 	}
-	registry.Lock()
-	defer registry.Unlock()
 	if registry.byName == nil {
 		registry.byName = make(map[string]*entry)
-	}
-	if _, dup := registry.byName[name]; dup {
-		panic("mp: Register called twice for name " + name)
 	}
 	registry.byName[name] = &entry{name: name, argType: argType, prepare: prepare}
 }
@@ -123,17 +123,20 @@ type Runner interface {
 //
 // It panics as Register does, and also when T was registered under another name.
 func RegisterRunner[T Runner](name string) *Func[T, struct{}] {
+	t := reflect.TypeFor[T]()
+	registry.RLock()
+	prev, dup := registry.byType[t]
+	registry.RUnlock()
+	if dup {
+		panic(fmt.Sprintf("mp: RegisterRunner: type %s is registered already as %q", t, prev))
+	}
 	f := Register(name, func(ctx context.Context, r T) (struct{}, error) {
 		return struct{}{}, r.Run(ctx)
 	})
-	t := reflect.TypeFor[T]()
 	registry.Lock()
 	defer registry.Unlock()
 	if registry.byType == nil {
 		registry.byType = make(map[reflect.Type]string)
-	}
-	if prev, dup := registry.byType[t]; dup {
-		panic(fmt.Sprintf("mp: RegisterRunner: type %s is registered already as %q", t, prev))
 	}
 	registry.byType[t] = name
 	return f
