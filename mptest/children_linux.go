@@ -1,21 +1,10 @@
 package mptest
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 )
-
-// ChildInfo is a process found by Children.
-type ChildInfo struct {
-	Pid   int
-	State string // the kernel's state letter: R, S, D, Z (zombie), …
-	Comm  string
-}
-
-// String formats the child as "pid(comm,state)".
-func (c ChildInfo) String() string { return fmt.Sprintf("%d(%s,%s)", c.Pid, c.Comm, c.State) }
 
 // Children lists the processes whose parent is ppid, zombies included, by reading /proc.
 func Children(ppid int) ([]ChildInfo, error) {

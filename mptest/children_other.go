@@ -3,20 +3,9 @@
 package mptest
 
 import (
-	"fmt"
 	"os"
 	"syscall"
 )
-
-// ChildInfo is a process found by Children.
-type ChildInfo struct {
-	Pid   int
-	State string
-	Comm  string
-}
-
-// String formats the child as "pid(comm,state)".
-func (c ChildInfo) String() string { return fmt.Sprintf("%d(%s,%s)", c.Pid, c.Comm, c.State) }
 
 // Children is only implemented on Linux; elsewhere it reports none.
 func Children(ppid int) ([]ChildInfo, error) { return nil, nil }

@@ -70,3 +70,13 @@ type ProcStat struct {
 	State string
 	PPid  int
 }
+
+// ChildInfo is a process found by Children.
+type ChildInfo struct {
+	Pid   int
+	State string // the kernel's state letter: R, S, D, Z (zombie), …
+	Comm  string
+}
+
+// String formats the child as "pid(comm,state)".
+func (c ChildInfo) String() string { return fmt.Sprintf("%d(%s,%s)", c.Pid, c.Comm, c.State) }
