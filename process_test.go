@@ -500,3 +500,34 @@ func TestNumCPU(t *testing.T) {
 		t.Fatalf("NumCPU() = %d; runtime.NumCPU() = %d", n, runtime.NumCPU())
 	}
 }
+
+// TestManyProcesses mirrors CPython's test_many_processes: start many, end half with SIGTERM and
+// half with SIGKILL, and check every exit code.
+func TestManyProcesses(t *testing.T) {
+	ctx := ctxT(t)
+	const n = 40
+	ps := make([]*mp.Process, n)
+	for i := range ps {
+		ps[i] = mp.NewProcess(Sleep, time.Minute)
+		if err := ps[i].Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, p := range ps {
+		if i%2 == 0 {
+			p.Terminate()
+		} else {
+			p.Kill()
+		}
+	}
+	for i, p := range ps {
+		p.Wait(ctx)
+		want := -int(syscall.SIGTERM)
+		if i%2 == 1 {
+			want = -int(syscall.SIGKILL)
+		}
+		if p.ExitCode() != want {
+			t.Errorf("process %d: exit code %d; want %d", i, p.ExitCode(), want)
+		}
+	}
+}
