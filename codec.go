@@ -3,6 +3,7 @@ package mp
 import (
 	"fmt"
 	"reflect"
+	"unsafe"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -62,4 +63,59 @@ func typeName(v any) string {
 		return "<nil>"
 	}
 	return reflect.TypeOf(v).String()
+}
+
+// Slices of plain numbers — the arguments and results of a map over ints or floats — skip the
+// codec: they travel as their bytes in memory, since parent and child are the same binary on the
+// same machine. Anything else is a CBOR array.
+
+// plainType reports whether values of t are numbers (or arrays of numbers) whose memory can be
+// copied between processes of the same binary as they are.
+func plainType(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return true
+	case reflect.Array:
+		return plainType(t.Elem())
+	}
+	return false
+}
+
+// encodeSlice encodes xs as one value: its memory for a plain type, else a CBOR array.
+func encodeSlice[T any](what string, xs []T) ([]byte, error) {
+	if plainType(reflect.TypeFor[T]()) {
+		if len(xs) == 0 {
+			return nil, nil
+		}
+		size := int(unsafe.Sizeof(xs[0]))
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs)*size)
+		return append([]byte(nil), raw...), nil
+	}
+	return encodeValue(what, xs)
+}
+
+// decodeSlice decodes n values encoded by encodeSlice.
+func decodeSlice[T any](what string, b []byte, n int) ([]T, error) {
+	if plainType(reflect.TypeFor[T]()) {
+		var zero T
+		size := int(unsafe.Sizeof(zero))
+		if len(b) != n*size {
+			return nil, fmt.Errorf("%w: %s: %d bytes for %d values of %s", ErrDecode, what, len(b), n, reflect.TypeFor[T]())
+		}
+		xs := make([]T, n)
+		if n > 0 {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xs))), len(b)), b)
+		}
+		return xs, nil
+	}
+	var xs []T
+	if err := decodeValue(what, b, &xs); err != nil {
+		return nil, err
+	}
+	if len(xs) != n {
+		return nil, fmt.Errorf("%w: %s: %d values, expected %d", ErrDecode, what, len(xs), n)
+	}
+	return xs, nil
 }

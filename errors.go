@@ -204,16 +204,26 @@ func (e *PanicError) Unwrap() []error { return e.errs }
 // ExitError reports a child that ended without reporting a result: it called os.Exit with a
 // non-zero code, or was killed by a signal (by Terminate, Kill, the kernel's OOM killer, a crash
 // in cgo code, …). The embedded ProcessState has the details.
+//
+// For a pool worker that died while running a task, the error also matches ErrWorkerDied.
 type ExitError struct {
 	Name string // the child's process name
 	Pid  int    // the child's pid
 	*os.ProcessState
+	cause error
 }
 
 // Error says how the child ended.
 func (e *ExitError) Error() string {
-	return fmt.Sprintf("mp: process %s (pid %d) %s", e.Name, e.Pid, describeExit(e.ProcessState))
+	msg := fmt.Sprintf("mp: process %s (pid %d) %s", e.Name, e.Pid, describeExit(e.ProcessState))
+	if e.cause == ErrWorkerDied {
+		msg += " while running this task"
+	}
+	return msg
 }
+
+// Unwrap returns ErrWorkerDied for a pool worker that died while running the task, else nil.
+func (e *ExitError) Unwrap() error { return e.cause }
 
 // Code returns the exit code in Python's convention: the code given to os.Exit, or minus the
 // signal number when a signal ended the process.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,6 +158,9 @@ func childMain(version, fd int, markerErr error) {
 	if task.Version != wire.Version {
 		refuse(conn, fmt.Errorf("%w: parent speaks protocol version %d, child %d", ErrProtocol, task.Version, wire.Version))
 	}
+	if task.Worker {
+		workerMain(conn, &task)
+	}
 	e, ok := lookup(task.Func)
 	if !ok {
 		refuse(conn, fmt.Errorf("%w: function %q is not registered in the child; register it at package level, unconditionally", ErrNotRegistered, task.Func))
@@ -213,17 +215,13 @@ func watchParent(conn *os.File, cancel context.CancelFunc) {
 
 // callProtected runs the function, turning a panic into a wire error with the stack.
 func callProtected(ctx context.Context, run func(context.Context) ([]byte, error)) (value []byte, werr *wire.Error) {
-	defer func() {
-		if r := recover(); r != nil {
-			werr = &wire.Error{Message: fmt.Sprint(r), Type: fmt.Sprintf("%T", r), Panic: true, Stack: string(debug.Stack())}
-			if e, ok := r.(error); ok {
-				werr.Codes = toWire(e).Codes
-			}
-		}
-	}()
-	v, err := run(ctx)
-	if err != nil {
-		return nil, toWire(err)
+	werr = protect(func() error {
+		var err error
+		value, err = run(ctx)
+		return err
+	})
+	if werr != nil {
+		value = nil
 	}
-	return v, nil
+	return value, werr
 }

@@ -240,20 +240,52 @@ func (p *Process) start(ctx context.Context) error {
 
 // spawn starts the child process and the goroutine that owns it.
 func (p *Process) spawn(task []byte) error {
+	cmd, conn, err := startChild(childSpec{
+		name: p.name, env: p.env,
+		stdout: p.stdout, stdoutSet: p.stdoutSet,
+		stderr: p.stderr, stderrSet: p.stderrSet,
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.cmd = cmd
+	p.mu.Unlock()
+	p.pid.Store(int64(cmd.Process.Pid))
+	addActive(p)
+	go p.own(conn, task)
+	return nil
+}
+
+// childSpec says how to start a child: what Process options and pool workers have in common.
+type childSpec struct {
+	name      string
+	env       []string
+	stdout    io.Writer
+	stderr    io.Writer
+	stdoutSet bool
+	stderrSet bool
+	ownGroup  bool // in a process group of its own, out of reach of the terminal's signals
+}
+
+// startChild executes this binary as a child marked as such, with the child's end of a new
+// control socket as descriptor 3, and returns it with the parent's end. The caller owns the child:
+// it must wait for it and then call bootstrap.Reaped.
+func startChild(spec childSpec) (*exec.Cmd, *os.File, error) {
 	parentEnd, childEnd, err := controlPair()
 	if err != nil {
-		return fmt.Errorf("mp: control socket for %s: %w", p.name, err)
+		return nil, nil, fmt.Errorf("mp: control socket for %s: %w", spec.name, err)
 	}
 	exe, err := bootstrap.SelfExe()
 	if err != nil {
 		parentEnd.Close()
 		childEnd.Close()
-		return fmt.Errorf("mp: cannot find this program's binary: %w", err)
+		return nil, nil, fmt.Errorf("mp: cannot find this program's binary: %w", err)
 	}
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        os.Args,
-		Env:         bootstrap.Environ(wire.Version, p.env),
+		Env:         bootstrap.Environ(wire.Version, spec.env),
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		ExtraFiles:  []*os.File{childEnd},
@@ -262,25 +294,22 @@ func (p *Process) spawn(task []byte) error {
 		// program the child started that keeps the pipe open must not keep it so for ever.
 		WaitDelay: 2 * time.Second,
 	}
-	if p.stdoutSet {
-		cmd.Stdout = p.stdout
+	if spec.stdoutSet {
+		cmd.Stdout = spec.stdout
 	}
-	if p.stderrSet {
-		cmd.Stderr = p.stderr
+	if spec.stderrSet {
+		cmd.Stderr = spec.stderr
+	}
+	if spec.ownGroup {
+		setOwnGroup(cmd.SysProcAttr)
 	}
 	err = bootstrap.Start(cmd)
 	childEnd.Close()
 	if err != nil {
 		parentEnd.Close()
-		return fmt.Errorf("mp: starting %s: %w", p.name, err)
+		return nil, nil, fmt.Errorf("mp: starting %s: %w", spec.name, err)
 	}
-	p.mu.Lock()
-	p.cmd = cmd
-	p.mu.Unlock()
-	p.pid.Store(int64(cmd.Process.Pid))
-	addActive(p)
-	go p.own(parentEnd, task)
-	return nil
+	return cmd, parentEnd, nil
 }
 
 // own is the one owner of the child: it sends the task, reads the child's frames until the

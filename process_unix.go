@@ -34,3 +34,7 @@ func controlPair() (*os.File, *os.File, error) {
 	}
 	return parent, os.NewFile(uintptr(fds[1]), "mp-control-child"), nil
 }
+
+// setOwnGroup puts the child in a new process group, so that the terminal's Ctrl-C (sent to the
+// foreground group) does not reach it: its parent decides when it stops.
+func setOwnGroup(attr *syscall.SysProcAttr) { attr.Setpgid = true }

@@ -3,6 +3,7 @@ package mp
 import (
 	"fmt"
 	"os"
+	"syscall"
 )
 
 var sigTerm os.Signal = os.Kill
@@ -11,3 +12,6 @@ var sigTerm os.Signal = os.Kill
 func controlPair() (*os.File, *os.File, error) {
 	return nil, nil, fmt.Errorf("%w: child processes need Unix sockets (windows)", ErrNotSupported)
 }
+
+// setOwnGroup does nothing on Windows, where children are not supported.
+func setOwnGroup(attr *syscall.SysProcAttr) {}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/mp-go/mp/internal/wire"
 )
 
 // Func is a function registered to run in child processes: the typed handle Register returns.
@@ -36,6 +40,11 @@ type entry struct {
 	// its result. Decoding happens before the handshake completes, so a bad argument is reported
 	// to Start rather than as a failure of the function.
 	prepare func(arg []byte) (run func(ctx context.Context) ([]byte, error), err error)
+	// chunk runs the function on each of n arguments encoded as one slice, in order, stopping at
+	// the first error or panic. It returns the encoded results of the first done arguments and, if
+	// done < n, the error of argument number done. timeout, when positive, bounds each argument's
+	// call.
+	chunk func(ctx context.Context, args []byte, n int, timeout time.Duration) (results []byte, done int, err *wire.Error)
 }
 
 var registry struct {
@@ -63,23 +72,76 @@ func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, err
 		panic("mp: Register(" + name + ") with a nil function")
 	}
 	f := &Func[T, R]{name: name, fn: fn}
-	register(name, reflect.TypeFor[T](), func(arg []byte) (func(context.Context) ([]byte, error), error) {
-		var x T
-		if err := decodeValue("argument of "+name, arg, &x); err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context) ([]byte, error) {
-			r, err := fn(ctx, x)
-			if err != nil {
+	register(&entry{
+		name:    name,
+		argType: reflect.TypeFor[T](),
+		prepare: func(arg []byte) (func(context.Context) ([]byte, error), error) {
+			var x T
+			if err := decodeValue("argument of "+name, arg, &x); err != nil {
 				return nil, err
 			}
-			return encodeValue("result of "+name, r)
-		}, nil
+			return func(ctx context.Context) ([]byte, error) {
+				r, err := fn(ctx, x)
+				if err != nil {
+					return nil, err
+				}
+				return encodeValue("result of "+name, r)
+			}, nil
+		},
+		chunk: func(ctx context.Context, args []byte, n int, timeout time.Duration) ([]byte, int, *wire.Error) {
+			xs, err := decodeSlice[T]("arguments of "+name, args, n)
+			if err != nil {
+				return nil, 0, toWire(err)
+			}
+			rs := make([]R, 0, len(xs))
+			werr := protect(func() error {
+				for _, x := range xs {
+					if err := ctx.Err(); err != nil {
+						return err // the chunk was aborted: stop between items
+					}
+					cctx, cancel := ctx, context.CancelFunc(nil)
+					if timeout > 0 {
+						cctx, cancel = context.WithTimeout(ctx, timeout)
+					}
+					r, err := fn(cctx, x)
+					if cancel != nil {
+						cancel()
+					}
+					if err != nil {
+						return err
+					}
+					rs = append(rs, r)
+				}
+				return nil
+			})
+			out, err := encodeSlice("results of "+name, rs)
+			if err != nil {
+				return nil, 0, toWire(err)
+			}
+			return out, len(rs), werr
+		},
 	})
 	return f
 }
 
-func register(name string, argType reflect.Type, prepare func([]byte) (func(context.Context) ([]byte, error), error)) {
+// protect runs f, turning its error or its panic (with the stack) into a wire error.
+func protect(f func() error) (werr *wire.Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			werr = &wire.Error{Message: fmt.Sprint(r), Type: fmt.Sprintf("%T", r), Panic: true, Stack: string(debug.Stack())}
+			if e, ok := r.(error); ok {
+				werr.Codes = toWire(e).Codes
+			}
+		}
+	}()
+	if err := f(); err != nil {
+		return toWire(err)
+	}
+	return nil
+}
+
+func register(e *entry) {
+	name := e.name
 	if name == "" {
 		panic("mp: Register with an empty name")
 	}
@@ -94,7 +156,7 @@ func register(name string, argType reflect.Type, prepare func([]byte) (func(cont
 	if registry.byName == nil {
 		registry.byName = make(map[string]*entry)
 	}
-	registry.byName[name] = &entry{name: name, argType: argType, prepare: prepare}
+	registry.byName[name] = e
 }
 
 func lookup(name string) (*entry, bool) {

@@ -2,9 +2,11 @@
 // child process started by mp.
 //
 // A frame is an 8-byte header — the payload length as a little-endian uint32, one type byte and
-// three reserved zero bytes — followed by the payload, one message in a compact binary encoding (see Marshal). The first frame from
-// the parent is a Task, which carries the protocol version; the child answers Ready (carrying the
-// version it speaks) before it runs user code, and Result when the function returns.
+// three reserved zero bytes — followed by the payload, one message in a compact binary encoding
+// (see Marshal). The first frame from the parent is a Task, which carries the protocol version; the
+// child answers Ready (carrying the version it speaks) before it runs user code, and Result when
+// the function returns. A pool worker's Task says Worker: it answers Ready once its initializer
+// has run, then serves Call frames with Reply frames, in order, until it is told to Retire.
 package wire
 
 import (
@@ -24,6 +26,10 @@ const (
 	TypeReady  byte = 2 // child → parent: handshake answer, sent before user code runs
 	TypeResult byte = 3 // child → parent: the function's result or error
 	TypeCancel byte = 4 // parent → child: cancel the running function's context
+	TypeCall   byte = 5 // parent → worker: run one call (or one chunk of a map)
+	TypeReply  byte = 6 // worker → parent: a call's result, in the order calls arrived
+	TypeAbort  byte = 7 // parent → worker: cancel call ID (payload: the ID as a uvarint)
+	TypeRetire byte = 8 // parent → worker: finish the calls received, then exit
 )
 
 // HeaderSize is the size of a frame header in bytes.
@@ -35,7 +41,7 @@ const DefaultMaxFrame = 1 << 30
 // ErrFrameTooLarge reports a frame whose announced length exceeds the reader's limit.
 var ErrFrameTooLarge = errors.New("wire: frame too large")
 
-// Message is one of the control messages: Task, Ready, Result.
+// Message is one of the control messages: Task, Ready, Result, Call, Reply.
 type Message interface {
 	appendTo(b []byte) []byte
 	decode(r *reader)
@@ -51,6 +57,9 @@ type Task struct {
 	Daemon     bool
 	ParentName string
 	ParentPid  int
+	Worker     bool   // serve Call frames instead of running Func once
+	InitFunc   string // a worker's initializer, run once before its first call ("" for none)
+	InitArg    []byte
 }
 
 func (t *Task) appendTo(b []byte) []byte {
@@ -61,7 +70,10 @@ func (t *Task) appendTo(b []byte) []byte {
 	b = appendString(b, t.Ident)
 	b = appendBool(b, t.Daemon)
 	b = appendString(b, t.ParentName)
-	return appendInt(b, int64(t.ParentPid))
+	b = appendInt(b, int64(t.ParentPid))
+	b = appendBool(b, t.Worker)
+	b = appendString(b, t.InitFunc)
+	return appendBytes(b, t.InitArg)
 }
 
 func (t *Task) decode(r *reader) {
@@ -73,6 +85,89 @@ func (t *Task) decode(r *reader) {
 	t.Daemon = r.bool()
 	t.ParentName = r.string()
 	t.ParentPid = int(r.int())
+	t.Worker = r.bool()
+	t.InitFunc = r.string()
+	t.InitArg = r.bytes()
+}
+
+// Call asks a worker to run Func on Arg. With Chunk > 0, Arg holds Chunk arguments encoded as one
+// slice, and the worker runs Func on each in turn, stopping at the first error. Timeout, when
+// positive, bounds the call's context in the worker from the moment it starts.
+type Call struct {
+	ID      uint64
+	Func    string
+	Arg     []byte
+	Chunk   int
+	Timeout int64 // nanoseconds
+}
+
+func (m *Call) appendTo(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.ID)
+	b = appendString(b, m.Func)
+	b = appendBytes(b, m.Arg)
+	b = appendInt(b, int64(m.Chunk))
+	return appendInt(b, m.Timeout)
+}
+
+func (m *Call) decode(r *reader) {
+	m.ID = r.uint()
+	m.Func = r.string()
+	m.Arg = r.bytes()
+	m.Chunk = int(r.int())
+	m.Timeout = r.int()
+}
+
+// Reply answers the Call with the same ID. For a chunk, Value holds the results of the first Done
+// arguments encoded as one slice, and Err, if set, is the error of argument number Done.
+type Reply struct {
+	ID    uint64
+	Value []byte
+	Done  int
+	Err   *Error
+}
+
+func (m *Reply) appendTo(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.ID)
+	b = appendBytes(b, m.Value)
+	b = appendInt(b, int64(m.Done))
+	return m.Err.appendTo(b)
+}
+
+func (m *Reply) decode(r *reader) {
+	m.ID = r.uint()
+	m.Value = r.bytes()
+	m.Done = int(r.int())
+	m.Err = decodeError(r)
+}
+
+// AppendFrame appends one frame holding m to buf, so that several frames can go out in one write.
+func AppendFrame(buf []byte, typ byte, m Message) []byte {
+	at := len(buf)
+	buf = append(buf, make([]byte, HeaderSize)...)
+	buf = m.appendTo(buf)
+	binary.LittleEndian.PutUint32(buf[at:], uint32(len(buf)-at-HeaderSize))
+	buf[at+4] = typ
+	return buf
+}
+
+// AppendID appends a frame whose payload is one uvarint, as TypeAbort's.
+func AppendID(buf []byte, typ byte, id uint64) []byte {
+	at := len(buf)
+	buf = append(buf, make([]byte, HeaderSize)...)
+	buf = binary.AppendUvarint(buf, id)
+	binary.LittleEndian.PutUint32(buf[at:], uint32(len(buf)-at-HeaderSize))
+	buf[at+4] = typ
+	return buf
+}
+
+// ParseID reads the uvarint payload of a frame made by AppendID.
+func ParseID(payload []byte) (uint64, error) {
+	r := &reader{b: payload}
+	id := r.uint()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	return id, r.err
 }
 
 // Ready is the child's handshake answer. Err is set when the child cannot run the task (an
@@ -213,6 +308,16 @@ func (r *reader) int() int64 {
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.fail("bad integer")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) uint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("bad unsigned integer")
 		return 0
 	}
 	r.b = r.b[n:]

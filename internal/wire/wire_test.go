@@ -73,7 +73,9 @@ func TestMessagesRoundTrip(t *testing.T) {
 		{&Ready{Version: 1, Pid: 1234, Err: we}, &Ready{}},
 		{&Result{Value: []byte("v")}, &Result{}},
 		{&Result{Err: we}, &Result{}},
-		{&Task{Version: 1, Func: "f", Arg: []byte{0}, Name: "n", Ident: "1:2", Daemon: true, ParentName: "MainProcess", ParentPid: -1}, &Task{}},
+		{&Task{Version: 1, Func: "f", Arg: []byte{0}, Name: "n", Ident: "1:2", Daemon: true, ParentName: "MainProcess", ParentPid: -1, Worker: true, InitFunc: "i", InitArg: []byte{9}}, &Task{}},
+		{&Call{ID: 1 << 40, Func: "sq", Arg: []byte{1, 2}, Chunk: 3, Timeout: 5e9}, &Call{}},
+		{&Reply{ID: 7, Value: []byte{3}, Done: 2, Err: we}, &Reply{}},
 	} {
 		b, err := Marshal(tc.in)
 		if err != nil {
@@ -102,6 +104,10 @@ func deref(m Message) any {
 		return fmt.Sprintf("%q %+v", m.Value, m.Err)
 	case *Task:
 		return *m
+	case *Call:
+		return *m
+	case *Reply:
+		return fmt.Sprintf("%d %q %d %+v", m.ID, m.Value, m.Done, m.Err)
 	}
 	return nil
 }
@@ -119,4 +125,20 @@ func FuzzReadFrame(f *testing.F) {
 		var r Ready
 		Unmarshal(payload, &r) // must not panic
 	})
+}
+
+func TestAppendFrame(t *testing.T) {
+	var buf []byte
+	buf = AppendFrame(buf, TypeCall, &Call{ID: 3, Func: "f"})
+	buf = AppendID(buf, TypeAbort, 3)
+	r := bytes.NewReader(buf)
+	typ, p, err := ReadFrame(r, DefaultMaxFrame)
+	var c Call
+	if err != nil || typ != TypeCall || Unmarshal(p, &c) != nil || c.ID != 3 || c.Func != "f" {
+		t.Fatalf("call frame: %d %v %+v", typ, err, c)
+	}
+	typ, p, err = ReadFrame(r, DefaultMaxFrame)
+	if id, perr := ParseID(p); err != nil || typ != TypeAbort || perr != nil || id != 3 {
+		t.Fatalf("abort frame: %d %v %d %v", typ, err, id, perr)
+	}
 }

@@ -1,0 +1,199 @@
+package mp
+
+import (
+	"context"
+	"iter"
+	"reflect"
+	"sync"
+)
+
+// Future is the pending result of a task submitted to a pool with Submit: Python's AsyncResult
+// and concurrent.futures.Future.
+//
+// A Future is safe for concurrent use; Wait may be called any number of times, from any
+// goroutine, and returns the same result each time.
+type Future[R any] struct {
+	done   chan struct{}
+	val    R
+	err    error
+	cancel func() // aborts the task; nil once it is done
+
+	mu        sync.Mutex
+	callbacks []func(R, error)
+	cb        *callbackRunner
+}
+
+func newFuture[R any](cb *callbackRunner) *Future[R] {
+	return &Future[R]{done: make(chan struct{}), cb: cb}
+}
+
+// resolve completes the future; the first call wins.
+func (f *Future[R]) resolve(v R, err error) {
+	f.mu.Lock()
+	select {
+	case <-f.done:
+		f.mu.Unlock()
+		return
+	default:
+	}
+	f.val, f.err = v, err
+	cbs := f.callbacks
+	f.callbacks = nil
+	f.cancel = nil
+	close(f.done)
+	f.mu.Unlock()
+	for _, fn := range cbs {
+		f.runCallback(fn)
+	}
+}
+
+func (f *Future[R]) runCallback(fn func(R, error)) {
+	call := func() { fn(f.val, f.err) }
+	if f.cb != nil {
+		f.cb.run(call)
+	} else {
+		go safeCallback(call)
+	}
+}
+
+// Wait waits for the task and returns its result: the function's value, or its error (a
+// *ProcessError, a *PanicError, an error matching ErrWorkerDied when its worker died, ErrClosed
+// when the pool was closed first, context.Canceled after Cancel). ctx bounds the waiting only:
+// when it ends first, Wait returns ctx.Err() and the task goes on.
+func (f *Future[R]) Wait(ctx context.Context) (R, error) {
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		var zero R
+		return zero, ctx.Err()
+	}
+}
+
+// Done returns a channel that is closed once the future has its result.
+func (f *Future[R]) Done() <-chan struct{} { return f.done }
+
+// Cancel cancels the task: a task still queued never runs; a running one has its context
+// cancelled in the worker, and its worker is killed and replaced if it does not return within the
+// pool's cancel grace. The future completes at once with context.Canceled. Cancel reports whether
+// it did that — false when the future had completed already.
+func (f *Future[R]) Cancel() bool {
+	f.mu.Lock()
+	cancel := f.cancel
+	f.mu.Unlock()
+	select {
+	case <-f.done:
+		return false
+	default:
+	}
+	if cancel != nil {
+		cancel()
+	}
+	var zero R
+	f.resolve(zero, context.Canceled)
+	select {
+	case <-f.done:
+		return f.err == context.Canceled
+	default:
+		return false
+	}
+}
+
+// OnDone arranges for fn to be called with the result once the task is done — Python's
+// apply_async(callback=..., error_callback=...) and add_done_callback. Callbacks run in this (the
+// parent) process, one at a time, in the order their futures completed; a callback that panics is
+// reported on standard error and does not disturb the pool. If the future is done already, fn is
+// scheduled at once.
+func (f *Future[R]) OnDone(fn func(v R, err error)) {
+	f.mu.Lock()
+	select {
+	case <-f.done:
+		f.mu.Unlock()
+		f.runCallback(fn)
+		return
+	default:
+	}
+	f.callbacks = append(f.callbacks, fn)
+	f.mu.Unlock()
+}
+
+// Doner is anything with a Done channel, such as a *Future or a *Process: what WaitAny and WaitAll
+// wait for.
+type Doner interface {
+	Done() <-chan struct{}
+}
+
+// WaitAny waits until one of ds is done and returns its index (the lowest, if several are), or
+// -1 and ctx.Err() when ctx ends first. With no ds it returns -1 and nil.
+func WaitAny(ctx context.Context, ds ...Doner) (int, error) {
+	if len(ds) == 0 {
+		return -1, nil
+	}
+	for i, d := range ds {
+		select {
+		case <-d.Done():
+			return i, nil
+		default:
+		}
+	}
+	cases := make([]reflect.SelectCase, 0, len(ds)+1)
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+	for _, d := range ds {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(d.Done())})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	if chosen == 0 {
+		return -1, ctx.Err()
+	}
+	return chosen - 1, nil
+}
+
+// WaitAll waits until every one of ds is done, or returns ctx.Err() when ctx ends first.
+func WaitAll(ctx context.Context, ds ...Doner) error {
+	for _, d := range ds {
+		select {
+		case <-d.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// AsCompleted yields the futures as they complete, each once: Python's as_completed. When ctx ends
+// first, it yields (nil, ctx.Err()) and stops. Breaking out of the loop leaves the remaining
+// futures running.
+func AsCompleted[R any](ctx context.Context, futs []*Future[R]) iter.Seq2[*Future[R], error] {
+	return func(yield func(*Future[R], error) bool) {
+		if len(futs) == 0 {
+			return
+		}
+		ready := make(chan *Future[R], len(futs))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer close(stop) // runs first: releases the watchers, then wg.Wait waits for them
+		for _, f := range futs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-f.done:
+					ready <- f
+				case <-stop:
+				}
+			}()
+		}
+		for range futs {
+			select {
+			case f := <-ready:
+				if !yield(f, nil) {
+					return
+				}
+			case <-ctx.Done():
+				yield(nil, ctx.Err())
+				return
+			}
+		}
+	}
+}

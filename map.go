@@ -1,0 +1,374 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// checkCall validates what every pool call needs.
+func checkCall[T, R any](p *Pool, f *Func[T, R]) error {
+	if p == nil {
+		return fmt.Errorf("%w: nil *Pool", ErrClosed)
+	}
+	if f == nil {
+		return fmt.Errorf("%w: nil *Func", ErrNotRegistered)
+	}
+	if _, ok := lookup(f.name); !ok {
+		return fmt.Errorf("%w: %q", ErrNotRegistered, f.name)
+	}
+	return nil
+}
+
+// Submit queues f(ctx, arg) on the pool and returns its future at once: Python's apply_async and
+// executor.submit. The submission never blocks; the pool's queue is unbounded. The task is bound
+// to ctx: when ctx ends before the task does, the task is cancelled as by Future.Cancel. Errors
+// that stop the task from being queued — a nil or unregistered function, an argument the codec
+// cannot encode (naming its type), a pool that was shut down (ErrClosed) — are the future's error.
+func Submit[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ...CallOption) *Future[R] {
+	var cb *callbackRunner
+	if p != nil {
+		cb = p.cb
+	}
+	fut := newFuture[R](cb)
+	var zero R
+	cfg, err := buildCallConfig(opts)
+	if err == nil {
+		err = checkCall(p, f)
+	}
+	var b []byte
+	if err == nil {
+		b, err = encodeValue("argument of "+f.name, arg)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		fut.resolve(zero, err)
+		return fut
+	}
+	j := &job{fname: f.name, arg: b, timeout: cfg.taskTimeout}
+	var stopCtx func() bool
+	j.finish = func(value []byte, done int, err error) {
+		if stopCtx != nil {
+			stopCtx()
+		}
+		if err != nil {
+			fut.resolve(zero, err)
+			return
+		}
+		var r R
+		if err := decodeValue("result of "+f.name, value, &r); err != nil {
+			fut.resolve(zero, err)
+			return
+		}
+		fut.resolve(r, nil)
+	}
+	fut.mu.Lock()
+	fut.cancel = func() { p.abort(j, context.Canceled) }
+	fut.mu.Unlock()
+	if ctx.Done() != nil {
+		stopCtx = context.AfterFunc(ctx, func() { p.abort(j, context.Cause(ctx)) })
+	}
+	p.submit(j)
+	return fut
+}
+
+// Apply runs f(ctx, arg) on a worker of the pool and returns its result: Python's apply. When ctx
+// ends first, the task is cancelled (see Future.Cancel) and Apply returns ctx.Err() at once.
+func Apply[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ...CallOption) (R, error) {
+	fut := Submit(ctx, p, f, arg, opts...)
+	select {
+	case <-fut.done:
+		return fut.val, fut.err
+	case <-ctx.Done():
+		fut.Cancel()
+		var zero R
+		return zero, ctx.Err()
+	}
+}
+
+// chunkJob makes the job for items xs[lo:hi] of a map.
+func chunkJob[T any](name string, xs []T, timeout time.Duration) (*job, error) {
+	b, err := encodeSlice("arguments of "+name, xs)
+	if err != nil {
+		return nil, err
+	}
+	return &job{fname: name, arg: b, chunk: len(xs), timeout: timeout}, nil
+}
+
+// decodeChunk decodes the results of a chunk into dst, which has room for exactly done values.
+func decodeChunk[R any](name string, value []byte, dst []R) error {
+	if plainType(reflect.TypeFor[R]()) {
+		var zero R
+		size := int(unsafe.Sizeof(zero))
+		if len(value) != len(dst)*size {
+			return fmt.Errorf("%w: results of %s: %d bytes for %d values", ErrDecode, name, len(value), len(dst))
+		}
+		if len(dst) > 0 {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), len(value)), value)
+		}
+		return nil
+	}
+	rs, err := decodeSlice[R]("results of "+name, value, len(dst))
+	if err != nil {
+		return err
+	}
+	copy(dst, rs)
+	return nil
+}
+
+// Map runs f on every item of xs on the pool's workers and returns the results in order: Python's
+// map. The items go to the workers in chunks (about four per worker unless WithChunkSize says
+// otherwise). The first error — a task's, or ctx's — cancels the tasks not yet done and is
+// returned, with no results. An argument the codec cannot encode is reported before anything runs.
+func Map[T, R any](ctx context.Context, p *Pool, f *Func[T, R], xs []T, opts ...CallOption) ([]R, error) {
+	cfg, err := buildCallConfig(opts)
+	if err == nil {
+		err = checkCall(p, f)
+	}
+	if err != nil {
+		return nil, err
+	}
+	n := len(xs)
+	out := make([]R, n)
+	if n == 0 {
+		return out, nil
+	}
+	size := cfg.chunk
+	if size <= 0 {
+		size = max(1, (n+4*p.cfg.workers-1)/(4*p.cfg.workers))
+		size = min(size, 1<<16)
+	}
+	var (
+		remaining = int64((n + size - 1) / size)
+		allDone   = make(chan struct{})
+		failed    = make(chan error, 1)
+		doneItems atomic.Int64
+	)
+	jobs := make([]*job, 0, remaining)
+	for lo := 0; lo < n; lo += size {
+		hi := min(lo+size, n)
+		j, err := chunkJob(f.name, xs[lo:hi], cfg.taskTimeout)
+		if err != nil {
+			return nil, err
+		}
+		j.finish = func(value []byte, done int, err error) {
+			if err == nil && done != hi-lo {
+				err = fmt.Errorf("%w: %s: %d results for %d items", ErrProtocol, f.name, done, hi-lo)
+			}
+			if derr := decodeChunk(f.name, value, out[lo:lo+min(done, hi-lo)]); derr != nil && err == nil {
+				err = derr
+			}
+			doneItems.Add(int64(done))
+			if err != nil {
+				select {
+				case failed <- err:
+				default:
+				}
+			}
+			if atomic.AddInt64(&remaining, -1) == 0 {
+				close(allDone)
+			}
+		}
+		jobs = append(jobs, j)
+	}
+	stopProgress := startProgress(cfg.progress, n, doneItems.Load)
+	defer stopProgress()
+	p.submit(jobs...)
+	abortAll := func(err error) {
+		for _, j := range jobs {
+			p.abort(j, err)
+		}
+	}
+	select {
+	case <-allDone:
+		select {
+		case err := <-failed:
+			return nil, err
+		default:
+		}
+		return out, nil
+	case err := <-failed:
+		abortAll(context.Canceled)
+		return nil, err
+	case <-ctx.Done():
+		abortAll(context.Cause(ctx))
+		return nil, ctx.Err()
+	}
+}
+
+// startProgress reports progress every 100 ms until the returned function is called, which
+// reports once more and waits for the reporter to end.
+func startProgress(fn func(Progress), total int, done func() int64) func() {
+	if fn == nil {
+		return func() {}
+	}
+	start := time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fn(Progress{Done: int(done()), Total: total, Elapsed: time.Since(start)})
+			case <-stop:
+				fn(Progress{Done: int(done()), Total: total, Elapsed: time.Since(start)})
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		wg.Wait()
+	}
+}
+
+// seqChunk is one chunk of a MapSeq in flight.
+type seqChunk[R any] struct {
+	job  *job
+	res  []R
+	err  error
+	done chan struct{}
+}
+
+// MapSeq runs f on every item of seq on the pool's workers and yields the results in input order:
+// Python's imap. It is lazy and bounded: it reads seq only as far as two chunks per worker ahead
+// of what has been yielded, so an endless input streams with back-pressure. The first error — a
+// task's, or ctx's — is yielded with the zero value, and the sequence ends. Breaking out of the
+// loop cancels what is outstanding. Items go one by one unless WithChunkSize says otherwise.
+func MapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[T], opts ...CallOption) iter.Seq2[R, error] {
+	return mapSeq(ctx, p, f, seq, true, opts)
+}
+
+// MapSeqUnordered is MapSeq yielding results as they complete, in any order: Python's
+// imap_unordered.
+func MapSeqUnordered[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[T], opts ...CallOption) iter.Seq2[R, error] {
+	return mapSeq(ctx, p, f, seq, false, opts)
+}
+
+func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[T], ordered bool, opts []CallOption) iter.Seq2[R, error] {
+	return func(yield func(R, error) bool) {
+		var zero R
+		cfg, err := buildCallConfig(opts)
+		if err == nil {
+			err = checkCall(p, f)
+		}
+		if err != nil {
+			yield(zero, err)
+			return
+		}
+		size := max(1, cfg.chunk)
+		window := 2 * p.cfg.workers
+		next, stopPull := iter.Pull(seq)
+		defer stopPull()
+
+		var doneItems atomic.Int64
+		stopProgress := startProgress(cfg.progress, -1, doneItems.Load)
+		defer stopProgress()
+
+		completed := make(chan *seqChunk[R], window)
+		var inflight []*seqChunk[R] // in input order
+		defer func() {
+			for _, c := range inflight {
+				p.abort(c.job, context.Canceled)
+			}
+		}()
+		exhausted := false
+		fill := func() error {
+			for !exhausted && len(inflight) < window {
+				items := make([]T, 0, size)
+				for len(items) < size {
+					x, ok := next()
+					if !ok {
+						exhausted = true
+						break
+					}
+					items = append(items, x)
+				}
+				if len(items) == 0 {
+					return nil
+				}
+				j, err := chunkJob(f.name, items, cfg.taskTimeout)
+				if err != nil {
+					return err
+				}
+				c := &seqChunk[R]{job: j, done: make(chan struct{})}
+				n := len(items)
+				j.finish = func(value []byte, done int, err error) {
+					if err == nil && done != n {
+						err = fmt.Errorf("%w: %s: %d results for %d items", ErrProtocol, f.name, done, n)
+					}
+					res := make([]R, min(done, n))
+					if derr := decodeChunk(f.name, value, res); derr != nil && err == nil {
+						err = derr
+					}
+					c.res, c.err = res, err
+					doneItems.Add(int64(len(res)))
+					close(c.done)
+					if !ordered {
+						completed <- c
+					}
+				}
+				inflight = append(inflight, c)
+				p.submit(j)
+			}
+			return nil
+		}
+		for {
+			if err := fill(); err != nil {
+				yield(zero, err)
+				return
+			}
+			if len(inflight) == 0 {
+				return
+			}
+			var c *seqChunk[R]
+			if ordered {
+				c = inflight[0]
+				select {
+				case <-c.done:
+				case <-ctx.Done():
+					yield(zero, ctx.Err())
+					return
+				}
+			} else {
+				select {
+				case c = <-completed:
+				case <-ctx.Done():
+					yield(zero, ctx.Err())
+					return
+				}
+			}
+			for i, q := range inflight {
+				if q == c {
+					inflight = append(inflight[:i:i], inflight[i+1:]...)
+					break
+				}
+			}
+			for _, r := range c.res {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if c.err != nil {
+				if !errors.Is(c.err, context.Canceled) || ctx.Err() == nil {
+					yield(zero, c.err)
+				} else {
+					yield(zero, ctx.Err())
+				}
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,865 @@
+package mp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/wire"
+)
+
+// ErrWorkerDied is matched (errors.Is) by the error of a task whose worker died while running it:
+// an *ExitError with the worker's pid and exit status. The pool replaces the worker; other tasks
+// are not affected.
+var ErrWorkerDied = RegisterError("mp.worker_died", errors.New("mp: pool worker died"))
+
+// ErrBrokenPool is returned for every task of a pool that cannot keep workers alive: workers
+// failed to start (or their initializer failed) three times in a row, or died again and again
+// without finishing a task.
+var ErrBrokenPool = RegisterError("mp.broken_pool", errors.New("mp: pool is broken"))
+
+// Pool is a set of worker processes that run registered functions: Python's multiprocessing.Pool
+// and concurrent.futures.ProcessPoolExecutor as one type. Workers start once and are reused; tasks
+// go to them through their control sockets, several at a time, and come back in order.
+//
+// Use the package functions to run work on a pool: Apply, Submit (a *Future), Map, MapSeq and
+// MapSeqUnordered. End it with Shutdown (let queued work finish) or Close (stop now); after either,
+// every call fails with ErrClosed.
+//
+// A dead worker fails only the task it was running, with an error matching ErrWorkerDied; the
+// tasks queued behind it go to other workers, and a new worker takes its place. A cancelled or
+// timed-out task is cancelled in the worker, and its worker is killed and replaced if the task does
+// not return within the cancel grace.
+//
+// A Pool is safe for concurrent use. It cannot be passed to another process. Each worker is an
+// idle process of a few MiB (mostly the binary's code, shared) until given work.
+type Pool struct {
+	cfg    poolConfig
+	nextID atomic.Uint64
+	cb     *callbackRunner
+
+	mu               sync.Mutex
+	queue            []*job // jobs not yet sent, oldest first
+	state            poolState
+	brokenErr        error
+	workers          map[*worker]struct{}
+	waiting          []*worker // workers with room for more jobs, waiting for some
+	startFails       int       // consecutive workers that failed before their handshake
+	deathsNoProgress int       // consecutive worker deaths without a finished task between
+	sent             int       // jobs sent and not yet answered, pool-wide
+	idle             chan struct{}
+	workerCount      atomic.Int64
+
+	owners  sync.WaitGroup // one per worker: the goroutine that owns it
+	stopMon chan struct{}
+	monDone chan struct{}
+}
+
+type poolState int
+
+const (
+	poolOpen poolState = iota
+	poolShuttingDown
+	poolClosed
+	poolBroken
+)
+
+// job is one unit sent to a worker: one call, or one chunk of a map.
+type job struct {
+	id      uint64
+	fname   string
+	arg     []byte
+	chunk   int // 0 for a single call; else the number of items
+	timeout time.Duration
+	// finish receives the outcome, exactly once, never under the pool's lock.
+	finish   func(value []byte, done int, err error)
+	finished atomic.Bool
+	replied  atomic.Bool
+
+	w     *worker // set when sent; guarded by the pool's lock
+	timer *time.Timer
+}
+
+func (j *job) complete(value []byte, done int, err error) bool {
+	if !j.finished.CompareAndSwap(false, true) {
+		return false
+	}
+	j.finish(value, done, err)
+	return true
+}
+
+// NewPool starts a pool of worker processes and waits until each has answered its handshake (and
+// run its initializer). ctx bounds the start only: if it ends first, the workers are killed and
+// NewPool returns ctx.Err(). Invalid options are an ErrInvalidOption; a failing initializer is
+// returned as its error. The pool must be ended with Shutdown or Close.
+func NewPool(ctx context.Context, opts ...PoolOption) (*Pool, error) {
+	guardChild()
+	cfg := defaultPoolConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.applyPool(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.initFunc != "" {
+		if _, ok := lookup(cfg.initFunc); !ok {
+			return nil, fmt.Errorf("%w: initializer %q", ErrNotRegistered, cfg.initFunc)
+		}
+	}
+	if currentInfo().Daemon {
+		return nil, fmt.Errorf("%w (a pool's workers are children)", ErrDaemonChildren)
+	}
+	p := &Pool{
+		cfg:     cfg,
+		workers: make(map[*worker]struct{}),
+		cb:      newCallbackRunner(),
+		stopMon: make(chan struct{}),
+	}
+	results := make(chan error, cfg.workers)
+	for range cfg.workers {
+		go p.spawn(results)
+	}
+	var firstErr error
+wait:
+	for range cfg.workers {
+		select {
+		case err := <-results:
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		case <-ctx.Done():
+			firstErr = ctx.Err()
+			break wait
+		}
+	}
+	if firstErr != nil {
+		p.Close()
+		return nil, firstErr
+	}
+	p.monDone = make(chan struct{})
+	go p.monitor()
+	return p, nil
+}
+
+// Workers returns the number of worker processes the pool keeps.
+func (p *Pool) Workers() int { return p.cfg.workers }
+
+// Pids returns the pids of the pool's live workers, for monitoring and tests.
+func (p *Pool) Pids() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pids := make([]int, 0, len(p.workers))
+	for w := range p.workers {
+		if w.ready && !w.exited {
+			pids = append(pids, w.pid)
+		}
+	}
+	return pids
+}
+
+var workerCounter atomic.Int64
+
+// spawn starts one worker. If handshake is not nil, it receives exactly one value: nil once the
+// worker has answered its handshake, or why it did not.
+func (p *Pool) spawn(handshake chan<- error) {
+	n := workerCounter.Add(1)
+	name := "PoolWorker-" + strconv.FormatInt(n, 10)
+	cmd, conn, err := startChild(childSpec{name: name, env: p.cfg.env, ownGroup: true})
+	if err != nil {
+		if handshake != nil {
+			handshake <- err
+		}
+		p.workerFailedStart(err)
+		return
+	}
+	w := &worker{
+		p: p, cmd: cmd, conn: conn, pid: cmd.Process.Pid, name: name,
+		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	p.mu.Lock()
+	if p.state == poolClosed || p.state == poolBroken {
+		p.mu.Unlock()
+		cmd.Process.Kill()
+		cmd.Wait()
+		conn.Close()
+		bootstrap.Reaped()
+		err := p.closedErr()
+		if handshake != nil {
+			handshake <- err
+		}
+		return
+	}
+	p.workers[w] = struct{}{}
+	p.workerCount.Add(1)
+	p.owners.Add(1)
+	p.mu.Unlock()
+	cur := currentInfo()
+	task := &wire.Task{
+		Version: wire.Version, Name: name, Ident: strconv.FormatInt(n, 10),
+		ParentName: cur.Name, ParentPid: cur.Pid,
+		Worker: true, InitFunc: p.cfg.initFunc, InitArg: p.cfg.initArg,
+	}
+	go w.own(task, handshake)
+}
+
+// closedErr is the error for work offered to a pool that no longer takes any.
+func (p *Pool) closedErr() error {
+	if p.state == poolBroken {
+		return p.brokenErr
+	}
+	return ErrClosed
+}
+
+// workerFailedStart counts a worker that never became ready, and breaks the pool after three in a
+// row.
+func (p *Pool) workerFailedStart(err error) {
+	p.mu.Lock()
+	p.startFails++
+	broken := p.startFails >= 3 && p.state == poolOpen || p.startFails >= 3 && p.state == poolShuttingDown
+	if broken {
+		p.breakLocked(fmt.Errorf("%w: %d workers in a row failed to start; the last: %w", ErrBrokenPool, p.startFails, err))
+	}
+	p.mu.Unlock()
+}
+
+// breakLocked marks the pool broken and fails every queued job. The caller holds p.mu; jobs are
+// completed from a goroutine, outside the lock.
+func (p *Pool) breakLocked(err error) {
+	p.state = poolBroken
+	p.brokenErr = err
+	q := p.queue
+	p.queue = nil
+	for w := range p.workers {
+		w.kill()
+	}
+	go func() {
+		for _, j := range q {
+			j.complete(nil, 0, err)
+		}
+	}()
+	p.signalIdleLocked()
+}
+
+// submit queues jobs, or fails them at once when the pool takes no more work.
+func (p *Pool) submit(jobs ...*job) {
+	p.mu.Lock()
+	if p.state != poolOpen {
+		err := p.closedErr()
+		p.mu.Unlock()
+		for _, j := range jobs {
+			j.complete(nil, 0, err)
+		}
+		return
+	}
+	for _, j := range jobs {
+		j.id = p.nextID.Add(1)
+		if j.timeout == 0 {
+			j.timeout = p.cfg.taskTimeout
+		}
+	}
+	p.queue = append(p.queue, jobs...)
+	p.kickWaitingLocked()
+	p.mu.Unlock()
+}
+
+// kickWaitingLocked wakes waiting workers, as many as there are queued jobs.
+func (p *Pool) kickWaitingLocked() {
+	for len(p.waiting) > 0 && len(p.queue) > 0 {
+		w := p.waiting[0]
+		p.waiting = p.waiting[1:]
+		w.waiting = false
+		w.wake()
+	}
+}
+
+// abort ends job j with err: at once for the caller, and in the worker by cancelling the task's
+// context; if the worker has not answered within the cancel grace, it is killed and replaced.
+func (p *Pool) abort(j *job, err error) {
+	p.mu.Lock()
+	w := j.w
+	p.mu.Unlock()
+	if !j.complete(nil, 0, err) || j.replied.Load() {
+		return
+	}
+	if w == nil {
+		// Still queued: a worker drops it when it comes to it. Wake one, so that a queue of
+		// dropped jobs does not stand in the way of Shutdown.
+		p.mu.Lock()
+		p.kickWaitingLocked()
+		p.mu.Unlock()
+		return
+	}
+	w.send(wire.AppendID(nil, wire.TypeAbort, j.id))
+	grace := p.cfg.cancelGrace
+	time.AfterFunc(grace, func() {
+		if !j.replied.Load() {
+			w.kill()
+		}
+	})
+}
+
+// signalIdleLocked wakes Shutdown when nothing is queued or running.
+func (p *Pool) signalIdleLocked() {
+	if p.idle != nil && len(p.queue) == 0 && p.sent == 0 {
+		close(p.idle)
+		p.idle = nil
+	}
+}
+
+// monitor recycles workers over the memory limit.
+func (p *Pool) monitor() {
+	defer close(p.monDone)
+	if p.cfg.memoryLimit <= 0 {
+		<-p.stopMon
+		return
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stopMon:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		var over []*worker
+		for w := range p.workers {
+			if w.ready && !w.retiring && !w.exited && residentBytes(w.pid) > p.cfg.memoryLimit {
+				over = append(over, w)
+			}
+		}
+		for _, w := range over {
+			w.retireLocked()
+		}
+		p.mu.Unlock()
+	}
+}
+
+// Shutdown stops the pool gracefully: it refuses new work (ErrClosed), lets every queued and
+// running task finish, then lets the workers exit, and returns once they have. When ctx ends first,
+// it falls back to Close and returns ctx.Err(). With CancelPending, tasks that have not started are
+// cancelled (their futures fail with context.Canceled) instead of run: Python's
+// shutdown(cancel_futures=True). Calling Shutdown after the pool was ended returns nil.
+func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
+	var so shutdownConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyShutdown(&so)
+		}
+	}
+	p.mu.Lock()
+	if p.state == poolClosed {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.state == poolOpen {
+		p.state = poolShuttingDown
+	}
+	var dropped []*job
+	if so.cancelPending {
+		dropped, p.queue = p.queue, nil
+	}
+	idle := make(chan struct{})
+	p.idle = idle
+	p.signalIdleLocked()
+	p.mu.Unlock()
+	for _, j := range dropped {
+		j.complete(nil, 0, context.Canceled)
+	}
+
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		p.Close()
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	ws := make([]*worker, 0, len(p.workers))
+	for w := range p.workers {
+		w.retireLocked()
+		ws = append(ws, w)
+	}
+	p.mu.Unlock()
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			p.Close()
+			return ctx.Err()
+		}
+	}
+	return p.Close()
+}
+
+// ShutdownOption configures Shutdown.
+type ShutdownOption interface{ applyShutdown(*shutdownConfig) }
+
+type shutdownConfig struct{ cancelPending bool }
+
+type cancelPending struct{}
+
+func (cancelPending) applyShutdown(c *shutdownConfig) { c.cancelPending = true }
+
+// CancelPending makes Shutdown cancel the tasks that have not started instead of running them.
+func CancelPending() ShutdownOption { return cancelPending{} }
+
+// Close stops the pool now: queued and running tasks fail with ErrClosed, workers are killed, and
+// Close returns once they have been reaped and every goroutine of the pool has ended. After Close,
+// every call on the pool fails with ErrClosed. Close is idempotent.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.state != poolBroken {
+		p.state = poolClosed
+	}
+	q := p.queue
+	p.queue = nil
+	for w := range p.workers {
+		w.kill()
+	}
+	p.mu.Unlock()
+	for _, j := range q {
+		j.complete(nil, 0, ErrClosed)
+	}
+	p.owners.Wait()
+	p.mu.Lock()
+	p.state = poolClosed
+	select {
+	case <-p.stopMon:
+	default:
+		close(p.stopMon)
+	}
+	mon := p.monDone
+	p.mu.Unlock()
+	if mon != nil {
+		<-mon
+	}
+	p.cb.stop()
+	return nil
+}
+
+// worker is the parent's side of one worker process.
+type worker struct {
+	p    *Pool
+	cmd  *exec.Cmd
+	conn *os.File
+	pid  int
+	name string
+
+	wmu sync.Mutex // serialises writes to conn
+
+	// Guarded by p.mu.
+	pending  []*job // sent and not answered, in order; the first is running
+	sentJobs int
+	ready    bool
+	retiring bool
+	exited   bool
+	killed   bool
+	waiting  bool
+	replaced bool
+	ewma     float64 // nanoseconds per job, smoothed
+	headAt   time.Time
+
+	kick chan struct{}
+	quit chan struct{}
+	done chan struct{}
+}
+
+func (w *worker) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// send writes frames to the worker; a failed write means it is dying, which its owner handles.
+func (w *worker) send(frames []byte) {
+	w.wmu.Lock()
+	w.conn.Write(frames)
+	w.wmu.Unlock()
+}
+
+func (w *worker) kill() {
+	w.cmd.Process.Kill()
+}
+
+// retireLocked tells the worker to finish what it has and exit, and takes it out of the rotation.
+// The caller holds p.mu.
+func (w *worker) retireLocked() {
+	if w.retiring || w.exited {
+		return
+	}
+	w.retiring = true
+	if w.waiting {
+		w.waiting = false
+		for i, q := range w.p.waiting {
+			if q == w {
+				w.p.waiting = append(w.p.waiting[:i:i], w.p.waiting[i+1:]...)
+				break
+			}
+		}
+	}
+	w.wake() // the writer sends Retire after the calls it has sent, and stops
+	if !w.replaced && w.p.state == poolOpen {
+		w.replaced = true
+		go w.p.spawn(nil)
+	}
+}
+
+// window is how many jobs the worker may have in flight: enough to cover a round trip when tasks
+// are tiny, one when they are long, so that a slow task holds up as little as possible.
+func (w *worker) window() int {
+	if w.ewma <= 0 {
+		return 2
+	}
+	n := int(200e3/w.ewma) + 1
+	return max(1, min(n, 64))
+}
+
+// own is the worker's owner: it sends the task, waits for the handshake, serves replies until the
+// worker exits, then reaps it and hands back its unfinished work.
+func (w *worker) own(task *wire.Task, handshake chan<- error) {
+	p := w.p
+	defer p.owners.Done()
+	in := bufio.NewReaderSize(w.conn, 64<<10)
+	err := wire.WriteMessage(w.conn, wire.TypeTask, task)
+	if err == nil {
+		err = w.handshake(in)
+	}
+	if handshake != nil {
+		handshake <- err
+	}
+	writerDone := make(chan struct{})
+	if err == nil {
+		p.mu.Lock()
+		w.ready = true
+		p.startFails = 0
+		p.mu.Unlock()
+		go w.writeLoop(writerDone)
+		w.readLoop(in)
+	} else {
+		close(writerDone)
+		w.kill()
+	}
+	p.mu.Lock()
+	w.exited = true
+	p.mu.Unlock()
+	close(w.quit)
+	<-writerDone
+	w.cmd.Wait()
+	w.conn.Close()
+	bootstrap.Reaped()
+	w.exit(err)
+	close(w.done)
+}
+
+// handshake reads the worker's Ready frame.
+func (w *worker) handshake(in *bufio.Reader) error {
+	typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
+	if err != nil {
+		w.cmd.Wait()
+		st := w.cmd.ProcessState
+		return fmt.Errorf("%w: %w; is mp.Init() the first statement of main?", ErrHandshake, &ExitError{Name: w.name, Pid: w.pid, ProcessState: st})
+	}
+	var r wire.Ready
+	if typ != wire.TypeReady || wire.Unmarshal(payload, &r) != nil {
+		return fmt.Errorf("%w: worker %s sent a bad handshake", ErrProtocol, w.name)
+	}
+	if r.Err != nil {
+		return fromWire(w.name, w.pid, r.Err)
+	}
+	return nil
+}
+
+// writeLoop sends queued jobs to the worker while it has room for them.
+func (w *worker) writeLoop(done chan struct{}) {
+	defer close(done)
+	p := w.p
+	var buf []byte
+	for {
+		p.mu.Lock()
+		if w.exited {
+			p.mu.Unlock()
+			return
+		}
+		if w.retiring {
+			p.mu.Unlock()
+			w.send(wire.AppendID(nil, wire.TypeRetire, 0))
+			return
+		}
+		room := w.window() - len(w.pending)
+		if p.cfg.maxTasks > 0 {
+			room = min(room, p.cfg.maxTasks-w.sentJobs)
+		}
+		buf = buf[:0]
+		var heads []*job
+		for room > 0 && len(p.queue) > 0 {
+			j := p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			if j.finished.Load() {
+				continue
+			}
+			j.w = w
+			if len(w.pending) == 0 {
+				w.headAt = time.Now()
+				heads = append(heads, j) // it runs at once: its timeout starts now
+			}
+			w.pending = append(w.pending, j)
+			w.sentJobs++
+			p.sent++
+			room--
+			buf = wire.AppendFrame(buf, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout)})
+			j.arg = nil
+		}
+		retire := p.cfg.maxTasks > 0 && w.sentJobs >= p.cfg.maxTasks
+		if retire {
+			w.retireLocked()
+		}
+		if len(p.queue) == 0 {
+			p.signalIdleLocked()
+		}
+		if len(buf) == 0 && room > 0 && !w.waiting && !retire {
+			// Room for work but none queued: wait in the pool's list, where Submit finds it. A
+			// worker without room waits for its reader instead, which wakes it on each reply.
+			w.waiting = true
+			p.waiting = append(p.waiting, w)
+		}
+		p.mu.Unlock()
+		for _, j := range heads {
+			w.startTimer(j)
+		}
+		if len(buf) > 0 || retire {
+			w.send(buf)
+			continue
+		}
+		select {
+		case <-w.kick:
+		case <-w.quit:
+			return
+		}
+	}
+}
+
+// startTimer arms the task timeout of j, which has just started running in the worker.
+func (w *worker) startTimer(j *job) {
+	if j.timeout <= 0 {
+		return
+	}
+	j.timer = time.AfterFunc(j.timeout*time.Duration(max(1, j.chunk)), func() {
+		w.p.abort(j, fmt.Errorf("mp: task %s on %s: %w", j.fname, w.name, context.DeadlineExceeded))
+	})
+}
+
+// readLoop serves the worker's replies until it exits.
+func (w *worker) readLoop(in *bufio.Reader) {
+	p := w.p
+	for {
+		typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
+		if err != nil {
+			return
+		}
+		var r wire.Reply
+		if typ != wire.TypeReply || wire.Unmarshal(payload, &r) != nil {
+			w.kill()
+			return
+		}
+		now := time.Now()
+		p.mu.Lock()
+		if len(w.pending) == 0 || w.pending[0].id != r.ID {
+			p.mu.Unlock()
+			w.kill() // a reply out of order: the worker is not to be trusted
+			return
+		}
+		j := w.pending[0]
+		w.pending[0] = nil
+		w.pending = w.pending[1:]
+		p.sent--
+		p.deathsNoProgress = 0
+		took := float64(now.Sub(w.headAt))
+		if chunk := max(1, j.chunk); chunk > 1 {
+			took /= float64(chunk)
+		}
+		if w.ewma == 0 {
+			w.ewma = took
+		} else {
+			w.ewma = 0.8*w.ewma + 0.2*took
+		}
+		w.headAt = now
+		var next *job
+		if len(w.pending) > 0 {
+			next = w.pending[0]
+		}
+		p.signalIdleLocked()
+		p.mu.Unlock()
+		w.wake() // room for one more
+		j.replied.Store(true)
+		if j.timer != nil {
+			j.timer.Stop()
+		}
+		if next != nil {
+			w.startTimer(next)
+		}
+		var jerr error
+		if r.Err != nil {
+			jerr = fromWire(w.name, w.pid, r.Err)
+		}
+		j.complete(r.Value, r.Done, jerr)
+	}
+}
+
+// exit handles the end of the worker process: the running job fails with the worker's exit
+// status, the jobs queued behind it go back to the front of the pool's queue, and a new worker
+// takes its place.
+func (w *worker) exit(startErr error) {
+	p := w.p
+	st := w.cmd.ProcessState
+	p.mu.Lock()
+	delete(p.workers, w)
+	p.workerCount.Add(-1)
+	for i, q := range p.waiting {
+		if q == w {
+			p.waiting = append(p.waiting[:i:i], p.waiting[i+1:]...)
+			break
+		}
+	}
+	pending := w.pending
+	w.pending = nil
+	p.sent -= len(pending)
+	var failed *job
+	var requeue []*job
+	for i, j := range pending {
+		if i == 0 {
+			failed = j
+			continue
+		}
+		if !j.finished.Load() {
+			j.w = nil
+			requeue = append(requeue, j)
+		}
+	}
+	open := p.state == poolOpen || p.state == poolShuttingDown
+	if open && len(requeue) > 0 {
+		p.queue = append(requeue, p.queue...)
+	}
+	crashed := startErr == nil && st != nil && !st.Success() && !w.retiring
+	if crashed && failed == nil {
+		p.deathsNoProgress++
+	}
+	respawn := open && !w.replaced && (p.state == poolOpen || len(p.queue) > 0 || p.sent > 0)
+	if startErr == nil && p.deathsNoProgress > 2*p.cfg.workers+2 && p.state == poolOpen {
+		p.breakLocked(fmt.Errorf("%w: %d workers died in a row without finishing a task", ErrBrokenPool, p.deathsNoProgress))
+		respawn = false
+	}
+	w.replaced = true
+	if !open {
+		requeue = append(requeue, p.queue...)
+		p.queue = nil
+	}
+	p.kickWaitingLocked()
+	p.signalIdleLocked()
+	state := p.state
+	p.mu.Unlock()
+
+	if failed != nil {
+		if failed.timer != nil {
+			failed.timer.Stop()
+		}
+		var err error = &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrWorkerDied}
+		if st == nil {
+			err = fmt.Errorf("%w: %s (pid %d)", ErrWorkerDied, w.name, w.pid)
+		}
+		if state == poolClosed {
+			err = ErrClosed
+		}
+		failed.complete(nil, 0, err)
+	}
+	if !open {
+		for _, j := range requeue {
+			j.complete(nil, 0, p.closedErr())
+		}
+	}
+	if startErr != nil {
+		p.workerFailedStart(startErr)
+	}
+	if respawn {
+		if startErr != nil {
+			time.Sleep(10 * time.Millisecond) // do not spin on a worker that cannot start
+		}
+		p.spawn(nil)
+	}
+}
+
+// callbackRunner runs futures' done callbacks in the parent, one at a time, in the order their
+// futures completed — as Python's pool runs callbacks on its result-handler thread. A callback
+// that panics is reported on standard error and does not stop the others.
+type callbackRunner struct {
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+	stopped bool
+	idle    sync.Cond
+}
+
+func newCallbackRunner() *callbackRunner {
+	r := &callbackRunner{}
+	r.idle.L = &r.mu
+	return r
+}
+
+func (r *callbackRunner) run(fn func()) {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		go safeCallback(fn)
+		return
+	}
+	r.queue = append(r.queue, fn)
+	if !r.running {
+		r.running = true
+		go r.loop()
+	}
+	r.mu.Unlock()
+}
+
+func (r *callbackRunner) loop() {
+	r.mu.Lock()
+	for len(r.queue) > 0 {
+		fn := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+		safeCallback(fn)
+		r.mu.Lock()
+	}
+	r.running = false
+	r.idle.Broadcast()
+	r.mu.Unlock()
+}
+
+// stop waits for queued callbacks to run; later callbacks run on goroutines of their own.
+func (r *callbackRunner) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	for r.running {
+		r.idle.Wait()
+	}
+	r.mu.Unlock()
+}
+
+func safeCallback(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "mp: a future's done callback panicked: %v\n", r)
+		}
+	}()
+	fn()
+}

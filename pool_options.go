@@ -1,0 +1,215 @@
+package mp
+
+import (
+	"fmt"
+	"time"
+)
+
+// PoolOption configures a Pool; pass options to NewPool.
+type PoolOption interface {
+	applyPool(*poolConfig) error
+}
+
+// CallOption configures one call on a pool: Submit, Apply, Map, MapSeq, MapSeqUnordered.
+type CallOption interface {
+	applyCall(*callConfig) error
+}
+
+type poolConfig struct {
+	workers     int
+	maxTasks    int
+	initFunc    string
+	initArg     []byte
+	initErr     error
+	taskTimeout time.Duration
+	memoryLimit int64
+	cancelGrace time.Duration
+	env         []string
+}
+
+func defaultPoolConfig() poolConfig {
+	return poolConfig{workers: NumCPU(), cancelGrace: 250 * time.Millisecond}
+}
+
+type callConfig struct {
+	chunk       int
+	progress    func(Progress)
+	taskTimeout time.Duration
+	timeoutSet  bool
+}
+
+type poolOptionFunc func(*poolConfig) error
+
+func (f poolOptionFunc) applyPool(c *poolConfig) error { return f(c) }
+
+// WithWorkers sets the number of worker processes. The default is NumCPU(): the CPUs this process
+// may use, honouring its affinity mask and cgroup CPU quota. n < 1 is an ErrInvalidOption.
+func WithWorkers(n int) PoolOption {
+	return poolOptionFunc(func(c *poolConfig) error {
+		if n < 1 {
+			return fmt.Errorf("%w: WithWorkers(%d): a pool needs at least one worker", ErrInvalidOption, n)
+		}
+		c.workers = n
+		return nil
+	})
+}
+
+// WithMaxTasksPerWorker recycles a worker after it has run k tasks (a chunk of a Map counts as
+// one): it finishes them, exits, and a fresh worker takes its place — Python's maxtasksperchild,
+// for code that leaks. The default, 0, keeps workers for the life of the pool. k < 0 is an
+// ErrInvalidOption.
+func WithMaxTasksPerWorker(k int) PoolOption {
+	return poolOptionFunc(func(c *poolConfig) error {
+		if k < 0 {
+			return fmt.Errorf("%w: WithMaxTasksPerWorker(%d)", ErrInvalidOption, k)
+		}
+		c.maxTasks = k
+		return nil
+	})
+}
+
+// WithInitializer runs f(ctx, arg) once in each worker, before its first task: Python's
+// initializer and initargs. If it fails in the first workers, NewPool returns its error; if it
+// fails in workers started later (to replace ones that died), the pool stops replacing them after
+// three failures in a row and reports ErrBrokenPool, rather than spawning for ever.
+func WithInitializer[T, R any](f *Func[T, R], arg T) PoolOption {
+	return poolOptionFunc(func(c *poolConfig) error {
+		if f == nil {
+			return fmt.Errorf("%w: WithInitializer with a nil *Func", ErrNotRegistered)
+		}
+		b, err := encodeValue("initializer argument of "+f.name, arg)
+		if err != nil {
+			return err
+		}
+		c.initFunc, c.initArg = f.name, b
+		return nil
+	})
+}
+
+// WithTaskTimeout bounds each task: its context in the worker is cancelled once it has run for d,
+// the caller gets context.DeadlineExceeded at once, and if the task has not returned within the
+// pool's cancel grace (WithCancelGrace) after that, its worker is killed and replaced. As a pool
+// option it applies to every task; as a call option, to that call's tasks (each item of a Map).
+// d <= 0 is an ErrInvalidOption.
+func WithTaskTimeout(d time.Duration) interface {
+	PoolOption
+	CallOption
+} {
+	return taskTimeout(d)
+}
+
+type taskTimeout time.Duration
+
+func (t taskTimeout) check() error {
+	if t <= 0 {
+		return fmt.Errorf("%w: WithTaskTimeout(%v): the timeout must be positive", ErrInvalidOption, time.Duration(t))
+	}
+	return nil
+}
+
+func (t taskTimeout) applyPool(c *poolConfig) error {
+	c.taskTimeout = time.Duration(t)
+	return t.check()
+}
+
+func (t taskTimeout) applyCall(c *callConfig) error {
+	c.taskTimeout, c.timeoutSet = time.Duration(t), true
+	return t.check()
+}
+
+// WithWorkerMemoryLimit recycles a worker whose resident memory exceeds bytes: it finishes the
+// tasks it has, exits, and a fresh worker takes its place. The pool checks every 100 ms (Linux
+// only; elsewhere the option is accepted and has no effect). bytes < 1 is an ErrInvalidOption.
+func WithWorkerMemoryLimit(bytes int64) PoolOption {
+	return poolOptionFunc(func(c *poolConfig) error {
+		if bytes < 1 {
+			return fmt.Errorf("%w: WithWorkerMemoryLimit(%d)", ErrInvalidOption, bytes)
+		}
+		c.memoryLimit = bytes
+		return nil
+	})
+}
+
+// WithCancelGrace sets how long a cancelled or timed-out task may take to return after its
+// context was cancelled before its worker is killed and replaced. The default is 250 ms. d < 0 is
+// an ErrInvalidOption; 0 kills at once.
+func WithCancelGrace(d time.Duration) PoolOption {
+	return poolOptionFunc(func(c *poolConfig) error {
+		if d < 0 {
+			return fmt.Errorf("%w: WithCancelGrace(%v)", ErrInvalidOption, d)
+		}
+		c.cancelGrace = d
+		return nil
+	})
+}
+
+// WithWorkerEnv adds "KEY=value" entries to the environment the workers inherit, as WithEnv does
+// for a Process.
+func WithWorkerEnv(kv ...string) PoolOption {
+	return poolOptionFunc(func(c *poolConfig) error {
+		var p Process
+		if err := WithEnv(kv...).applyProcess(&p); err != nil {
+			return err
+		}
+		c.env = append(c.env, p.env...)
+		return nil
+	})
+}
+
+type callOptionFunc func(*callConfig) error
+
+func (f callOptionFunc) applyCall(c *callConfig) error { return f(c) }
+
+// WithChunkSize sends the items of a Map, MapSeq or MapSeqUnordered to workers n at a time. By
+// default Map picks a size that gives each worker about four chunks (Python's rule), and the
+// MapSeq variants send items one by one. Larger chunks cost less per item; smaller ones balance
+// uneven tasks better and lose less when a worker dies. n < 1 is an ErrInvalidOption.
+func WithChunkSize(n int) CallOption {
+	return callOptionFunc(func(c *callConfig) error {
+		if n < 1 {
+			return fmt.Errorf("%w: WithChunkSize(%d)", ErrInvalidOption, n)
+		}
+		c.chunk = n
+		return nil
+	})
+}
+
+// Progress reports how far a Map has got.
+type Progress struct {
+	Done    int           // items finished
+	Total   int           // items in all (-1 for a MapSeq, whose input length is unknown)
+	Elapsed time.Duration // since the call started
+}
+
+// Rate returns the items finished per second so far.
+func (p Progress) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Done) / p.Elapsed.Seconds()
+}
+
+// WithProgress calls fn with the progress of a Map, MapSeq or MapSeqUnordered at most every
+// 100 ms, and once more when the call ends. fn runs in its own goroutine, one call at a time.
+func WithProgress(fn func(Progress)) CallOption {
+	return callOptionFunc(func(c *callConfig) error {
+		if fn == nil {
+			return fmt.Errorf("%w: WithProgress(nil)", ErrInvalidOption)
+		}
+		c.progress = fn
+		return nil
+	})
+}
+
+func buildCallConfig(opts []CallOption) (callConfig, error) {
+	var c callConfig
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.applyCall(&c); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}

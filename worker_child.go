@@ -1,0 +1,163 @@
+package mp
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/wire"
+)
+
+// workerMain is Init in a pool worker: it runs the initializer, answers the handshake, then serves
+// Call frames in the order they arrive, one at a time, answering each with a Reply, until the
+// parent sends Retire (or dies). It never returns.
+//
+// A reader goroutine takes frames off the control socket: calls go to a queue, Abort cancels the
+// running call (or marks a queued one so that it is answered as cancelled without running), end
+// of file means the parent died. Replies are buffered and written when no further call is
+// queued, so a stream of small calls costs one write per batch.
+func workerMain(conn *os.File, task *wire.Task) {
+	// The terminal's Ctrl-C is the parent's to handle; the pool puts workers in their own process
+	// group, and this keeps a stray SIGINT from killing a worker mid-task.
+	signal.Ignore(syscall.SIGINT)
+
+	if task.InitFunc != "" {
+		e, ok := lookup(task.InitFunc)
+		if !ok {
+			refuse(conn, fmt.Errorf("%w: initializer %q is not registered in the worker", ErrNotRegistered, task.InitFunc))
+		}
+		run, err := e.prepare(task.InitArg)
+		if err != nil {
+			refuse(conn, err)
+		}
+		if _, werr := callProtected(context.Background(), run); werr != nil {
+			wire.WriteMessage(conn, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid(), Err: werr})
+			os.Exit(2)
+		}
+	}
+	if err := wire.WriteMessage(conn, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid()}); err != nil {
+		bootstrap.KillSelf()
+	}
+
+	w := &workerState{calls: make(chan wire.Call, 1024), aborted: make(map[uint64]bool)}
+	go w.read(conn)
+	out := bufio.NewWriterSize(conn, 64<<10)
+	buf := make([]byte, 0, 256)
+	for c := range w.calls {
+		reply := w.serve(&c)
+		buf = wire.AppendFrame(buf[:0], wire.TypeReply, reply)
+		if _, err := out.Write(buf); err != nil {
+			bootstrap.KillSelf()
+		}
+		if len(w.calls) == 0 {
+			if err := out.Flush(); err != nil {
+				bootstrap.KillSelf()
+			}
+		}
+	}
+	if err := out.Flush(); err != nil {
+		bootstrap.KillSelf()
+	}
+	Cleanup()
+	os.Exit(0)
+}
+
+type workerState struct {
+	calls chan wire.Call
+
+	mu      sync.Mutex
+	running uint64             // the ID of the call running now, 0 between calls
+	cancel  context.CancelFunc // cancels the running call
+	lastID  uint64             // the last call served; IDs only grow
+	aborted map[uint64]bool    // queued calls aborted before they ran
+}
+
+// read serves the control socket for the life of the worker.
+func (w *workerState) read(conn *os.File) {
+	in := bufio.NewReaderSize(conn, 64<<10)
+	retired := false
+	for {
+		typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
+		if err != nil {
+			bootstrap.KillSelf() // the parent is gone
+		}
+		switch typ {
+		case wire.TypeCall:
+			var c wire.Call
+			if err := wire.Unmarshal(payload, &c); err != nil || retired {
+				fmt.Fprintf(os.Stderr, "mp: worker %d: bad call frame (%v); exiting\n", os.Getpid(), err)
+				os.Exit(3)
+			}
+			w.calls <- c
+		case wire.TypeAbort:
+			id, err := wire.ParseID(payload)
+			if err != nil {
+				continue
+			}
+			w.mu.Lock()
+			if id == w.running {
+				w.cancel()
+			} else if id > w.lastID {
+				w.aborted[id] = true
+			}
+			w.mu.Unlock()
+		case wire.TypeRetire:
+			if !retired {
+				retired = true
+				close(w.calls)
+			}
+		}
+	}
+}
+
+// serve runs one call and returns its reply.
+func (w *workerState) serve(c *wire.Call) *wire.Reply {
+	reply := &wire.Reply{ID: c.ID}
+	w.mu.Lock()
+	if w.aborted[c.ID] {
+		delete(w.aborted, c.ID)
+		w.lastID = c.ID
+		w.mu.Unlock()
+		reply.Err = toWire(context.Canceled)
+		return reply
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.running, w.cancel = c.ID, cancel
+	w.mu.Unlock()
+
+	e, ok := lookup(c.Func)
+	switch {
+	case !ok:
+		reply.Err = toWire(fmt.Errorf("%w: function %q is not registered in the worker", ErrNotRegistered, c.Func))
+	case c.Chunk > 0:
+		reply.Value, reply.Done, reply.Err = e.chunk(ctx, c.Arg, c.Chunk, time.Duration(c.Timeout))
+	default:
+		run, err := e.prepare(c.Arg)
+		if err != nil {
+			reply.Err = toWire(err)
+			break
+		}
+		cctx := ctx
+		if c.Timeout > 0 {
+			var cancelT context.CancelFunc
+			cctx, cancelT = context.WithTimeout(ctx, time.Duration(c.Timeout))
+			defer cancelT()
+		}
+		reply.Value, reply.Err = callProtected(cctx, run)
+		if reply.Err == nil {
+			reply.Done = 1
+		}
+	}
+
+	w.mu.Lock()
+	w.running, w.cancel, w.lastID = 0, nil, c.ID
+	w.mu.Unlock()
+	cancel()
+	return reply
+}
