@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,6 +73,19 @@ func runHelper(mode string) {
 		n := mp.NewProcess(Touch, TouchArg{Path: path, After: 300 * time.Millisecond})
 		check(n.Start(ctx))
 		fmt.Printf("pids %d %d\n", d.Pid(), n.Pid())
+	case mode == "ctrlc":
+		// A program that shuts its pool down in an orderly way on Ctrl-C.
+		sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		p, err := mp.NewPool(ctx, mp.WithWorkers(2))
+		check(err)
+		pids := p.Pids()
+		fmt.Printf("pids %d %d\n", pids[0], pids[1])
+		_, err = mp.Map(sctx, p, SleepSquare, slices.Repeat([]int{1000}, 100), mp.WithChunkSize(1))
+		fmt.Println("map:", err)
+		sdctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		fmt.Println("shutdown:", p.Shutdown(sdctx))
 	case mode == "numcpu":
 		fmt.Printf("numcpu %d\n", mp.NumCPU())
 	case mode == "replaced":
@@ -288,4 +303,41 @@ func TestChildWithoutInit(t *testing.T) {
 func exe(t *testing.T) string {
 	t.Helper()
 	return os.Args[0]
+}
+
+// TestCtrlC sends SIGINT to a program's process group, as a terminal's Ctrl-C does: the workers do
+// not react, the program cancels its map and shuts its pool down, nothing is printed by the
+// workers, and no process is left behind.
+func TestCtrlC(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MP_TEST_HELPER=ctrlc")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, as a shell job
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 2 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := bufio.NewReader(out)
+	pids := readPids(t, r)
+	time.Sleep(200 * time.Millisecond) // the map is under way
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(r)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("program exited with %v; stdout %q stderr %q", err, rest, stderr.String())
+	}
+	if !strings.Contains(string(rest), "map: context canceled") || !strings.Contains(string(rest), "shutdown: <nil>") {
+		t.Fatalf("program said %q", rest)
+	}
+	if stderr.Len() != 0 {
+		t.Fatalf("noise on stderr: %q", stderr.String())
+	}
+	waitGone(t, pids...)
 }

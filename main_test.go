@@ -191,3 +191,65 @@ var NestedInfo = mp.Register("test.nested_info", func(ctx context.Context, _ str
 	r, err := mp.Run(ctx, Info, struct{}{})
 	return NestedResult{InfoResult: r, ParentName: mp.Current().Name}, err
 })
+
+// Functions for the pool tests.
+var (
+	// Pid returns the pid of the worker that ran it.
+	Pid = mp.Register("test.pid", func(ctx context.Context, _ struct{}) (int, error) {
+		return os.Getpid(), nil
+	})
+	// Block writes its pid to a file and then blocks, ignoring its context: only a kill ends it.
+	Block = mp.Register("test.block", func(ctx context.Context, pidFile string) (int, error) {
+		if err := os.WriteFile(pidFile, []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+			return 0, err
+		}
+		select {}
+	})
+	// FailAt squares x but fails on x == 500.
+	FailAt = mp.Register("test.fail_at", func(ctx context.Context, x int) (int, error) {
+		if x == 500 {
+			return 0, fmt.Errorf("item %d: %w", x, ErrSoldOut)
+		}
+		return x * x, nil
+	})
+	// SleepSquare sleeps x milliseconds and returns x*x.
+	SleepSquare = mp.Register("test.sleep_square", func(ctx context.Context, x int) (int, error) {
+		select {
+		case <-time.After(time.Duration(x) * time.Millisecond):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		return x * x, nil
+	})
+	// InitMaybe fails when the file at path exists: an initializer that can be made to fail.
+	InitMaybe = mp.Register("test.init_maybe", func(ctx context.Context, path string) (struct{}, error) {
+		if _, err := os.Stat(path); err == nil {
+			return struct{}{}, fmt.Errorf("initializer refuses: %s exists", path)
+		}
+		initialized = true
+		return struct{}{}, nil
+	})
+	// Initialized reports whether InitMaybe ran in this worker.
+	Initialized = mp.Register("test.initialized", func(ctx context.Context, _ struct{}) (bool, error) {
+		return initialized, nil
+	})
+	// Grow allocates and keeps n MiB, touching every page.
+	Grow = mp.Register("test.grow", func(ctx context.Context, mib int) (int, error) {
+		b := make([]byte, mib<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		hoard = append(hoard, b)
+		return os.Getpid(), nil
+	})
+)
+
+var (
+	initialized bool
+	hoard       [][]byte
+)
+
+// Hello2 wraps a string: a map over a type that is not plain.
+var Hello2 = mp.Register("test.hello2", func(ctx context.Context, s string) (string, error) {
+	return "<" + s + ">", nil
+})

@@ -126,6 +126,7 @@ func NewPool(ctx context.Context, opts ...PoolOption) (*Pool, error) {
 		stopMon: make(chan struct{}),
 	}
 	results := make(chan error, cfg.workers)
+	p.owners.Add(cfg.workers)
 	for range cfg.workers {
 		go p.spawn(results)
 	}
@@ -170,7 +171,8 @@ func (p *Pool) Pids() []int {
 var workerCounter atomic.Int64
 
 // spawn starts one worker. If handshake is not nil, it receives exactly one value: nil once the
-// worker has answered its handshake, or why it did not.
+// worker has answered its handshake, or why it did not. The caller has added one to p.owners for
+// it: the worker's owner goroutine releases it, or spawn does when it starts none.
 func (p *Pool) spawn(handshake chan<- error) {
 	n := workerCounter.Add(1)
 	name := "PoolWorker-" + strconv.FormatInt(n, 10)
@@ -180,6 +182,7 @@ func (p *Pool) spawn(handshake chan<- error) {
 			handshake <- err
 		}
 		p.workerFailedStart(err)
+		p.owners.Done()
 		return
 	}
 	w := &worker{
@@ -188,20 +191,20 @@ func (p *Pool) spawn(handshake chan<- error) {
 	}
 	p.mu.Lock()
 	if p.state == poolClosed || p.state == poolBroken {
+		err := p.closedErr()
 		p.mu.Unlock()
 		cmd.Process.Kill()
 		cmd.Wait()
 		conn.Close()
 		bootstrap.Reaped()
-		err := p.closedErr()
 		if handshake != nil {
 			handshake <- err
 		}
+		p.owners.Done()
 		return
 	}
 	p.workers[w] = struct{}{}
 	p.workerCount.Add(1)
-	p.owners.Add(1)
 	p.mu.Unlock()
 	cur := currentInfo()
 	task := &wire.Task{
@@ -511,6 +514,7 @@ func (w *worker) retireLocked() {
 	w.wake() // the writer sends Retire after the calls it has sent, and stops
 	if !w.replaced && w.p.state == poolOpen {
 		w.replaced = true
+		w.p.owners.Add(1)
 		go w.p.spawn(nil)
 	}
 }
@@ -519,7 +523,7 @@ func (w *worker) retireLocked() {
 // are tiny, one when they are long, so that a slow task holds up as little as possible.
 func (w *worker) window() int {
 	if w.ewma <= 0 {
-		return 2
+		return 1 // nothing known yet: assume the task is long
 	}
 	n := int(200e3/w.ewma) + 1
 	return max(1, min(n, 64))
@@ -600,6 +604,11 @@ func (w *worker) writeLoop(done chan struct{}) {
 		if p.cfg.maxTasks > 0 {
 			room = min(room, p.cfg.maxTasks-w.sentJobs)
 		}
+		// Take no more than a fair share of what is queued, so that two tasks for two idle
+		// workers go one to each.
+		if n := len(p.workers); n > 1 {
+			room = min(room, max(1, (len(p.queue)+n-1)/n))
+		}
 		buf = buf[:0]
 		var heads []*job
 		for room > 0 && len(p.queue) > 0 {
@@ -619,7 +628,6 @@ func (w *worker) writeLoop(done chan struct{}) {
 			p.sent++
 			room--
 			buf = wire.AppendFrame(buf, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout)})
-			j.arg = nil
 		}
 		retire := p.cfg.maxTasks > 0 && w.sentJobs >= p.cfg.maxTasks
 		if retire {
@@ -768,6 +776,10 @@ func (w *worker) exit(startErr error) {
 	p.kickWaitingLocked()
 	p.signalIdleLocked()
 	state := p.state
+	closedErr := p.closedErr()
+	if respawn {
+		p.owners.Add(1)
+	}
 	p.mu.Unlock()
 
 	if failed != nil {
@@ -785,7 +797,7 @@ func (w *worker) exit(startErr error) {
 	}
 	if !open {
 		for _, j := range requeue {
-			j.complete(nil, 0, p.closedErr())
+			j.complete(nil, 0, closedErr)
 		}
 	}
 	if startErr != nil {

@@ -3,12 +3,23 @@
 package mp_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mp-go/mp"
+	"github.com/mp-go/mp/mptest"
 )
 
 func newPool(t *testing.T, opts ...mp.PoolOption) *mp.Pool {
@@ -21,44 +32,627 @@ func newPool(t *testing.T, opts ...mp.PoolOption) *mp.Pool {
 	return p
 }
 
-func TestPoolBasics(t *testing.T) {
+func ints(n int) []int {
+	xs := make([]int, n)
+	for i := range xs {
+		xs[i] = i
+	}
+	return xs
+}
+
+// readPid waits for a function running in a worker to write its pid to path.
+func readPid(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			pid, err := strconv.Atoi(string(b))
+			if err == nil {
+				return pid
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", path)
+	return 0
+}
+
+func TestPoolCalls(t *testing.T) {
 	ctx := ctxT(t)
 	p := newPool(t, mp.WithWorkers(2))
+	if p.Workers() != 2 || len(p.Pids()) != 2 {
+		t.Fatalf("Workers %d Pids %v", p.Workers(), p.Pids())
+	}
 	if v, err := mp.Apply(ctx, p, Square, 9); err != nil || v != 81 {
 		t.Fatalf("Apply = %d, %v", v, err)
 	}
 	fut := mp.Submit(ctx, p, Square, 5)
-	if v, err := fut.Wait(ctx); err != nil || v != 25 {
-		t.Fatalf("Submit.Wait = %d, %v", v, err)
-	}
-	xs := make([]int, 1000)
-	for i := range xs {
-		xs[i] = i
-	}
-	got, err := mp.Map(ctx, p, Square, xs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range got {
-		if v != i*i {
-			t.Fatalf("Map[%d] = %d", i, v)
+	for range 2 { // a future may be waited on any number of times
+		if v, err := fut.Wait(ctx); err != nil || v != 25 {
+			t.Fatalf("Submit.Wait = %d, %v", v, err)
 		}
 	}
-	var seq []int
-	for v, err := range mp.MapSeq(ctx, p, Square, slices.Values(xs[:50])) {
+	if fut.Cancel() {
+		t.Fatal("Cancel of a done future reported true")
+	}
+	for _, tc := range []struct {
+		name string
+		opts []mp.CallOption
+		n    int
+	}{{"default chunks", nil, 10000}, {"chunk 1", []mp.CallOption{mp.WithChunkSize(1)}, 500}, {"chunk 7", []mp.CallOption{mp.WithChunkSize(7)}, 1000}, {"empty", nil, 0}} {
+		got, err := mp.Map(ctx, p, Square, ints(tc.n), tc.opts...)
+		if err != nil || len(got) != tc.n {
+			t.Fatalf("%s: Map = %d results, %v", tc.name, len(got), err)
+		}
+		for i, v := range got {
+			if v != i*i {
+				t.Fatalf("%s: Map[%d] = %d", tc.name, i, v)
+			}
+		}
+	}
+	// Non-plain types go through the codec.
+	words, err := mp.Map(ctx, p, Hello2, []string{"a", "b", "c"}, mp.WithChunkSize(2))
+	if err != nil || !slices.Equal(words, []string{"<a>", "<b>", "<c>"}) {
+		t.Fatalf("Map(strings) = %v, %v", words, err)
+	}
+}
+
+func TestPoolMapSeq(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(2))
+	var got []int
+	for v, err := range mp.MapSeq(ctx, p, Square, slices.Values(ints(200)), mp.WithChunkSize(3)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		seq = append(seq, v)
+		got = append(got, v)
 	}
-	if len(seq) != 50 || seq[7] != 49 {
-		t.Fatalf("MapSeq = %v", seq)
+	for i, v := range got {
+		if v != i*i {
+			t.Fatalf("MapSeq[%d] = %d (in order)", i, v)
+		}
+	}
+	if len(got) != 200 {
+		t.Fatalf("MapSeq yielded %d", len(got))
+	}
+	var un []int
+	for v, err := range mp.MapSeqUnordered(ctx, p, Square, slices.Values(ints(100))) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		un = append(un, v)
+	}
+	slices.Sort(un)
+	for i, v := range un {
+		if v != i*i {
+			t.Fatalf("MapSeqUnordered sorted[%d] = %d", i, v)
+		}
+	}
+
+	// An endless input streams with back-pressure: breaking out after 50 results leaves the
+	// input read only a bounded distance ahead.
+	var pulled atomic.Int64
+	endless := func(yield func(int) bool) {
+		for i := 0; ; i++ {
+			pulled.Add(1)
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	n := 0
+	for v, err := range mp.MapSeq(ctx, p, Square, iter.Seq[int](endless)) {
+		if err != nil || v != n*n {
+			t.Fatalf("endless[%d] = %d, %v", n, v, err)
+		}
+		n++
+		if n == 50 {
+			break
+		}
+	}
+	if got := pulled.Load(); got > 50+2*int64(p.Workers())+1 {
+		t.Fatalf("the input was read %d items ahead of 50 results: not bounded", got)
+	}
+	// The first error ends the sequence.
+	var last error
+	count := 0
+	for _, err := range mp.MapSeq(ctx, p, FailAt, slices.Values(ints(1000)), mp.WithChunkSize(10)) {
+		if err != nil {
+			last = err
+			break
+		}
+		count++
+	}
+	if !errors.Is(last, ErrSoldOut) || count != 500 {
+		t.Fatalf("MapSeq with a failing item: %d results then %v; want 500 then ErrSoldOut", count, last)
+	}
+	if _, err := mp.Apply(ctx, p, Square, 3); err != nil {
+		t.Fatalf("pool unusable after an aborted MapSeq: %v", err)
+	}
+}
+
+func TestPoolMapFirstError(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(2))
+	got, err := mp.Map(ctx, p, FailAt, ints(2000), mp.WithChunkSize(50))
+	if !errors.Is(err, ErrSoldOut) || got != nil {
+		t.Fatalf("Map = %d results, %v; want nil and ErrSoldOut", len(got), err)
+	}
+	var pe *mp.ProcessError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Message, "item 500") {
+		t.Fatalf("error %v", err)
+	}
+	// A cancelled Map returns at once with the context's error.
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := mp.Map(cctx, p, SleepSquare, []int{5000, 5000, 5000}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Map with an expiring ctx = %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Map took %v to notice its context", d)
+	}
+	if v, err := mp.Apply(ctx, p, Square, 4); err != nil || v != 16 {
+		t.Fatalf("pool after a cancelled Map: %d, %v", v, err)
+	}
+}
+
+// TestPoolWorkerKilledMidTask kills a worker with SIGKILL while it runs a task: that task fails
+// with ErrWorkerDied, carrying the pid and status; every other task completes correctly; the pool
+// replaces the worker.
+func TestPoolWorkerKilledMidTask(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(2))
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	doomed := mp.Submit(ctx, p, Block, pidFile)
+	var futs []*mp.Future[int]
+	for i := range 200 {
+		futs = append(futs, mp.Submit(ctx, p, SleepSquare, i%3))
+	}
+	victim := readPid(t, pidFile)
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, err := doomed.Wait(ctx)
+	var ee *mp.ExitError
+	if !errors.Is(err, mp.ErrWorkerDied) || !errors.As(err, &ee) || ee.Pid != victim || ee.Code() != -9 {
+		t.Fatalf("the killed task's error = %v; want ErrWorkerDied from pid %d, code -9", err, victim)
+	}
+	for i, f := range futs {
+		v, err := f.Wait(ctx)
+		if err != nil || v != (i%3)*(i%3) {
+			t.Fatalf("task %d = %d, %v", i, v, err)
+		}
+	}
+	waitFor(t, "the pool to replace the worker", func() bool {
+		pids := p.Pids()
+		return len(pids) == 2 && !slices.Contains(pids, victim)
+	})
+	// The same with os.Exit and a panic inside tasks.
+	if _, err := mp.Apply(ctx, p, Exit, 7); !errors.Is(err, mp.ErrWorkerDied) || !errors.As(err, &ee) || ee.Code() != 7 {
+		t.Fatalf("os.Exit(7) in a task: %v", err)
+	}
+	var pe *mp.PanicError
+	if _, err := mp.Apply(ctx, p, Panic, "in pool"); !errors.As(err, &pe) || pe.Value != "boom: in pool" {
+		t.Fatalf("panic in a task: %v", err)
+	}
+	if v, err := mp.Apply(ctx, p, Square, 12); err != nil || v != 144 {
+		t.Fatalf("pool after crashes: %d, %v", v, err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPoolCancelStopsWork: cancelling a running task's context returns at once, and a task that
+// ignores its context has its worker killed after the grace period and replaced.
+func TestPoolCancelStopsWork(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(1), mp.WithCancelGrace(50*time.Millisecond))
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mp.Apply(cctx, p, Block, pidFile)
+		done <- err
+	}()
+	victim := readPid(t, pidFile)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Apply after cancel = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Apply did not return at once when its context was cancelled")
+	}
+	waitFor(t, "the stuck worker to be killed", func() bool { return !mptest.Exists(victim) })
+	if v, err := mp.Apply(ctx, p, Square, 6); err != nil || v != 36 {
+		t.Fatalf("pool after a kill: %d, %v", v, err)
+	}
+
+	// Future.Cancel on a running cooperative task: the worker survives.
+	before := p.Pids()
+	fut := mp.Submit(ctx, p, Sleep, time.Minute)
+	time.Sleep(50 * time.Millisecond)
+	if !fut.Cancel() {
+		t.Fatal("Cancel reported false on a running task")
+	}
+	if _, err := fut.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled future = %v", err)
+	}
+	if v, err := mp.Apply(ctx, p, Square, 7); err != nil || v != 49 {
+		t.Fatalf("after Cancel: %d, %v", v, err)
+	}
+	if after := p.Pids(); !slices.Equal(before, after) {
+		t.Fatalf("a task that returned when cancelled cost its worker: %v -> %v", before, after)
+	}
+
+	// A queued task that is cancelled never runs.
+	touch := filepath.Join(t.TempDir(), "touched")
+	busy := mp.Submit(ctx, p, SleepSquare, 300)
+	queued := mp.Submit(ctx, p, Touch, TouchArg{Path: touch})
+	queued.Cancel()
+	if _, err := busy.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.Apply(ctx, p, Square, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(touch); err == nil {
+		t.Fatal("a cancelled queued task ran")
+	}
+}
+
+func TestPoolTaskTimeout(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(1), mp.WithTaskTimeout(100*time.Millisecond), mp.WithCancelGrace(50*time.Millisecond))
+	start := time.Now()
+	_, err := mp.Apply(ctx, p, Sleep, time.Minute)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Apply past the timeout = %v", err)
+	}
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	_, err = mp.Apply(ctx, p, Block, pidFile)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Apply of a stuck task past the timeout = %v", err)
+	}
+	victim := readPid(t, pidFile)
+	waitFor(t, "the stuck worker to be killed", func() bool { return !mptest.Exists(victim) })
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("timeouts took %v", time.Since(start))
+	}
+	// A call option overrides the pool's timeout.
+	if v, err := mp.Apply(ctx, p, SleepSquare, 300, mp.WithTaskTimeout(5*time.Second)); err != nil || v != 90000 {
+		t.Fatalf("Apply with a longer call timeout = %d, %v", v, err)
+	}
+}
+
+func TestPoolMaxTasksPerWorker(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(1), mp.WithMaxTasksPerWorker(2))
+	seen := map[int]int{}
+	for range 6 {
+		pid, err := mp.Apply(ctx, p, Pid, struct{}{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[pid]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("6 tasks with 2 per worker ran on %d workers: %v", len(seen), seen)
+	}
+	for pid, n := range seen {
+		if n != 2 {
+			t.Fatalf("worker %d ran %d tasks", pid, n)
+		}
+	}
+}
+
+func TestPoolMemoryLimit(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(1), mp.WithWorkerMemoryLimit(64<<20))
+	pid, err := mp.Apply(ctx, p, Grow, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the worker over its memory limit to be recycled", func() bool {
+		pids := p.Pids()
+		return len(pids) == 1 && pids[0] != pid && !mptest.Exists(pid)
+	})
+	if v, err := mp.Apply(ctx, p, Square, 8); err != nil || v != 64 {
+		t.Fatalf("after recycling: %d, %v", v, err)
+	}
+}
+
+func TestPoolInitializer(t *testing.T) {
+	ctx := ctxT(t)
+	flag := filepath.Join(t.TempDir(), "fail")
+	p := newPool(t, mp.WithWorkers(2), mp.WithInitializer(InitMaybe, flag))
+	if ok, err := mp.Apply(ctx, p, Initialized, struct{}{}); err != nil || !ok {
+		t.Fatalf("initializer did not run in the worker: %v %v", ok, err)
+	}
+	// From now on every new worker's initializer fails: once the workers die, the pool must
+	// report ErrBrokenPool instead of respawning for ever.
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range p.Pids() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitFor(t, "the pool to break", func() bool {
+		_, err := mp.Apply(ctx, p, Square, 2)
+		return errors.Is(err, mp.ErrBrokenPool)
+	})
+	_, err := mp.Apply(ctx, p, Square, 2)
+	if !strings.Contains(err.Error(), "initializer refuses") {
+		t.Fatalf("broken pool error lacks the cause: %v", err)
+	}
+
+	// At start, a failing initializer is NewPool's error.
+	_, err = mp.NewPool(ctx, mp.WithWorkers(2), mp.WithInitializer(InitMaybe, flag))
+	if err == nil || !strings.Contains(err.Error(), "initializer refuses") {
+		t.Fatalf("NewPool with a failing initializer = %v", err)
+	}
+}
+
+func TestPoolCallbacks(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(2))
+	var mu sync.Mutex
+	var got []int
+	var pids []int
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		fut := mp.Submit(ctx, p, Square, i)
+		if i == 3 {
+			fut.OnDone(func(int, error) { panic("a callback panics") })
+		}
+		fut.OnDone(func(v int, err error) {
+			defer wg.Done()
+			mu.Lock()
+			got = append(got, v)
+			pids = append(pids, os.Getpid())
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.Sort(got)
+	for i, v := range got {
+		if v != i*i {
+			t.Fatalf("callback values %v", got)
+		}
+	}
+	for _, pid := range pids {
+		if pid != os.Getpid() {
+			t.Fatalf("a callback ran in process %d, not the parent %d", pid, os.Getpid())
+		}
+	}
+	// A callback on a done future runs too.
+	fut := mp.Submit(ctx, p, Square, 30)
+	fut.Wait(ctx)
+	ran := make(chan int, 1)
+	fut.OnDone(func(v int, err error) { ran <- v })
+	if v := <-ran; v != 900 {
+		t.Fatalf("late callback got %d", v)
+	}
+}
+
+func TestPoolWaitHelpers(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(2))
+	slow := mp.Submit(ctx, p, SleepSquare, 400)
+	fast := mp.Submit(ctx, p, SleepSquare, 10)
+	if i, err := mp.WaitAny(ctx, slow, fast); err != nil || i != 1 {
+		t.Fatalf("WaitAny = %d, %v; want the fast one", i, err)
+	}
+	if err := mp.WaitAll(ctx, slow, fast); err != nil {
+		t.Fatal(err)
+	}
+	var order []int
+	futs := []*mp.Future[int]{mp.Submit(ctx, p, SleepSquare, 300), mp.Submit(ctx, p, SleepSquare, 1)}
+	for f, err := range mp.AsCompleted(ctx, futs) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := f.Wait(ctx)
+		order = append(order, v)
+	}
+	if !slices.Equal(order, []int{1, 90000}) {
+		t.Fatalf("AsCompleted order %v", order)
+	}
+	if err := mp.WaitAll(ctx, slow, fast); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	hang := mp.Submit(ctx, p, SleepSquare, 2000)
+	if _, err := mp.WaitAny(short, hang); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitAny past its ctx = %v", err)
+	}
+	hang.Cancel()
+}
+
+func TestPoolShutdownAndClose(t *testing.T) {
+	ctx := ctxT(t)
+	p, err := mp.NewPool(ctx, mp.WithWorkers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := p.Pids()
+	var futs []*mp.Future[int]
+	for i := range 10 {
+		futs = append(futs, mp.Submit(ctx, p, SleepSquare, 20+i))
 	}
 	if err := p.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+	for i, f := range futs {
+		if v, err := f.Wait(ctx); err != nil || v != (20+i)*(20+i) {
+			t.Fatalf("queued task %d after Shutdown = %d, %v; want it run", i, v, err)
+		}
+	}
+	for _, pid := range pids {
+		if mptest.Exists(pid) {
+			t.Fatalf("worker %d outlived Shutdown", pid)
+		}
+	}
 	if _, err := mp.Apply(ctx, p, Square, 1); !errors.Is(err, mp.ErrClosed) {
 		t.Fatalf("Apply after Shutdown = %v", err)
 	}
-	_ = time.Second
+	if _, err := mp.Map(ctx, p, Square, ints(3)); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("Map after Shutdown = %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Shutdown with CancelPending: queued tasks are cancelled, the running one finishes.
+	p, err = mp.NewPool(ctx, mp.WithWorkers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := mp.Submit(ctx, p, SleepSquare, 200)
+	time.Sleep(50 * time.Millisecond)
+	var queued []*mp.Future[int]
+	for range 5 {
+		queued = append(queued, mp.Submit(ctx, p, SleepSquare, 200))
+	}
+	if err := p.Shutdown(ctx, mp.CancelPending()); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := running.Wait(ctx); err != nil || v != 40000 {
+		t.Fatalf("running task = %d, %v", v, err)
+	}
+	for _, f := range queued {
+		if _, err := f.Wait(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("pending task after Shutdown(CancelPending) = %v", err)
+		}
+	}
+
+	// Close: running and queued tasks fail with ErrClosed, at once.
+	p, err = mp.NewPool(ctx, mp.WithWorkers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids = p.Pids()
+	a := mp.Submit(ctx, p, Sleep, time.Minute)
+	b := mp.Submit(ctx, p, Sleep, time.Minute)
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("Close took %v", time.Since(start))
+	}
+	for _, f := range []*mp.Future[struct{}]{a, b} {
+		if _, err := f.Wait(ctx); !errors.Is(err, mp.ErrClosed) {
+			t.Fatalf("task after Close = %v", err)
+		}
+	}
+	for _, pid := range pids {
+		if mptest.Exists(pid) {
+			t.Fatalf("worker %d outlived Close", pid)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal("Shutdown after Close:", err)
+	}
+
+	// Shutdown bounded by its ctx falls back to Close.
+	p, err = mp.NewPool(ctx, mp.WithWorkers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := mp.Submit(ctx, p, Sleep, time.Minute)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := p.Shutdown(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown past its ctx = %v", err)
+	}
+	if _, err := stuck.Wait(ctx); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("stuck task after forced shutdown = %v", err)
+	}
+}
+
+func TestPoolBadInput(t *testing.T) {
+	ctx := ctxT(t)
+	for _, o := range []mp.PoolOption{mp.WithWorkers(0), mp.WithWorkers(-1), mp.WithMaxTasksPerWorker(-1), mp.WithTaskTimeout(0), mp.WithWorkerMemoryLimit(0), mp.WithCancelGrace(-1)} {
+		if _, err := mp.NewPool(ctx, o); !errors.Is(err, mp.ErrInvalidOption) {
+			t.Errorf("NewPool(%T) = %v; want ErrInvalidOption", o, err)
+		}
+	}
+	if _, err := mp.NewPool(ctx, mp.WithInitializer[int, int](nil, 1)); !errors.Is(err, mp.ErrNotRegistered) {
+		t.Errorf("nil initializer: %v", err)
+	}
+	p := newPool(t, mp.WithWorkers(1))
+	if _, err := mp.Apply[int, int](ctx, p, nil, 1); !errors.Is(err, mp.ErrNotRegistered) {
+		t.Errorf("nil func: %v", err)
+	}
+	if _, err := mp.Apply(ctx, p, &mp.Func[int, int]{}, 1); !errors.Is(err, mp.ErrNotRegistered) {
+		t.Errorf("zero func: %v", err)
+	}
+	if _, err := mp.Apply(ctx, p, TakeChan, ChanHolder{C: make(chan int)}); !errors.Is(err, mp.ErrEncode) || !strings.Contains(err.Error(), "ChanHolder") {
+		t.Errorf("unencodable argument: %v", err)
+	}
+	if _, err := mp.Apply(ctx, p, ReturnFunc, struct{}{}); !errors.Is(err, mp.ErrEncode) {
+		t.Errorf("unencodable result: %v", err)
+	}
+	if _, err := mp.Apply(ctx, p, TakeBad, BadArg{X: 1}); !errors.Is(err, mp.ErrDecode) {
+		t.Errorf("argument the worker cannot decode: %v", err)
+	}
+	if _, err := mp.Map(ctx, p, Square, ints(3), mp.WithChunkSize(0)); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Errorf("WithChunkSize(0): %v", err)
+	}
+	var nilPool *mp.Pool
+	if _, err := mp.Apply(ctx, nilPool, Square, 1); !errors.Is(err, mp.ErrClosed) {
+		t.Errorf("nil pool: %v", err)
+	}
+	// Each of those failed alone: the pool still works.
+	if v, err := mp.Apply(ctx, p, Square, 11); err != nil || v != 121 {
+		t.Fatalf("after bad input: %d, %v", v, err)
+	}
+}
+
+func TestPoolProgress(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(2))
+	var mu sync.Mutex
+	var reports []mp.Progress
+	_, err := mp.Map(ctx, p, SleepSquare, slices.Repeat([]int{30}, 20), mp.WithChunkSize(1), mp.WithProgress(func(pr mp.Progress) {
+		mu.Lock()
+		reports = append(reports, pr)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) < 2 {
+		t.Fatalf("reports %v", reports)
+	}
+	last := reports[len(reports)-1]
+	if last.Done != 20 || last.Total != 20 || last.Rate() <= 0 {
+		t.Fatalf("last report %+v", last)
+	}
+	for i := 1; i < len(reports); i++ {
+		if reports[i].Done < reports[i-1].Done {
+			t.Fatalf("progress went backwards: %v", reports)
+		}
+	}
+	_ = fmt.Sprint()
 }
