@@ -323,6 +323,11 @@ func TestCtrlC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("program's stderr: %s", stderr.String())
+		}
+	})
 	r := bufio.NewReader(out)
 	pids := readPids(t, r)
 	time.Sleep(200 * time.Millisecond) // the map is under way

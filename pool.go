@@ -539,15 +539,17 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	if err == nil {
 		err = w.handshake(in)
 	}
-	if handshake != nil {
-		handshake <- err
-	}
-	writerDone := make(chan struct{})
 	if err == nil {
 		p.mu.Lock()
 		w.ready = true
 		p.startFails = 0
 		p.mu.Unlock()
+	}
+	if handshake != nil {
+		handshake <- err
+	}
+	writerDone := make(chan struct{})
+	if err == nil {
 		go w.writeLoop(writerDone)
 		w.readLoop(in)
 	} else {
