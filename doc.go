@@ -1,6 +1,6 @@
 // Package mp is multiprocessing for Go: what Python's multiprocessing and concurrent.futures give
-// Python — processes and, in later releases, pools, queues, pipes, locks and shared memory — done
-// the Go way, and better where Python is known to fail.
+// Python — processes, pools, executors and futures, and in later releases queues, pipes, locks and
+// shared memory — done the Go way, and better where Python is known to fail.
 //
 // # Why processes
 //
@@ -48,6 +48,21 @@
 //     already) and a wrapped syscall.Errno; a panic is a *PanicError with the child's stack.
 //   - A child that reaches mp without having called Init fails loudly and starts nothing: no fork
 //     bombs.
+//   - A pool worker that dies mid-task fails that task only (ErrWorkerDied, with pid and exit
+//     status) and is replaced; a cancelled or timed-out task is stopped in its worker, which is
+//     killed and replaced if the task does not return in time; a pool whose workers cannot start
+//     reports ErrBrokenPool rather than respawning for ever.
+//
+// # Pools
+//
+//	p, err := mp.NewPool(ctx, mp.WithWorkers(4))
+//	defer p.Close()
+//	squares, err := mp.Map(ctx, p, Square, []int{1, 2, 3}) // [1 4 9]
+//	fut := mp.Submit(ctx, p, Square, 7)                    // a *Future[int]
+//	v, err := fut.Wait(ctx)                                // 49
+//
+// Pool calls are package functions (methods cannot have type parameters): Apply, Submit, Map,
+// MapSeq and MapSeqUnordered.
 //
 // # Platforms
 //
