@@ -115,3 +115,71 @@ func ExampleRegisterError() {
 	fmt.Println(errors.Is(err, ErrSoldOut), errors.As(err, &pe), pe.Message)
 	// Output: true true seat 7A: sold out
 }
+
+// A pool of workers: Map keeps the order of its input.
+func ExampleMap() {
+	ctx := context.Background()
+	p, err := mp.NewPool(ctx, mp.WithWorkers(2))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	cubes, err := mp.Map(ctx, p, Cube, []int{1, 2, 3, 4})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cubes)
+	// Output: [1 8 27 64]
+}
+
+// Submit returns a future at once; OnDone runs a callback in the parent when it completes.
+func ExampleSubmit() {
+	ctx := context.Background()
+	p, err := mp.NewPool(ctx, mp.WithWorkers(2))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fut := mp.Submit(ctx, p, Cube, 5)
+	done := make(chan struct{})
+	fut.OnDone(func(v int, err error) {
+		fmt.Println("callback:", v, err)
+		close(done)
+	})
+	<-done
+	v, err := fut.Wait(ctx)
+	fmt.Println("result:", v, err)
+	if err := p.Shutdown(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// callback: 125 <nil>
+	// result: 125 <nil>
+}
+
+// MapSeq streams: it reads its input lazily and yields results in order.
+func ExampleMapSeq() {
+	ctx := context.Background()
+	p, err := mp.NewPool(ctx, mp.WithWorkers(2))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	naturals := func(yield func(int) bool) {
+		for i := 1; ; i++ {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	for v, err := range mp.MapSeq(ctx, p, Cube, naturals) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		if v > 100 {
+			break // cancels what is outstanding
+		}
+		fmt.Print(v, " ")
+	}
+	fmt.Println()
+	// Output: 1 8 27 64
+}
