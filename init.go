@@ -76,11 +76,11 @@ func Init() {
 	if !initStarted.CompareAndSwap(false, true) {
 		return
 	}
-	version, fd, ok, err := bootstrap.TakeMarker()
+	version, fds, ok, err := bootstrap.TakeMarker()
 	if !ok {
 		return
 	}
-	childMain(version, fd, err)
+	childMain(version, fds, err)
 }
 
 // noInitTimeout is how long a child may spend before reaching Init; MP_INIT_TIMEOUT overrides it
@@ -121,9 +121,9 @@ func failNoInit(why string) {
 	failOnce.Do(func() {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: this process (pid %d) was started by mp as a child, but %s.\n"+
 			"mp: call mp.Init() as the first statement of main (and of TestMain); this child exits now and starts nothing.\n", os.Getpid(), why)
-		_, fd, ok, err := bootstrap.TakeMarker()
+		_, fds, ok, err := bootstrap.TakeMarker()
 		if ok && err == nil {
-			f := os.NewFile(uintptr(fd), "mp-control")
+			f := os.NewFile(uintptr(fds[0]), "mp-control")
 			wire.WriteMessage(f, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid(), Err: toWire(ErrNoInit)})
 		}
 		os.Exit(2)
@@ -132,14 +132,14 @@ func failNoInit(why string) {
 }
 
 // childMain is Init in a child. It never returns.
-func childMain(version, fd int, markerErr error) {
+func childMain(version int, fds []int, markerErr error) {
 	if markerErr != nil || version != wire.Version {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: bad child marker (version %d, error %v)\n", version, markerErr)
 		os.Exit(2)
 	}
-	bootstrap.CloseInherited(fd)
+	bootstrap.CloseInherited(fds)
 	bootstrap.SetProcessName(filepath.Base(os.Args[0]))
-	conn, err := bootstrap.ControlFile(fd)
+	conn, err := bootstrap.ControlFile(fds[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
 		os.Exit(2)
@@ -159,7 +159,10 @@ func childMain(version, fd int, markerErr error) {
 		refuse(conn, fmt.Errorf("%w: parent speaks protocol version %d, child %d", ErrProtocol, task.Version, wire.Version))
 	}
 	if task.Worker {
-		workerMain(conn, &task)
+		if len(fds) < 2 {
+			refuse(conn, fmt.Errorf("%w: a worker needs an abort socket", ErrProtocol))
+		}
+		workerMain(conn, fds[1], &task)
 	}
 	e, ok := lookup(task.Func)
 	if !ok {

@@ -176,17 +176,30 @@ var workerCounter atomic.Int64
 func (p *Pool) spawn(handshake chan<- error) {
 	n := workerCounter.Add(1)
 	name := "PoolWorker-" + strconv.FormatInt(n, 10)
-	cmd, conn, err := startChild(childSpec{name: name, env: p.cfg.env, ownGroup: true})
-	if err != nil {
-		if handshake != nil {
-			handshake <- err
+	abortParent, abortChild, err := controlPair()
+	if err == nil {
+		var cmd *exec.Cmd
+		var conn *os.File
+		cmd, conn, err = startChild(childSpec{name: name, env: p.cfg.env, ownGroup: true, extra: []*os.File{abortChild}})
+		abortChild.Close()
+		if err != nil {
+			abortParent.Close()
+		} else {
+			p.adopt(name, n, cmd, conn, abortParent, handshake)
+			return
 		}
-		p.workerFailedStart(err)
-		p.owners.Done()
-		return
 	}
+	if handshake != nil {
+		handshake <- err
+	}
+	p.workerFailedStart(err)
+	p.owners.Done()
+}
+
+// adopt takes a started worker process into the pool and starts its owner.
+func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, abort *os.File, handshake chan<- error) {
 	w := &worker{
-		p: p, cmd: cmd, conn: conn, pid: cmd.Process.Pid, name: name,
+		p: p, cmd: cmd, conn: conn, abort: abort, pid: cmd.Process.Pid, name: name,
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	p.mu.Lock()
@@ -196,6 +209,7 @@ func (p *Pool) spawn(handshake chan<- error) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		conn.Close()
+		abort.Close()
 		bootstrap.Reaped()
 		if handshake != nil {
 			handshake <- err
@@ -302,7 +316,9 @@ func (p *Pool) abort(j *job, err error) {
 		p.mu.Unlock()
 		return
 	}
-	w.send(wire.AppendID(nil, wire.TypeAbort, j.id))
+	w.amu.Lock()
+	w.abort.Write(wire.AppendID(nil, wire.TypeAbort, j.id))
+	w.amu.Unlock()
 	grace := p.cfg.cancelGrace
 	time.AfterFunc(grace, func() {
 		if !j.replied.Load() {
@@ -452,13 +468,15 @@ func (p *Pool) Close() error {
 
 // worker is the parent's side of one worker process.
 type worker struct {
-	p    *Pool
-	cmd  *exec.Cmd
-	conn *os.File
-	pid  int
-	name string
+	p     *Pool
+	cmd   *exec.Cmd
+	conn  *os.File
+	abort *os.File // the worker's abort socket
+	pid   int
+	name  string
 
 	wmu sync.Mutex // serialises writes to conn
+	amu sync.Mutex // serialises writes to abort
 
 	// Guarded by p.mu.
 	pending  []*job // sent and not answered, in order; the first is running
@@ -563,6 +581,9 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	<-writerDone
 	w.cmd.Wait()
 	w.conn.Close()
+	w.amu.Lock()
+	w.abort.Close()
+	w.amu.Unlock()
 	bootstrap.Reaped()
 	w.exit(err)
 	close(w.done)

@@ -265,7 +265,8 @@ type childSpec struct {
 	stderr    io.Writer
 	stdoutSet bool
 	stderrSet bool
-	ownGroup  bool // in a process group of its own, out of reach of the terminal's signals
+	ownGroup  bool       // in a process group of its own, out of reach of the terminal's signals
+	extra     []*os.File // handed to the child after its control socket (descriptors 4, 5, …)
 }
 
 // startChild executes this binary as a child marked as such, with the child's end of a new
@@ -285,10 +286,10 @@ func startChild(spec childSpec) (*exec.Cmd, *os.File, error) {
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        os.Args,
-		Env:         bootstrap.Environ(wire.Version, spec.env),
+		Env:         bootstrap.Environ(wire.Version, 1+len(spec.extra), spec.env),
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{childEnd},
+		ExtraFiles:  append([]*os.File{childEnd}, spec.extra...),
 		SysProcAttr: bootstrap.SysProcAttr(),
 		// With a non-file writer for its output, a child is not done until the copy is; a
 		// program the child started that keeps the pipe open must not keep it so for ever.

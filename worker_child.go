@@ -18,14 +18,22 @@ import (
 // Call frames in the order they arrive, one at a time, answering each with a Reply, until the
 // parent sends Retire (or dies). It never returns.
 //
-// A reader goroutine takes frames off the control socket: calls go to a queue, Abort cancels the
-// running call (or marks a queued one so that it is answered as cancelled without running), end
-// of file means the parent died. Replies are buffered and written when no further call is
-// queued, so a stream of small calls costs one write per batch.
-func workerMain(conn *os.File, task *wire.Task) {
+// One goroutine reads calls, runs them and writes replies, so a call costs no goroutine hand-off
+// (a hand-off to a second goroutine tripled the round trip of a small call here; polling the
+// socket before parking, tried too, made it worse on two CPUs, where the poller competes with the
+// parent).
+// Replies are buffered and written when no further call has arrived, so a stream of small calls
+// costs one write per batch. Aborts come on a second socket, watched by a goroutine of their own
+// while a call runs: an Abort cancels the running call, or marks a queued one to be answered as
+// cancelled without running. End of file on either socket means the parent died.
+func workerMain(conn *os.File, abortFD int, task *wire.Task) {
 	// The terminal's Ctrl-C is the parent's to handle; the pool puts workers in their own process
 	// group, and this keeps a stray SIGINT from killing a worker mid-task.
 	signal.Ignore(syscall.SIGINT)
+	abort, err := bootstrap.ControlFile(abortFD)
+	if err != nil {
+		refuse(conn, fmt.Errorf("%w: abort socket: %v", ErrProtocol, err))
+	}
 
 	if task.InitFunc != "" {
 		e, ok := lookup(task.InitFunc)
@@ -45,44 +53,18 @@ func workerMain(conn *os.File, task *wire.Task) {
 		bootstrap.KillSelf()
 	}
 
-	w := &workerState{calls: make(chan wire.Call, 1024), aborted: make(map[uint64]bool)}
-	go w.read(conn)
+	w := &workerState{aborted: make(map[uint64]bool)}
+	go w.watchAborts(abort)
+	in := bufio.NewReaderSize(conn, 64<<10)
 	out := bufio.NewWriterSize(conn, 64<<10)
 	buf := make([]byte, 0, 256)
-	for c := range w.calls {
-		reply := w.serve(&c)
-		buf = wire.AppendFrame(buf[:0], wire.TypeReply, reply)
-		if _, err := out.Write(buf); err != nil {
-			bootstrap.KillSelf()
-		}
-		if len(w.calls) == 0 {
+	for {
+		if in.Buffered() == 0 {
+			// About to wait for the next call: send the replies first.
 			if err := out.Flush(); err != nil {
 				bootstrap.KillSelf()
 			}
 		}
-	}
-	if err := out.Flush(); err != nil {
-		bootstrap.KillSelf()
-	}
-	Cleanup()
-	os.Exit(0)
-}
-
-type workerState struct {
-	calls chan wire.Call
-
-	mu      sync.Mutex
-	running uint64             // the ID of the call running now, 0 between calls
-	cancel  context.CancelFunc // cancels the running call
-	lastID  uint64             // the last call served; IDs only grow
-	aborted map[uint64]bool    // queued calls aborted before they ran
-}
-
-// read serves the control socket for the life of the worker.
-func (w *workerState) read(conn *os.File) {
-	in := bufio.NewReaderSize(conn, 64<<10)
-	retired := false
-	for {
 		typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
 		if err != nil {
 			bootstrap.KillSelf() // the parent is gone
@@ -90,29 +72,57 @@ func (w *workerState) read(conn *os.File) {
 		switch typ {
 		case wire.TypeCall:
 			var c wire.Call
-			if err := wire.Unmarshal(payload, &c); err != nil || retired {
+			if err := wire.Unmarshal(payload, &c); err != nil {
 				fmt.Fprintf(os.Stderr, "mp: worker %d: bad call frame (%v); exiting\n", os.Getpid(), err)
 				os.Exit(3)
 			}
-			w.calls <- c
-		case wire.TypeAbort:
-			id, err := wire.ParseID(payload)
-			if err != nil {
-				continue
+			buf = wire.AppendFrame(buf[:0], wire.TypeReply, w.serve(&c))
+			if _, err := out.Write(buf); err != nil {
+				bootstrap.KillSelf()
 			}
-			w.mu.Lock()
-			if id == w.running {
-				w.cancel()
-			} else if id > w.lastID {
-				w.aborted[id] = true
-			}
-			w.mu.Unlock()
 		case wire.TypeRetire:
-			if !retired {
-				retired = true
-				close(w.calls)
+			if err := out.Flush(); err != nil {
+				bootstrap.KillSelf()
 			}
+			Cleanup()
+			os.Exit(0)
+		default:
+			fmt.Fprintf(os.Stderr, "mp: worker %d: unexpected frame type %d; exiting\n", os.Getpid(), typ)
+			os.Exit(3)
 		}
+	}
+}
+
+type workerState struct {
+	mu      sync.Mutex
+	running uint64             // the ID of the call running now, 0 between calls
+	cancel  context.CancelFunc // cancels the running call
+	lastID  uint64             // the last call served; IDs only grow
+	aborted map[uint64]bool    // calls aborted before they ran
+}
+
+// watchAborts serves the abort socket for the life of the worker.
+func (w *workerState) watchAborts(abort *os.File) {
+	in := bufio.NewReader(abort)
+	for {
+		typ, payload, err := wire.ReadFrame(in, 1<<10)
+		if err != nil {
+			bootstrap.KillSelf() // the parent is gone
+		}
+		if typ != wire.TypeAbort {
+			continue
+		}
+		id, err := wire.ParseID(payload)
+		if err != nil {
+			continue
+		}
+		w.mu.Lock()
+		if id == w.running {
+			w.cancel()
+		} else if id > w.lastID {
+			w.aborted[id] = true
+		}
+		w.mu.Unlock()
 	}
 }
 

@@ -4,7 +4,6 @@
 package bootstrap
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,16 +11,23 @@ import (
 )
 
 // EnvKey is the environment variable that marks a process as an mp child. Its value is
-// "<protocol version>:<control descriptor number>". The child removes it from its environment as
-// soon as it has read it, so that processes it starts in turn are marked afresh.
+// "<protocol version>:<descriptor numbers>", the descriptors comma-separated: the control socket
+// first, then any others the child is handed (a pool worker's abort socket). The child removes it
+// from its environment as soon as it has read it, so that processes it starts in turn are marked
+// afresh.
 const EnvKey = "MP_CHILD_V1"
 
-// ChildFD is the descriptor number the control socket gets in every child.
+// ChildFD is the descriptor number the control socket gets in every child; further descriptors
+// follow it.
 const ChildFD = 3
 
-// EnvValue is the value of EnvKey for a child whose control socket is ChildFD.
-func EnvValue(version int) string {
-	return strconv.Itoa(version) + ":" + strconv.Itoa(ChildFD)
+// EnvValue is the value of EnvKey for a child handed n descriptors from ChildFD on.
+func EnvValue(version, n int) string {
+	v := strconv.Itoa(version) + ":" + strconv.Itoa(ChildFD)
+	for i := 1; i < n; i++ {
+		v += "," + strconv.Itoa(ChildFD+i)
+	}
+	return v
 }
 
 // Marked reports whether this process was started as an mp child and has not yet read its
@@ -32,27 +38,33 @@ func Marked() bool {
 }
 
 // TakeMarker reads and removes the child marker. ok is false when the process is not a child.
-func TakeMarker() (version, fd int, ok bool, err error) {
+func TakeMarker() (version int, fds []int, ok bool, err error) {
 	v, ok := os.LookupEnv(EnvKey)
 	if !ok {
-		return 0, 0, false, nil
+		return 0, nil, false, nil
 	}
 	os.Unsetenv(EnvKey)
 	a, b, found := strings.Cut(v, ":")
 	if !found {
-		return 0, 0, true, fmt.Errorf("malformed %s=%q", EnvKey, v)
+		return 0, nil, true, fmt.Errorf("malformed %s=%q", EnvKey, v)
 	}
-	version, err1 := strconv.Atoi(a)
-	fd, err2 := strconv.Atoi(b)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, 0, true, fmt.Errorf("malformed %s=%q: %v", EnvKey, v, err)
+	version, err = strconv.Atoi(a)
+	if err != nil {
+		return 0, nil, true, fmt.Errorf("malformed %s=%q: %v", EnvKey, v, err)
 	}
-	return version, fd, true, nil
+	for _, f := range strings.Split(b, ",") {
+		fd, err := strconv.Atoi(f)
+		if err != nil || fd < 0 {
+			return 0, nil, true, fmt.Errorf("malformed %s=%q", EnvKey, v)
+		}
+		fds = append(fds, fd)
+	}
+	return version, fds, true, nil
 }
 
-// Environ returns the environment for a child: this process's environment without any marker of
-// its own, plus extra, plus the child marker.
-func Environ(version int, extra []string) []string {
+// Environ returns the environment for a child handed nfds descriptors: this process's environment
+// without any marker of its own, plus extra, plus the child marker.
+func Environ(version, nfds int, extra []string) []string {
 	env := os.Environ()
 	out := make([]string, 0, len(env)+len(extra)+1)
 	for _, kv := range env {
@@ -62,5 +74,5 @@ func Environ(version int, extra []string) []string {
 		out = append(out, kv)
 	}
 	out = append(out, extra...)
-	return append(out, EnvKey+"="+EnvValue(version))
+	return append(out, EnvKey+"="+EnvValue(version, nfds))
 }

@@ -4,6 +4,7 @@ package bootstrap
 
 import (
 	"os"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -13,10 +14,11 @@ import (
 // except keep. A descriptor that survived exec has no close-on-exec flag, while every descriptor
 // the Go runtime and standard library open has one; so the inherited ones are exactly those
 // without the flag. Call it before user code opens descriptors of its own without the flag.
+// Descriptors in keep stay open.
 //
 // It lists the descriptors with raw system calls into a stack buffer: it runs on every child's
 // start-up path, where os.ReadDir's allocations, sorting and poller registration showed up.
-func CloseInherited(keep int) {
+func CloseInherited(keep []int) {
 	dir, err := unix.Open(fdDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
@@ -33,7 +35,7 @@ func CloseInherited(keep int) {
 		_, _, got := unix.ParseDirent(buf[:n], -1, names[:0])
 		for _, name := range got {
 			fd, err := strconv.Atoi(name)
-			if err == nil && fd > 2 && fd != keep && fd != dir {
+			if err == nil && fd > 2 && !slices.Contains(keep, fd) && fd != dir {
 				list = append(list, fd)
 			}
 		}

@@ -3,7 +3,7 @@ package bootstrap
 import "os"
 
 // CloseInherited does nothing on Windows, where mp starts no children.
-func CloseInherited(keep int) {}
+func CloseInherited(keep []int) {}
 
 // KillSelf ends this process.
 func KillSelf() { os.Exit(137) }
