@@ -155,7 +155,9 @@ wait:
 // Workers returns the number of worker processes the pool keeps.
 func (p *Pool) Workers() int { return p.cfg.workers }
 
-// Pids returns the pids of the pool's live workers, for monitoring and tests.
+// Pids returns the pids of the pool's workers that have answered their handshake and have not yet
+// been reaped, for monitoring and tests. A worker that was just killed stays listed until its
+// owner has reaped it, a moment later.
 func (p *Pool) Pids() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

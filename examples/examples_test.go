@@ -56,6 +56,13 @@ var checks = map[string]func(t *testing.T){
 	"pids":      testPids,
 	"zombies":   testZombies,
 	"demo":      testDemo,
+
+	"pool_apply":     testPoolApply,
+	"pool_map":       testPoolMap,
+	"pool_async":     testPoolAsync,
+	"pool_callback":  testPoolCallback,
+	"executor":       testExecutor,
+	"executor_fetch": testExecutorFetch,
 }
 
 // exampleNames lists the directories that hold an example program.
@@ -116,14 +123,27 @@ func build(t *testing.T, names []string) {
 
 // result is the output of one run of an example.
 type result struct {
-	t     *testing.T
-	lines []string
-	pid   int // the example's own pid
+	t      *testing.T
+	lines  []string
+	pid    int      // the example's own pid
+	stderr []string // lines of standard error, for examples that draw a progress bar there
 }
 
 // run runs an example and fails the test unless it exits with status 0, writes nothing on
 // standard error and leaves no process behind.
 func run(t *testing.T, name string, args ...string) *result {
+	t.Helper()
+	return runExample(t, name, false, args...)
+}
+
+// runWithStderr is run for an example that writes on standard error (a progress bar): its lines
+// are in the result's stderr.
+func runWithStderr(t *testing.T, name string, args ...string) *result {
+	t.Helper()
+	return runExample(t, name, true, args...)
+}
+
+func runExample(t *testing.T, name string, stderrOK bool, args ...string) *result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -138,14 +158,22 @@ func run(t *testing.T, name string, args ...string) *result {
 	if err != nil {
 		t.Fatalf("%s: %v\nstderr:\n%s", name, err, stderr.String())
 	}
-	if stderr.Len() > 0 {
+	if stderr.Len() > 0 && !stderrOK {
 		t.Errorf("%s wrote to standard error:\n%s", name, stderr.String())
+	} else if stderr.Len() > 0 {
+		t.Logf("%s: standard error:\n%s", name, stderr.String())
 	}
 	if left := reapOrphans(3 * time.Second); len(left) > 0 {
 		t.Errorf("%s left processes running after it exited: %v", name, left)
 	}
-	out := stdout.String()
-	return &result{t: t, lines: strings.Split(strings.TrimRight(out, "\n"), "\n"), pid: cmd.Process.Pid}
+	return &result{t: t, lines: splitLines(stdout.String()), pid: cmd.Process.Pid, stderr: splitLines(stderr.String())}
+}
+
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(s, "\n"), "\n")
 }
 
 // find returns the submatches of the first line matching pattern, and fails without one.
@@ -199,6 +227,22 @@ func (r *result) section(header string) *result {
 	}
 	lines := r.lines[i+1:]
 	if j := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "== ") }); j >= 0 {
+		lines = lines[:j]
+	}
+	return &result{t: r.t, lines: lines, pid: r.pid}
+}
+
+// part returns the lines of a part of the demo: from the line after the one that starts with
+// label, such as "(b)", up to the next part's.
+func (r *result) part(label string) *result {
+	r.t.Helper()
+	i := slices.IndexFunc(r.lines, func(l string) bool { return strings.HasPrefix(l, label+" ") })
+	if i < 0 {
+		r.t.Fatalf("no part %s", label)
+	}
+	lines := r.lines[i+1:]
+	next := regexp.MustCompile(`^\([a-z]\) `)
+	if j := slices.IndexFunc(lines, next.MatchString); j >= 0 {
 		lines = lines[:j]
 	}
 	return &result{t: r.t, lines: lines, pid: r.pid}
@@ -514,39 +558,103 @@ func testZombies(t *testing.T) {
 }
 
 func testDemo(t *testing.T) {
-	r := run(t, "demo")
+	r := runWithStderr(t, "demo")
 	for _, part := range []string{"(a)", "(b)", "(c)", "(d)", "(e)", "(f)"} {
 		r.index(part + " ")
 	}
+	m := r.find(`^a pool of (\d+) worker processes: (\[.*\])$`)
+	n := atoi(t, m[1])
+	workers := pidList(t, m[2])
+	if n < 1 || len(workers) != n || slices.Contains(workers, r.pid) {
+		t.Fatalf("a pool of %d workers with pids %v (main %d)", n, workers, r.pid)
+	}
+	if cpus := r.findInt(`^mp demo: main process pid=\d+, (\d+) CPUs$`); cpus != n {
+		t.Errorf("the pool has %d workers for %d CPUs, want one per CPU", n, cpus)
+	}
 
+	// (a) mp.Map on the pool, with a progress bar on standard error.
 	serial := r.find(`^    serial, in this process: +([0-9.]+)s, found (\d+) primes$`)
-	par := r.find(`^    parallel, 4 child processes: ([0-9.]+)s, found (\d+) primes$`)
-	if serial[2] != par[2] || serial[2] == "0" {
-		t.Errorf("serial found %s primes, parallel %s", serial[2], par[2])
+	par := r.find(`^    mp.Map on (\d+) workers: +([0-9.]+)s, found (\d+) primes; the same count in every range: (true|false)$`)
+	if serial[2] != par[3] || serial[2] == "0" || par[4] != "true" || atoi(t, par[1]) != n {
+		t.Errorf("serial found %s primes; mp.Map on %s workers %s, the same in every range: %s", serial[2], par[1], par[3], par[4])
 	}
-	if s, p := seconds(t, serial[1]), seconds(t, par[1]); runtime.NumCPU() >= 2 && p >= s {
-		t.Errorf("4 processes took %.2fs, serial %.2fs: want a speedup with %d CPUs", p, s, runtime.NumCPU())
+	// The speedup is printed, not asserted: CPU timings belong to benchmarks, and a busy machine
+	// can take it away. Both durations must have been measured.
+	if s, p := seconds(t, serial[1]), seconds(t, par[2]); s <= 0 || p <= 0 {
+		t.Errorf("durations serial %.2fs, mp.Map %.2fs", s, p)
 	}
-
-	r.find(`^    errors.Is\(err, ErrOutOfStock\) = true$`)
-	m := r.find(`^    \*mp.ProcessError from child pid=(\d+) \(p.Pid\(\)=(\d+)\)`)
-	if m[1] != m[2] || atoi(t, m[1]) == r.pid {
-		t.Errorf("ProcessError.Pid=%s, p.Pid()=%s, parent %d", m[1], m[2], r.pid)
+	bars := 0
+	for _, l := range r.stderr {
+		if regexp.MustCompile(`^    \((a|b)\) (mp.Map|futures) \[#{20}\] 100% 16/16  \S+/s  in \S+$`).MatchString(l) {
+			bars++
+		}
+		if strings.Contains(l, "\r") {
+			t.Errorf("the progress bar drew with carriage returns on a pipe: %q", l)
+		}
 	}
-
-	r.find(`^    mp.Run returned: mp: process \S+ \(pid \d+\) panicked: runtime error: index out of range \[5\] with length 3$`)
-	if i := r.index("where it panicked"); i+2 >= len(r.lines) || !strings.HasPrefix(strings.TrimSpace(r.lines[i+1]), "main.") ||
-		!strings.Contains(r.lines[i+2], "demo/main.go:") {
-		t.Error("the child's stack does not start at the panicking function in demo/main.go")
-	}
-
-	spinner := r.findInt(`^    \[child\] pid=(\d+): looping forever`)
-	r.find(`^    mp.Run returned after \d+ms: context deadline exceeded$`)
-	if gone := r.findInt(`^    child pid=(\d+) still exists: false$`); gone != spinner || spinner == r.pid {
-		t.Errorf("the spinning child was pid %d, the one checked %d (parent %d)", spinner, gone, r.pid)
+	if bars != 2 {
+		t.Errorf("standard error has %d complete progress bars, want 2 ((a) and (b)):\n%s", bars, strings.Join(r.stderr, "\n"))
 	}
 
-	r.find(`^    Wait returned \*mp.ExitError: .* was killed by signal: killed$`)
-	r.find(`^    ExitError.Code\(\) = -9, p.ExitCode\(\) = -9$`)
-	r.find(`^    mp.ActiveChildren\(\) = \[\] \(0 processes\)$`)
+	// (b) One worker killed with SIGKILL: exactly one task failed, with ErrWorkerDied; the others
+	// are right; the pool replaced the worker.
+	s := r.part("(b)")
+	before := pidList(t, s.find(`^    workers before: (\[.*\])$`)[1])
+	victim := s.findInt(`^    after the first result: sent SIGKILL to worker pid=(\d+), busy with a task$`)
+	if !slices.Contains(before, victim) {
+		t.Errorf("the killed pid %d is not one of the workers %v", victim, before)
+	}
+	s.find(`^    tasks done: 16 of 16; 15 returned the right count, 0 a wrong one, 1 failed$`)
+	failed := s.find(`^    the failed task (\d+): mp: process PoolWorker-\d+ \(pid (\d+)\) was killed by signal: killed while running this task$`)
+	if atoi(t, failed[2]) != victim {
+		t.Errorf("the failed task's worker was pid %s, the killed one %d", failed[2], victim)
+	}
+	if pid := s.findInt(`^    errors.Is\(err, mp.ErrWorkerDied\) = true; \*mp.ExitError: pid=(\d+) \(the killed worker: true\), Code\(\)=-9$`); pid != victim {
+		t.Errorf("ExitError.Pid=%d, the killed worker %d", pid, victim)
+	}
+	am := s.find(`^    workers after: (\[.*\]): the pool replaced pid (\d+) with pid (\d+)$`)
+	after := pidList(t, am[1])
+	if replaced, by := atoi(t, am[2]), atoi(t, am[3]); replaced != victim || !slices.Contains(after, by) || slices.Contains(before, by) ||
+		slices.Contains(after, victim) || len(after) != n {
+		t.Errorf("workers before %v, after %v: want %d killed and replaced by a new pid (reported: %d by %d)", before, after, victim, replaced, by)
+	}
+
+	// (c) and (d): a sentinel and a panic crossing back from a worker.
+	s = r.part("(c)")
+	s.find(`^    errors.Is\(err, ErrOutOfStock\) = true$`)
+	pe := s.find(`^    mp.Apply returned: mp: process PoolWorker-\d+ \(pid (\d+)\): buying "a Go book": out of stock$`)
+	if pid := s.findInt(`^    \*mp.ProcessError from worker pid=(\d+) \(one of the pool's: true\), original type \*fmt.wrapError$`); pid != atoi(t, pe[1]) || pid == r.pid {
+		t.Errorf("ProcessError.Pid=%d, the message says pid %s (main %d)", pid, pe[1], r.pid)
+	}
+	s = r.part("(d)")
+	s.find(`^    mp.Apply returned: mp: process PoolWorker-\d+ \(pid \d+\) panicked: runtime error: index out of range \[5\] with length 3$`)
+	if i := s.index("where it panicked"); i+2 >= len(s.lines) || !strings.HasPrefix(strings.TrimSpace(s.lines[i+1]), "main.") ||
+		!strings.Contains(s.lines[i+2], "demo/main.go:") {
+		t.Error("the worker's stack does not start at the panicking function in demo/main.go")
+	}
+	s.find(`^    the worker lives on: pid=\d+ is one of the pool's: true$`)
+
+	// (e) A task timeout that kills the worker running it.
+	s = r.part("(e)")
+	spinner := s.findInt(`^    \[worker\] pid=(\d+): looping forever`)
+	if ms := s.findInt(`^    mp.Apply returned after (\d+)ms: mp: task demo.spin on PoolWorker-\d+: context deadline exceeded$`); ms < 200 || ms > 1000 {
+		t.Errorf("mp.Apply returned after %dms, want soon after its 200ms timeout", ms)
+	}
+	km := s.find(`^    the pool killed worker pid=(\d+) after its 100ms cancel grace \(replaced (\d+)ms after the call\); it still exists: false$`)
+	if atoi(t, km[1]) != spinner || spinner == r.pid {
+		t.Errorf("the spinning worker was pid %d, the one killed %s (main %d)", spinner, km[1], r.pid)
+	}
+	if ms := atoi(t, km[2]); ms < 300 || ms > 2000 {
+		t.Errorf("the worker was replaced %dms after the call, want after 200ms of timeout and 100ms of grace", ms)
+	}
+	if now := pidList(t, s.find(`^    workers now: (\[.*\])$`)[1]); len(now) != n || slices.Contains(now, spinner) {
+		t.Errorf("workers after the timeout: %v, want %d without %d", now, n, spinner)
+	}
+
+	// (f) Nothing left: the workers seen are n at the start, one replacement in (b), one in (e).
+	s = r.part("(f)")
+	if seen := s.findInt(`^    pool.Shutdown returned: worker processes seen (\d+), still running 0$`); seen != n+2 {
+		t.Errorf("%d worker processes seen, want %d: %d, and one replacement each in (b) and (e)", seen, n+2, n)
+	}
+	s.find(`^    mp.ActiveChildren\(\) = \[\] \(0 processes\)$`)
 }
