@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +77,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 	b.ReportAllocs()
 	var rss []float64
 	for b.Loop() {
-		res, err := idleRSS.MP(ctx, 1)
+		res, err := idleRSS.MP(ctx, Size{N: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -117,13 +118,49 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-// TestPythonScriptRows checks that the Python script measures every Python row the Go workloads
-// expect, under the same names, without running Python.
+// TestPythonScriptRows checks, without running Python, that the Python script measures every
+// Python row the Go workloads expect, under the same names, in the same unit, and with the same
+// item counts.
 func TestPythonScriptRows(t *testing.T) {
-	re := regexp.MustCompile(`Workload\("(\w+)", "[^"]*", \w+, "(\w+)"`)
-	var script []string
-	for _, m := range re.FindAllStringSubmatch(PythonScript(), -1) {
-		script = append(script, m[1]+"_"+m[2])
+	script := PythonScript()
+	head := regexp.MustCompile(`Workload\("(\w+)", "([^"]*)", \w+, "(\w+)"`)
+	itemsRe := regexp.MustCompile(`\bitems=([\d_]+)`)
+	quickRe := regexp.MustCompile(`\bquick_items=([\d_]+)`)
+	byName := make(map[string]*Workload)
+	for _, w := range all {
+		byName[w.Name] = w
+	}
+	count := func(re *regexp.Regexp, s string) int {
+		m := re.FindStringSubmatch(s)
+		if m == nil {
+			return 0
+		}
+		n, _ := strconv.Atoi(strings.ReplaceAll(m[1], "_", ""))
+		return n
+	}
+	var rows []string
+	locs := head.FindAllStringSubmatchIndex(script, -1)
+	for i, loc := range locs {
+		name, unit, method := script[loc[2]:loc[3]], script[loc[4]:loc[5]], script[loc[6]:loc[7]]
+		rows = append(rows, name+"_"+method)
+		end := len(script)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		call := script[loc[1]:end] // the rest of this Workload(...) line, up to the next
+		w := byName[name]
+		if w == nil {
+			continue
+		}
+		if unit != w.Unit {
+			t.Errorf("python/mp_bench.py measures %s_%s in %q; the Go workload in %q", name, method, unit, w.Unit)
+		}
+		if got := count(itemsRe, call); got != w.Items {
+			t.Errorf("python/mp_bench.py: %s_%s has items=%d; the Go workload %d", name, method, got, w.Items)
+		}
+		if got := count(quickRe, call); got != w.QuickItems {
+			t.Errorf("python/mp_bench.py: %s_%s has quick_items=%d; the Go workload %d", name, method, got, w.QuickItems)
+		}
 	}
 	var want []string
 	for _, w := range all {
@@ -131,10 +168,10 @@ func TestPythonScriptRows(t *testing.T) {
 			want = append(want, w.Name+"_"+v)
 		}
 	}
-	slices.Sort(script)
+	slices.Sort(rows)
 	slices.Sort(want)
-	if !slices.Equal(script, want) {
-		t.Errorf("python/mp_bench.py has rows %v; the Go workloads expect %v", script, want)
+	if !slices.Equal(rows, want) {
+		t.Errorf("python/mp_bench.py has rows %v; the Go workloads expect %v", rows, want)
 	}
 }
 
@@ -166,6 +203,10 @@ func TestFormat(t *testing.T) {
 		{cell(mpm), "2.00 ms (0)"},
 		{num(61.04), "61.0"},
 		{num(1234.5), "1234"},
+		{num(48213), "48.2k"},
+		{num(5_437_000), "5.44M"},
+		{vsPython(poolMapTiny, &Measurement{Summary: Summary{Median: 30e6}}, &Measurement{Summary: Summary{Median: 5e6}}), "6.0× faster"},
+		{vsPython(poolMapTiny, &Measurement{Summary: Summary{Median: 4e6}}, &Measurement{Summary: Summary{Median: 5e6}}), "1.25× slower"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -184,7 +225,8 @@ func TestReadMem(t *testing.T) {
 	}
 }
 
-// TestWorkloadsQuick runs every Go-side measurement once, the floor included.
+// TestWorkloadsQuick runs every Go-side measurement once, with two samples of its quick size,
+// the floor included.
 func TestWorkloadsQuick(t *testing.T) {
 	noRaceExitSleep(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -194,18 +236,153 @@ func TestWorkloadsQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range all {
-		res, err := w.MP(ctx, 2)
+		s := Size{N: 2, Items: w.QuickItems}
+		t0 := time.Now()
+		res, err := w.MP(ctx, s)
 		if err != nil || len(res.Samples) != 2 || Summarize(res.Samples).Min <= 0 {
 			t.Errorf("%s with mp = %v, %v; want 2 positive samples", w.Name, res.Samples, err)
 		}
+		for k, v := range res.Extra {
+			if len(v) != 2 {
+				t.Errorf("%s with mp: extra %s has %d samples, want 2", w.Name, k, len(v))
+			}
+		}
 		if w.Floor != nil {
-			res, err := w.Floor(ctx, fl, 2)
+			res, err := w.Floor(ctx, fl, s)
 			if err != nil || len(res.Samples) != 2 || Summarize(res.Samples).Min <= 0 {
 				t.Errorf("%s floor = %v, %v; want 2 positive samples", w.Name, res.Samples, err)
 			}
+			if w.FloorAlt != "" && Summarize(res.Extra[w.FloorAlt]).Min <= 0 {
+				t.Errorf("%s floor: extra %s = %v, want positive samples", w.Name, w.FloorAlt, res.Extra[w.FloorAlt])
+			}
 		}
+		t.Logf("%s: %v", w.Name, time.Since(t0).Round(time.Millisecond))
 	}
 	if n := len(mp.ActiveChildren()); n != 0 {
 		t.Errorf("%d children still active", n)
+	}
+}
+
+func TestPingPongFloor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fl, err := BuildFloor(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []PingPongMode{PipeRaw, PipeOS, SocketOS} {
+		rts, err := fl.PingPong(ctx, 50, 5, mode)
+		if err != nil || len(rts) != 50 {
+			t.Fatalf("PingPong(%v) = %d round trips, %v; want 50", mode, len(rts), err)
+		}
+		for _, d := range rts {
+			if d <= 0 {
+				t.Fatalf("PingPong(%v): a round trip of %v", mode, d)
+			}
+		}
+	}
+}
+
+// BenchmarkPoolMap is pool_map_tiny and pool_map_chunk1 with mp, smaller: one op is one Map;
+// ns/task is the Map's time divided among its items.
+func BenchmarkPoolMap(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		items int
+		opts  []mp.CallOption
+	}{
+		{"default", 100_000, nil},
+		{"chunk1", 2_000, []mp.CallOption{mp.WithChunkSize(1)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			noRaceExitSleep(b)
+			ctx := context.Background()
+			p, err := StartPool(ctx, poolWorkers)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			xs := Ints(bc.items)
+			b.ReportAllocs()
+			var took time.Duration
+			for b.Loop() {
+				d, err := MapSquares(ctx, p, xs, bc.opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				took += d
+			}
+			b.ReportMetric(float64(took.Nanoseconds())/float64(b.N)/float64(bc.items), "ns/task")
+		})
+	}
+}
+
+// BenchmarkPoolApply is apply_latency with mp: one Apply of Empty on a warm 1-worker pool per op.
+func BenchmarkPoolApply(b *testing.B) {
+	noRaceExitSleep(b)
+	ctx := context.Background()
+	p, err := StartPool(ctx, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mp.Apply(ctx, p, Empty, struct{}{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPoolSubmit is executor_submit with mp: b.N Submits of Empty to a warm 2-worker pool,
+// then a Wait on each; one op is one task, submitted and waited for.
+func BenchmarkPoolSubmit(b *testing.B) {
+	noRaceExitSleep(b)
+	ctx := context.Background()
+	p, err := StartPool(ctx, poolWorkers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	submit, _, err := SubmitEmpties(ctx, p, b.N)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(submit.Nanoseconds())/float64(b.N), "submit-ns/op")
+}
+
+// TestTargets checks the verdicts under the table: a throughput ratio (higher is better), a
+// latency ratio and a floor multiple.
+func TestTargets(t *testing.T) {
+	rep := &Report{Measurements: []Measurement{
+		{Workload: "pool_map_tiny", Impl: "mp", Summary: Summary{N: 1, Median: 30e6}},
+		{Workload: "pool_map_tiny", Impl: "python", Variant: "fork", Summary: Summary{N: 1, Median: 5e6}},
+		{Workload: "apply_latency", Impl: "mp", Summary: Summary{N: 1, Median: 20}},
+		{Workload: "apply_latency", Impl: "python", Variant: "fork", Summary: Summary{N: 1, Median: 150}},
+		{Workload: "apply_latency", Impl: "floor", Summary: Summary{N: 1, Median: 5},
+			Extra: map[string]Summary{"os_file_us": {N: 1, Median: 10}}},
+	}}
+	tests := []struct {
+		w    *Workload
+		t    Target
+		want string
+	}{
+		{poolMapTiny, Target{Python: "fork", Ratio: 5}, "met (mp 30.0M vs Python 5.00M tasks/s: 6.0× faster)"},
+		{poolMapTiny, Target{Python: "fork", Ratio: 10}, "MISSED (mp 30.0M vs Python 5.00M tasks/s: 6.0× faster)"},
+		{applyLatency, Target{Python: "fork", Ratio: 5}, "met (mp 20.0 vs Python 150 µs: 7.5× faster)"},
+		{applyLatency, Target{Floor: 3}, "MISSED (mp 20.0 vs floor 5.00 µs: 4.0×; vs the os.File floor 10.0 µs: 2.0×)"},
+		{applyLatency, Target{Floor: 4}, "met (mp 20.0 vs floor 5.00 µs: 4.0×; vs the os.File floor 10.0 µs: 2.0×)"},
+		{executorSubmit, Target{Python: "fork", Ratio: 20}, "not measured"},
+	}
+	for _, tt := range tests {
+		if got := rep.check(tt.w, tt.t); got != tt.want {
+			t.Errorf("check(%s, %+v) = %q, want %q", tt.w.Name, tt.t, got, tt.want)
+		}
+	}
+	if got := (Target{Floor: 3}).describe(applyLatency); got != "median within 3× of the floor" {
+		t.Errorf("describe = %q", got)
 	}
 }

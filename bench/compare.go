@@ -119,7 +119,7 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 	}
 
 	for _, w := range ws {
-		mpRes, flRes, took, err := measureGo(ctx, w, fl, w.samples(opts.Quick))
+		mpRes, flRes, took, err := measureGo(ctx, w, fl, w.size(opts.Quick))
 		if err != nil {
 			return nil, err
 		}
@@ -146,18 +146,19 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 // rounds is how many rounds measureGo splits a workload's samples into.
 const rounds = 5
 
-// measureGo takes n samples of w with mp and n with the floor (none when fl is nil). A Latency workload alternates the
-// two in rounds, so that a drift of the machine's speed during the run touches both alike. A
-// Memory workload takes all its samples in one go: its children are alive together, and how
-// much of their memory counts as shared (PSS, USS) depends on how many there are. took is the
-// time each side took.
-func measureGo(ctx context.Context, w *Workload, fl *Floor, n int) (mpRes, flRes Result, took [2]time.Duration, err error) {
+// measureGo takes s.N samples of w with mp and s.N with the floor (none when fl is nil). A
+// Latency or Throughput workload alternates the two in rounds, so that a drift of the machine's
+// speed during the run touches both alike. A Memory workload takes all its samples in one go: its
+// children are alive together, and how much of their memory counts as shared (PSS, USS) depends
+// on how many there are. took is the time each side took.
+func measureGo(ctx context.Context, w *Workload, fl *Floor, s Size) (mpRes, flRes Result, took [2]time.Duration, err error) {
+	n := s.N
 	r := max(min(rounds, n), 1)
 	if w.Kind == Memory {
 		r = 1
 	}
 	for i := range r {
-		k := n/r + btoi(i < n%r)
+		k := Size{N: n/r + btoi(i < n%r), Items: s.Items}
 		t := time.Now()
 		res, err := w.MP(ctx, k)
 		if err != nil {

@@ -6,12 +6,15 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 //go:embed internal/trivial/main.go
@@ -96,4 +99,165 @@ func (f *Floor) StartIdle(ctx context.Context) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("bench: idle floor program did not get ready: %q, %v", line, err)
 	}
 	return cmd, nil
+}
+
+// PingPongMode says how PingPong's two processes talk.
+type PingPongMode int
+
+const (
+	// PipeRaw: two pipes, raw blocking read(2) and write(2) on both sides (trivial echo): the
+	// kernel's floor for a round trip between two Go processes that block, a thread parked in
+	// the kernel on each side.
+	PipeRaw PingPongMode = iota
+	// PipeOS: two non-blocking pipes through *os.File and the runtime's poller on both sides
+	// (trivial echo-os).
+	PipeOS
+	// SocketOS: one non-blocking unix socketpair through *os.File and the runtime's poller on
+	// both sides (trivial echo-os): the transport of mp's control sockets.
+	SocketOS
+)
+
+func (m PingPongMode) String() string {
+	switch m {
+	case PipeRaw:
+		return "pipe, raw syscalls"
+	case PipeOS:
+		return "pipe, os.File"
+	case SocketOS:
+		return "socketpair, os.File"
+	}
+	return "PingPongMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// PingPong starts the program echoing, sends it one byte and reads it back warm times unmeasured,
+// then n times timed, and returns each timed round trip.
+func (f *Floor) PingPong(ctx context.Context, n, warm int, mode PingPongMode) ([]time.Duration, error) {
+	switch mode {
+	case PipeOS:
+		return f.pingPongOS(ctx, n, warm, false)
+	case SocketOS:
+		return f.pingPongOS(ctx, n, warm, true)
+	}
+	var toChild, fromChild [2]int
+	if err := syscall.Pipe2(toChild[:], syscall.O_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("pipe2", err)
+	}
+	if err := syscall.Pipe2(fromChild[:], syscall.O_CLOEXEC); err != nil {
+		syscall.Close(toChild[0])
+		syscall.Close(toChild[1])
+		return nil, os.NewSyscallError("pipe2", err)
+	}
+	// Blocking descriptors: os.NewFile leaves them off the poller, and the child gets them as
+	// they are.
+	childIn := os.NewFile(uintptr(toChild[0]), "echo-stdin")
+	childOut := os.NewFile(uintptr(fromChild[1]), "echo-stdout")
+	cmd := exec.CommandContext(ctx, f.Path, "echo")
+	cmd.Stdin, cmd.Stdout = childIn, childOut
+	err := cmd.Start()
+	childIn.Close()
+	childOut.Close()
+	w, r := toChild[1], fromChild[0]
+	defer func() {
+		syscall.Close(w) // end of input: the child exits
+		syscall.Close(r)
+		if cmd.Process != nil {
+			cmd.Wait()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	b := []byte{1}
+	return timeRoundTrips(n, warm, func() error {
+		if err := rawIO(syscall.Write, w, b); err != nil {
+			return err
+		}
+		return rawIO(syscall.Read, r, b)
+	})
+}
+
+// rawIO moves the one byte of b with op (syscall.Read or syscall.Write) on fd, again after
+// EINTR.
+func rawIO(op func(int, []byte) (int, error), fd int, b []byte) error {
+	for {
+		n, err := op(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	}
+}
+
+// pingPongOS is PingPong through *os.File on the poller, over two pipes or one socketpair.
+func (f *Floor) pingPongOS(ctx context.Context, n, warm int, socket bool) ([]time.Duration, error) {
+	var childIn, childOut, r, w *os.File
+	if socket {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, os.NewSyscallError("socketpair", err)
+		}
+		if err := syscall.SetNonblock(fds[0], true); err != nil {
+			syscall.Close(fds[0])
+			syscall.Close(fds[1])
+			return nil, os.NewSyscallError("setnonblock", err)
+		}
+		r = os.NewFile(uintptr(fds[0]), "echo-socket") // non-blocking: on the poller
+		w = r
+		childIn = os.NewFile(uintptr(fds[1]), "echo-socket-child")
+		childOut = childIn
+	} else {
+		var err error
+		if childIn, w, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		if r, childOut, err = os.Pipe(); err != nil {
+			childIn.Close()
+			w.Close()
+			return nil, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, f.Path, "echo-os")
+	cmd.Stdin, cmd.Stdout = childIn, childOut
+	err := cmd.Start()
+	childIn.Close()
+	childOut.Close()
+	defer func() {
+		w.Close() // end of input: the child exits
+		r.Close()
+		if cmd.Process != nil {
+			cmd.Wait()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	b := []byte{1}
+	return timeRoundTrips(n, warm, func() error {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(r, b)
+		return err
+	})
+}
+
+// timeRoundTrips runs rt warm times, then times n more.
+func timeRoundTrips(n, warm int, rt func() error) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for i := -warm; i < n; i++ {
+		t0 := time.Now()
+		if err := rt(); err != nil {
+			return nil, fmt.Errorf("bench: ping-pong with the floor program: %w", err)
+		}
+		if i >= 0 {
+			out = append(out, time.Since(t0))
+		}
+	}
+	return out, nil
 }

@@ -24,7 +24,8 @@ var idleRSS = &Workload{
 	Kind:         Memory,
 	Samples:      20,
 	QuickSamples: 3,
-	MP: func(ctx context.Context, n int) (Result, error) {
+	MP: func(ctx context.Context, s Size) (Result, error) {
+		n := s.N
 		procs := make([]*mp.Process, 0, n)
 		defer func() {
 			for _, p := range procs {
@@ -43,7 +44,8 @@ var idleRSS = &Workload{
 		}
 		return readIdle(ctx, pids, map[string]any{"op": "mp.NewProcess(Idle).Start, then read its memory"})
 	},
-	Floor: func(ctx context.Context, fl *Floor, n int) (Result, error) {
+	Floor: func(ctx context.Context, fl *Floor, s Size) (Result, error) {
+		n := s.N
 		cmds := make([]*exec.Cmd, 0, n)
 		defer func() {
 			for _, c := range cmds {
@@ -69,13 +71,18 @@ var idleRSS = &Workload{
 // readIdle lets the children settle, then reads their memory: RSS as the samples, PSS and USS as
 // extras, all in MiB.
 func readIdle(ctx context.Context, pids []int, params map[string]any) (Result, error) {
+	return readIdleAfter(ctx, idleSettle, pids, params)
+}
+
+// readIdleAfter is readIdle with a settle time of its own.
+func readIdleAfter(ctx context.Context, settle time.Duration, pids []int, params map[string]any) (Result, error) {
 	select {
-	case <-time.After(idleSettle):
+	case <-time.After(settle):
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
 	params["field"] = "Rss of /proc/PID/smaps_rollup"
-	params["settle_ms"] = ms(idleSettle)
+	params["settle_ms"] = ms(settle)
 	params["alive_together"] = len(pids)
 	r := Result{Params: params}
 	for _, pid := range pids {

@@ -13,10 +13,12 @@ var runRoundtrip = &Workload{
 	Kind:         Latency,
 	Samples:      200,
 	QuickSamples: 20,
-	MP: func(ctx context.Context, n int) (Result, error) {
+	MP: func(ctx context.Context, s Size) (Result, error) {
+		n := s.N
 		return timeOps(ctx, n, RunSquare, map[string]any{"op": "mp.Run(ctx, Square, 7)"})
 	},
-	Floor: func(ctx context.Context, fl *Floor, n int) (Result, error) {
+	Floor: func(ctx context.Context, fl *Floor, s Size) (Result, error) {
+		n := s.N
 		return timeOps(ctx, n, func(ctx context.Context) error {
 			v, err := fl.Square(ctx, 7)
 			if err == nil && v != 49 {

@@ -17,7 +17,8 @@ var spawnJoin = &Workload{
 	Kind:         Latency,
 	Samples:      200,
 	QuickSamples: 20,
-	MP: func(ctx context.Context, n int) (Result, error) {
+	MP: func(ctx context.Context, s Size) (Result, error) {
+		n := s.N
 		r := Result{Params: map[string]any{"op": "mp.NewProcess(Empty).Start + Wait"}}
 		for i := -warmup; i < n; i++ {
 			start, total, err := StartWait(ctx)
@@ -32,7 +33,8 @@ var spawnJoin = &Workload{
 		}
 		return r, nil
 	},
-	Floor: func(ctx context.Context, fl *Floor, n int) (Result, error) {
+	Floor: func(ctx context.Context, fl *Floor, s Size) (Result, error) {
+		n := s.N
 		return timeOps(ctx, n, fl.Run, map[string]any{"op": "exec.Command(trivial).Run()"})
 	},
 	Python:  []string{"spawn", "fork"},

@@ -15,7 +15,28 @@ const (
 	Latency Kind = iota
 	// Memory is a memory size. Lower is better; a ratio reads "× less memory".
 	Memory
+	// Throughput is a rate, such as tasks per second. Higher is better; a ratio reads "×
+	// faster".
+	Throughput
 )
+
+// better returns how many times better a is than b: b/a when lower is better (Latency, Memory),
+// a/b when higher is (Throughput).
+func (k Kind) better(a, b float64) float64 {
+	if k == Throughput {
+		return a / b
+	}
+	return b / a
+}
+
+// Size is how much one call of a workload's MP or Floor measures.
+type Size struct {
+	// N is how many samples to take.
+	N int
+	// Items is how many tasks make one sample, for a workload whose sample is a batch (its
+	// Items or QuickItems); 0 for the others.
+	Items int
+}
 
 // Result is what one implementation of a workload measured.
 type Result struct {
@@ -65,12 +86,22 @@ type Workload struct {
 	// run.
 	Samples, QuickSamples int
 
-	// MP measures the workload with mp, in this process, taking n samples.
-	MP func(ctx context.Context, n int) (Result, error)
+	// Items and QuickItems are how many tasks make one sample in a full and a -quick run, for
+	// a workload whose sample is a batch (a Map, a burst of Submits); 0 for the others. The
+	// Python script has the same counts (TestPythonScriptRows checks).
+	Items, QuickItems int
+
+	// MP measures the workload with mp, in this process, taking s.N samples.
+	MP func(ctx context.Context, s Size) (Result, error)
 
 	// Floor measures the same operation done as cheaply as the machine allows, with the
 	// trivial program fl; nil when the workload has no floor.
-	Floor func(ctx context.Context, fl *Floor, n int) (Result, error)
+	Floor func(ctx context.Context, fl *Floor, s Size) (Result, error)
+
+	// FloorAlt, when set, names an extra of the floor's result that is a second floor figure
+	// (e.g. "os_file_us"), and FloorAltLabel says what it is (e.g. "os.File"). The floor cell
+	// and the floor targets show it beside the primary one.
+	FloorAlt, FloorAltLabel string
 
 	// Python lists the start methods python/mp_bench.py measures the workload with; its rows
 	// are named Name + "_" + method.
@@ -80,24 +111,29 @@ type Workload struct {
 	Targets []Target
 }
 
-// samples returns how many samples to take.
-func (w *Workload) samples(quick bool) int {
+// size returns how much to measure.
+func (w *Workload) size(quick bool) Size {
 	if quick {
-		return w.QuickSamples
+		return Size{N: w.QuickSamples, Items: w.QuickItems}
 	}
-	return w.Samples
+	return Size{N: w.Samples, Items: w.Items}
 }
 
-// Target is a goal for mp's median on a workload: at most Max (in the workload's unit), or at
-// least Ratio times better than Python with start method Python.
+// Target is a goal for mp's median on a workload: at most Max (in the workload's unit), within
+// Floor times the floor's median, or at least Ratio times better than Python with start method
+// Python.
 type Target struct {
 	Max    float64 // when > 0: mp's median must be at most Max
+	Floor  float64 // when > 0: mp's median must be at most Floor times the floor's
 	Python string  // when set: compare with Python's median for this start method
-	Ratio  float64 // with Python: Python's median divided by mp's must be at least Ratio
+	Ratio  float64 // with Python: mp must be at least Ratio times better than Python
 }
 
 // describe says what the target asks, e.g. "median ≤ 2 ms" or "≥ 20× faster than Python spawn".
 func (t Target) describe(w *Workload) string {
+	if t.Floor > 0 {
+		return fmt.Sprintf("median within %g× of the floor", t.Floor)
+	}
 	if t.Python == "" {
 		return fmt.Sprintf("median ≤ %g %s", t.Max, w.Unit)
 	}
@@ -115,7 +151,10 @@ func (t Target) describe(w *Workload) string {
 }
 
 // all is every workload, in table order.
-var all = []*Workload{spawnJoin, runRoundtrip, idleRSS}
+var all = []*Workload{
+	spawnJoin, runRoundtrip, idleRSS,
+	poolMapTiny, poolMapChunk1, applyLatency, executorSubmit, workerRSS,
+}
 
 // All returns every workload, in the order of the table.
 func All() []*Workload { return slices.Clone(all) }

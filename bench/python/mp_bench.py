@@ -14,7 +14,10 @@ to stderr. `go run ./bench/compare` runs this script; it can also run alone:
 
 --only takes workload names (spawn_join) or row names (spawn_join_fork).
 To add a workload: write a function taking (ctx, n) that returns
-(samples, extras), and add a Workload(...) line to WORKLOADS below.
+(samples, extras), and add a Workload(...) line to WORKLOADS below. A
+workload whose sample is a batch of tasks (a map, a burst of submits) takes
+(ctx, n, items) and has items= and quick_items= in its Workload(...) line,
+the same counts as the Go side's Items and QuickItems.
 """
 
 # The spawn start method imports this module again in every child: keep the
@@ -27,6 +30,9 @@ import time
 
 WARMUP = 3  # unmeasured operations before the samples of a timed workload
 IDLE_SETTLE = 0.1  # seconds an idle child is left alone before its memory is read
+POOL_SETTLE = 0.2  # seconds an idle pool is left alone before its workers' memory is read
+POOL_WORKERS = 2  # the size of the pools of the throughput workloads, as on the Go side
+APPLY_WARMUP = 200  # unmeasured apply() calls before apply_latency's samples
 now_ns = time.perf_counter_ns
 
 
@@ -36,6 +42,10 @@ now_ns = time.perf_counter_ns
 
 def empty():
     pass
+
+
+def square(x):
+    return x * x
 
 
 def square_to(conn, x):
@@ -118,6 +128,90 @@ def idle_rss(ctx, n):
             p.join()
 
 
+def _pool_map(ctx, n, items, chunksize):
+    """n timed Pool(2).map(square, range(items)) calls, in tasks/s, after a warm-up map of a
+    tenth of the items. The pool's start is not timed."""
+    kw = {} if chunksize is None else {"chunksize": chunksize}
+    samples = []
+    with ctx.Pool(POOL_WORKERS) as pool:
+        pool.map(square, range(max(1, items // 10)), **kw)
+        for _ in range(n):
+            t0 = now_ns()
+            r = pool.map(square, range(items), **kw)
+            dt = now_ns() - t0
+            if len(r) != items or r[-1] != (items - 1) ** 2:
+                raise RuntimeError("map(square) returned wrong results")
+            samples.append(items / (dt / 1e9))
+    return samples, {}
+
+
+def pool_map_tiny(ctx, n, items):
+    """Pool(2).map(square, range(items)), default chunksize."""
+    return _pool_map(ctx, n, items, None)
+
+
+def pool_map_chunk1(ctx, n, items):
+    """Pool(2).map(square, range(items), chunksize=1)."""
+    return _pool_map(ctx, n, items, 1)
+
+
+def apply_latency(ctx, n):
+    """Pool(1).apply(empty), each call timed, in microseconds, after warm-up calls."""
+    samples = []
+    with ctx.Pool(1) as pool:
+        apply = pool.apply
+        for i in range(-APPLY_WARMUP, n):
+            t0 = now_ns()
+            apply(empty)
+            dt = now_ns() - t0
+            if i >= 0:
+                samples.append(dt / 1e3)
+    return samples, {}
+
+
+def executor_submit(ctx, n, items):
+    """ProcessPoolExecutor(2): submit(empty) items times, then result() of each, in tasks/s;
+    after a warm-up burst of a tenth of the items. The executor's start is not timed."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    samples, submit_rates = [], []
+    with ProcessPoolExecutor(POOL_WORKERS, mp_context=ctx) as ex:
+        for f in [ex.submit(empty) for _ in range(max(1, items // 10))]:
+            f.result()
+        for _ in range(n):
+            t0 = now_ns()
+            fs = [ex.submit(empty) for _ in range(items)]
+            t1 = now_ns()
+            for f in fs:
+                f.result()
+            dt = now_ns() - t0
+            samples.append(items / (dt / 1e9))
+            submit_rates.append(items / ((t1 - t0) / 1e9))
+    return samples, {"submit_tasks_per_s": submit_rates}
+
+
+def worker_rss(ctx, n):
+    """Memory of the workers of idle Pool(2)s, one pool after the other (n rounded up to whole
+    pools): each maps square over range(100), idles POOL_SETTLE seconds, then its workers'
+    memory is read."""
+    samples, extras = [], {"pss_mib": [], "uss_mib": []}
+    while len(samples) < n:
+        pool = ctx.Pool(POOL_WORKERS)
+        try:
+            pool.map(square, range(100))
+            time.sleep(POOL_SETTLE)
+            for p in pool._pool:
+                m = read_mem(p.pid)
+                samples.append(m["rss"] / 1024)
+                if "pss" in m:
+                    extras["pss_mib"].append(m["pss"] / 1024)
+                    extras["uss_mib"].append(m["uss"] / 1024)
+        finally:
+            pool.terminate()
+            pool.join()
+    return samples, {k: v for k, v in extras.items() if v}
+
+
 def read_mem(pid):
     """Rss, Pss and Private_* (USS) in KiB from /proc/PID/smaps_rollup, as the Go side reads
     them; VmRSS from /proc/PID/status where there is no smaps_rollup."""
@@ -148,9 +242,10 @@ def read_mem(pid):
 
 
 class Workload:
-    def __init__(self, name, unit, fn, method, n, quick_n, op):
+    def __init__(self, name, unit, fn, method, n, quick_n, op, items=None, quick_items=None):
         self.name, self.unit, self.fn, self.method = name, unit, fn, method
         self.n, self.quick_n, self.op = n, quick_n, op
+        self.items, self.quick_items = items, quick_items
 
     @property
     def row(self):
@@ -158,7 +253,12 @@ class Workload:
 
 
 # Row order is table order. n / quick_n: samples in a full / --quick run
-# (spawn costs ~60 ms a process, fork ~2 ms).
+# (spawn costs ~60 ms a process, fork ~2 ms); items / quick_items: tasks per
+# sample. The pool workloads run with fork, Python 3.11-3.13's default on
+# Linux: the start method only changes how the pool starts, which is not timed
+# (worker_rss, where it matters, has both). Python's pools are slow enough that
+# their sample counts are lower than the Go side's: about 2 s a sample for
+# pool_map_chunk1 and 12 s for executor_submit.
 WORKLOADS = [
     Workload("spawn_join", "ms", spawn_join, "spawn", 50, 5, "Process(target=empty).start()+join()"),
     Workload("spawn_join", "ms", spawn_join, "fork", 200, 20, "Process(target=empty).start()+join()"),
@@ -168,6 +268,17 @@ WORKLOADS = [
              "Process sends 7*7 through Pipe(duplex=False); recv(); join()"),
     Workload("idle_rss", "MiB", idle_rss, "spawn", 10, 2, "child idling in time.sleep, Rss of smaps_rollup"),
     Workload("idle_rss", "MiB", idle_rss, "fork", 10, 2, "child idling in time.sleep, Rss of smaps_rollup"),
+    Workload("pool_map_tiny", "tasks/s", pool_map_tiny, "fork", 7, 2,
+             "Pool(2).map(square, range(items))", items=1_000_000, quick_items=50_000),
+    Workload("pool_map_chunk1", "tasks/s", pool_map_chunk1, "fork", 5, 2,
+             "Pool(2).map(square, range(items), chunksize=1)", items=100_000, quick_items=2_000),
+    Workload("apply_latency", "µs", apply_latency, "fork", 5000, 200, "Pool(1).apply(empty), each call timed"),
+    Workload("executor_submit", "tasks/s", executor_submit, "fork", 3, 2,
+             "ProcessPoolExecutor(2).submit(empty) x items, then result() of each", items=100_000, quick_items=2_000),
+    Workload("worker_rss", "MiB", worker_rss, "fork", 10, 2,
+             "workers of an idle Pool(2) after map(square, range(100)), Rss of smaps_rollup"),
+    Workload("worker_rss", "MiB", worker_rss, "spawn", 10, 2,
+             "workers of an idle Pool(2) after map(square, range(100)), Rss of smaps_rollup"),
 ]
 
 
@@ -188,7 +299,7 @@ def rnd(x):
     return float("%.4g" % x)
 
 
-def emit(w, samples, extras):
+def emit(w, samples, extras, items=None):
     import json
 
     s = summarize(samples)
@@ -204,6 +315,14 @@ def emit(w, samples, extras):
         params[k] = {kk: (vv if kk == "n" else rnd(vv)) for kk, vv in summarize(vs).items()}
     if w.name == "idle_rss":
         params["settle_ms"] = IDLE_SETTLE * 1000
+    if w.name == "worker_rss":
+        params["settle_ms"] = POOL_SETTLE * 1000
+    if items is not None:
+        params["items"] = items
+    if w.name.startswith(("pool_", "executor_", "worker_")):
+        params["workers"] = POOL_WORKERS
+    elif w.name == "apply_latency":
+        params["workers"] = 1
     print(json.dumps({"name": w.row, "unit": w.unit, "value": rnd(s["median"]), "params": params}), flush=True)
 
 
@@ -231,9 +350,14 @@ def main():
             print("# %s: start method %s not available here, skipped" % (w.row, w.method), file=sys.stderr)
             continue
         n = w.quick_n if args.quick else w.n
+        items = w.quick_items if args.quick else w.items
+        ctx = multiprocessing.get_context(w.method)
         t0 = time.monotonic()
-        samples, extras = w.fn(multiprocessing.get_context(w.method), n)
-        emit(w, samples, extras)
+        if items is None:
+            samples, extras = w.fn(ctx, n)
+        else:
+            samples, extras = w.fn(ctx, n, items)
+        emit(w, samples, extras, items)
         print("# python %s: %d samples in %.1fs" % (w.row, n, time.monotonic() - t0), file=sys.stderr, flush=True)
 
 

@@ -4,12 +4,18 @@
 //
 //	trivial            exits at once (spawn_join)
 //	trivial square X   prints X*X and exits (run_roundtrip)
-//	trivial idle       prints "ready", then sleeps until killed (idle_rss)
+//	trivial idle       prints "ready", then sleeps until killed (idle_rss, worker_rss)
+//	trivial echo       copies standard input to standard output a byte at a time, with blocking
+//	                   read(2) and write(2) system calls, until end of input (apply_latency)
+//	trivial echo-os    the same through *os.File on the runtime's poller: it makes standard input
+//	                   and output non-blocking first (apply_latency's os.File figures; standard
+//	                   input and output may be two pipes or one socket)
 package main
 
 import (
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -29,7 +35,56 @@ func main() {
 		for {
 			time.Sleep(time.Hour)
 		}
+	case "echo":
+		echoRaw()
+	case "echo-os":
+		echoOS()
 	default:
 		os.Exit(2)
+	}
+}
+
+// echoRaw answers each byte on fd 0 with the same byte on fd 1, by raw system calls on the
+// blocking descriptors it was given.
+func echoRaw() {
+	b := make([]byte, 1)
+	for {
+		n, err := syscall.Read(0, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n <= 0 {
+			return
+		}
+		for {
+			_, err = syscall.Write(1, b)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// echoOS answers each byte on standard input with the same byte on standard output, through
+// *os.File values on the runtime's poller (the descriptors made non-blocking first, as the
+// control socket of an mp child is).
+func echoOS() {
+	for _, fd := range []int{0, 1} {
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			os.Exit(2)
+		}
+	}
+	in, out := os.NewFile(0, "stdin"), os.NewFile(1, "stdout")
+	b := make([]byte, 1)
+	for {
+		if n, err := in.Read(b); n != 1 || err != nil {
+			return
+		}
+		if _, err := out.Write(b); err != nil {
+			return
+		}
 	}
 }
