@@ -159,10 +159,10 @@ func childMain(version int, fds []int, markerErr error) {
 		refuse(conn, fmt.Errorf("%w: parent speaks protocol version %d, child %d", ErrProtocol, task.Version, wire.Version))
 	}
 	if task.Worker {
-		if len(fds) < 2 {
-			refuse(conn, fmt.Errorf("%w: a worker needs an abort socket", ErrProtocol))
+		if len(fds) < 3 {
+			refuse(conn, fmt.Errorf("%w: a worker needs its call and reply pipes", ErrProtocol))
 		}
-		workerMain(conn, fds[1], &task)
+		workerMain(conn, fds[1], fds[2], &task)
 	}
 	e, ok := lookup(task.Func)
 	if !ok {
