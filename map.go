@@ -32,6 +32,27 @@ func checkCall[T, R any](p *Pool, f *Func[T, R]) error {
 // that stop the task from being queued — a nil or unregistered function, an argument the codec
 // cannot encode (naming its type), a pool that was shut down (ErrClosed) — are the future's error.
 func Submit[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ...CallOption) *Future[R] {
+	fut, j := newTask(ctx, p, f, arg, opts)
+	if j != nil {
+		bindContext(ctx, p, j)
+		p.submit(j)
+	}
+	return fut
+}
+
+// bindContext cancels job j when ctx ends before it does.
+func bindContext(ctx context.Context, p *Pool, j *job) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { p.abort(j, context.Cause(ctx)) })
+		j.stopCtx.Store(&stop)
+		if j.finished.Load() {
+			stop()
+		}
+	}
+}
+
+// newTask makes the future and job of one call; j is nil when the future failed already.
+func newTask[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts []CallOption) (*Future[R], *job) {
 	var cb *callbackRunner
 	if p != nil {
 		cb = p.cb
@@ -51,13 +72,12 @@ func Submit[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts .
 	}
 	if err != nil {
 		fut.resolve(zero, err)
-		return fut
+		return fut, nil
 	}
 	j := &job{fname: f.name, arg: b, timeout: cfg.taskTimeout}
-	var stopCtx func() bool
 	j.finish = func(value []byte, done int, err error) {
-		if stopCtx != nil {
-			stopCtx()
+		if stop := j.stopCtx.Load(); stop != nil {
+			(*stop)()
 		}
 		if err != nil {
 			fut.resolve(zero, err)
@@ -73,17 +93,24 @@ func Submit[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts .
 	fut.mu.Lock()
 	fut.cancel = func() { p.abort(j, context.Canceled) }
 	fut.mu.Unlock()
-	if ctx.Done() != nil {
-		stopCtx = context.AfterFunc(ctx, func() { p.abort(j, context.Cause(ctx)) })
-	}
-	p.submit(j)
-	return fut
+	return fut, j
 }
 
 // Apply runs f(ctx, arg) on a worker of the pool and returns its result: Python's apply. When ctx
 // ends first, the task is cancelled (see Future.Cancel) and Apply returns ctx.Err() at once.
+//
+// When a worker is idle and nothing is queued, Apply writes the call and reads the reply on its
+// own goroutine: a round trip then costs two pipe transfers and no goroutine hand-off.
 func Apply[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ...CallOption) (R, error) {
-	fut := Submit(ctx, p, f, arg, opts...)
+	fut, j := newTask(ctx, p, f, arg, opts)
+	if j != nil {
+		if w := p.claimIdle(j); w != nil {
+			w.applyDirect(ctx, j)
+		} else {
+			bindContext(ctx, p, j)
+			p.submit(j)
+		}
+	}
 	select {
 	case <-fut.done:
 		return fut.val, fut.err

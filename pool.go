@@ -84,8 +84,10 @@ type job struct {
 	finished atomic.Bool
 	replied  atomic.Bool
 
-	w     *worker // set when sent; guarded by the pool's lock
-	timer *time.Timer
+	w         *worker // set when sent; guarded by the pool's lock
+	timer     *time.Timer
+	interrupt func() // for a direct call: interrupts the caller's read
+	stopCtx   atomic.Pointer[func() bool]
 }
 
 func (j *job) complete(value []byte, done int, err error) bool {
@@ -217,7 +219,9 @@ func (p *Pool) spawn(handshake chan<- error) {
 func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, calls, replies *os.File, handshake chan<- error) {
 	w := &worker{
 		p: p, cmd: cmd, conn: conn, calls: calls, replies: replies, pid: cmd.Process.Pid, name: name,
-		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+		kick: make(chan struct{}, 1), rkick: make(chan struct{}, 1),
+		quit: make(chan struct{}), dead: make(chan struct{}), done: make(chan struct{}),
+		fr: wire.NewFrameReader(replies, wire.DefaultMaxFrame),
 	}
 	p.mu.Lock()
 	if p.state == poolClosed || p.state == poolBroken {
@@ -325,6 +329,9 @@ func (p *Pool) abort(j *job, err error) {
 	p.mu.Unlock()
 	if !j.complete(nil, 0, err) || j.replied.Load() {
 		return
+	}
+	if j.interrupt != nil {
+		j.interrupt()
 	}
 	if w == nil {
 		// Still queued: a worker drops it when it comes to it. Wake one, so that a queue of
@@ -509,9 +516,15 @@ type worker struct {
 	ewma     float64 // nanoseconds per job, smoothed
 	headAt   time.Time
 
-	kick chan struct{}
-	quit chan struct{}
-	done chan struct{}
+	direct     bool // a caller has the worker to itself (claimIdle)
+	readerIdle bool // the reader waits, not reading
+
+	fr    *wire.FrameReader // replies; read by the reader, or by a direct caller
+	kick  chan struct{}     // wakes the writer
+	rkick chan struct{}     // wakes the reader
+	quit  chan struct{}
+	dead  chan struct{} // closed when the control socket reports the worker gone
+	done  chan struct{}
 }
 
 func (w *worker) wake() {
@@ -587,10 +600,12 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	}
 	writerDone := make(chan struct{})
 	if err == nil {
+		go w.watchDeath()
 		go w.writeLoop(writerDone)
-		w.readLoop(bufio.NewReaderSize(w.replies, 64<<10))
+		w.readLoop()
 	} else {
 		close(writerDone)
+		close(w.dead)
 		w.kill()
 	}
 	p.mu.Lock()
@@ -599,6 +614,7 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	close(w.quit)
 	<-writerDone
 	w.cmd.Wait()
+	<-w.dead
 	w.amu.Lock()
 	w.conn.Close()
 	w.amu.Unlock()
@@ -646,6 +662,9 @@ func (w *worker) writeLoop(done chan struct{}) {
 			return
 		}
 		room := w.window() - len(w.pending)
+		if w.direct {
+			room = 0 // a caller has the worker to itself; it wakes us when done
+		}
 		if p.cfg.maxTasks > 0 {
 			room = min(room, p.cfg.maxTasks-w.sentJobs)
 		}
@@ -692,6 +711,7 @@ func (w *worker) writeLoop(done chan struct{}) {
 			w.startTimer(j)
 		}
 		if len(buf) > 0 || retire {
+			w.rwake() // before writing: the worker may block on its replies until they are read
 			w.send(buf)
 			continue
 		}
@@ -713,61 +733,179 @@ func (w *worker) startTimer(j *job) {
 	})
 }
 
-// readLoop serves the worker's replies until it exits.
-func (w *worker) readLoop(in *bufio.Reader) {
+// readLoop serves the worker's replies until it exits. It reads only while calls are pending and
+// no caller has taken the worker for a direct call (see applyDirect); otherwise it waits to be
+// woken, or for the worker's death.
+func (w *worker) readLoop() {
 	p := w.p
 	for {
-		typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
+		p.mu.Lock()
+		for {
+			dead := closed(w.dead)
+			if !w.direct && (len(w.pending) > 0 || dead) {
+				break
+			}
+			w.readerIdle = true
+			p.mu.Unlock()
+			if dead {
+				<-w.rkick
+			} else {
+				select {
+				case <-w.rkick:
+				case <-w.dead:
+				}
+			}
+			p.mu.Lock()
+			w.readerIdle = false
+		}
+		p.mu.Unlock()
+		typ, payload, err := w.fr.Next()
 		if err != nil {
 			return
 		}
-		var r wire.Reply
-		if typ != wire.TypeReply || wire.Unmarshal(payload, &r) != nil {
+		if !w.handleFrame(typ, payload) {
 			w.kill()
 			return
 		}
-		now := time.Now()
-		p.mu.Lock()
-		if len(w.pending) == 0 || w.pending[0].id != r.ID {
-			p.mu.Unlock()
-			w.kill() // a reply out of order: the worker is not to be trusted
+	}
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *worker) rwake() {
+	select {
+	case w.rkick <- struct{}{}:
+	default:
+	}
+}
+
+// watchDeath reads the control socket, on which the worker sends nothing after its handshake:
+// end of file means it has exited.
+func (w *worker) watchDeath() {
+	defer close(w.dead)
+	var b [64]byte
+	for {
+		if _, err := w.conn.Read(b[:]); err != nil {
 			return
 		}
-		j := w.pending[0]
-		w.pending[0] = nil
-		w.pending = w.pending[1:]
-		p.sent--
-		p.deathsNoProgress = 0
-		took := float64(now.Sub(w.headAt))
-		if chunk := max(1, j.chunk); chunk > 1 {
-			took /= float64(chunk)
-		}
-		if w.ewma == 0 {
-			w.ewma = took
-		} else {
-			w.ewma = 0.8*w.ewma + 0.2*took
-		}
-		w.headAt = now
-		var next *job
-		if len(w.pending) > 0 {
-			next = w.pending[0]
-		}
-		p.signalIdleLocked()
-		p.mu.Unlock()
-		w.wake() // room for one more
-		j.replied.Store(true)
-		if j.timer != nil {
-			j.timer.Stop()
-		}
-		if next != nil {
-			w.startTimer(next)
-		}
-		var jerr error
-		if r.Err != nil {
-			jerr = fromWire(w.name, w.pid, r.Err)
-		}
-		j.complete(r.Value, r.Done, jerr)
 	}
+}
+
+// handleFrame completes the pending call a reply answers. It reports false for a frame that
+// breaks the protocol: the worker is then not to be trusted.
+func (w *worker) handleFrame(typ byte, payload []byte) bool {
+	p := w.p
+	var r wire.Reply
+	if typ != wire.TypeReply || wire.Unmarshal(payload, &r) != nil {
+		return false
+	}
+	now := time.Now()
+	p.mu.Lock()
+	if len(w.pending) == 0 || w.pending[0].id != r.ID {
+		p.mu.Unlock()
+		return false // a reply out of order
+	}
+	j := w.pending[0]
+	w.pending[0] = nil
+	w.pending = w.pending[1:]
+	p.sent--
+	p.deathsNoProgress = 0
+	took := float64(now.Sub(w.headAt))
+	if chunk := max(1, j.chunk); chunk > 1 {
+		took /= float64(chunk)
+	}
+	if w.ewma == 0 {
+		w.ewma = took
+	} else {
+		w.ewma = 0.8*w.ewma + 0.2*took
+	}
+	w.headAt = now
+	var next *job
+	if len(w.pending) > 0 {
+		next = w.pending[0]
+	}
+	p.signalIdleLocked()
+	p.mu.Unlock()
+	w.wake() // room for one more
+	j.replied.Store(true)
+	if j.timer != nil {
+		j.timer.Stop()
+	}
+	if next != nil {
+		w.startTimer(next)
+	}
+	var jerr error
+	if r.Err != nil {
+		jerr = fromWire(w.name, w.pid, r.Err)
+	}
+	j.complete(r.Value, r.Done, jerr)
+	return true
+}
+
+// claimIdle gives job j a worker to itself for a direct call, if one is idle and nothing is
+// queued: the caller then writes the call and reads the reply on its own goroutine, with no
+// hand-off to the worker's writer and reader (which, on a small machine, costs more than the
+// call). It returns nil when no worker is free.
+func (p *Pool) claimIdle(j *job) *worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state != poolOpen || len(p.queue) > 0 {
+		return nil
+	}
+	for i, w := range p.waiting {
+		if !w.readerIdle || len(w.pending) > 0 || w.direct || w.retiring || w.exited ||
+			p.cfg.maxTasks > 0 && w.sentJobs+1 >= p.cfg.maxTasks {
+			continue
+		}
+		p.waiting = append(p.waiting[:i:i], p.waiting[i+1:]...)
+		w.waiting = false
+		w.direct = true
+		j.id = p.nextID.Add(1)
+		if j.timeout == 0 {
+			j.timeout = p.cfg.taskTimeout
+		}
+		j.w = w
+		j.interrupt = func() { w.replies.SetReadDeadline(time.Now()) }
+		w.pending = append(w.pending, j)
+		w.sentJobs++
+		p.sent++
+		w.headAt = time.Now()
+		return w
+	}
+	return nil
+}
+
+// applyDirect runs job j on worker w, which claimIdle gave it: it writes the call and reads the
+// reply itself. A cancellation or timeout interrupts the read; the worker's reader takes over
+// whatever is left.
+func (w *worker) applyDirect(ctx context.Context, j *job) {
+	p := w.p
+	frame := wire.AppendFrame(nil, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout)})
+	w.wmu.Lock()
+	_, err := w.calls.Write(frame)
+	w.wmu.Unlock()
+	if err == nil {
+		w.startTimer(j)
+		stop := context.AfterFunc(ctx, func() { p.abort(j, context.Cause(ctx)) })
+		typ, payload, rerr := w.fr.Next()
+		stop()
+		if rerr == nil && !w.handleFrame(typ, payload) {
+			w.kill()
+		}
+		w.replies.SetReadDeadline(time.Time{})
+	}
+	p.mu.Lock()
+	w.direct = false
+	p.mu.Unlock()
+	w.rwake()
+	w.wake()
 }
 
 // exit handles the end of the worker process: the running job fails with the worker's exit

@@ -392,3 +392,60 @@ func ReadFrame(r io.Reader, max int) (typ byte, payload []byte, err error) {
 	}
 	return h[4], payload, nil
 }
+
+// FrameReader reads frames from r into a buffer of its own. Unlike ReadFrame, a read that fails
+// part-way — a deadline set to interrupt it — loses nothing: the next call to Next resumes where
+// it stopped. The payload Next returns is valid until the following call.
+type FrameReader struct {
+	r          io.Reader
+	max        int
+	buf        []byte
+	start, end int
+}
+
+// NewFrameReader returns a FrameReader on r accepting payloads of at most max bytes.
+func NewFrameReader(r io.Reader, max int) *FrameReader {
+	return &FrameReader{r: r, max: max, buf: make([]byte, 64<<10)}
+}
+
+// Next returns the next frame. Errors are those of ReadFrame, plus any error of the underlying
+// reader, after which Next may be called again.
+func (f *FrameReader) Next() (typ byte, payload []byte, err error) {
+	for {
+		if n := f.end - f.start; n >= HeaderSize {
+			size := binary.LittleEndian.Uint32(f.buf[f.start:])
+			if uint64(size) > uint64(f.max) {
+				return 0, nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, size, f.max)
+			}
+			total := HeaderSize + int(size)
+			if n >= total {
+				frame := f.buf[f.start : f.start+total]
+				f.start += total
+				return frame[4], frame[HeaderSize:], nil
+			}
+			if total > len(f.buf)-f.start {
+				// Make room: move what we have to the front, growing the buffer if needed.
+				nb := f.buf
+				if total > len(f.buf) {
+					nb = make([]byte, total)
+				}
+				copy(nb, f.buf[f.start:f.end])
+				f.buf, f.end, f.start = nb, n, 0
+			}
+		} else if f.start > 0 && f.start == f.end {
+			f.start, f.end = 0, 0
+		} else if len(f.buf)-f.start < HeaderSize {
+			copy(f.buf, f.buf[f.start:f.end])
+			f.end -= f.start
+			f.start = 0
+		}
+		k, err := f.r.Read(f.buf[f.end:])
+		f.end += k
+		if err != nil && k == 0 {
+			if err == io.EOF && f.end != f.start {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, err
+		}
+	}
+}

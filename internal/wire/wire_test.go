@@ -142,3 +142,62 @@ func TestAppendFrame(t *testing.T) {
 		t.Fatalf("abort frame: %d %v %d %v", typ, err, id, perr)
 	}
 }
+
+// slowReader returns at most one byte per call, and an error every other call.
+type slowReader struct {
+	data []byte
+	n    int
+}
+
+var errInterrupted = errors.New("interrupted")
+
+func (r *slowReader) Read(b []byte) (int, error) {
+	r.n++
+	if r.n%2 == 0 {
+		return 0, errInterrupted
+	}
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	b[0] = r.data[0]
+	r.data = r.data[1:]
+	return 1, nil
+}
+
+func TestFrameReaderResumes(t *testing.T) {
+	var buf []byte
+	big := bytes.Repeat([]byte("x"), 100<<10)
+	buf = AppendFrame(buf, TypeReply, &Reply{ID: 1, Value: []byte("a")})
+	buf = AppendFrame(buf, TypeReply, &Reply{ID: 2, Value: big})
+	buf = AppendFrame(buf, TypeReply, &Reply{ID: 3})
+	fr := NewFrameReader(&slowReader{data: buf}, DefaultMaxFrame)
+	var got []uint64
+	interrupts := 0
+	for {
+		typ, p, err := fr.Next()
+		if err == errInterrupted {
+			interrupts++
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil || typ != TypeReply {
+			t.Fatalf("Next = %d, %v", typ, err)
+		}
+		var r Reply
+		if err := Unmarshal(p, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.ID == 2 && !bytes.Equal(r.Value, big) {
+			t.Fatal("big payload corrupted across interruptions")
+		}
+		got = append(got, r.ID)
+	}
+	if fmt.Sprint(got) != "[1 2 3]" || interrupts == 0 {
+		t.Fatalf("frames %v, %d interruptions", got, interrupts)
+	}
+	if _, _, err := NewFrameReader(bytes.NewReader(buf[:5]), DefaultMaxFrame).Next(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("cut frame: %v", err)
+	}
+}
