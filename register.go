@@ -95,9 +95,14 @@ func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, err
 			}
 			rs := make([]R, 0, len(xs))
 			werr := protect(func() error {
-				for _, x := range xs {
-					if err := ctx.Err(); err != nil {
-						return err // the chunk was aborted: stop between items
+				done := ctx.Done()
+				for i, x := range xs {
+					if i&63 == 0 {
+						select {
+						case <-done:
+							return ctx.Err() // the chunk was aborted: stop between items
+						default:
+						}
 					}
 					cctx, cancel := ctx, context.CancelFunc(nil)
 					if timeout > 0 {
