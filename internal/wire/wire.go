@@ -143,18 +143,17 @@ func (m *Reply) decode(r *reader) {
 // AppendFrame appends one frame holding m to buf, so that several frames can go out in one write.
 func AppendFrame(buf []byte, typ byte, m Message) []byte {
 	at := len(buf)
-	buf = append(buf, make([]byte, HeaderSize)...)
-	buf = m.appendTo(buf)
-	binary.LittleEndian.PutUint32(buf[at:], uint32(len(buf)-at-HeaderSize))
-	buf[at+4] = typ
-	return buf
+	return sealFrame(m.appendTo(append(buf, make([]byte, HeaderSize)...)), at, typ)
 }
 
 // AppendID appends a frame whose payload is one uvarint, as TypeAbort's.
 func AppendID(buf []byte, typ byte, id uint64) []byte {
 	at := len(buf)
-	buf = append(buf, make([]byte, HeaderSize)...)
-	buf = binary.AppendUvarint(buf, id)
+	return sealFrame(binary.AppendUvarint(append(buf, make([]byte, HeaderSize)...), id), at, typ)
+}
+
+// sealFrame fills in the header of the frame that starts at buf[at].
+func sealFrame(buf []byte, at int, typ byte) []byte {
 	binary.LittleEndian.PutUint32(buf[at:], uint32(len(buf)-at-HeaderSize))
 	buf[at+4] = typ
 	return buf
