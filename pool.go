@@ -763,7 +763,7 @@ func (w *worker) readLoop() {
 		if err != nil {
 			return
 		}
-		if !w.handleFrame(typ, payload) {
+		if !w.handleFrame(typ, payload, false) {
 			w.kill()
 			return
 		}
@@ -800,7 +800,7 @@ func (w *worker) watchDeath() {
 
 // handleFrame completes the pending call a reply answers. It reports false for a frame that
 // breaks the protocol: the worker is then not to be trusted.
-func (w *worker) handleFrame(typ byte, payload []byte) bool {
+func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
 	p := w.p
 	var r wire.Reply
 	if typ != wire.TypeReply || wire.Unmarshal(payload, &r) != nil {
@@ -833,7 +833,9 @@ func (w *worker) handleFrame(typ byte, payload []byte) bool {
 	}
 	p.signalIdleLocked()
 	p.mu.Unlock()
-	w.wake() // room for one more
+	if !direct {
+		w.wake() // room for one more
+	}
 	j.replied.Store(true)
 	if j.timer != nil {
 		j.timer.Stop()
@@ -896,16 +898,28 @@ func (w *worker) applyDirect(ctx context.Context, j *job) {
 		stop := context.AfterFunc(ctx, func() { p.abort(j, context.Cause(ctx)) })
 		typ, payload, rerr := w.fr.Next()
 		stop()
-		if rerr == nil && !w.handleFrame(typ, payload) {
+		if rerr == nil && !w.handleFrame(typ, payload, true) {
 			w.kill()
 		}
 		w.replies.SetReadDeadline(time.Time{})
 	}
+	// Hand the worker back. Waking its reader and writer costs as much as the call did, so only
+	// wake whichever has something to do; an idle worker goes straight back on the waiting list.
 	p.mu.Lock()
 	w.direct = false
+	wakeReader := len(w.pending) > 0 || closed(w.dead)
+	wakeWriter := len(p.queue) > 0 || w.retiring || w.exited
+	if !wakeWriter && !w.waiting {
+		w.waiting = true
+		p.waiting = append(p.waiting, w)
+	}
 	p.mu.Unlock()
-	w.rwake()
-	w.wake()
+	if wakeReader {
+		w.rwake()
+	}
+	if wakeWriter {
+		w.wake()
+	}
 }
 
 // exit handles the end of the worker process: the running job fails with the worker's exit
