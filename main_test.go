@@ -233,6 +233,11 @@ var (
 	Initialized = mp.Register("test.initialized", func(ctx context.Context, _ struct{}) (bool, error) {
 		return initialized, nil
 	})
+	// Segfault kills its own process with SIGSEGV, as a crash in cgo code would.
+	Segfault = mp.Register("test.segfault", func(ctx context.Context, _ struct{}) (int, error) {
+		syscall.Kill(os.Getpid(), syscall.SIGSEGV)
+		select {}
+	})
 	// Grow allocates and keeps n MiB, touching every page.
 	Grow = mp.Register("test.grow", func(ctx context.Context, mib int) (int, error) {
 		b := make([]byte, mib<<20)

@@ -232,6 +232,15 @@ func TestPoolWorkerKilledMidTask(t *testing.T) {
 	if _, err := mp.Apply(ctx, p, Exit, 7); !errors.Is(err, mp.ErrWorkerDied) || !errors.As(err, &ee) || ee.Code() != 7 {
 		t.Fatalf("os.Exit(7) in a task: %v", err)
 	}
+	// A segmentation fault: Go's runtime turns it into a crash with status 2 (as it does for a
+	// fault in cgo code). GOTRACEBACK=none keeps the crash's stacks out of the test log.
+	quiet := newPool(t, mp.WithWorkers(1), mp.WithWorkerEnv("GOTRACEBACK=none"))
+	if _, err := mp.Apply(ctx, quiet, Segfault, struct{}{}); !errors.Is(err, mp.ErrWorkerDied) || !errors.As(err, &ee) || ee.Code() != 2 {
+		t.Fatalf("SIGSEGV in a task: %v", err)
+	}
+	if v, err := mp.Apply(ctx, quiet, Square, 5); err != nil || v != 25 {
+		t.Fatalf("pool after a segfault: %d, %v", v, err)
+	}
 	var pe *mp.PanicError
 	if _, err := mp.Apply(ctx, p, Panic, "in pool"); !errors.As(err, &pe) || pe.Value != "boom: in pool" {
 		t.Fatalf("panic in a task: %v", err)

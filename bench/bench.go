@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package bench is mp's benchmark harness: it measures mp against Python's multiprocessing and
 // against the machine's floor (a bare fork+exec of a trivial Go binary), side by side in one run.
 //

@@ -1,3 +1,5 @@
+//go:build unix
+
 package bench
 
 import (
@@ -139,10 +141,10 @@ func (f *Floor) PingPong(ctx context.Context, n, warm int, mode PingPongMode) ([
 		return f.pingPongOS(ctx, n, warm, true)
 	}
 	var toChild, fromChild [2]int
-	if err := syscall.Pipe2(toChild[:], syscall.O_CLOEXEC); err != nil {
-		return nil, os.NewSyscallError("pipe2", err)
+	if err := cloexecPipe(&toChild); err != nil {
+		return nil, os.NewSyscallError("pipe", err)
 	}
-	if err := syscall.Pipe2(fromChild[:], syscall.O_CLOEXEC); err != nil {
+	if err := cloexecPipe(&fromChild); err != nil {
 		syscall.Close(toChild[0])
 		syscall.Close(toChild[1])
 		return nil, os.NewSyscallError("pipe2", err)
@@ -198,7 +200,7 @@ func rawIO(op func(int, []byte) (int, error), fd int, b []byte) error {
 func (f *Floor) pingPongOS(ctx context.Context, n, warm int, socket bool) ([]time.Duration, error) {
 	var childIn, childOut, r, w *os.File
 	if socket {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		fds, err := cloexecSocketpair()
 		if err != nil {
 			return nil, os.NewSyscallError("socketpair", err)
 		}
@@ -260,4 +262,29 @@ func timeRoundTrips(n, warm int, rt func() error) ([]time.Duration, error) {
 		}
 	}
 	return out, nil
+}
+
+// cloexecPipe makes a pipe whose ends are close-on-exec, as pipe2(O_CLOEXEC) does on Linux.
+func cloexecPipe(p *[2]int) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	if err := syscall.Pipe(p[:]); err != nil {
+		return err
+	}
+	syscall.CloseOnExec(p[0])
+	syscall.CloseOnExec(p[1])
+	return nil
+}
+
+// cloexecSocketpair makes a Unix stream socketpair whose ends are close-on-exec.
+func cloexecSocketpair() ([2]int, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return fds, err
+	}
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
+	return fds, nil
 }

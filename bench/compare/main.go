@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command compare measures mp against Python's multiprocessing and the machine's floor, side by
 // side in one run, and prints a Markdown table ready to paste into a README:
 //

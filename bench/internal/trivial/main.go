@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command trivial is the floor of the benchmarks: the smallest Go program that can do what a
 // workload's child does. The harness embeds this file, builds it with CGO_ENABLED=0 and starts it
 // with os/exec.
