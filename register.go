@@ -109,6 +109,9 @@ func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, err
 						cctx, cancel = context.WithTimeout(ctx, timeout)
 					}
 					r, err := fn(cctx, x)
+					if err == nil && timeout > 0 && cctx.Err() == context.DeadlineExceeded {
+						err = fmt.Errorf("mp: task %s ran past its timeout of %v: %w", name, timeout, context.DeadlineExceeded)
+					}
 					if cancel != nil {
 						cancel()
 					}

@@ -166,6 +166,10 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 			defer cancelT()
 		}
 		reply.Value, reply.Err = callProtected(cctx, run)
+		if reply.Err == nil && c.Timeout > 0 && cctx.Err() == context.DeadlineExceeded {
+			// It returned, but after its deadline: the caller has been told it timed out.
+			reply.Value, reply.Err = nil, toWire(pastTimeout(c.Func, c.Timeout))
+		}
 		if reply.Err == nil {
 			reply.Done = 1
 		}
@@ -176,4 +180,9 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 	w.mu.Unlock()
 	cancel()
 	return reply
+}
+
+// pastTimeout is the error of a task that returned only after its timeout.
+func pastTimeout(name string, timeout int64) error {
+	return fmt.Errorf("mp: task %s ran past its timeout of %v: %w", name, time.Duration(timeout), context.DeadlineExceeded)
 }
