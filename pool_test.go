@@ -265,7 +265,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // ignores its context has its worker killed after the grace period and replaced.
 func TestPoolCancelStopsWork(t *testing.T) {
 	ctx := ctxT(t)
-	p := newPool(t, mp.WithWorkers(1), mp.WithCancelGrace(50*time.Millisecond))
+	// The grace is long enough for a cooperative task to return under -race on a busy machine.
+	p := newPool(t, mp.WithWorkers(1), mp.WithCancelGrace(500*time.Millisecond))
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
