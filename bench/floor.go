@@ -119,6 +119,7 @@ const (
 	SocketOS
 )
 
+// String names the mode as the report shows it.
 func (m PingPongMode) String() string {
 	switch m {
 	case PipeRaw:
