@@ -263,17 +263,26 @@ func startProgress(fn func(Progress), total int, done func() int64) func() {
 
 // seqChunk is one chunk of a MapSeq in flight.
 type seqChunk[R any] struct {
-	job  *job
-	res  []R
-	err  error
-	done chan struct{}
+	job   *job
+	res   []R
+	err   error
+	done  chan struct{}
+	start time.Time
+	took  time.Duration // from submission to completion
 }
+
+// maxSeqChunk bounds the chunk size MapSeq grows to on its own.
+const maxSeqChunk = 1024
 
 // MapSeq runs f on every item of seq on the pool's workers and yields the results in input order:
 // Python's imap. It is lazy and bounded: it reads seq only as far as two chunks per worker ahead
 // of what has been yielded, so an endless input streams with back-pressure. The first error — a
 // task's, or ctx's — is yielded with the zero value, and the sequence ends. Breaking out of the
-// loop cancels what is outstanding. Items go one by one unless WithChunkSize says otherwise.
+// loop cancels what is outstanding.
+//
+// Items go one by one at first; while chunks come back within a millisecond the chunk size
+// doubles, up to 1024 items, so that tiny tasks are batched while slow ones keep one item per
+// call. WithChunkSize fixes the size instead (WithChunkSize(1) is Python's default).
 func MapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[T], opts ...CallOption) iter.Seq2[R, error] {
 	return mapSeq(ctx, p, f, seq, true, opts)
 }
@@ -295,6 +304,10 @@ func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[
 			yield(zero, err)
 			return
 		}
+		// Without WithChunkSize, items go one by one at first, and the chunk size doubles while
+		// chunks come back within a millisecond (halving when one takes over 20 ms), up to
+		// maxSeqChunk: tiny tasks get batched, slow ones stay one per call.
+		adaptive := cfg.chunk == 0
 		size := max(1, cfg.chunk)
 		window := 2 * p.cfg.workers
 		next, stopPull := iter.Pull(seq)
@@ -330,9 +343,10 @@ func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[
 				if err != nil {
 					return err
 				}
-				c := &seqChunk[R]{job: j, done: make(chan struct{})}
+				c := &seqChunk[R]{job: j, done: make(chan struct{}), start: time.Now()}
 				n := len(items)
 				j.finish = func(value []byte, done int, err error) {
+					c.took = time.Since(c.start)
 					if err == nil && done != n {
 						err = fmt.Errorf("%w: %s: %d results for %d items", ErrProtocol, f.name, done, n)
 					}
@@ -381,6 +395,14 @@ func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[
 				if q == c {
 					inflight = append(inflight[:i:i], inflight[i+1:]...)
 					break
+				}
+			}
+			if adaptive && c.err == nil {
+				switch {
+				case c.took < time.Millisecond && len(c.res) == size && size < maxSeqChunk:
+					size *= 2
+				case c.took > 20*time.Millisecond && size > 1:
+					size /= 2
 				}
 			}
 			for _, r := range c.res {

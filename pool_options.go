@@ -162,7 +162,7 @@ func (f callOptionFunc) applyCall(c *callConfig) error { return f(c) }
 
 // WithChunkSize sends the items of a Map, MapSeq or MapSeqUnordered to workers n at a time. By
 // default Map picks a size that gives each worker about four chunks (Python's rule), and the
-// MapSeq variants send items one by one. Larger chunks cost less per item; smaller ones balance
+// MapSeq variants start at one item and grow the size while tasks are tiny. Larger chunks cost less per item; smaller ones balance
 // uneven tasks better and lose less when a worker dies. n < 1 is an ErrInvalidOption.
 func WithChunkSize(n int) CallOption {
 	return callOptionFunc(func(c *callConfig) error {

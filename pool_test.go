@@ -141,7 +141,7 @@ func TestPoolMapSeq(t *testing.T) {
 		}
 	}
 	n := 0
-	for v, err := range mp.MapSeq(ctx, p, Square, iter.Seq[int](endless)) {
+	for v, err := range mp.MapSeq(ctx, p, Square, iter.Seq[int](endless), mp.WithChunkSize(1)) {
 		if err != nil || v != n*n {
 			t.Fatalf("endless[%d] = %d, %v", n, v, err)
 		}
@@ -152,6 +152,22 @@ func TestPoolMapSeq(t *testing.T) {
 	}
 	if got := pulled.Load(); got > 50+2*int64(p.Workers())+1 {
 		t.Fatalf("the input was read %d items ahead of 50 results: not bounded", got)
+	}
+	// With the automatic chunk size, tiny tasks get batched, and the read-ahead stays bounded by
+	// two chunks of at most 1024 items per worker.
+	pulled.Store(0)
+	n = 0
+	for v, err := range mp.MapSeq(ctx, p, Square, iter.Seq[int](endless)) {
+		if err != nil || v != n*n {
+			t.Fatalf("endless (automatic chunks)[%d] = %d, %v", n, v, err)
+		}
+		n++
+		if n == 20000 {
+			break
+		}
+	}
+	if got := pulled.Load(); got > 20000+2*int64(p.Workers())*1024+1 {
+		t.Fatalf("automatic chunks read %d items for 20000 results: not bounded", got)
 	}
 	// The first error ends the sequence.
 	var last error
