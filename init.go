@@ -164,14 +164,7 @@ func childMain(version int, fds []int, markerErr error) {
 		}
 		workerMain(conn, fds[1], fds[2], &task)
 	}
-	e, ok := lookup(task.Func)
-	if !ok {
-		refuse(conn, fmt.Errorf("%w: function %q is not registered in the child; register it at package level, unconditionally", ErrNotRegistered, task.Func))
-	}
-	run, err := e.prepare(task.Arg)
-	if err != nil {
-		refuse(conn, err)
-	}
+	run := mustPrepare(conn, "function", task.Func, task.Arg)
 
 	var wmu sync.Mutex
 	send := func(typ byte, v wire.Message) {
@@ -196,9 +189,26 @@ func childMain(version int, fds []int, markerErr error) {
 	os.Exit(0)
 }
 
+// mustPrepare finds the registered function name and decodes its argument, or refuses the
+// handshake with the reason. what says what the function is for ("function", "initializer").
+func mustPrepare(conn *os.File, what, name string, arg []byte) func(context.Context) ([]byte, error) {
+	e, ok := lookup(name)
+	if !ok {
+		refuse(conn, fmt.Errorf("%w: %s %q is not registered in the child; register it at package level, unconditionally", ErrNotRegistered, what, name))
+	}
+	run, err := e.prepare(arg)
+	if err != nil {
+		refuse(conn, err)
+	}
+	return run
+}
+
 // refuse answers the handshake with err and exits.
-func refuse(conn *os.File, err error) {
-	wire.WriteMessage(conn, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid(), Err: toWire(err)})
+func refuse(conn *os.File, err error) { refuseWire(conn, toWire(err)) }
+
+// refuseWire answers the handshake with an error already flattened for the wire, and exits.
+func refuseWire(conn *os.File, werr *wire.Error) {
+	wire.WriteMessage(conn, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid(), Err: werr})
 	os.Exit(2)
 }
 

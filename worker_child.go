@@ -42,17 +42,9 @@ func workerMain(conn *os.File, callFD, replyFD int, task *wire.Task) {
 	}
 
 	if task.InitFunc != "" {
-		e, ok := lookup(task.InitFunc)
-		if !ok {
-			refuse(conn, fmt.Errorf("%w: initializer %q is not registered in the worker", ErrNotRegistered, task.InitFunc))
-		}
-		run, err := e.prepare(task.InitArg)
-		if err != nil {
-			refuse(conn, err)
-		}
+		run := mustPrepare(conn, "initializer", task.InitFunc, task.InitArg)
 		if _, werr := callProtected(context.Background(), run); werr != nil {
-			wire.WriteMessage(conn, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid(), Err: werr})
-			os.Exit(2)
+			refuseWire(conn, werr)
 		}
 	}
 	if err := wire.WriteMessage(conn, wire.TypeReady, &wire.Ready{Version: wire.Version, Pid: os.Getpid()}); err != nil {
