@@ -41,8 +41,15 @@ func init() {
 	}
 }
 
-// encodeValue encodes v; what says what it is ("argument", "result") for the error message.
+// encodeValue encodes v, which may not hold handles; what says what it is ("argument", "result")
+// for the error message.
 func encodeValue(what string, v any) ([]byte, error) {
+	b, _, err := encodeWith(what, v, false)
+	return b, err
+}
+
+// marshalValue encodes v as CBOR.
+func marshalValue(what string, v any) ([]byte, error) {
 	b, err := codecEnc.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s of type %s: %v", ErrEncode, what, typeName(v), err)
@@ -83,22 +90,26 @@ func plainType(t reflect.Type) bool {
 	return false
 }
 
-// encodeSlice encodes xs as one value: its memory for a plain type, else a CBOR array.
-func encodeSlice[T any](what string, xs []T) ([]byte, error) {
+// encodeSlice encodes xs as one value: its memory for a plain type, else a CBOR array. The
+// descriptors returned are those of the handles in xs, owned by the caller.
+// Handles are refused unless allow is set.
+func encodeSlice[T any](what string, xs []T, allow bool) ([]byte, []int, error) {
 	if plainType(reflect.TypeFor[T]()) {
 		if len(xs) == 0 {
-			return nil, nil
+			return nil, nil, nil
 		}
 		size := int(unsafe.Sizeof(xs[0]))
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs)*size)
-		return append([]byte(nil), raw...), nil
+		return append([]byte(nil), raw...), nil, nil
 	}
-	return encodeValue(what, xs)
+	return encodeWith(what, xs, allow)
 }
 
-// decodeSlice decodes n values encoded by encodeSlice.
-func decodeSlice[T any](what string, b []byte, n int) ([]T, error) {
+// decodeSlice decodes n values encoded by encodeSlice, building their handles over fds, which it
+// owns.
+func decodeSlice[T any](what string, b []byte, fds []int, n int) ([]T, error) {
 	if plainType(reflect.TypeFor[T]()) {
+		closeFDs(fds)
 		var zero T
 		size := int(unsafe.Sizeof(zero))
 		if len(b) != n*size {
@@ -111,7 +122,7 @@ func decodeSlice[T any](what string, b []byte, n int) ([]T, error) {
 		return xs, nil
 	}
 	var xs []T
-	if err := decodeValue(what, b, &xs); err != nil {
+	if err := decodeArg(what, b, fds, &xs); err != nil {
 		return nil, err
 	}
 	if len(xs) != n {

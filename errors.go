@@ -49,6 +49,12 @@ var (
 	ErrClosed = errors.New("mp: closed")
 	// ErrProtocol reports a child that broke the control protocol (a malformed or oversized frame).
 	ErrProtocol = errors.New("mp: control protocol violation")
+	// ErrQueueFull is returned by Queue.TryPut when the queue has no room.
+	ErrQueueFull = errors.New("mp: queue full")
+	// ErrQueueEmpty is returned by Queue.TryGet when the queue holds nothing.
+	ErrQueueEmpty = errors.New("mp: queue empty")
+	// ErrTooLarge reports a message larger than the queue or pipe can ever hold.
+	ErrTooLarge = errors.New("mp: message too large")
 )
 
 // errorRegistry maps stable codes to sentinel errors, in registration order.
@@ -77,6 +83,9 @@ func init() {
 		{"mp.invalid_option", ErrInvalidOption},
 		{"mp.closed", ErrClosed},
 		{"mp.protocol", ErrProtocol},
+		{"mp.queue_full", ErrQueueFull},
+		{"mp.queue_empty", ErrQueueEmpty},
+		{"mp.too_large", ErrTooLarge},
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
 		{"io.EOF", io.EOF},

@@ -144,10 +144,17 @@ func childMain(version int, fds []int, markerErr error) {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
 		os.Exit(2)
 	}
-	typ, payload, err := wire.ReadFrame(conn, wire.DefaultMaxFrame)
+	ctl, err := newFDReader(conn)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
+		os.Exit(2)
+	}
+	typ, payload, err := wire.ReadFrame(ctl, wire.DefaultMaxFrame)
 	if err != nil || typ != wire.TypeTask {
 		bootstrap.KillSelf() // the parent died before sending the task
 	}
+	// The descriptors of the handles in the argument, then those in the initializer's argument.
+	taskFDs := ctl.TakeAll()
 	var task wire.Task
 	if err := wire.Unmarshal(payload, &task); err != nil {
 		refuse(conn, fmt.Errorf("%w: task frame: %v", ErrProtocol, err))
@@ -162,9 +169,9 @@ func childMain(version int, fds []int, markerErr error) {
 		if len(fds) < 3 {
 			refuse(conn, fmt.Errorf("%w: a worker needs its call and reply pipes", ErrProtocol))
 		}
-		workerMain(conn, fds[1], fds[2], &task)
+		workerMain(conn, ctl, fds[1], fds[2], &task, taskFDs)
 	}
-	run := mustPrepare(conn, "function", task.Func, task.Arg)
+	run := mustPrepare(conn, "function", task.Func, task.Arg, taskFDs)
 
 	var wmu sync.Mutex
 	send := func(typ byte, v wire.Message) {
@@ -191,12 +198,14 @@ func childMain(version int, fds []int, markerErr error) {
 
 // mustPrepare finds the registered function name and decodes its argument, or refuses the
 // handshake with the reason. what says what the function is for ("function", "initializer").
-func mustPrepare(conn *os.File, what, name string, arg []byte) func(context.Context) ([]byte, error) {
+// It owns fds, the descriptors of the argument's handles.
+func mustPrepare(conn *os.File, what, name string, arg []byte, fds []int) func(context.Context) ([]byte, error) {
 	e, ok := lookup(name)
 	if !ok {
+		closeFDs(fds)
 		refuse(conn, fmt.Errorf("%w: %s %q is not registered in the child; register it at package level, unconditionally", ErrNotRegistered, what, name))
 	}
-	run, err := e.prepare(arg)
+	run, err := e.prepare(arg, fds)
 	if err != nil {
 		refuse(conn, err)
 	}

@@ -64,17 +64,19 @@ func newTask[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts 
 		err = checkCall(p, f)
 	}
 	var b []byte
+	var fds []int
 	if err == nil {
-		b, err = encodeValue("argument of "+f.name, arg)
+		b, fds, err = encodeArg("argument of "+f.name, arg)
 	}
 	if err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
+		closeFDs(fds)
 		fut.resolve(zero, err)
 		return fut, nil
 	}
-	j := &job{fname: f.name, arg: b, timeout: cfg.taskTimeout}
+	j := &job{fname: f.name, arg: b, timeout: cfg.taskTimeout, fds: fds, nfds: len(fds)}
 	j.finish = func(value []byte, done int, err error) {
 		if stop := j.stopCtx.Load(); stop != nil {
 			(*stop)()
@@ -123,11 +125,11 @@ func Apply[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ..
 
 // chunkJob makes the job for items xs[lo:hi] of a map.
 func chunkJob[T any](name string, xs []T, timeout time.Duration) (*job, error) {
-	b, err := encodeSlice("arguments of "+name, xs)
+	b, fds, err := encodeSlice("arguments of "+name, xs, true)
 	if err != nil {
 		return nil, err
 	}
-	return &job{fname: name, arg: b, chunk: len(xs), timeout: timeout}, nil
+	return &job{fname: name, arg: b, chunk: len(xs), timeout: timeout, fds: fds, nfds: len(fds)}, nil
 }
 
 // decodeChunk decodes the results of a chunk into dst, which has room for exactly done values.
@@ -143,7 +145,7 @@ func decodeChunk[R any](name string, value []byte, dst []R) error {
 		}
 		return nil
 	}
-	rs, err := decodeSlice[R]("results of "+name, value, len(dst))
+	rs, err := decodeSlice[R]("results of "+name, value, nil, len(dst))
 	if err != nil {
 		return err
 	}

@@ -42,9 +42,10 @@ var ErrBrokenPool = RegisterError("mp.broken_pool", errors.New("mp: pool is brok
 // A Pool is safe for concurrent use. It cannot be passed to another process. Each worker is an
 // idle process of a few MiB (mostly the binary's code, shared) until given work.
 type Pool struct {
-	cfg    poolConfig
-	nextID atomic.Uint64
-	cb     *callbackRunner
+	cfg         poolConfig
+	nextID      atomic.Uint64
+	cb          *callbackRunner
+	initFDsOnce sync.Once
 
 	mu               sync.Mutex
 	queue            []*job // jobs not yet sent, oldest first
@@ -88,14 +89,39 @@ type job struct {
 	timer     *time.Timer
 	interrupt func() // for a direct call: interrupts the caller's read
 	stopCtx   atomic.Pointer[func() bool]
+
+	nfds  int // how many handles the argument holds
+	fdsMu sync.Mutex
+	fds   []int // their descriptors, until the job finishes
 }
 
 func (j *job) complete(value []byte, done int, err error) bool {
 	if !j.finished.CompareAndSwap(false, true) {
 		return false
 	}
+	if j.nfds > 0 {
+		j.fdsMu.Lock()
+		closeFDs(j.fds)
+		j.fds = nil
+		j.fdsMu.Unlock()
+	}
 	j.finish(value, done, err)
 	return true
+}
+
+// call returns the Call frame of j for w, after sending w the descriptors of j's handles on the
+// control socket.
+func (w *worker) callFrame(buf []byte, j *job) []byte {
+	n := 0
+	if j.nfds > 0 {
+		j.fdsMu.Lock()
+		if n = len(j.fds); n > 0 {
+			// A failure means the worker is dying; its death requeues or fails the job.
+			writeWithFDs(w.conn, wire.AppendPair(nil, wire.TypeFDs, j.id, uint64(n)), j.fds)
+		}
+		j.fdsMu.Unlock()
+	}
+	return wire.AppendFrame(buf, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout), FDs: n})
 }
 
 // NewPool starts a pool of worker processes and waits until each has answered its handshake (and
@@ -110,15 +136,18 @@ func NewPool(ctx context.Context, opts ...PoolOption) (*Pool, error) {
 			continue
 		}
 		if err := o.applyPool(&cfg); err != nil {
+			closeFDs(cfg.initFDs)
 			return nil, err
 		}
 	}
 	if cfg.initFunc != "" {
 		if _, ok := lookup(cfg.initFunc); !ok {
+			closeFDs(cfg.initFDs)
 			return nil, fmt.Errorf("%w: initializer %q", ErrNotRegistered, cfg.initFunc)
 		}
 	}
 	if currentInfo().Daemon {
+		closeFDs(cfg.initFDs)
 		return nil, fmt.Errorf("%w (a pool's workers are children)", ErrDaemonChildren)
 	}
 	p := &Pool{
@@ -475,6 +504,7 @@ func (p *Pool) Close() error {
 		j.complete(nil, 0, ErrClosed)
 	}
 	p.owners.Wait()
+	p.initFDsOnce.Do(func() { closeFDs(p.cfg.initFDs) })
 	p.mu.Lock()
 	p.state = poolClosed
 	select {
@@ -585,7 +615,8 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	p := w.p
 	defer p.owners.Done()
 	in := bufio.NewReaderSize(w.conn, 64<<10)
-	err := wire.WriteMessage(w.conn, wire.TypeTask, task)
+	b, _ := wire.Marshal(task)
+	err := wire.WriteFrame(fdWriter{w.conn, p.cfg.initFDs}, wire.TypeTask, b)
 	if err == nil {
 		err = w.handshake(in)
 	}
@@ -691,7 +722,7 @@ func (w *worker) writeLoop(done chan struct{}) {
 			w.sentJobs++
 			p.sent++
 			room--
-			buf = wire.AppendFrame(buf, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout)})
+			buf = w.callFrame(buf, j)
 		}
 		retire := p.cfg.maxTasks > 0 && w.sentJobs >= p.cfg.maxTasks
 		if retire {
@@ -889,7 +920,7 @@ func (p *Pool) claimIdle(j *job) *worker {
 // whatever is left.
 func (w *worker) applyDirect(ctx context.Context, j *job) {
 	p := w.p
-	frame := wire.AppendFrame(nil, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout)})
+	frame := w.callFrame(nil, j)
 	w.wmu.Lock()
 	_, err := w.calls.Write(frame)
 	w.wmu.Unlock()

@@ -20,6 +20,7 @@ type poolConfig struct {
 	maxTasks    int
 	initFunc    string
 	initArg     []byte
+	initFDs     []int // descriptors of the handles in initArg, sent to every worker; the pool's
 	initErr     error
 	taskTimeout time.Duration
 	memoryLimit int64
@@ -70,6 +71,7 @@ func WithMaxTasksPerWorker(k int) PoolOption {
 
 // WithInitializer runs f(ctx, arg) once in each worker, before its first task: Python's
 // initializer and initargs. If it fails in the first workers, NewPool returns its error; if it
+// arg may hold handles (a Queue for the workers to share, say), as a task argument may. If it
 // fails in workers started later (to replace ones that died), the pool stops replacing them after
 // three failures in a row and reports ErrBrokenPool, rather than spawning for ever.
 func WithInitializer[T, R any](f *Func[T, R], arg T) PoolOption {
@@ -77,11 +79,12 @@ func WithInitializer[T, R any](f *Func[T, R], arg T) PoolOption {
 		if f == nil {
 			return fmt.Errorf("%w: WithInitializer with a nil *Func", ErrNotRegistered)
 		}
-		b, err := encodeValue("initializer argument of "+f.name, arg)
+		b, fds, err := encodeArg("initializer argument of "+f.name, arg)
 		if err != nil {
 			return err
 		}
-		c.initFunc, c.initArg = f.name, b
+		closeFDs(c.initFDs)
+		c.initFunc, c.initArg, c.initFDs = f.name, b, fds
 		return nil
 	})
 }

@@ -33,7 +33,7 @@ import (
 // couple of MiB of memory for an idle child.
 type Process struct {
 	fname     string
-	encArg    func() ([]byte, error)
+	encArg    func() ([]byte, []int, error)
 	buildErr  error // an error found by the constructor, reported by Start
 	name      string
 	ident     string
@@ -72,7 +72,7 @@ func NewProcess[T, R any](f *Func[T, R], arg T, opts ...ProcessOption) *Process 
 		return p
 	}
 	p.fname = f.name
-	p.encArg = func() ([]byte, error) { return encodeValue("argument of "+f.name, arg) }
+	p.encArg = func() ([]byte, []int, error) { return encodeArg("argument of "+f.name, arg) }
 	return p
 }
 
@@ -90,7 +90,7 @@ func NewRunnerProcess(r Runner, opts ...ProcessOption) *Process {
 		return p
 	}
 	p.fname = name
-	p.encArg = func() ([]byte, error) { return encodeValue("runner", r) }
+	p.encArg = func() ([]byte, []int, error) { return encodeArg("runner", r) }
 	return p
 }
 
@@ -217,7 +217,7 @@ func (p *Process) start(ctx context.Context) error {
 	if _, ok := lookup(p.fname); !ok {
 		return fmt.Errorf("%w: %q", ErrNotRegistered, p.fname)
 	}
-	arg, err := p.encArg()
+	arg, fds, err := p.encArg()
 	if err != nil {
 		return err
 	}
@@ -233,19 +233,22 @@ func (p *Process) start(ctx context.Context) error {
 		ParentPid:  cur.Pid,
 	})
 	if err != nil {
+		closeFDs(fds)
 		return fmt.Errorf("%w: task for %s: %v", ErrEncode, p.name, err)
 	}
-	return p.spawn(task)
+	return p.spawn(task, fds)
 }
 
-// spawn starts the child process and the goroutine that owns it.
-func (p *Process) spawn(task []byte) error {
+// spawn starts the child process and the goroutine that owns it, which sends the task with fds,
+// the descriptors of the argument's handles, and closes them.
+func (p *Process) spawn(task []byte, fds []int) error {
 	cmd, conn, err := startChild(childSpec{
 		name: p.name, env: p.env,
 		stdout: p.stdout, stdoutSet: p.stdoutSet,
 		stderr: p.stderr, stderrSet: p.stderrSet,
 	})
 	if err != nil {
+		closeFDs(fds)
 		return err
 	}
 	p.mu.Lock()
@@ -253,7 +256,7 @@ func (p *Process) spawn(task []byte) error {
 	p.mu.Unlock()
 	p.pid.Store(int64(cmd.Process.Pid))
 	addActive(p)
-	go p.own(conn, task)
+	go p.own(conn, task, fds)
 	return nil
 }
 
@@ -315,9 +318,11 @@ func startChild(spec childSpec) (*exec.Cmd, *os.File, error) {
 
 // own is the one owner of the child: it sends the task, reads the child's frames until the
 // control socket closes (the child exited), reaps it, and records how it ended.
-func (p *Process) own(conn *os.File, task []byte) {
+func (p *Process) own(conn *os.File, task []byte, fds []int) {
 	var protoErr error
-	if err := wire.WriteFrame(conn, wire.TypeTask, task); err == nil {
+	err := wire.WriteFrame(fdWriter{conn, fds}, wire.TypeTask, task)
+	closeFDs(fds)
+	if err == nil {
 		protoErr = p.readFrames(conn)
 	}
 	if protoErr != nil {

@@ -39,12 +39,14 @@ type entry struct {
 	// prepare decodes the argument and returns a closure that runs the function and encodes
 	// its result. Decoding happens before the handshake completes, so a bad argument is reported
 	// to Start rather than as a failure of the function.
-	prepare func(arg []byte) (run func(ctx context.Context) ([]byte, error), err error)
+	// fds are the descriptors of the handles in the argument; prepare owns them.
+	prepare func(arg []byte, fds []int) (run func(ctx context.Context) ([]byte, error), err error)
 	// chunk runs the function on each of n arguments encoded as one slice, in order, stopping at
 	// the first error or panic. It returns the encoded results of the first done arguments and, if
 	// done < n, the error of argument number done. timeout, when positive, bounds each argument's
 	// call.
-	chunk func(ctx context.Context, args []byte, n int, timeout time.Duration) (results []byte, done int, err *wire.Error)
+	// fds are the descriptors of the handles in the arguments; chunk owns them.
+	chunk func(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration) (results []byte, done int, err *wire.Error)
 }
 
 var registry struct {
@@ -75,9 +77,9 @@ func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, err
 	register(&entry{
 		name:    name,
 		argType: reflect.TypeFor[T](),
-		prepare: func(arg []byte) (func(context.Context) ([]byte, error), error) {
+		prepare: func(arg []byte, fds []int) (func(context.Context) ([]byte, error), error) {
 			var x T
-			if err := decodeValue("argument of "+name, arg, &x); err != nil {
+			if err := decodeArg("argument of "+name, arg, fds, &x); err != nil {
 				return nil, err
 			}
 			return func(ctx context.Context) ([]byte, error) {
@@ -88,8 +90,8 @@ func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, err
 				return encodeValue("result of "+name, r)
 			}, nil
 		},
-		chunk: func(ctx context.Context, args []byte, n int, timeout time.Duration) ([]byte, int, *wire.Error) {
-			xs, err := decodeSlice[T]("arguments of "+name, args, n)
+		chunk: func(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration) ([]byte, int, *wire.Error) {
+			xs, err := decodeSlice[T]("arguments of "+name, args, fds, n)
 			if err != nil {
 				return nil, 0, toWire(err)
 			}
@@ -122,7 +124,7 @@ func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, err
 				}
 				return nil
 			})
-			out, err := encodeSlice("results of "+name, rs)
+			out, _, err := encodeSlice("results of "+name, rs, false)
 			if err != nil {
 				return nil, 0, toWire(err)
 			}

@@ -28,7 +28,10 @@ import (
 // costs one write per batch. Aborts come on the control socket, watched by a goroutine of their own
 // while a call runs: an Abort cancels the running call, or marks a queued one to be answered as
 // cancelled without running. End of file on the socket or the call pipe means the parent died.
-func workerMain(conn *os.File, callFD, replyFD int, task *wire.Task) {
+//
+// A call whose argument holds handles has their descriptors sent ahead of it on the control socket,
+// in an FDs frame naming the call; the worker waits for them before decoding the argument.
+func workerMain(conn *os.File, ctl fdReader, callFD, replyFD int, task *wire.Task, initFDs []int) {
 	// The terminal's Ctrl-C is the parent's to handle; the pool puts workers in their own process
 	// group, and this keeps a stray SIGINT from killing a worker mid-task.
 	signal.Ignore(syscall.SIGINT)
@@ -42,7 +45,7 @@ func workerMain(conn *os.File, callFD, replyFD int, task *wire.Task) {
 	}
 
 	if task.InitFunc != "" {
-		run := mustPrepare(conn, "initializer", task.InitFunc, task.InitArg)
+		run := mustPrepare(conn, "initializer", task.InitFunc, task.InitArg, initFDs)
 		if _, werr := callProtected(context.Background(), run); werr != nil {
 			refuseWire(conn, werr)
 		}
@@ -51,8 +54,12 @@ func workerMain(conn *os.File, callFD, replyFD int, task *wire.Task) {
 		bootstrap.KillSelf()
 	}
 
-	w := &workerState{aborted: make(map[uint64]bool)}
-	go w.watchAborts(conn)
+	if task.InitFunc == "" {
+		closeFDs(initFDs)
+	}
+	w := &workerState{aborted: make(map[uint64]bool), fds: make(map[uint64][]int)}
+	w.fdsCond = sync.NewCond(&w.mu)
+	go w.watchAborts(ctl)
 	in := bufio.NewReaderSize(calls, 64<<10)
 	out := bufio.NewWriterSize(replies, 64<<10)
 	buf := make([]byte, 0, 256)
@@ -97,15 +104,46 @@ type workerState struct {
 	cancel  context.CancelFunc // cancels the running call
 	lastID  uint64             // the last call served; IDs only grow
 	aborted map[uint64]bool    // calls aborted before they ran
+	fds     map[uint64][]int   // descriptors of calls' handles, arrived ahead of the calls
+	fdsCond *sync.Cond         // signalled when descriptors arrive
+}
+
+// takeFDs waits for the descriptors of call id's handles.
+func (w *workerState) takeFDs(id uint64) []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		if fds, ok := w.fds[id]; ok {
+			delete(w.fds, id)
+			return fds
+		}
+		w.fdsCond.Wait()
+	}
 }
 
 // watchAborts serves the control socket for the life of the worker.
-func (w *workerState) watchAborts(abort *os.File) {
-	in := bufio.NewReader(abort)
+func (w *workerState) watchAborts(ctl fdReader) {
+	in := bufio.NewReader(ctl)
 	for {
 		typ, payload, err := wire.ReadFrame(in, 1<<10)
 		if err != nil {
 			bootstrap.KillSelf() // the parent is gone
+		}
+		if typ == wire.TypeFDs {
+			id, n, err := wire.ParsePair(payload)
+			var fds []int
+			if err == nil {
+				fds, err = ctl.Take(int(n))
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "mp: worker %d: bad descriptors frame (%v); exiting\n", os.Getpid(), err)
+				os.Exit(3)
+			}
+			w.mu.Lock()
+			w.fds[id] = fds
+			w.fdsCond.Broadcast()
+			w.mu.Unlock()
+			continue
 		}
 		if typ != wire.TypeAbort {
 			continue
@@ -127,8 +165,13 @@ func (w *workerState) watchAborts(abort *os.File) {
 // serve runs one call and returns its reply.
 func (w *workerState) serve(c *wire.Call) *wire.Reply {
 	reply := &wire.Reply{ID: c.ID}
+	var fds []int
+	if c.FDs > 0 {
+		fds = w.takeFDs(c.ID)
+	}
 	w.mu.Lock()
 	if w.aborted[c.ID] {
+		closeFDs(fds)
 		delete(w.aborted, c.ID)
 		w.lastID = c.ID
 		w.mu.Unlock()
@@ -142,11 +185,12 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 	e, ok := lookup(c.Func)
 	switch {
 	case !ok:
+		closeFDs(fds)
 		reply.Err = toWire(fmt.Errorf("%w: function %q is not registered in the worker", ErrNotRegistered, c.Func))
 	case c.Chunk > 0:
-		reply.Value, reply.Done, reply.Err = e.chunk(ctx, c.Arg, c.Chunk, time.Duration(c.Timeout))
+		reply.Value, reply.Done, reply.Err = e.chunk(ctx, c.Arg, fds, c.Chunk, time.Duration(c.Timeout))
 	default:
-		run, err := e.prepare(c.Arg)
+		run, err := e.prepare(c.Arg, fds)
 		if err != nil {
 			reply.Err = toWire(err)
 			break

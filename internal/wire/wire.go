@@ -30,6 +30,7 @@ const (
 	TypeReply  byte = 6 // worker → parent: a call's result, in the order calls arrived
 	TypeAbort  byte = 7 // parent → worker: cancel call ID (payload: the ID as a uvarint)
 	TypeRetire byte = 8 // parent → worker: finish the calls received, then exit
+	TypeFDs    byte = 9 // parent → worker: the descriptors of call ID's handles, attached (payload: ID and count, by AppendPair)
 )
 
 // HeaderSize is the size of a frame header in bytes.
@@ -99,6 +100,7 @@ type Call struct {
 	Arg     []byte
 	Chunk   int
 	Timeout int64 // nanoseconds
+	FDs     int   // descriptors of the argument's handles, sent ahead in a TypeFDs frame
 }
 
 func (m *Call) appendTo(b []byte) []byte {
@@ -106,7 +108,8 @@ func (m *Call) appendTo(b []byte) []byte {
 	b = appendString(b, m.Func)
 	b = appendBytes(b, m.Arg)
 	b = appendInt(b, int64(m.Chunk))
-	return appendInt(b, m.Timeout)
+	b = appendInt(b, m.Timeout)
+	return appendInt(b, int64(m.FDs))
 }
 
 func (m *Call) decode(r *reader) {
@@ -115,6 +118,7 @@ func (m *Call) decode(r *reader) {
 	m.Arg = r.bytes()
 	m.Chunk = int(r.int())
 	m.Timeout = r.int()
+	m.FDs = int(r.int())
 }
 
 // Reply answers the Call with the same ID. For a chunk, Value holds the results of the first Done
@@ -150,6 +154,24 @@ func AppendFrame(buf []byte, typ byte, m Message) []byte {
 func AppendID(buf []byte, typ byte, id uint64) []byte {
 	at := len(buf)
 	return sealFrame(binary.AppendUvarint(append(buf, make([]byte, HeaderSize)...), id), at, typ)
+}
+
+// AppendPair appends a frame whose payload is two uvarints, as TypeFDs's.
+func AppendPair(buf []byte, typ byte, a, b uint64) []byte {
+	at := len(buf)
+	buf = binary.AppendUvarint(append(buf, make([]byte, HeaderSize)...), a)
+	return sealFrame(binary.AppendUvarint(buf, b), at, typ)
+}
+
+// ParsePair reads the payload of a frame made by AppendPair.
+func ParsePair(payload []byte) (a, b uint64, err error) {
+	r := &reader{b: payload}
+	a = r.uint()
+	b = r.uint()
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	return a, b, r.err
 }
 
 // sealFrame fills in the header of the frame that starts at buf[at].

@@ -1,0 +1,453 @@
+package mp
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/mp-go/mp/internal/handlekind"
+)
+
+// Handles — queues, pipe ends, files, network connections and listeners — travel inside task
+// arguments (and over a Conn) as descriptors passed by SCM_RIGHTS, never as memory or as
+// descriptor numbers. Encoding walks the argument: each handle found in a struct field, slice or
+// array element, pointer or interface value is replaced by nil in a copy of the path leading to
+// it, and its descriptor (a duplicate, so the sender may close its own at once) is attached to
+// the message with the handle's position. The receiver decodes the copy and puts a new handle,
+// built from the received descriptor, at each position. Types that cannot hold a handle skip the
+// walk entirely.
+
+// handle is implemented by mp's own handle types.
+type handle interface {
+	// handleDup returns a duplicate of the handle's descriptor, with what the receiver needs to
+	// rebuild it.
+	handleDup() (fd int, meta string, err error)
+	// handleAdopt is called on the zero value of the handle's type and returns a new handle of
+	// that type over the received descriptor fd, which it owns.
+	handleAdopt(fd int, meta string) (any, error)
+}
+
+var (
+	handleType      = reflect.TypeFor[handle]()
+	osFileType      = reflect.TypeFor[*os.File]()
+	syscallConnType = reflect.TypeFor[syscall.Conn]()
+)
+
+// handleTag marks an encoded value that carries handles: CBOR tag 28016 ("mp") around
+// [value, [position, ...]]. Plain values are encoded bare.
+const handleTag = 0x6d70
+
+var handleTagPrefix = []byte{0xd9, 0x6d, 0x70}
+
+// handleRef says where a handle goes and what it is; the descriptors travel in the same order.
+type handleRef struct {
+	_    struct{} `cbor:",toarray"`
+	Path []int    // field, element indices from the root; pointers are followed implicitly
+	Kind string   // "mp" for mp's own, "file", or a handlekind name
+	Meta string
+}
+
+type envelope struct {
+	_     struct{} `cbor:",toarray"`
+	Value []byte
+	Refs  []handleRef
+}
+
+// mayHoldCache caches mayHold by type.
+var mayHoldCache sync.Map // reflect.Type → bool
+
+// mayHold reports whether a value of type t can contain a handle.
+func mayHold(t reflect.Type) bool {
+	if v, ok := mayHoldCache.Load(t); ok {
+		return v.(bool)
+	}
+	mayHoldCache.Store(t, false) // while computing: a recursive type holds one only through another field
+	r := computeMayHold(t)
+	mayHoldCache.Store(t, r)
+	return r
+}
+
+func computeMayHold(t reflect.Type) bool {
+	if isHandleType(t) {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return mayHold(t.Elem())
+	case reflect.Map:
+		return mayHold(t.Key()) || mayHold(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && mayHold(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isHandleType reports whether values of the concrete type t are handles.
+func isHandleType(t reflect.Type) bool {
+	if t.Kind() == reflect.Interface {
+		return false
+	}
+	return t.Implements(handleType) || t == osFileType || t.Implements(syscallConnType)
+}
+
+// outHandles collects the handles of one message being encoded.
+type outHandles struct {
+	refs []handleRef
+	fds  []int
+}
+
+func (o *outHandles) close() {
+	for _, fd := range o.fds {
+		closeFD(fd)
+	}
+	o.fds = nil
+}
+
+// encodeWith encodes v, passing the handles it holds when allow is set; the descriptors returned
+// belong to the caller (closeFDs).
+func encodeWith(what string, v any, allow bool) ([]byte, []int, error) {
+	if v == nil || !mayHold(reflect.TypeOf(v)) {
+		b, err := marshalValue(what, v)
+		return b, nil, err
+	}
+	var out outHandles
+	rv, changed, err := stripHandles(reflect.ValueOf(v), nil, what, &out)
+	if err == nil && changed && !allow {
+		err = fmt.Errorf("%w: %s holds a handle (%s), and handles travel only in task arguments and over a Conn", ErrEncode, what, out.refs[0].describe())
+	}
+	if err != nil {
+		out.close()
+		return nil, nil, err
+	}
+	b, err := marshalValue(what, rv.Interface())
+	if err != nil || !changed {
+		out.close()
+		return b, nil, err
+	}
+	env, err := codecEnc.Marshal(cbor.Tag{Number: handleTag, Content: envelope{Value: b, Refs: out.refs}})
+	if err != nil {
+		out.close()
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrEncode, what, err)
+	}
+	return env, out.fds, nil
+}
+
+// encodeArg encodes a task argument, which may carry handles.
+func encodeArg(what string, v any) ([]byte, []int, error) { return encodeWith(what, v, true) }
+
+func (r handleRef) describe() string {
+	if r.Kind == "mp" {
+		return r.Meta
+	}
+	return r.Kind
+}
+
+// stripHandles returns v with every handle it holds replaced by nil (copying what lies on the
+// path to one), recording each handle in out.
+func stripHandles(v reflect.Value, path []int, where string, out *outHandles) (reflect.Value, bool, error) {
+	t := v.Type()
+	if !mayHold(t) {
+		return v, false, nil
+	}
+	if t.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return v, false, nil
+		}
+		e := v.Elem()
+		if !isHandleType(e.Type()) {
+			if _, changed, err := stripHandles(e, path, where, &outHandles{}); err != nil || changed {
+				if err == nil {
+					err = fmt.Errorf("%w: %s: a handle inside a value of interface type %s cannot be passed; put it in a field of its own type", ErrEncode, where, t)
+				}
+				return v, false, err
+			}
+			return v, false, nil
+		}
+		if e.Kind() == reflect.Pointer && e.IsNil() {
+			return v, false, nil
+		}
+		if e.Type().Implements(handleType) {
+			return v, false, fmt.Errorf("%w: %s: a %s in a field of interface type %s cannot be passed; use a field of type %s", ErrEncode, where, e.Type(), t, e.Type())
+		}
+		if err := addHandle(e, path, where, out); err != nil {
+			return v, false, err
+		}
+		return reflect.Zero(t), true, nil
+	}
+	if isHandleType(t) {
+		if t.Kind() == reflect.Pointer && v.IsNil() {
+			return v, false, nil
+		}
+		if err := addHandle(v, path, where, out); err != nil {
+			return v, false, err
+		}
+		return reflect.Zero(t), true, nil
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v, false, nil
+		}
+		e, changed, err := stripHandles(v.Elem(), path, where, out)
+		if err != nil || !changed {
+			return v, false, err
+		}
+		p := reflect.New(t.Elem())
+		p.Elem().Set(e)
+		return p, true, nil
+	case reflect.Struct:
+		var cp reflect.Value
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() || !mayHold(f.Type) {
+				continue
+			}
+			fv, changed, err := stripHandles(v.Field(i), append(path[:len(path):len(path)], i), where+"."+f.Name, out)
+			if err != nil {
+				return v, false, err
+			}
+			if changed {
+				if !cp.IsValid() {
+					cp = reflect.New(t).Elem()
+					cp.Set(v)
+				}
+				cp.Field(i).Set(fv)
+			}
+		}
+		if cp.IsValid() {
+			return cp, true, nil
+		}
+		return v, false, nil
+	case reflect.Slice, reflect.Array:
+		var cp reflect.Value
+		for i := range v.Len() {
+			ev, changed, err := stripHandles(v.Index(i), append(path[:len(path):len(path)], i), where+"["+strconv.Itoa(i)+"]", out)
+			if err != nil {
+				return v, false, err
+			}
+			if changed {
+				if !cp.IsValid() {
+					if t.Kind() == reflect.Slice {
+						cp = reflect.MakeSlice(t, v.Len(), v.Len())
+						reflect.Copy(cp, v)
+					} else {
+						cp = reflect.New(t).Elem()
+						cp.Set(v)
+					}
+				}
+				cp.Index(i).Set(ev)
+			}
+		}
+		if cp.IsValid() {
+			return cp, true, nil
+		}
+		return v, false, nil
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			_, kc, err := stripHandles(iter.Key(), nil, where, &outHandles{})
+			if err == nil {
+				var vc bool
+				_, vc, err = stripHandles(iter.Value(), nil, where, &outHandles{})
+				kc = kc || vc
+			}
+			if err != nil {
+				return v, false, err
+			}
+			if kc {
+				return v, false, fmt.Errorf("%w: %s: handles inside a map cannot be passed; use a struct field or a slice", ErrEncode, where)
+			}
+		}
+	}
+	return v, false, nil
+}
+
+// addHandle duplicates the descriptor of the handle h and records it at path.
+func addHandle(h reflect.Value, path []int, where string, out *outHandles) error {
+	if len(out.fds) >= maxHandles {
+		return fmt.Errorf("%w: %s: more than %d handles in one message", ErrEncode, where, maxHandles)
+	}
+	ref := handleRef{Path: path}
+	var fd int
+	var err error
+	switch x := h.Interface().(type) {
+	case handle:
+		ref.Kind = "mp"
+		fd, ref.Meta, err = x.handleDup()
+	case *os.File:
+		ref.Kind, ref.Meta = "file", x.Name()
+		fd, err = dupConn(x)
+	case syscall.Conn:
+		k := handlekind.ForType(h.Type())
+		if k == nil {
+			return fmt.Errorf("%w: %s: a %s cannot be passed to another process; for network connections and listeners import _ \"github.com/mp-go/mp/mpnet\"", ErrEncode, where, h.Type())
+		}
+		ref.Kind = k.Name
+		fd, err = dupConn(x)
+	default:
+		return fmt.Errorf("%w: %s: a %s cannot be passed to another process", ErrEncode, where, h.Type())
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %s: %w", ErrEncode, where, h.Type(), err)
+	}
+	out.refs = append(out.refs, ref)
+	out.fds = append(out.fds, fd)
+	return nil
+}
+
+// dupConn duplicates the descriptor of c; it fails when c is closed.
+func dupConn(c syscall.Conn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	err = rc.Control(func(fd uintptr) { nfd, derr = dupFD(int(fd)) })
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return -1, fmt.Errorf("its descriptor cannot be duplicated (was it closed before it was sent?): %w", err)
+	}
+	return nfd, nil
+}
+
+// hasHandles reports whether b, encoded by encodeArg, carries handles.
+func hasHandles(b []byte) bool {
+	return len(b) >= len(handleTagPrefix) && string(b[:len(handleTagPrefix)]) == string(handleTagPrefix)
+}
+
+// decodeArg decodes b, encoded by encodeArg, into *v, building its handles over fds. It owns fds:
+// those it does not use are closed, also on error.
+func decodeArg[T any](what string, b []byte, fds []int, v *T) error {
+	if !hasHandles(b) {
+		closeFDs(fds)
+		return decodeValue(what, b, v)
+	}
+	used := 0
+	defer func() { closeFDs(fds[used:]) }()
+	var tag cbor.RawTag
+	var env envelope
+	if err := codecDec.Unmarshal(b, &tag); err != nil || tag.Number != handleTag {
+		return fmt.Errorf("%w: %s: malformed handle envelope", ErrDecode, what)
+	}
+	if err := codecDec.Unmarshal(tag.Content, &env); err != nil {
+		return fmt.Errorf("%w: %s: malformed handle envelope: %v", ErrDecode, what, err)
+	}
+	if len(env.Refs) > len(fds) {
+		return fmt.Errorf("%w: %s carries %d handles but %d descriptors arrived", ErrProtocol, what, len(env.Refs), len(fds))
+	}
+	if err := decodeValue(what, env.Value, v); err != nil {
+		return err
+	}
+	root := reflect.ValueOf(v).Elem()
+	for _, ref := range env.Refs {
+		fd := fds[used]
+		used++
+		if err := fillHandle(root, ref, fd); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrDecode, what, err)
+		}
+	}
+	return nil
+}
+
+// fillHandle builds the handle described by ref over fd (which it owns) and stores it at ref's
+// position under root.
+func fillHandle(root reflect.Value, ref handleRef, fd int) error {
+	slot := root
+	for _, step := range ref.Path {
+		for slot.Kind() == reflect.Pointer {
+			if slot.IsNil() {
+				closeFD(fd)
+				return errors.New("handle position under a nil pointer")
+			}
+			slot = slot.Elem()
+		}
+		switch slot.Kind() {
+		case reflect.Struct:
+			if step < 0 || step >= slot.NumField() {
+				closeFD(fd)
+				return errors.New("handle position out of range")
+			}
+			slot = slot.Field(step)
+		case reflect.Slice, reflect.Array:
+			if step < 0 || step >= slot.Len() {
+				closeFD(fd)
+				return errors.New("handle position out of range")
+			}
+			slot = slot.Index(step)
+		default:
+			closeFD(fd)
+			return fmt.Errorf("handle position inside a %s", slot.Type())
+		}
+	}
+	if !slot.CanSet() {
+		closeFD(fd)
+		return fmt.Errorf("handle position %v cannot be set", ref.Path)
+	}
+	st := slot.Type()
+	var val any
+	var err error
+	switch ref.Kind {
+	case "mp":
+		h, ok := reflect.Zero(st).Interface().(handle)
+		if !ok {
+			closeFD(fd)
+			return fmt.Errorf("a %s arrived where the receiver has a %s", ref.Meta, st)
+		}
+		val, err = h.handleAdopt(fd, ref.Meta)
+	case "file":
+		val = os.NewFile(uintptr(fd), ref.Meta)
+	default:
+		k := handlekind.ByName(ref.Kind)
+		if k == nil {
+			closeFD(fd)
+			return fmt.Errorf("a %s arrived, and this process cannot open one (import _ \"github.com/mp-go/mp/mpnet\")", ref.Kind)
+		}
+		val, err = k.Open(os.NewFile(uintptr(fd), ref.Kind))
+	}
+	if err != nil {
+		return err
+	}
+	rv := reflect.ValueOf(val)
+	if !rv.Type().AssignableTo(st) {
+		if c, ok := val.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		return fmt.Errorf("a %s arrived where the receiver has a %s", rv.Type(), st)
+	}
+	slot.Set(rv)
+	return nil
+}
+
+// closeFDs closes descriptors owned by a message that was not (fully) delivered.
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		closeFD(fd)
+	}
+}
+
+// fdWriter writes to a Unix socket with descriptors attached to the first write.
+type fdWriter struct {
+	f   *os.File
+	fds []int
+}
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	if err := writeWithFDs(w.f, b, w.fds); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

@@ -1,0 +1,308 @@
+//go:build unix
+
+package mp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mp-go/mp/internal/fdpass"
+	"golang.org/x/sys/unix"
+)
+
+// A pipe is a Unix stream socket pair. Each message is an 8-byte header — payload length (32
+// bits), kind, a spare byte, the number of descriptors attached (16 bits) — and the payload. The
+// descriptors of a message's handles ride on its first byte; the receiver keeps every descriptor
+// that arrives in order and takes a message's share once the message is complete.
+
+const pipeHeader = 8
+
+// pipeBuffer is the socket buffer asked for on each side: large messages move in fewer, larger
+// transfers (the kernel's default, about 200 KiB, costs a wake-up per 200 KiB).
+const pipeBuffer = 1 << 20
+
+// readBuffer holds the small messages read ahead in one system call.
+const readBuffer = 64 << 10
+
+type conn struct {
+	f                *os.File
+	rc               syscall.RawConn
+	fd               int
+	canSend, canRecv bool
+	closed           atomic.Bool
+
+	wmu    sync.Mutex
+	broken error // a send that failed midway: the stream is no longer framed
+
+	rmu     sync.Mutex
+	rd      *fdpass.Reader
+	buf     []byte
+	r, w    int    // buf[r:w] is read and not yet consumed
+	pending bool   // a message larger than buf is being read into payload
+	kind    byte   // of the pending message
+	nfds    int    // of the pending message
+	payload []byte // of the pending message
+	got     int    // bytes of payload read
+}
+
+func newConnPair() (*conn, *conn, error) {
+	syscall.ForkLock.RLock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, nil, os.NewSyscallError("socketpair", err)
+	}
+	for _, fd := range fds {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, pipeBuffer)
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, pipeBuffer)
+	}
+	a, err := adoptConn(fds[0])
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	b, err := adoptConn(fds[1])
+	if err != nil {
+		a.close()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// adoptConn makes a conn of fd, which it owns.
+func adoptConn(fd int) (*conn, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	f := os.NewFile(uintptr(fd), "mp-pipe")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &conn{f: f, rc: rc, fd: fd, canSend: true, canRecv: true, rd: fdpass.NewReader(rc)}, nil
+}
+
+func (c *conn) String() string {
+	mode := "duplex"
+	if !c.canSend {
+		mode = "receive"
+	} else if !c.canRecv {
+		mode = "send"
+	}
+	if c.closed.Load() {
+		mode += ", closed"
+	}
+	return fmt.Sprintf("mp.Conn(fd %d, %s)", c.fd, mode)
+}
+
+func (c *conn) dup() (int, error) {
+	if c.closed.Load() {
+		return -1, fmt.Errorf("%w: the *mp.Conn was closed before it was sent", ErrClosed)
+	}
+	return dupConn(c.f)
+}
+
+func (c *conn) close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	err := c.f.Close()
+	c.rd.Close()
+	return err
+}
+
+// deadline makes ctx bound the I/O on c in the direction set sets, and returns the function that
+// undoes it. With a ctx that cannot end it does nothing.
+func (c *conn) deadline(ctx context.Context, set func(time.Time) error) func() {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	if d, ok := ctx.Deadline(); ok {
+		set(d)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		set(time.Unix(1, 0))
+		close(fired)
+	})
+	return func() {
+		if !stop() {
+			<-fired
+		}
+		set(time.Time{})
+	}
+}
+
+// ioError turns an I/O error of c into what the caller should see.
+func (c *conn) ioError(ctx context.Context, op string, err error) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if e := ctx.Err(); e != nil {
+			return e
+		}
+		return context.DeadlineExceeded
+	case errors.Is(err, os.ErrClosed) || c.closed.Load():
+		return fmt.Errorf("%w: %s on a closed *mp.Conn", ErrClosed, op)
+	}
+	return fmt.Errorf("mp: %s: %w", op, err)
+}
+
+func (c *conn) send(ctx context.Context, kind byte, b []byte, fds []int) error {
+	if uint64(len(b)) > maxPipeMessage {
+		return fmt.Errorf("%w: a pipe message holds at most 4 GiB; this one is %d bytes", ErrTooLarge, len(b))
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return fmt.Errorf("%w: Send on a closed *mp.Conn", ErrClosed)
+	}
+	if c.broken != nil {
+		return fmt.Errorf("mp: the pipe is unusable since an earlier send was cut short: %w", c.broken)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var hdr [pipeHeader]byte
+	binary.LittleEndian.PutUint32(hdr[:], uint32(len(b)))
+	hdr[4] = kind
+	binary.LittleEndian.PutUint16(hdr[6:], uint16(len(fds)))
+	undo := c.deadline(ctx, c.f.SetWriteDeadline)
+	err := fdpass.WriteV(c.rc, [][]byte{hdr[:], b}, fds)
+	undo()
+	if err != nil {
+		err = c.ioError(ctx, "send", err)
+		if !errors.Is(err, ErrClosed) {
+			c.broken = err
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *conn) recv(ctx context.Context) (kind byte, payload []byte, fds []int, err error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.closed.Load() {
+		return 0, nil, nil, fmt.Errorf("%w: Recv on a closed *mp.Conn", ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, nil, err
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, readBuffer)
+	}
+	undo := func() {}
+	armed := false
+	defer func() { undo() }()
+	for {
+		if c.pending {
+			n := copy(c.payload[c.got:], c.buf[c.r:c.w])
+			c.r += n
+			c.got += n
+			for c.got < len(c.payload) {
+				if !armed {
+					undo, armed = c.deadline(ctx, c.f.SetReadDeadline), true
+				}
+				n, err := c.rd.Read(c.payload[c.got:])
+				c.got += n
+				if err == io.EOF {
+					return 0, nil, nil, fmt.Errorf("mp: Recv: %w: the other end closed in the middle of a message", io.ErrUnexpectedEOF)
+				}
+				if err != nil {
+					return 0, nil, nil, c.ioError(ctx, "recv", err)
+				}
+			}
+			c.pending = false
+			kind, payload = c.kind, c.payload
+			c.payload = nil
+			fds, err := c.rd.Take(c.nfds)
+			return kind, payload, fds, err
+		}
+		if avail := c.w - c.r; avail >= pipeHeader {
+			h := c.buf[c.r : c.r+pipeHeader]
+			size := int(binary.LittleEndian.Uint32(h))
+			kind, nfds := h[4], int(binary.LittleEndian.Uint16(h[6:]))
+			if kind != msgValue && kind != msgBytes {
+				c.close()
+				return 0, nil, nil, fmt.Errorf("%w: pipe message of unknown kind %d (is something else writing to this pipe?); the Conn is closed", ErrProtocol, kind)
+			}
+			if avail-pipeHeader >= size {
+				payload = append([]byte(nil), c.buf[c.r+pipeHeader:c.r+pipeHeader+size]...)
+				c.r += pipeHeader + size
+				fds, err := c.rd.Take(nfds)
+				return kind, payload, fds, err
+			}
+			c.r += pipeHeader
+			c.pending, c.kind, c.nfds, c.payload, c.got = true, kind, nfds, make([]byte, size), 0
+			continue
+		}
+		// Need more bytes: keep the partial header at the front and read.
+		if c.r > 0 {
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
+		}
+		if !armed {
+			undo, armed = c.deadline(ctx, c.f.SetReadDeadline), true
+		}
+		n, err := c.rd.Read(c.buf[c.w:])
+		c.w += n
+		if err == io.EOF {
+			if c.w > c.r {
+				return 0, nil, nil, fmt.Errorf("mp: Recv: %w: the other end closed in the middle of a message", io.ErrUnexpectedEOF)
+			}
+			return 0, nil, nil, io.EOF
+		}
+		if err != nil {
+			return 0, nil, nil, c.ioError(ctx, "recv", err)
+		}
+	}
+}
+
+func (c *conn) poll(timeout time.Duration) (bool, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.closed.Load() {
+		return false, fmt.Errorf("%w: Poll on a closed *mp.Conn", ErrClosed)
+	}
+	if c.pending || c.w > c.r {
+		return true, nil
+	}
+	var one [1]byte
+	peek := func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), one[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return err != unix.EAGAIN && err != unix.EINTR
+	}
+	if timeout == 0 {
+		ready := false
+		if err := c.rc.Control(func(fd uintptr) { ready = peek(fd) }); err != nil {
+			return false, c.ioError(context.Background(), "poll", err)
+		}
+		return ready, nil
+	}
+	if timeout > 0 {
+		c.f.SetReadDeadline(time.Now().Add(timeout))
+		defer c.f.SetReadDeadline(time.Time{})
+	}
+	err := c.rc.Read(peek)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, nil
+	}
+	if err != nil {
+		return false, c.ioError(context.Background(), "poll", err)
+	}
+	return true, nil
+}
