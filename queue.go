@@ -1,0 +1,333 @@
+package mp
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"reflect"
+	"runtime"
+	"unsafe"
+)
+
+// Queue is a first-in, first-out queue of values of type T shared by processes: Python's
+// multiprocessing.Queue. Make it with NewQueue and hand it to children in their task arguments (or
+// over a Conn, or to pool workers through WithInitializer); every copy is the same queue. Any
+// number of processes and goroutines may put and get at once.
+//
+// Values are encoded by Put, synchronously — an encoding error is Put's error, and nothing is put
+// — and live in a shared memory buffer until a Get takes them. When Put returns nil the value is
+// in the queue: the producer may exit, or be killed, at once, and the value is still delivered;
+// there is no feeder thread, so a process that put values never waits at exit for a reader. FIFO
+// order holds per producer (and globally for puts that do not overlap in time).
+//
+// A consumer killed in the middle of Get does not corrupt the queue or block the others: its lock
+// is taken over by the next process that needs it (after up to 100 ms), and at most the one value
+// that Get was taking is lost — gone from the queue, never returned. A producer killed in the
+// middle of Put loses only the value it was putting (Put had not returned).
+//
+// The buffer has a fixed size (WithQueueBuffer; 4 MiB by default, and only the pages used take
+// memory). Put waits while the buffer is full or the queue holds capacity items; a value larger
+// than the whole buffer is an ErrTooLarge error at once. The buffer is released when the last
+// process holding the queue drops it (it is garbage collected, or the process exits).
+//
+// Values of plain number types (and arrays of them) are stored as their memory, other types in
+// the package's codec. Handles cannot be put on a queue (send them over a Conn).
+type Queue[T any] struct {
+	r *ring
+}
+
+// JoinableQueue is a Queue that also counts the values processed: Python's JoinableQueue. Every
+// value put must be matched by a TaskDone call, and Join waits until all are.
+type JoinableQueue[T any] struct {
+	Queue[T]
+}
+
+// QueueOption configures NewQueue.
+type QueueOption interface{ applyQueue(*queueConfig) error }
+
+type queueConfig struct{ buffer int }
+
+type queueOptionFunc func(*queueConfig) error
+
+func (f queueOptionFunc) applyQueue(c *queueConfig) error { return f(c) }
+
+// WithQueueBuffer sets the size in bytes of the queue's shared buffer, rounded up to a power of two
+// (at least 4 KiB, at most 1 GiB); each value takes its encoded size plus 4 bytes. The default is
+// 4 MiB.
+func WithQueueBuffer(bytes int) QueueOption {
+	return queueOptionFunc(func(c *queueConfig) error {
+		if bytes <= 0 || bytes > maxQueueBuffer {
+			return fmt.Errorf("%w: WithQueueBuffer(%d): the size must be between 1 and %d bytes", ErrInvalidOption, bytes, maxQueueBuffer)
+		}
+		c.buffer = bytes
+		return nil
+	})
+}
+
+// NewQueue makes a queue that holds at most capacity values; 0 means no limit but the buffer's
+// size (Python's Queue() and Queue(maxsize)). A negative capacity is an ErrInvalidOption.
+func NewQueue[T any](capacity int, opts ...QueueOption) (*Queue[T], error) {
+	r, err := makeRing(capacity, false, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newQueue[T](r), nil
+}
+
+// NewJoinableQueue makes a JoinableQueue, as NewQueue makes a Queue.
+func NewJoinableQueue[T any](capacity int, opts ...QueueOption) (*JoinableQueue[T], error) {
+	r, err := makeRing(capacity, true, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newJoinable[T](r), nil
+}
+
+func makeRing(capacity int, joinable bool, opts []QueueOption) (*ring, error) {
+	guardChild()
+	if capacity < 0 || capacity > 1<<31-1 {
+		return nil, fmt.Errorf("%w: queue capacity %d; it must be 0 (no limit) or positive", ErrInvalidOption, capacity)
+	}
+	cfg := queueConfig{buffer: defaultQueueBuffer}
+	for _, o := range opts {
+		if o != nil {
+			if err := o.applyQueue(&cfg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	size := max(cfg.buffer, minQueueBuffer)
+	size = 1 << bits.Len(uint(size-1))
+	r, err := newRing(size, capacity, joinable)
+	if err != nil {
+		return nil, fmt.Errorf("mp: making a queue: %w", err)
+	}
+	return r, nil
+}
+
+func newQueue[T any](r *ring) *Queue[T] {
+	q := &Queue[T]{r: r}
+	runtime.AddCleanup(q, (*ring).release, r)
+	return q
+}
+
+func newJoinable[T any](r *ring) *JoinableQueue[T] {
+	q := &JoinableQueue[T]{Queue[T]{r: r}}
+	runtime.AddCleanup(q, (*ring).release, r)
+	return q
+}
+
+// Put puts v on the queue, waiting while it is full until there is room or ctx ends. It fails
+// with ErrClosed once the queue is closed, with an ErrEncode error if v cannot be encoded, and
+// with ErrTooLarge if v can never fit.
+func (q *Queue[T]) Put(ctx context.Context, v T) error { return q.put(ctx, v, false) }
+
+// TryPut puts v on the queue if there is room now, and fails with ErrQueueFull otherwise:
+// Python's put_nowait.
+func (q *Queue[T]) TryPut(v T) error { return q.put(context.Background(), v, true) }
+
+func (q *Queue[T]) put(ctx context.Context, v T, try bool) error {
+	if err := q.check(); err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(q)
+	if isPlain[T]() {
+		return q.r.put(ctx, unsafe.Slice((*byte)(unsafe.Pointer(&v)), unsafe.Sizeof(v)), true, try)
+	}
+	b, err := encodeValue("value put on a queue", v)
+	if err != nil {
+		return err
+	}
+	return q.r.put(ctx, b, false, try)
+}
+
+// Get takes the oldest value from the queue, waiting until there is one or ctx ends. Once the
+// queue is closed, Get returns the values left and then ErrClosed. A value that does not decode
+// into T is taken from the queue and reported as an ErrDecode error.
+func (q *Queue[T]) Get(ctx context.Context) (T, error) { return q.get(ctx, false) }
+
+// TryGet takes the oldest value if there is one now, and fails with ErrQueueEmpty otherwise (or
+// ErrClosed when the queue is closed and empty): Python's get_nowait.
+func (q *Queue[T]) TryGet() (T, error) { return q.get(context.Background(), true) }
+
+func (q *Queue[T]) get(ctx context.Context, try bool) (T, error) {
+	var v T
+	if err := q.check(); err != nil {
+		return v, err
+	}
+	defer runtime.KeepAlive(q)
+	plain := isPlain[T]()
+	size := int(unsafe.Sizeof(v))
+	b, raw, err := q.r.get(ctx, try, func(n int, raw bool) []byte {
+		if raw && plain && n == size {
+			return unsafe.Slice((*byte)(unsafe.Pointer(&v)), size)
+		}
+		return make([]byte, n)
+	})
+	if err != nil {
+		return v, err
+	}
+	switch {
+	case raw && plain && len(b) == size:
+		return v, nil
+	case raw:
+		return v, fmt.Errorf("%w: a value of %d bytes put by a queue of another element type arrived at a Queue[%v]", ErrDecode, len(b), reflect.TypeFor[T]())
+	}
+	err = decodeValue("value from a queue", b, &v)
+	return v, err
+}
+
+// Len returns the number of values in the queue: Python's qsize (which is exact here, but may be
+// out of date as soon as it returns).
+func (q *Queue[T]) Len() int {
+	if q.check() != nil {
+		return 0
+	}
+	defer runtime.KeepAlive(q)
+	return q.r.length()
+}
+
+// Cap returns the queue's item limit, 0 for none.
+func (q *Queue[T]) Cap() int {
+	if q.check() != nil {
+		return 0
+	}
+	return int(q.r.capacity)
+}
+
+// Close closes the queue for every process that holds it, as closing a channel does: Put fails
+// with ErrClosed from then on, Get returns what is left and then ErrClosed, and every Put or Get
+// waiting is woken. Close is idempotent. (Python's close is per process and only stops that
+// process's feeder thread; there is no feeder here.)
+func (q *Queue[T]) Close() error {
+	if q.check() != nil {
+		return nil
+	}
+	defer runtime.KeepAlive(q)
+	q.r.close()
+	return nil
+}
+
+// Closed reports whether the queue has been closed (by any process).
+func (q *Queue[T]) Closed() bool {
+	if q.check() != nil {
+		return true
+	}
+	defer runtime.KeepAlive(q)
+	return q.r.isClosed()
+}
+
+// String describes the queue: "mp.Queue[int](len 3, cap 10)".
+func (q *Queue[T]) String() string {
+	if q == nil || q.r == nil {
+		return fmt.Sprintf("mp.Queue[%v](nil)", reflect.TypeFor[T]())
+	}
+	s := fmt.Sprintf("mp.Queue[%v](len %d, cap %d", reflect.TypeFor[T](), q.Len(), q.Cap())
+	if q.Closed() {
+		s += ", closed"
+	}
+	return s + ")"
+}
+
+func (q *Queue[T]) check() error {
+	if q == nil || q.r == nil {
+		return fmt.Errorf("%w: use of a nil or zero queue; make one with mp.NewQueue", ErrClosed)
+	}
+	return nil
+}
+
+// TaskDone marks one value taken from the queue as processed: Python's task_done. It panics when
+// called more times than values were put, as Python raises ValueError.
+func (q *JoinableQueue[T]) TaskDone() {
+	if err := q.check(); err != nil {
+		panic(err)
+	}
+	defer runtime.KeepAlive(q)
+	if !q.r.taskDone() {
+		panic("mp: JoinableQueue.TaskDone called more times than there were items put")
+	}
+}
+
+// Join waits until every value ever put has been marked processed with TaskDone, or ctx ends:
+// Python's join.
+func (q *JoinableQueue[T]) Join(ctx context.Context) error {
+	if err := q.check(); err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(q)
+	return q.r.join(ctx)
+}
+
+// Unfinished returns the number of values put and not yet marked with TaskDone.
+func (q *JoinableQueue[T]) Unfinished() int {
+	if q.check() != nil {
+		return 0
+	}
+	defer runtime.KeepAlive(q)
+	return q.r.unfinished()
+}
+
+// isPlain reports whether T travels as its memory.
+func isPlain[T any]() bool { return plainType(reflect.TypeFor[T]()) }
+
+const (
+	queueMeta    = "*mp.Queue"
+	joinableMeta = "*mp.JoinableQueue"
+)
+
+func (q *Queue[T]) handleDup() (int, string, error) {
+	if err := q.check(); err != nil {
+		return -1, "", err
+	}
+	defer runtime.KeepAlive(q)
+	fd, err := q.r.seg.Dup()
+	return fd, queueMeta, err
+}
+
+func (*Queue[T]) handleAdopt(fd int, meta string) (any, error) {
+	r, err := adoptRing(fd, meta)
+	if err != nil {
+		return nil, err
+	}
+	return newQueue[T](r), nil
+}
+
+func (q *JoinableQueue[T]) handleDup() (int, string, error) {
+	if err := q.check(); err != nil {
+		return -1, "", err
+	}
+	defer runtime.KeepAlive(q)
+	fd, err := q.r.seg.Dup()
+	return fd, joinableMeta, err
+}
+
+func (*JoinableQueue[T]) handleAdopt(fd int, meta string) (any, error) {
+	if meta != joinableMeta {
+		closeFD(fd)
+		return nil, fmt.Errorf("a %s arrived where the receiver has a *mp.JoinableQueue", meta)
+	}
+	r, err := adoptRing(fd, meta)
+	if err != nil {
+		return nil, err
+	}
+	return newJoinable[T](r), nil
+}
+
+// adoptRing maps a received queue; a JoinableQueue may arrive where a Queue is expected.
+func adoptRing(fd int, meta string) (*ring, error) {
+	if meta != queueMeta && meta != joinableMeta {
+		closeFD(fd)
+		return nil, fmt.Errorf("a %s arrived where the receiver has a queue", meta)
+	}
+	seg, err := mapSegment(fd)
+	if err != nil {
+		return nil, err
+	}
+	return attachRing(seg)
+}
+
+// MarshalCBOR refuses to encode a Queue outside a task argument or a Conn's Send, where it would
+// lose its shared memory.
+func (q *Queue[T]) MarshalCBOR() ([]byte, error) {
+	return nil, fmt.Errorf("%w: a *mp.Queue travels only in a task argument or a Conn's Send", ErrEncode)
+}

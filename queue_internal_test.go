@@ -1,0 +1,85 @@
+//go:build unix
+
+package mp
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type shape struct {
+	N    int
+	Name string
+}
+
+// TestQueueWrongShape puts values of other types on a queue through views of the same shared
+// memory: each is a clear decode error, consumed, and the queue goes on working.
+func TestQueueWrongShape(t *testing.T) {
+	ctx := context.Background()
+	q, err := NewQueue[shape](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asStrings := &Queue[string]{r: q.r}
+	asInts := &Queue[int64]{r: q.r}
+	asStrings.Put(ctx, "not a shape")
+	asInts.Put(ctx, 42) // stored as its memory
+	q.Put(ctx, shape{N: 1, Name: "ok"})
+	for i := range 2 {
+		if _, err := q.Get(ctx); !errors.Is(err, ErrDecode) {
+			t.Fatalf("value %d of another type: %v; want ErrDecode", i, err)
+		}
+	}
+	if v, err := q.Get(ctx); err != nil || v.Name != "ok" {
+		t.Fatalf("Get after bad values = %+v, %v", v, err)
+	}
+}
+
+// deadPid returns the pid of a process that has exited and been reaped.
+func deadPid(t *testing.T) uint32 {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("no true(1):", err)
+	}
+	return uint32(cmd.Process.Pid)
+}
+
+// TestQueueLockOfDeadOwner: a process that died holding the consumer (or producer) lock does not
+// block the others; the lock is taken over within about lockProbe.
+func TestQueueLockOfDeadOwner(t *testing.T) {
+	ctx := context.Background()
+	q, err := NewQueue[int](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := deadPid(t)
+	q.Put(ctx, 7)
+	atomic.StoreUint32(q.r.clock, dead) // as if killed between lock and unlock in Get
+	start := time.Now()
+	v, err := q.Get(ctx)
+	if err != nil || v != 7 {
+		t.Fatalf("Get with a dead lock owner = %d, %v", v, err)
+	}
+	if d := time.Since(start); d > 10*lockProbe {
+		t.Fatalf("taking over the lock took %v", d)
+	}
+	atomic.StoreUint32(q.r.plock, dead|lockContended)
+	if err := q.Put(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	// A live owner is waited for, not robbed: ctx ends the wait.
+	atomic.StoreUint32(q.r.clock, uint32(selfPid()))
+	short, cancel := context.WithTimeout(ctx, 3*lockProbe)
+	defer cancel()
+	if _, err := q.Get(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get while a live process holds the lock: %v", err)
+	}
+	q.r.unlock(q.r.clock)
+	if v, err := q.Get(ctx); err != nil || v != 8 {
+		t.Fatalf("Get after unlock = %d, %v", v, err)
+	}
+}
