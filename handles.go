@@ -165,6 +165,9 @@ func stripHandles(v reflect.Value, path []int, where string, out *outHandles) (r
 			return v, false, nil
 		}
 		e := v.Elem()
+		if !isHandleType(e.Type()) && t.PkgPath() == "net" {
+			return v, false, fmt.Errorf("%w: %s: a %s has no descriptor of its own and cannot be passed to another process; pass the connection under it", ErrEncode, where, e.Type())
+		}
 		if !isHandleType(e.Type()) {
 			if _, changed, err := stripHandles(e, path, where, &outHandles{}); err != nil || changed {
 				if err == nil {

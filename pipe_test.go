@@ -369,3 +369,78 @@ func TestHandleErrors(t *testing.T) {
 		t.Fatalf("Start with a file in a map: %v; want ErrEncode about maps", err)
 	}
 }
+
+// NetArg holds a network connection, which needs mpnet to travel.
+type NetArg struct {
+	C syscallConn
+}
+
+// syscallConn stands for net.Conn without importing net here: any descriptor-backed value that
+// is not an *os.File and has no registered kind.
+type syscallConn interface {
+	SyscallConn() (syscall.RawConn, error)
+}
+
+// fakeSock is a descriptor-backed value of a type mp does not know.
+type fakeSock struct{ f *os.File }
+
+func (s fakeSock) SyscallConn() (syscall.RawConn, error) { return s.f.SyscallConn() }
+
+var TakeNet = mp.Register("test.take_net", func(ctx context.Context, a NetArg) (struct{}, error) {
+	return struct{}{}, nil
+})
+
+func TestUnknownDescriptorType(t *testing.T) {
+	_, w := osPipe(t)
+	p := mp.NewProcess(TakeNet, NetArg{C: fakeSock{w}})
+	if err := p.Start(ctxT(t)); !errors.Is(err, mp.ErrEncode) || !strings.Contains(err.Error(), "mpnet") {
+		t.Fatalf("Start with an unknown descriptor-backed type: %v; want ErrEncode naming mpnet", err)
+	}
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// TestHandlesNoDescriptorLeak passes files and conns to children (and fails to, on purpose) and
+// checks that the parent holds no more descriptors afterwards than before.
+func TestHandlesNoDescriptorLeak(t *testing.T) {
+	ctx := ctxT(t)
+	before := openFDs(t)
+	for range 3 {
+		r, w, _ := os.Pipe()
+		arg := FileArg{Out: w, More: []*os.File{w, w}, Text: "x"}
+		arg.Inner.F = w
+		if err := mp.NewProcess(WriteFiles, arg).Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		io.ReadAll(r)
+		r.Close()
+		mine, theirs, _ := mp.Pipe[string]()
+		p := mp.NewProcess(PipeEcho, EchoArg{C: theirs})
+		p.Start(ctx)
+		theirs.Close()
+		mine.Close()
+		p.Wait(ctx)
+		// A failed start: a closed file after an open one.
+		r2, w2, _ := os.Pipe()
+		r2.Close()
+		if err := mp.NewProcess(WriteFiles, FileArg{Out: w2, More: []*os.File{r2}}).Start(ctx); err == nil {
+			t.Fatal("Start with a closed file succeeded")
+		}
+		w2.Close()
+	}
+	for _, p := range mp.ActiveChildren() {
+		p.Wait(ctx)
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("open descriptors: %d before, %d after", before, after)
+	}
+}

@@ -30,8 +30,8 @@ import (
 // than the whole buffer is an ErrTooLarge error at once. The buffer is released when the last
 // process holding the queue drops it (it is garbage collected, or the process exits).
 //
-// Values of plain number types (and arrays of them) are stored as their memory, other types in
-// the package's codec. Handles cannot be put on a queue (send them over a Conn).
+// Values of plain number types (and arrays of them) are stored as their memory, byte slices and
+// strings as their bytes, other types in the package's codec. Handles cannot be put on a queue (send them over a Conn).
 type Queue[T any] struct {
 	r *ring
 }
@@ -131,8 +131,14 @@ func (q *Queue[T]) put(ctx context.Context, v T, try bool) error {
 		return err
 	}
 	defer runtime.KeepAlive(q)
-	if isPlain[T]() {
+	switch rawKind[T]() {
+	case rawMemory:
 		return q.r.put(ctx, unsafe.Slice((*byte)(unsafe.Pointer(&v)), unsafe.Sizeof(v)), true, try)
+	case rawBytes:
+		return q.r.put(ctx, *(*[]byte)(unsafe.Pointer(&v)), true, try)
+	case rawString:
+		s := *(*string)(unsafe.Pointer(&v))
+		return q.r.put(ctx, unsafe.Slice(unsafe.StringData(s), len(s)), true, try)
 	}
 	b, err := encodeValue("value put on a queue", v)
 	if err != nil {
@@ -156,10 +162,10 @@ func (q *Queue[T]) get(ctx context.Context, try bool) (T, error) {
 		return v, err
 	}
 	defer runtime.KeepAlive(q)
-	plain := isPlain[T]()
+	kind := rawKind[T]()
 	size := int(unsafe.Sizeof(v))
 	b, raw, err := q.r.get(ctx, try, func(n int, raw bool) []byte {
-		if raw && plain && n == size {
+		if raw && kind == rawMemory && n == size {
 			return unsafe.Slice((*byte)(unsafe.Pointer(&v)), size)
 		}
 		return make([]byte, n)
@@ -168,7 +174,13 @@ func (q *Queue[T]) get(ctx context.Context, try bool) (T, error) {
 		return v, err
 	}
 	switch {
-	case raw && plain && len(b) == size:
+	case raw && kind == rawMemory && len(b) == size:
+		return v, nil
+	case raw && kind == rawBytes:
+		*(*[]byte)(unsafe.Pointer(&v)) = b
+		return v, nil
+	case raw && kind == rawString:
+		*(*string)(unsafe.Pointer(&v)) = unsafe.String(unsafe.SliceData(b), len(b)) // b is ours alone
 		return v, nil
 	case raw:
 		return v, fmt.Errorf("%w: a value of %d bytes put by a queue of another element type arrived at a Queue[%v]", ErrDecode, len(b), reflect.TypeFor[T]())
@@ -267,8 +279,27 @@ func (q *JoinableQueue[T]) Unfinished() int {
 	return q.r.unfinished()
 }
 
-// isPlain reports whether T travels as its memory.
-func isPlain[T any]() bool { return plainType(reflect.TypeFor[T]()) }
+// How a queue stores values of a type without the codec.
+const (
+	rawNone   = iota
+	rawMemory // plain numbers and arrays of them: their memory
+	rawBytes  // byte slices: their contents
+	rawString // strings: their bytes
+)
+
+// rawKind says how values of T are stored.
+func rawKind[T any]() int {
+	t := reflect.TypeFor[T]()
+	switch {
+	case plainType(t):
+		return rawMemory
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return rawBytes
+	case t.Kind() == reflect.String:
+		return rawString
+	}
+	return rawNone
+}
 
 const (
 	queueMeta    = "*mp.Queue"
