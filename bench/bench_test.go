@@ -272,7 +272,7 @@ func TestPingPongFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []PingPongMode{PipeRaw, PipeOS, SocketOS} {
+	for _, mode := range []PingPongMode{PipeRaw, PipeOS, SocketOS, SocketRaw} {
 		rts, err := fl.PingPong(ctx, 50, 5, mode)
 		if err != nil || len(rts) != 50 {
 			t.Fatalf("PingPong(%v) = %d round trips, %v; want 50", mode, len(rts), err)
@@ -386,5 +386,83 @@ func TestTargets(t *testing.T) {
 	}
 	if got := (Target{Floor: 3}).describe(applyLatency); got != "median within 3× of the floor" {
 		t.Errorf("describe = %q", got)
+	}
+}
+
+// BenchmarkQueue is queue_throughput with mp: one run of b.N items from a producer child to a
+// consumer child through a new queue; ns/msg is the run alone, without the children's starts.
+func BenchmarkQueue(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		run  func(ctx context.Context, n int) (time.Duration, error)
+	}{
+		{"int", QueueInts},
+		{"1k", func(ctx context.Context, n int) (time.Duration, error) { return QueueBytes(ctx, n, queuePayload) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			noRaceExitSleep(b)
+			b.ReportAllocs()
+			took, err := bc.run(context.Background(), b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(took.Nanoseconds())/float64(b.N), "ns/msg")
+		})
+	}
+}
+
+// BenchmarkPipePingPong is pipe_pingpong with mp: one op is one Send + Recv round trip with a
+// child running Echo.
+func BenchmarkPipePingPong(b *testing.B) {
+	noRaceExitSleep(b)
+	ctx := context.Background()
+	c, p, err := PipeChild(ctx, Echo, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		c.Close()
+		if err := p.Wait(ctx); err != nil {
+			b.Error(err)
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := c.Send(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Recv(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPipeBandwidth is pipe_bandwidth with mp: one op is one 64 MiB SendBytes to a child
+// running BytesSink and its answer.
+func BenchmarkPipeBandwidth(b *testing.B) {
+	noRaceExitSleep(b)
+	ctx := context.Background()
+	c, p, err := PipeChild(ctx, BytesSink, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		c.Close()
+		if err := p.Wait(ctx); err != nil {
+			b.Error(err)
+		}
+	}()
+	data := make([]byte, bandwidthMsg)
+	b.SetBytes(bandwidthMsg)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := c.SendBytes(ctx, data); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Recv(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -117,6 +117,10 @@ const (
 	// SocketOS: one non-blocking unix socketpair through *os.File and the runtime's poller on
 	// both sides (trivial echo-os): the transport of mp's control sockets.
 	SocketOS
+	// SocketRaw: one blocking unix socketpair, raw read(2) and write(2) on both sides (trivial
+	// echo, the socket as its standard input and output): the kernel's floor for a round trip
+	// through a socketpair, the transport of Python's Pipe().
+	SocketRaw
 )
 
 // String names the mode as the report shows it.
@@ -128,6 +132,8 @@ func (m PingPongMode) String() string {
 		return "pipe, os.File"
 	case SocketOS:
 		return "socketpair, os.File"
+	case SocketRaw:
+		return "socketpair, raw syscalls"
 	}
 	return "PingPongMode(" + strconv.Itoa(int(m)) + ")"
 }
@@ -141,35 +147,45 @@ func (f *Floor) PingPong(ctx context.Context, n, warm int, mode PingPongMode) ([
 	case SocketOS:
 		return f.pingPongOS(ctx, n, warm, true)
 	}
-	var toChild, fromChild [2]int
-	if err := cloexecPipe(&toChild); err != nil {
-		return nil, os.NewSyscallError("pipe", err)
+	var cmd *exec.Cmd
+	var w, r int
+	if mode == SocketRaw {
+		fds, err := cloexecSocketpair()
+		if err != nil {
+			return nil, os.NewSyscallError("socketpair", err)
+		}
+		w, r = fds[0], fds[0]
+		cmd, err = f.startRaw(ctx, fds[1], fds[1], "echo")
+		if err != nil {
+			syscall.Close(w)
+			return nil, err
+		}
+	} else {
+		var toChild, fromChild [2]int
+		if err := cloexecPipe(&toChild); err != nil {
+			return nil, os.NewSyscallError("pipe", err)
+		}
+		if err := cloexecPipe(&fromChild); err != nil {
+			syscall.Close(toChild[0])
+			syscall.Close(toChild[1])
+			return nil, os.NewSyscallError("pipe2", err)
+		}
+		w, r = toChild[1], fromChild[0]
+		var err error
+		cmd, err = f.startRaw(ctx, toChild[0], fromChild[1], "echo")
+		if err != nil {
+			syscall.Close(w)
+			syscall.Close(r)
+			return nil, err
+		}
 	}
-	if err := cloexecPipe(&fromChild); err != nil {
-		syscall.Close(toChild[0])
-		syscall.Close(toChild[1])
-		return nil, os.NewSyscallError("pipe2", err)
-	}
-	// Blocking descriptors: os.NewFile leaves them off the poller, and the child gets them as
-	// they are.
-	childIn := os.NewFile(uintptr(toChild[0]), "echo-stdin")
-	childOut := os.NewFile(uintptr(fromChild[1]), "echo-stdout")
-	cmd := exec.CommandContext(ctx, f.Path, "echo")
-	cmd.Stdin, cmd.Stdout = childIn, childOut
-	err := cmd.Start()
-	childIn.Close()
-	childOut.Close()
-	w, r := toChild[1], fromChild[0]
 	defer func() {
 		syscall.Close(w) // end of input: the child exits
-		syscall.Close(r)
-		if cmd.Process != nil {
-			cmd.Wait()
+		if r != w {
+			syscall.Close(r)
 		}
+		cmd.Wait()
 	}()
-	if err != nil {
-		return nil, err
-	}
 	b := []byte{1}
 	return timeRoundTrips(n, warm, func() error {
 		if err := rawIO(syscall.Write, w, b); err != nil {
@@ -177,6 +193,70 @@ func (f *Floor) PingPong(ctx context.Context, n, warm int, mode PingPongMode) ([
 		}
 		return rawIO(syscall.Read, r, b)
 	})
+}
+
+// startRaw starts the program with args, its standard input the descriptor in and its standard
+// output the descriptor out (which may be the same), both left blocking: os.NewFile leaves them
+// off the poller, and the child gets them as they are. It closes in and out in this process,
+// whether the start succeeds or not.
+func (f *Floor) startRaw(ctx context.Context, in, out int, args ...string) (*exec.Cmd, error) {
+	childIn := os.NewFile(uintptr(in), "trivial-stdin")
+	childOut := childIn
+	if out != in {
+		childOut = os.NewFile(uintptr(out), "trivial-stdout")
+		defer childOut.Close()
+	}
+	defer childIn.Close()
+	cmd := exec.CommandContext(ctx, f.Path, args...)
+	cmd.Stdin, cmd.Stdout = childIn, childOut
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// Bandwidth starts the program as a sink over one blocking unix socketpair with default buffers,
+// and sends it messages of size bytes, each written by raw write(2) calls of chunk bytes and
+// answered by the sink with one byte once it has read it all: warm messages unmeasured, then n
+// timed, from the first write to the answer. It returns each timed message's duration.
+func (f *Floor) Bandwidth(ctx context.Context, n, warm, size, chunk int) ([]time.Duration, error) {
+	fds, err := cloexecSocketpair()
+	if err != nil {
+		return nil, os.NewSyscallError("socketpair", err)
+	}
+	fd := fds[0]
+	cmd, err := f.startRaw(ctx, fds[1], fds[1], "sink", strconv.Itoa(size))
+	if err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	defer func() {
+		syscall.Close(fd) // end of input: the child exits
+		cmd.Wait()
+	}()
+	buf := bytes.Repeat([]byte{0xab}, min(chunk, size))
+	ack := []byte{0}
+	out := make([]time.Duration, 0, n)
+	for i := -warm; i < n; i++ {
+		t0 := time.Now()
+		for sent := 0; sent < size; {
+			k, err := syscall.Write(fd, buf[:min(len(buf), size-sent)])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("bench: bandwidth to the floor program: %w", os.NewSyscallError("write", err))
+			}
+			sent += k
+		}
+		if err := rawIO(syscall.Read, fd, ack); err != nil {
+			return nil, fmt.Errorf("bench: bandwidth to the floor program: no answer: %w", err)
+		}
+		if i >= 0 {
+			out = append(out, time.Since(t0))
+		}
+	}
+	return out, nil
 }
 
 // rawIO moves the one byte of b with op (syscall.Read or syscall.Write) on fd, again after

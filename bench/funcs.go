@@ -3,7 +3,9 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,7 +36,316 @@ var (
 		}
 		return struct{}{}, nil
 	})
+
+	// QueueProduceInts puts the ints 0..N-1 on its queue once the parent says go: the producer
+	// of queue_throughput.
+	QueueProduceInts = mp.Register("bench.queue_produce_ints", func(ctx context.Context, j QueueJob[int]) (struct{}, error) {
+		return struct{}{}, produce(ctx, j, func(i int) int { return i })
+	})
+
+	// QueueConsumeInts gets N ints from its queue and checks that they are 0..N-1 in order: the
+	// consumer of queue_throughput.
+	QueueConsumeInts = mp.Register("bench.queue_consume_ints", func(ctx context.Context, j QueueJob[int]) (struct{}, error) {
+		return struct{}{}, consume(ctx, j, func(i, v int) bool { return v == i })
+	})
+
+	// QueueProduceBytes puts the same Size-byte slice N times on its queue once the parent says
+	// go: the producer of queue_throughput_1k.
+	QueueProduceBytes = mp.Register("bench.queue_produce_bytes", func(ctx context.Context, j QueueJob[[]byte]) (struct{}, error) {
+		payload := bytes.Repeat([]byte{'x'}, j.Size)
+		return struct{}{}, produce(ctx, j, func(int) []byte { return payload })
+	})
+
+	// QueueConsumeBytes gets N slices from its queue and checks their length: the consumer of
+	// queue_throughput_1k.
+	QueueConsumeBytes = mp.Register("bench.queue_consume_bytes", func(ctx context.Context, j QueueJob[[]byte]) (struct{}, error) {
+		return struct{}{}, consume(ctx, j, func(_ int, v []byte) bool { return len(v) == j.Size })
+	})
+
+	// Echo receives N values on its end of a pipe and sends each one back: the child of
+	// pipe_pingpong.
+	Echo = mp.Register("bench.echo", func(ctx context.Context, j ConnJob) (struct{}, error) {
+		defer j.C.Close()
+		for range j.N {
+			v, err := j.C.Recv(ctx)
+			if err != nil {
+				return struct{}{}, err
+			}
+			if err := j.C.Send(ctx, v); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
+	})
+
+	// BytesSink receives N byte messages on its end of a pipe with RecvBytes and answers each
+	// with its length: the child of pipe_bandwidth.
+	BytesSink = mp.Register("bench.bytes_sink", func(ctx context.Context, j ConnJob) (struct{}, error) {
+		defer j.C.Close()
+		for range j.N {
+			b, err := j.C.RecvBytes(ctx)
+			if err != nil {
+				return struct{}{}, err
+			}
+			if err := j.C.Send(ctx, len(b)); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
+	})
 )
+
+// QueueJob is the argument of a queue_throughput child: the queue, the child's end of a pipe to
+// the parent, how many items to put or get, and for []byte items their length.
+type QueueJob[T any] struct {
+	Q    *mp.Queue[T]
+	Ctl  *mp.Conn[int]
+	N    int
+	Size int
+}
+
+// ConnJob is the argument of a pipe child: its end of the pipe and how many messages to serve.
+type ConnJob struct {
+	C *mp.Conn[int]
+	N int
+}
+
+// produce says ready on j.Ctl, waits for go, puts item(0), …, item(j.N-1) on j.Q, then waits
+// for the parent's word (or the end of j.Ctl) before it returns, so that it is still alive while
+// the consumer gets the last items.
+func produce[T any](ctx context.Context, j QueueJob[T], item func(int) T) error {
+	defer j.Ctl.Close()
+	if err := j.Ctl.Send(ctx, 0); err != nil {
+		return fmt.Errorf("producer: ready: %w", err)
+	}
+	if _, err := j.Ctl.Recv(ctx); err != nil {
+		return fmt.Errorf("producer: waiting for go: %w", err)
+	}
+	for i := range j.N {
+		if err := j.Q.Put(ctx, item(i)); err != nil {
+			return fmt.Errorf("producer: Put of item %d: %w", i, err)
+		}
+	}
+	j.Ctl.Recv(ctx) // the parent's word that the consumer is done, or the end of the pipe
+	return nil
+}
+
+// consume says ready on j.Ctl, gets j.N items from j.Q, checking each with ok, then sends j.N
+// on j.Ctl.
+func consume[T any](ctx context.Context, j QueueJob[T], ok func(int, T) bool) error {
+	defer j.Ctl.Close()
+	if err := j.Ctl.Send(ctx, 0); err != nil {
+		return fmt.Errorf("consumer: ready: %w", err)
+	}
+	for i := range j.N {
+		v, err := j.Q.Get(ctx)
+		if err != nil {
+			return fmt.Errorf("consumer: Get of item %d: %w", i, err)
+		}
+		if !ok(i, v) {
+			return fmt.Errorf("consumer: item %d is wrong", i)
+		}
+	}
+	return j.Ctl.Send(ctx, j.N)
+}
+
+// runTimeout bounds one run of a queue workload, so that an item lost fails the run instead of
+// hanging the command. The pipe workloads' Send and Recv use the caller's ctx as it is: a ctx
+// that can end costs each call a deadline set and reset.
+const runTimeout = 2 * time.Minute
+
+// QueueInts passes the ints 0..n-1 from a producer process to a consumer process through a new
+// mp.Queue[int]: the operation of queue_throughput. See queueRun.
+func QueueInts(ctx context.Context, n int) (time.Duration, error) {
+	return queueRun(ctx, QueueProduceInts, QueueConsumeInts, n, 0)
+}
+
+// QueueBytes passes n slices of size bytes from a producer process to a consumer process through
+// a new mp.Queue[[]byte]: the operation of queue_throughput_1k. See queueRun.
+func QueueBytes(ctx context.Context, n, size int) (time.Duration, error) {
+	return queueRun(ctx, QueueProduceBytes, QueueConsumeBytes, n, size)
+}
+
+// queueRun makes a queue (no item limit, like Python's Queue()) and starts a consumer and a
+// producer on it, each with a pipe to this process. Once both have said they are ready, it tells
+// the producer to go and returns how long it took until the consumer said it had got the n items.
+// The starts are not timed.
+func queueRun[T any](ctx context.Context, produce, consume *mp.Func[QueueJob[T], struct{}], n, size int) (took time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
+	q, err := mp.NewQueue[T](0)
+	if err != nil {
+		return 0, err
+	}
+	defer q.Close()
+	var procs []*mp.Process
+	defer func() {
+		if err != nil {
+			err = failRun(err, procs...)
+		}
+	}()
+	ctl := func(f *mp.Func[QueueJob[T], struct{}]) (*mp.Conn[int], error) {
+		mine, theirs, err := mp.Pipe[int]()
+		if err != nil {
+			return nil, err
+		}
+		defer theirs.Close() // the child has its own
+		p := mp.NewProcess(f, QueueJob[T]{Q: q, Ctl: theirs, N: n, Size: size})
+		if err := p.Start(ctx); err != nil {
+			mine.Close()
+			return nil, err
+		}
+		procs = append(procs, p)
+		return mine, nil
+	}
+	cons, err := ctl(consume)
+	if err != nil {
+		return 0, err
+	}
+	defer cons.Close()
+	prod, err := ctl(produce)
+	if err != nil {
+		return 0, err
+	}
+	defer prod.Close()
+	for _, c := range []*mp.Conn[int]{cons, prod} {
+		if _, err := c.Recv(ctx); err != nil {
+			return 0, fmt.Errorf("waiting for a queue child to be ready: %w", err)
+		}
+	}
+	t0 := time.Now()
+	if err := prod.Send(ctx, 1); err != nil {
+		return 0, err
+	}
+	got, err := cons.Recv(ctx)
+	took = time.Since(t0)
+	if err != nil {
+		return 0, fmt.Errorf("waiting for the consumer: %w", err)
+	}
+	if got != n {
+		return 0, fmt.Errorf("bench: the consumer got %d items of %d", got, n)
+	}
+	if err := prod.Send(ctx, 2); err != nil {
+		return 0, err
+	}
+	for _, p := range procs {
+		if err := p.Wait(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return took, nil
+}
+
+// failRun ends the children of a failed run and returns err joined with the error of each child
+// that ended with one on its own within a second (often the cause of err); the others are killed.
+func failRun(err error, procs ...*mp.Process) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	errs := []error{err}
+	for _, p := range procs {
+		werr := p.Wait(ctx)
+		if p.Alive() {
+			p.Kill()
+			p.Wait(context.Background())
+			continue
+		}
+		if werr != nil {
+			errs = append(errs, fmt.Errorf("child %s: %w", p.Name(), werr))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PipeChild makes a duplex mp.Pipe[int], starts f in a child with one end and count, and returns
+// the other end and the child. The caller must close the end and wait for the child.
+func PipeChild(ctx context.Context, f *mp.Func[ConnJob, struct{}], count int) (*mp.Conn[int], *mp.Process, error) {
+	mine, theirs, err := mp.Pipe[int]()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer theirs.Close() // the child has its own
+	p := mp.NewProcess(f, ConnJob{C: theirs, N: count})
+	if err := p.Start(ctx); err != nil {
+		mine.Close()
+		return nil, nil, err
+	}
+	return mine, p, nil
+}
+
+// PingPong sends 1 through a Pipe to a child running Echo and receives it back, warm times
+// unmeasured, then n times timed: the operation of pipe_pingpong. It returns each timed round
+// trip.
+func PingPong(ctx context.Context, n, warm int) (rts []time.Duration, err error) {
+	c, p, err := PipeChild(ctx, Echo, warm+n)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		c.Close()
+		if err != nil {
+			err = failRun(err, p)
+		} else {
+			err = p.Wait(ctx)
+		}
+	}()
+	rts = make([]time.Duration, 0, n)
+	for i := -warm; i < n; i++ {
+		t0 := time.Now()
+		if err := c.Send(ctx, 1); err != nil {
+			return nil, err
+		}
+		v, err := c.Recv(ctx)
+		d := time.Since(t0)
+		if err != nil {
+			return nil, err
+		}
+		if v != 1 {
+			return nil, fmt.Errorf("bench: Echo sent back %d, want 1", v)
+		}
+		if i >= 0 {
+			rts = append(rts, d)
+		}
+	}
+	return rts, nil
+}
+
+// Bandwidth sends messages of size bytes with SendBytes through a Pipe to a child running
+// BytesSink, and receives each one's length back: warm messages unmeasured, then n timed, from
+// SendBytes to the answer; the operation of pipe_bandwidth. It returns each timed message's
+// duration.
+func Bandwidth(ctx context.Context, n, warm, size int) (ds []time.Duration, err error) {
+	c, p, err := PipeChild(ctx, BytesSink, warm+n)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		c.Close()
+		if err != nil {
+			err = failRun(err, p)
+		} else {
+			err = p.Wait(ctx)
+		}
+	}()
+	data := bytes.Repeat([]byte{0xab}, size)
+	for i := -warm; i < n; i++ {
+		t0 := time.Now()
+		if err := c.SendBytes(ctx, data); err != nil {
+			return nil, err
+		}
+		got, err := c.Recv(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d := time.Since(t0)
+		if got != size {
+			return nil, fmt.Errorf("bench: BytesSink received %d bytes, want %d", got, size)
+		}
+		if i >= 0 {
+			ds = append(ds, d)
+		}
+	}
+	return ds, nil
+}
 
 // StartWait starts a process running Empty and waits for it to end: the operation of
 // spawn_join. It returns how long Start took and how long Start and Wait took together.

@@ -73,7 +73,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("\nCells: median (p90) over the samples; n in the details below. (spawn)/(fork): Python's start method; " +
 		"mp has one (a fresh exec of the binary, like spawn), so its figure repeats on every row. " +
 		"floor: the same operation on a trivial Go program with os/exec (apply_latency: a 1-byte pipe ping-pong with it, " +
-		"raw blocking syscalls; then through os.File and the runtime's poller). tasks/s: higher is better.\n")
+		"raw blocking syscalls; then through os.File and the runtime's poller; pipe_pingpong: the same over a unix socketpair; " +
+		"pipe_bandwidth: 64 MiB over a unix socketpair in raw 1 MiB writes). " +
+		"tasks/s, msgs/s, MB/s, GB/s: higher is better.\n")
 
 	var targets []string
 	for _, wl := range r.workloads {

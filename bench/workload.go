@@ -156,6 +156,7 @@ func (t Target) describe(w *Workload) string {
 var all = []*Workload{
 	spawnJoin, runRoundtrip, idleRSS,
 	poolMapTiny, poolMapChunk1, applyLatency, executorSubmit, workerRSS,
+	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth,
 }
 
 // All returns every workload, in the order of the table.

@@ -63,6 +63,15 @@ var checks = map[string]func(t *testing.T){
 	"pool_callback":  testPoolCallback,
 	"executor":       testExecutor,
 	"executor_fetch": testExecutorFetch,
+
+	"tcp_echo":          testTCPEcho,
+	"tcp_prefork":       testTCPPrefork,
+	"queue_basics":      testQueueBasics,
+	"producer_consumer": testProducerConsumer,
+	"joinable_queue":    testJoinableQueue,
+	"pipe_eof":          testPipeEOF,
+	"pipe_duplex":       testPipeDuplex,
+	"queue_many":        testQueueMany,
 }
 
 // exampleNames lists the directories that hold an example program.

@@ -33,6 +33,10 @@ IDLE_SETTLE = 0.1  # seconds an idle child is left alone before its memory is re
 POOL_SETTLE = 0.2  # seconds an idle pool is left alone before its workers' memory is read
 POOL_WORKERS = 2  # the size of the pools of the throughput workloads, as on the Go side
 APPLY_WARMUP = 200  # unmeasured apply() calls before apply_latency's samples
+PINGPONG_WARMUP = 200  # unmeasured round trips before pipe_pingpong's samples
+QUEUE_PAYLOAD = 1024  # bytes of each item of queue_throughput_1k
+BANDWIDTH_MSG = 64 << 20  # bytes of each message of pipe_bandwidth
+BANDWIDTH_WARMUP = 2  # unmeasured messages before pipe_bandwidth's samples
 now_ns = time.perf_counter_ns
 
 
@@ -57,6 +61,48 @@ def idle(conn):
     conn.send("ready")
     conn.close()
     time.sleep(3600)
+
+
+def queue_producer(q, n, payload, ready, go):
+    """Puts n items on q once go is set: the ints 0..n-1, or payload n times."""
+    ready.set()
+    go.wait()
+    put = q.put
+    if payload is None:
+        for i in range(n):
+            put(i)
+    else:
+        for _ in range(n):
+            put(payload)
+    # Queue's feeder thread is joined at process exit, after every item is written.
+
+
+def queue_consumer(q, n, ready, go, done):
+    """Gets n items from q, then sends its perf_counter reading and the count through done."""
+    ready.set()
+    go.wait()
+    get = q.get
+    got = 0
+    for _ in range(n):
+        get()
+        got += 1
+    done.send((time.perf_counter(), got))
+    done.close()
+
+
+def echo(conn, n):
+    """Answers each of n messages on conn with the same message."""
+    recv, send = conn.recv, conn.send
+    for _ in range(n):
+        send(recv())
+    conn.close()
+
+
+def bytes_sink(conn, n):
+    """Receives n messages with recv_bytes, answering each with its length."""
+    for _ in range(n):
+        conn.send(len(conn.recv_bytes()))
+    conn.close()
 
 
 # ----------------------------------------------------------------- workloads
@@ -190,6 +236,102 @@ def executor_submit(ctx, n, items):
     return samples, {"submit_tasks_per_s": submit_rates}
 
 
+def _queue_throughput(ctx, n, items, payload):
+    """n runs of a producer process putting items items on a Queue() and a consumer process
+    getting them. Both start (not timed) and wait on an Event; a run is timed from setting it to
+    the consumer's perf_counter reading after its last get(), as the Go side times from its go
+    message to the consumer's done message. Returns the items per second of each run."""
+    rates = []
+    for _ in range(n):
+        q = ctx.Queue()
+        go = ctx.Event()
+        ready = [ctx.Event(), ctx.Event()]
+        r, w = ctx.Pipe(duplex=False)
+        cons = ctx.Process(target=queue_consumer, args=(q, items, ready[0], go, w))
+        prod = ctx.Process(target=queue_producer, args=(q, items, payload, ready[1], go))
+        cons.start()
+        prod.start()
+        w.close()
+        for e in ready:
+            if not e.wait(60):
+                raise RuntimeError("queue child did not get ready")
+        time.sleep(0.01)  # let both reach go.wait()
+        t0 = time.perf_counter()
+        go.set()
+        t_end, got = r.recv()
+        prod.join()
+        cons.join()
+        r.close()
+        q.close()
+        if got != items or prod.exitcode != 0 or cons.exitcode != 0:
+            raise RuntimeError("queue run: got %d of %d items, exit codes %s %s" % (got, items, prod.exitcode, cons.exitcode))
+        rates.append(items / (t_end - t0))
+    return rates
+
+
+def queue_throughput(ctx, n, items):
+    """Queue(): a producer process puts the ints 0..items-1, a consumer process gets them;
+    msgs/s."""
+    return _queue_throughput(ctx, n, items, None), {}
+
+
+def queue_throughput_1k(ctx, n, items):
+    """The same with 1 KiB bytes items; MB/s (1e6 bytes), items/s as an extra."""
+    rates = _queue_throughput(ctx, n, items, b"x" * QUEUE_PAYLOAD)
+    return [r * QUEUE_PAYLOAD / 1e6 for r in rates], {"msgs_per_s": rates}
+
+
+def pipe_pingpong(ctx, n):
+    """Pipe() (duplex, a socketpair): the parent sends the int 1, a child echoes it; each round
+    trip timed, in microseconds, after warm-up round trips."""
+    a, b = ctx.Pipe()
+    child = ctx.Process(target=echo, args=(b, PINGPONG_WARMUP + n))
+    child.start()
+    b.close()
+    send, recv = a.send, a.recv
+    samples = []
+    try:
+        for i in range(-PINGPONG_WARMUP, n):
+            t0 = now_ns()
+            send(1)
+            v = recv()
+            dt = now_ns() - t0
+            if v != 1:
+                raise RuntimeError("echo sent back %r" % (v,))
+            if i >= 0:
+                samples.append(dt / 1e3)
+    finally:
+        child.join()
+        a.close()
+    return samples, {}
+
+
+def pipe_bandwidth(ctx, n):
+    """Pipe() (duplex, a socketpair): the parent sends a 64 MiB bytes object with send_bytes,
+    a child takes it with recv_bytes and answers with its length; each message timed, in GB/s
+    (1e9 bytes), after BANDWIDTH_WARMUP unmeasured messages."""
+    data = b"\xab" * BANDWIDTH_MSG
+    a, b = ctx.Pipe()
+    child = ctx.Process(target=bytes_sink, args=(b, BANDWIDTH_WARMUP + n))
+    child.start()
+    b.close()
+    samples = []
+    try:
+        for i in range(-BANDWIDTH_WARMUP, n):
+            t0 = now_ns()
+            a.send_bytes(data)
+            got = a.recv()
+            dt = now_ns() - t0
+            if got != BANDWIDTH_MSG:
+                raise RuntimeError("bytes_sink received %r bytes" % (got,))
+            if i >= 0:
+                samples.append(BANDWIDTH_MSG / dt)  # bytes per ns = GB/s
+    finally:
+        child.join()
+        a.close()
+    return samples, {}
+
+
 def worker_rss(ctx, n):
     """Memory of the workers of idle Pool(2)s, one pool after the other (n rounded up to whole
     pools): each maps square over range(100), idles POOL_SETTLE seconds, then its workers'
@@ -242,10 +384,11 @@ def read_mem(pid):
 
 
 class Workload:
-    def __init__(self, name, unit, fn, method, n, quick_n, op, items=None, quick_items=None):
+    def __init__(self, name, unit, fn, method, n, quick_n, op, items=None, quick_items=None, params=None):
         self.name, self.unit, self.fn, self.method = name, unit, fn, method
         self.n, self.quick_n, self.op = n, quick_n, op
         self.items, self.quick_items = items, quick_items
+        self.params = params or {}
 
     @property
     def row(self):
@@ -258,7 +401,9 @@ class Workload:
 # Linux: the start method only changes how the pool starts, which is not timed
 # (worker_rss, where it matters, has both). Python's pools are slow enough that
 # their sample counts are lower than the Go side's: about 2 s a sample for
-# pool_map_chunk1 and 12 s for executor_submit.
+# pool_map_chunk1 and 12 s for executor_submit. The queue and pipe workloads
+# also use fork: their processes start before the timing, and their figures are
+# those of the Queue or Connection, whatever the start method.
 WORKLOADS = [
     Workload("spawn_join", "ms", spawn_join, "spawn", 50, 5, "Process(target=empty).start()+join()"),
     Workload("spawn_join", "ms", spawn_join, "fork", 200, 20, "Process(target=empty).start()+join()"),
@@ -279,6 +424,18 @@ WORKLOADS = [
              "workers of an idle Pool(2) after map(square, range(100)), Rss of smaps_rollup"),
     Workload("worker_rss", "MiB", worker_rss, "spawn", 10, 2,
              "workers of an idle Pool(2) after map(square, range(100)), Rss of smaps_rollup"),
+    Workload("queue_throughput", "msgs/s", queue_throughput, "fork", 3, 2,
+             "Queue(): a producer process puts 0..items-1, a consumer process gets them",
+             items=1_000_000, quick_items=20_000, params={"payload": "small int"}),
+    Workload("queue_throughput_1k", "MB/s", queue_throughput_1k, "fork", 5, 2,
+             "Queue(): a producer process puts a 1 KiB bytes object per item, a consumer process gets them",
+             items=100_000, quick_items=5_000, params={"payload_bytes": QUEUE_PAYLOAD, "MB": "1e6 bytes"}),
+    Workload("pipe_pingpong", "µs", pipe_pingpong, "fork", 5000, 200,
+             "Pipe() (socketpair): send(1) to a child that echoes it, recv(); each round trip timed",
+             params={"warmup": PINGPONG_WARMUP, "pipe": "duplex (AF_UNIX socketpair)"}),
+    Workload("pipe_bandwidth", "GB/s", pipe_bandwidth, "fork", 20, 3,
+             "Pipe() (socketpair): send_bytes(64 MiB) to a child that recv_bytes() it and sends its length back",
+             params={"message_bytes": BANDWIDTH_MSG, "warmup": BANDWIDTH_WARMUP, "GB": "1e9 bytes"}),
 ]
 
 
@@ -319,6 +476,7 @@ def emit(w, samples, extras, items=None):
         params["settle_ms"] = POOL_SETTLE * 1000
     if items is not None:
         params["items"] = items
+    params.update(w.params)
     if w.name.startswith(("pool_", "executor_", "worker_")):
         params["workers"] = POOL_WORKERS
     elif w.name == "apply_latency":

@@ -8,10 +8,15 @@
 //	trivial square X   prints X*X and exits (run_roundtrip)
 //	trivial idle       prints "ready", then sleeps until killed (idle_rss, worker_rss)
 //	trivial echo       copies standard input to standard output a byte at a time, with blocking
-//	                   read(2) and write(2) system calls, until end of input (apply_latency)
+//	                   read(2) and write(2) system calls, until end of input (apply_latency over
+//	                   two pipes; pipe_pingpong over one unix socketpair, given as both standard
+//	                   input and standard output)
 //	trivial echo-os    the same through *os.File on the runtime's poller: it makes standard input
 //	                   and output non-blocking first (apply_latency's os.File figures; standard
 //	                   input and output may be two pipes or one socket)
+//	trivial sink N     reads standard input with blocking read(2) calls into a 1 MiB buffer and
+//	                   answers every N bytes received with one byte on standard output, until end
+//	                   of input (pipe_bandwidth, over one unix socketpair)
 package main
 
 import (
@@ -41,6 +46,12 @@ func main() {
 		echoRaw()
 	case "echo-os":
 		echoOS()
+	case "sink":
+		size, err := strconv.Atoi(os.Args[2])
+		if err != nil || size <= 0 {
+			os.Exit(2)
+		}
+		sink(size)
 	default:
 		os.Exit(2)
 	}
@@ -87,6 +98,35 @@ func echoOS() {
 		}
 		if _, err := out.Write(b); err != nil {
 			return
+		}
+	}
+}
+
+// sink reads fd 0 by raw system calls on the blocking descriptor it was given, into a buffer of
+// 1 MiB (the data is not kept), and writes one byte on fd 1 each time another size bytes have
+// arrived.
+func sink(size int) {
+	buf := make([]byte, 1<<20)
+	ack := []byte{1}
+	got := 0
+	for {
+		n, err := syscall.Read(0, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n <= 0 {
+			return
+		}
+		for got += n; got >= size; got -= size {
+			for {
+				_, err = syscall.Write(1, ack)
+				if err != syscall.EINTR {
+					break
+				}
+			}
+			if err != nil {
+				return
+			}
 		}
 	}
 }
