@@ -64,6 +64,9 @@ func (c *Conn[T]) Send(ctx context.Context, v T) error {
 	if err := c.check(true); err != nil {
 		return err
 	}
+	if raw := rawBytesOf(&v); raw != nil {
+		return c.c.send(ctx, msgRaw, raw, nil)
+	}
 	b, fds, err := encodeArg("value sent", v)
 	if err != nil {
 		return err
@@ -93,6 +96,10 @@ func (c *Conn[T]) Recv(ctx context.Context) (T, error) {
 	kind, b, fds, err := c.c.recv(ctx)
 	if err != nil {
 		return v, err
+	}
+	if kind == msgRaw {
+		closeFDs(fds)
+		return v, setRaw(&v, b)
 	}
 	if kind != msgValue {
 		closeFDs(fds)
@@ -209,6 +216,7 @@ func parseConnMeta(m string) (send, recv, ok bool) {
 const (
 	msgValue byte = 1 // encoded by the codec (Send)
 	msgBytes byte = 2 // raw (SendBytes)
+	msgRaw   byte = 3 // a value of a plain type, a byte slice or a string, as its bytes (Send)
 )
 
 // maxPipeMessage is the largest message a pipe carries (its length field is 32 bits).

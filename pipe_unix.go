@@ -32,6 +32,10 @@ const pipeBuffer = 1 << 20
 // readBuffer holds the small messages read ahead in one system call.
 const readBuffer = 64 << 10
 
+// smallMessage is the largest payload copied into one buffer with its header for a single write;
+// larger ones go out with the header in a vectored write.
+const smallMessage = 16 << 10
+
 type conn struct {
 	f                *os.File
 	rc               syscall.RawConn
@@ -39,8 +43,13 @@ type conn struct {
 	canSend, canRecv bool
 	closed           atomic.Bool
 
-	wmu    sync.Mutex
-	broken error // a send that failed midway: the stream is no longer framed
+	wmu        sync.Mutex
+	broken     error // a send that failed midway: the stream is no longer framed
+	wbuf       []byte
+	wout       []byte // what writeFn has left to write
+	werr       error
+	writeFn    func(fd uintptr) bool
+	tryWriteFn func(fd uintptr)
 
 	rmu     sync.Mutex
 	rd      *fdpass.Reader
@@ -51,6 +60,8 @@ type conn struct {
 	nfds    int    // of the pending message
 	payload []byte // of the pending message
 	got     int    // bytes of payload read
+	rctx    context.Context
+	rundo   func() // set once rctx bounds the socket's reads
 }
 
 func newConnPair() (*conn, *conn, error) {
@@ -93,7 +104,33 @@ func adoptConn(fd int) (*conn, error) {
 		f.Close()
 		return nil, err
 	}
-	return &conn{f: f, rc: rc, fd: fd, canSend: true, canRecv: true, rd: fdpass.NewReader(rc)}, nil
+	c := &conn{f: f, rc: rc, fd: fd, canSend: true, canRecv: true, rd: fdpass.NewReader(rc)}
+	c.writeFn = func(fd uintptr) bool {
+		for len(c.wout) > 0 {
+			n, err := unix.Write(int(fd), c.wout)
+			if err == unix.EINTR {
+				continue
+			}
+			if err == unix.EAGAIN {
+				return false
+			}
+			if err != nil {
+				c.werr = os.NewSyscallError("write", err)
+				return true
+			}
+			c.wout = c.wout[n:]
+		}
+		return true
+	}
+	c.tryWriteFn = func(fd uintptr) { c.writeFn(fd) }
+	return c, nil
+}
+
+// appendHeader appends a message header.
+func appendHeader(b []byte, size int, kind byte, nfds int) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(size))
+	b = append(b, kind, 0)
+	return binary.LittleEndian.AppendUint16(b, uint16(nfds))
 }
 
 func (c *conn) String() string {
@@ -131,7 +168,8 @@ func (c *conn) deadline(ctx context.Context, set func(time.Time) error) func() {
 	if ctx.Done() == nil {
 		return func() {}
 	}
-	if d, ok := ctx.Deadline(); ok {
+	d, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		set(d)
 	}
 	fired := make(chan struct{})
@@ -142,8 +180,10 @@ func (c *conn) deadline(ctx context.Context, set func(time.Time) error) func() {
 	return func() {
 		if !stop() {
 			<-fired
+			set(time.Time{})
+		} else if hasDeadline {
+			set(time.Time{})
 		}
-		set(time.Time{})
 	}
 }
 
@@ -176,13 +216,29 @@ func (c *conn) send(ctx context.Context, kind byte, b []byte, fds []int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var hdr [pipeHeader]byte
-	binary.LittleEndian.PutUint32(hdr[:], uint32(len(b)))
-	hdr[4] = kind
-	binary.LittleEndian.PutUint16(hdr[6:], uint16(len(fds)))
-	undo := c.deadline(ctx, c.f.SetWriteDeadline)
-	err := fdpass.WriteV(c.rc, [][]byte{hdr[:], b}, fds)
-	undo()
+	var err error
+	if len(fds) == 0 && len(b) <= smallMessage {
+		// One write of header and payload from a buffer kept for the purpose; ctx matters only
+		// if the socket is full.
+		c.wbuf = appendHeader(c.wbuf[:0], len(b), kind, 0)
+		c.wbuf = append(c.wbuf, b...)
+		c.wout = c.wbuf
+		err = c.rc.Control(c.tryWriteFn)
+		if err == nil && c.werr == nil && len(c.wout) > 0 {
+			undo := c.deadline(ctx, c.f.SetWriteDeadline)
+			err = c.rc.Write(c.writeFn)
+			undo()
+		}
+		if err == nil {
+			err = c.werr
+		}
+		c.wout, c.werr = nil, nil
+	} else {
+		hdr := appendHeader(make([]byte, 0, pipeHeader), len(b), kind, len(fds))
+		undo := c.deadline(ctx, c.f.SetWriteDeadline)
+		err = fdpass.WriteV(c.rc, [][]byte{hdr, b}, fds)
+		undo()
+	}
 	if err != nil {
 		err = c.ioError(ctx, "send", err)
 		if !errors.Is(err, ErrClosed) {
@@ -205,19 +261,15 @@ func (c *conn) recv(ctx context.Context) (kind byte, payload []byte, fds []int, 
 	if c.buf == nil {
 		c.buf = make([]byte, readBuffer)
 	}
-	undo := func() {}
-	armed := false
-	defer func() { undo() }()
+	c.rctx = ctx
+	defer c.disarm()
 	for {
 		if c.pending {
 			n := copy(c.payload[c.got:], c.buf[c.r:c.w])
 			c.r += n
 			c.got += n
 			for c.got < len(c.payload) {
-				if !armed {
-					undo, armed = c.deadline(ctx, c.f.SetReadDeadline), true
-				}
-				n, err := c.rd.Read(c.payload[c.got:])
+				n, err := c.read(c.payload[c.got:])
 				c.got += n
 				if err == io.EOF {
 					return 0, nil, nil, fmt.Errorf("mp: Recv: %w: the other end closed in the middle of a message", io.ErrUnexpectedEOF)
@@ -236,7 +288,7 @@ func (c *conn) recv(ctx context.Context) (kind byte, payload []byte, fds []int, 
 			h := c.buf[c.r : c.r+pipeHeader]
 			size := int(binary.LittleEndian.Uint32(h))
 			kind, nfds := h[4], int(binary.LittleEndian.Uint16(h[6:]))
-			if kind != msgValue && kind != msgBytes {
+			if kind != msgValue && kind != msgBytes && kind != msgRaw {
 				c.close()
 				return 0, nil, nil, fmt.Errorf("%w: pipe message of unknown kind %d (is something else writing to this pipe?); the Conn is closed", ErrProtocol, kind)
 			}
@@ -255,10 +307,7 @@ func (c *conn) recv(ctx context.Context) (kind byte, payload []byte, fds []int, 
 			c.w = copy(c.buf, c.buf[c.r:c.w])
 			c.r = 0
 		}
-		if !armed {
-			undo, armed = c.deadline(ctx, c.f.SetReadDeadline), true
-		}
-		n, err := c.rd.Read(c.buf[c.w:])
+		n, err := c.read(c.buf[c.w:])
 		c.w += n
 		if err == io.EOF {
 			if c.w > c.r {
@@ -270,6 +319,39 @@ func (c *conn) recv(ctx context.Context) (kind byte, payload []byte, fds []int, 
 			return 0, nil, nil, c.ioError(ctx, "recv", err)
 		}
 	}
+}
+
+// read reads what is there into p, waiting for something if need be: it tries for up to spinFor
+// before parking on the runtime's poller, yielding the CPU between tries. Between processes on
+// different CPUs a reply usually comes within that time, and a parked goroutine would wait for the
+// poller's thread to notice it and hand it over, which doubled the round trip of a small message
+// here; on a shared CPU the yield lets the peer run.
+func (c *conn) read(p []byte) (int, error) {
+	var start time.Time
+	for i := 0; ; i++ {
+		n, again, err := c.rd.TryRead(p)
+		if !again {
+			return n, err
+		}
+		if i == 0 {
+			start = time.Now()
+		} else if time.Since(start) > spinFor {
+			if c.rundo == nil {
+				c.rundo = c.deadline(c.rctx, c.f.SetReadDeadline) // ctx bounds the wait
+			}
+			return c.rd.Read(p)
+		}
+		osYield()
+	}
+}
+
+// disarm ends the hold of the current Recv's ctx on the socket.
+func (c *conn) disarm() {
+	if c.rundo != nil {
+		c.rundo()
+		c.rundo = nil
+	}
+	c.rctx = nil
 }
 
 func (c *conn) poll(timeout time.Duration) (bool, error) {

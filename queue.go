@@ -287,6 +287,44 @@ const (
 	rawString // strings: their bytes
 )
 
+// rawBytesOf returns the bytes that stand for *v when T is stored without the codec (they alias
+// *v), or nil. A nil or empty slice or string gives an empty, non-nil slice.
+func rawBytesOf[T any](v *T) []byte {
+	switch rawKind[T]() {
+	case rawMemory:
+		return unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
+	case rawBytes:
+		if b := *(*[]byte)(unsafe.Pointer(v)); len(b) > 0 {
+			return b
+		}
+		return []byte{}
+	case rawString:
+		if s := *(*string)(unsafe.Pointer(v)); len(s) > 0 {
+			return unsafe.Slice(unsafe.StringData(s), len(s))
+		}
+		return []byte{}
+	}
+	return nil
+}
+
+// setRaw sets *v from b, bytes of a raw record; b becomes *v's when T is a byte slice or string.
+func setRaw[T any](v *T, b []byte) error {
+	switch rawKind[T]() {
+	case rawMemory:
+		if len(b) == int(unsafe.Sizeof(*v)) {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(v)), len(b)), b)
+			return nil
+		}
+	case rawBytes:
+		*(*[]byte)(unsafe.Pointer(v)) = b
+		return nil
+	case rawString:
+		*(*string)(unsafe.Pointer(v)) = unsafe.String(unsafe.SliceData(b), len(b))
+		return nil
+	}
+	return fmt.Errorf("%w: a value of %d bytes sent by a sender of another element type arrived for a %v", ErrDecode, len(b), reflect.TypeFor[T]())
+}
+
 // rawKind says how values of T are stored.
 func rawKind[T any]() int {
 	t := reflect.TypeFor[T]()

@@ -173,7 +173,8 @@ func wait(ctx context.Context, addr *uint32, val uint32) {
 	futex.Wait(addr, val, d)
 }
 
-// spin waits up to spinFor for *addr to differ from val, and reports whether it did.
+// spin waits up to spinFor for *addr to differ from val, and reports whether it did. It yields
+// the CPU now and then, so that a peer sharing this CPU can make the change.
 func spin(addr *uint32, val uint32) bool {
 	var start time.Time
 	for i := 0; ; i++ {
@@ -186,6 +187,7 @@ func spin(addr *uint32, val uint32) bool {
 			} else if time.Since(start) > spinFor {
 				return false
 			}
+			osYield()
 		}
 	}
 }

@@ -62,57 +62,88 @@ func Write(rc syscall.RawConn, data []byte, fds []int) error {
 
 // Reader reads a stream socket with recvmsg, keeping the descriptors that arrive. It does not
 // buffer data: every Read returns at most len(p) bytes read straight into p, so the socket can be
-// handed to another reader afterwards without losing bytes.
+// handed to another reader afterwards without losing bytes. One goroutine at a time may read.
 type Reader struct {
 	rc  syscall.RawConn
 	oob []byte
+	raw rawRecv // the system call's arguments, kept to make no garbage per read
+
+	// The current read's arguments and outcome, for the callbacks made once in NewReader.
+	p      []byte
+	n      int
+	err    error
+	again  bool
+	readFn func(fd uintptr) bool
+	tryFn  func(fd uintptr)
 
 	mu  sync.Mutex
 	fds []int
 }
 
 // NewReader returns a Reader of rc.
-func NewReader(rc syscall.RawConn) *Reader { return &Reader{rc: rc, oob: make([]byte, oobSize)} }
+func NewReader(rc syscall.RawConn) *Reader {
+	r := &Reader{rc: rc, oob: make([]byte, oobSize)}
+	r.readFn = func(fd uintptr) bool {
+		r.recv(int(fd))
+		return !r.again
+	}
+	r.tryFn = func(fd uintptr) { r.recv(int(fd)) }
+	return r
+}
+
+// recv makes one non-blocking recvmsg into r.p.
+func (r *Reader) recv(fd int) {
+	for {
+		n, oobn, flags, err := r.raw.recvmsg(fd, r.p, r.oob)
+		if err == unix.EINTR {
+			continue
+		}
+		r.n, r.err, r.again = 0, nil, false
+		if err == unix.EAGAIN {
+			r.again = true
+			return
+		}
+		if err != nil {
+			r.err = os.NewSyscallError("recvmsg", err)
+			return
+		}
+		r.n = n
+		if oobn > 0 {
+			r.keep(r.oob[:oobn])
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			r.err = errors.New("fdpass: descriptors were lost (control data truncated)")
+		}
+		if n == 0 {
+			r.err = io.EOF
+		}
+		return
+	}
+}
 
 // Read reads into p, blocking until at least one byte (or end of file) is there.
 func (r *Reader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var rerr error
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			var oobn, flags int
-			var err error
-			n, oobn, flags, _, err = unix.Recvmsg(int(fd), p, r.oob, recvFlags)
-			if err == unix.EINTR {
-				continue
-			}
-			if err == unix.EAGAIN {
-				return false
-			}
-			if err != nil {
-				rerr = os.NewSyscallError("recvmsg", err)
-				n = 0
-				return true
-			}
-			if oobn > 0 {
-				r.keep(r.oob[:oobn])
-			}
-			if flags&unix.MSG_CTRUNC != 0 {
-				rerr = errors.New("fdpass: descriptors were lost (control data truncated)")
-			}
-			if n == 0 {
-				rerr = io.EOF
-			}
-			return true
-		}
-	})
+	r.p = p
+	err := r.rc.Read(r.readFn)
+	r.p = nil
 	if err != nil {
 		return 0, err
 	}
-	return n, rerr
+	return r.n, r.err
+}
+
+// TryRead reads into p what is there now, without waiting; again reports that nothing was.
+func (r *Reader) TryRead(p []byte) (n int, again bool, err error) {
+	r.p = p
+	cerr := r.rc.Control(r.tryFn)
+	r.p = nil
+	if cerr != nil {
+		return 0, false, cerr
+	}
+	return r.n, r.again, r.err
 }
 
 func (r *Reader) keep(oob []byte) {
