@@ -1,6 +1,6 @@
 // Package mp is multiprocessing for Go: what Python's multiprocessing and concurrent.futures give
-// Python — processes, pools, executors and futures, and in later releases queues, pipes, locks and
-// shared memory — done the Go way, and better where Python is known to fail.
+// Python — processes, pools, executors and futures, queues and pipes, and in later releases locks
+// and shared memory — done the Go way, and better where Python is known to fail.
 //
 // # Why processes
 //
@@ -64,8 +64,33 @@
 // Pool calls are package functions (methods cannot have type parameters): Apply, Submit, Map,
 // MapSeq and MapSeqUnordered.
 //
+// # Queues, pipes and handles
+//
+//	q, err := mp.NewQueue[Job](10)            // shared by every process it is handed to
+//	jobs, err := mp.NewJoinableQueue[Job](0)  // with TaskDone and Join
+//	a, b, err := mp.Pipe[string]()            // two *Conn[string]; mp.OneWay() for (receive, send)
+//
+// A Queue lives in shared memory: Put encodes synchronously and returns its error, and once it
+// returns nil the value is in the queue, whatever happens to the producer next; Get is robust to
+// a consumer killed in the middle (see Queue). A Conn is a Unix socket; Recv reports io.EOF once
+// the other end is closed in every process.
+//
+// Handles — *Queue, *JoinableQueue, *Conn, *os.File, and with package mpnet net.Conn and
+// net.Listener — may be placed in a task argument (in a struct field, a slice, at any depth) or
+// sent over a Conn: they arrive as working handles to the same object, their descriptors passed by
+// SCM_RIGHTS. Handles in maps, or inside values of interface type other than the handle itself,
+// are an error when the task is submitted.
+//
+//	type Work struct {
+//		In  *mp.Queue[Job]
+//		Out *mp.Conn[Result]
+//	}
+//	var Worker = mp.Register("worker", func(ctx context.Context, w Work) (struct{}, error) { ... })
+//	p := mp.NewProcess(Worker, Work{In: q, Out: b})
+//
 // # Platforms
 //
-// Linux is first-class. macOS uses the control socket alone to tie children to their parent.
+// Linux is first-class. macOS uses the control socket alone to tie children to their parent, and
+// queues there wait by polling with a short sleep where Linux uses futexes.
 // Everything compiles on Windows, where starting a child returns ErrNotSupported.
 package mp

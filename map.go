@@ -186,6 +186,9 @@ func Map[T, R any](ctx context.Context, p *Pool, f *Func[T, R], xs []T, opts ...
 		hi := min(lo+size, n)
 		j, err := chunkJob(f.name, xs[lo:hi], cfg.taskTimeout)
 		if err != nil {
+			for _, j := range jobs {
+				closeFDs(j.fds) // never sent
+			}
 			return nil, err
 		}
 		j.finish = func(value []byte, done int, err error) {

@@ -16,9 +16,11 @@ import (
 // use it must Close its own copy, or the reader never sees the end (the seeds' EOFError lesson).
 // Send to an end whose peer is closed everywhere fails with an error matching syscall.EPIPE.
 //
-// One goroutine at a time sends and one receives (each side is locked); when several processes
-// send on copies of one end, a message larger than the socket's buffer can interleave with another
-// process's, as in Python — give each sender its own pipe, or use a Queue.
+// One goroutine at a time sends and one receives (each side is locked). An end is meant to be used
+// by one process at a time in each direction: Recv reads ahead into a buffer of its own, so two
+// processes receiving from copies of one end take each other's bytes, and a message larger than
+// the socket's buffer sent from two processes at once can interleave — as in Python, where this
+// is documented as unsafe. For many producers or consumers, use a Queue.
 type Conn[T any] struct {
 	c *conn
 }

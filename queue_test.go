@@ -227,6 +227,9 @@ func TestQueueBadInput(t *testing.T) {
 	if qf.Len() != 0 {
 		t.Fatalf("Len after failed Puts = %d", qf.Len())
 	}
+	if err := qf.Put(ctx, "fine"); err != nil || qf.Len() != 1 {
+		t.Fatalf("Put after failed Puts: %v, Len %d", err, qf.Len())
+	}
 	var nilQ *mp.Queue[int]
 	if err := nilQ.Put(ctx, 1); !errors.Is(err, mp.ErrClosed) {
 		t.Fatalf("Put on nil queue: %v", err)
@@ -458,5 +461,23 @@ func TestQueueManyGoroutines(t *testing.T) {
 	wg.Wait()
 	if want := (g * each) * (g*each - 1) / 2; sum != want {
 		t.Fatalf("sum %d; want %d", sum, want)
+	}
+}
+
+// TestQueueJoinProducerFirst is Python's documented deadlock: joining a process that put items on
+// a queue before anyone reads them. Here the items are in the queue when Put returns, so the
+// producer exits and Wait returns.
+func TestQueueJoinProducerFirst(t *testing.T) {
+	ctx := ctxT(t)
+	q, _ := mp.NewQueue[Item](0)
+	p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: 0, N: 2000})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("joining the producer before reading: %v", err)
+	}
+	if q.Len() != 2000 {
+		t.Fatalf("Len = %d; want 2000", q.Len())
 	}
 }
