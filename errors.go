@@ -55,6 +55,12 @@ var (
 	ErrQueueEmpty = errors.New("mp: queue empty")
 	// ErrTooLarge reports a message larger than the queue or pipe can ever hold.
 	ErrTooLarge = errors.New("mp: message too large")
+	// ErrOwnerDead is returned by Mutex.Lock (and TryLock) when the process that held the mutex
+	// died holding it. The caller holds the mutex now; the state it guards may be half updated.
+	ErrOwnerDead = errors.New("mp: the previous owner of the mutex died holding it")
+	// ErrBrokenBarrier is returned by Barrier.Wait when the barrier is broken: a party's wait was
+	// cut short by its ctx, a waiting party died, or Abort or Reset was called.
+	ErrBrokenBarrier = errors.New("mp: broken barrier")
 )
 
 // errorRegistry maps stable codes to sentinel errors, in registration order.
@@ -86,6 +92,8 @@ func init() {
 		{"mp.queue_full", ErrQueueFull},
 		{"mp.queue_empty", ErrQueueEmpty},
 		{"mp.too_large", ErrTooLarge},
+		{"mp.owner_dead", ErrOwnerDead},
+		{"mp.broken_barrier", ErrBrokenBarrier},
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
 		{"io.EOF", io.EOF},

@@ -32,6 +32,12 @@ type handle interface {
 	handleAdopt(fd int, meta string) (any, error)
 }
 
+// multiHandle is a handle made of several descriptors (a Cond and its Mutex).
+type multiHandle interface {
+	handleDupN() (fds []int, meta string, err error)
+	handleAdoptN(fds []int, meta string) (any, error)
+}
+
 var (
 	handleType      = reflect.TypeFor[handle]()
 	osFileType      = reflect.TypeFor[*os.File]()
@@ -50,6 +56,7 @@ type handleRef struct {
 	Path []int    // field, element indices from the root; pointers are followed implicitly
 	Kind string   // "mp" for mp's own, "file", or a handlekind name
 	Meta string
+	N    int // descriptors, when more than one
 }
 
 type envelope struct {
@@ -285,6 +292,16 @@ func addHandle(h reflect.Value, path []int, where string, out *outHandles) error
 	var fd int
 	var err error
 	switch x := h.Interface().(type) {
+	case multiHandle:
+		var fds []int
+		fds, ref.Meta, err = x.handleDupN()
+		if err != nil {
+			return fmt.Errorf("%w: %s: %s: %w", ErrEncode, where, h.Type(), err)
+		}
+		ref.Kind, ref.N = "mp", len(fds)
+		out.refs = append(out.refs, ref)
+		out.fds = append(out.fds, fds...)
+		return nil
 	case handle:
 		ref.Kind = "mp"
 		fd, ref.Meta, err = x.handleDup()
@@ -349,60 +366,49 @@ func decodeArg[T any](what string, b []byte, fds []int, v *T) error {
 	if err := codecDec.Unmarshal(tag.Content, &env); err != nil {
 		return fmt.Errorf("%w: %s: malformed handle envelope: %v", ErrDecode, what, err)
 	}
-	if len(env.Refs) > len(fds) {
-		return fmt.Errorf("%w: %s carries %d handles but %d descriptors arrived", ErrProtocol, what, len(env.Refs), len(fds))
+	need := 0
+	for _, ref := range env.Refs {
+		need += max(ref.N, 1)
+	}
+	if need > len(fds) {
+		return fmt.Errorf("%w: %s carries %d descriptors but %d arrived", ErrProtocol, what, need, len(fds))
 	}
 	if err := decodeValue(what, env.Value, v); err != nil {
 		return err
 	}
 	root := reflect.ValueOf(v).Elem()
 	for _, ref := range env.Refs {
-		fd := fds[used]
-		used++
-		if err := fillHandle(root, ref, fd); err != nil {
+		n := max(ref.N, 1)
+		hfds := fds[used : used+n]
+		used += n
+		if err := fillHandle(root, ref, hfds); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrDecode, what, err)
 		}
 	}
 	return nil
 }
 
-// fillHandle builds the handle described by ref over fd (which it owns) and stores it at ref's
+// fillHandle builds the handle described by ref over fds (which it owns) and stores it at ref's
 // position under root.
-func fillHandle(root reflect.Value, ref handleRef, fd int) error {
-	slot := root
-	for _, step := range ref.Path {
-		for slot.Kind() == reflect.Pointer {
-			if slot.IsNil() {
-				closeFD(fd)
-				return errors.New("handle position under a nil pointer")
+func fillHandle(root reflect.Value, ref handleRef, fds []int) error {
+	fd := fds[0]
+	if len(fds) > 1 {
+		if m, ok := handleSlotZero(root, ref).(multiHandle); ok {
+			val, err := m.handleAdoptN(fds, ref.Meta)
+			if err != nil {
+				return err
 			}
-			slot = slot.Elem()
+			return setHandle(root, ref, val)
 		}
-		switch slot.Kind() {
-		case reflect.Struct:
-			if step < 0 || step >= slot.NumField() {
-				closeFD(fd)
-				return errors.New("handle position out of range")
-			}
-			slot = slot.Field(step)
-		case reflect.Slice, reflect.Array:
-			if step < 0 || step >= slot.Len() {
-				closeFD(fd)
-				return errors.New("handle position out of range")
-			}
-			slot = slot.Index(step)
-		default:
-			closeFD(fd)
-			return fmt.Errorf("handle position inside a %s", slot.Type())
-		}
+		closeFDs(fds[1:])
 	}
-	if !slot.CanSet() {
+	slot, err := findSlot(root, ref)
+	if err != nil {
 		closeFD(fd)
-		return fmt.Errorf("handle position %v cannot be set", ref.Path)
+		return err
 	}
 	st := slot.Type()
 	var val any
-	var err error
 	switch ref.Kind {
 	case "mp":
 		h, ok := reflect.Zero(st).Interface().(handle)
@@ -424,15 +430,69 @@ func fillHandle(root reflect.Value, ref handleRef, fd int) error {
 	if err != nil {
 		return err
 	}
+	return assignHandle(slot, val)
+}
+
+// assignHandle stores the handle val in slot.
+func assignHandle(slot reflect.Value, val any) error {
 	rv := reflect.ValueOf(val)
-	if !rv.Type().AssignableTo(st) {
+	if !rv.Type().AssignableTo(slot.Type()) {
 		if c, ok := val.(interface{ Close() error }); ok {
 			c.Close()
 		}
-		return fmt.Errorf("a %s arrived where the receiver has a %s", rv.Type(), st)
+		return fmt.Errorf("a %s arrived where the receiver has a %s", rv.Type(), slot.Type())
 	}
 	slot.Set(rv)
 	return nil
+}
+
+// findSlot follows ref's path from root.
+func findSlot(root reflect.Value, ref handleRef) (reflect.Value, error) {
+	slot := root
+	for _, step := range ref.Path {
+		for slot.Kind() == reflect.Pointer {
+			if slot.IsNil() {
+				return slot, errors.New("handle position under a nil pointer")
+			}
+			slot = slot.Elem()
+		}
+		switch slot.Kind() {
+		case reflect.Struct:
+			if step < 0 || step >= slot.NumField() {
+				return slot, errors.New("handle position out of range")
+			}
+			slot = slot.Field(step)
+		case reflect.Slice, reflect.Array:
+			if step < 0 || step >= slot.Len() {
+				return slot, errors.New("handle position out of range")
+			}
+			slot = slot.Index(step)
+		default:
+			return slot, fmt.Errorf("handle position inside a %s", slot.Type())
+		}
+	}
+	if !slot.CanSet() {
+		return slot, fmt.Errorf("handle position %v cannot be set", ref.Path)
+	}
+	return slot, nil
+}
+
+// handleSlotZero returns the zero value of the type at ref's position, or nil.
+func handleSlotZero(root reflect.Value, ref handleRef) any {
+	slot, err := findSlot(root, ref)
+	if err != nil {
+		return nil
+	}
+	return reflect.Zero(slot.Type()).Interface()
+}
+
+// setHandle stores val at ref's position.
+func setHandle(root reflect.Value, ref handleRef, val any) error {
+	slot, err := findSlot(root, ref)
+	if err != nil {
+		return err
+	}
+	return assignHandle(slot, val)
 }
 
 // closeFDs closes descriptors owned by a message that was not (fully) delivered.

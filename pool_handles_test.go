@@ -124,3 +124,25 @@ func TestPoolHandlesInArguments(t *testing.T) {
 		t.Fatalf("Apply after a failed Submit = %d, %v", n, err)
 	}
 }
+
+// TestPoolSyncHandles hands a mutex and a shared counter to pool workers in Map items.
+func TestPoolSyncHandles(t *testing.T) {
+	ctx := ctxT(t)
+	m, _ := mp.NewMutex()
+	v, _ := mp.NewValue[int64](0)
+	p, err := mp.NewPool(ctx, mp.WithWorkers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	args := make([]CounterArg, 8)
+	for i := range args {
+		args[i] = CounterArg{M: m, V: v, N: 500}
+	}
+	if _, err := mp.Map(ctx, p, CountUnderLock, args, mp.WithChunkSize(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Load(); got != 8*500 {
+		t.Fatalf("counter = %d; want %d", got, 8*500)
+	}
+}

@@ -192,49 +192,14 @@ func spin(addr *uint32, val uint32) bool {
 	}
 }
 
-// lock takes the lock word l, taking it over from a dead owner.
+// lock takes the lock word l, taking it over from a dead owner: the ring is consistent whatever
+// point its owner died at (see above).
 func (r *ring) lock(ctx context.Context, l *uint32) error {
-	if atomic.CompareAndSwapUint32(l, 0, r.pid) {
-		return nil
-	}
-	for range 200 {
-		if atomic.LoadUint32(l) == 0 && atomic.CompareAndSwapUint32(l, 0, r.pid) {
-			return nil
-		}
-	}
-	for {
-		v := atomic.LoadUint32(l)
-		if v == 0 {
-			if atomic.CompareAndSwapUint32(l, 0, r.pid|lockContended) {
-				return nil
-			}
-			continue
-		}
-		if v&lockContended == 0 {
-			if !atomic.CompareAndSwapUint32(l, v, v|lockContended) {
-				continue
-			}
-			v |= lockContended
-		}
-		start := time.Now()
-		wait(ctx, l, v)
-		if err := ctx.Err(); err != nil {
-			futex.Wake(l, 1) // pass on a wake-up this waiter may have taken
-			return err
-		}
-		if atomic.LoadUint32(l) == v && time.Since(start) >= lockProbe/2 && !processAlive(int(v&^lockContended)) {
-			if atomic.CompareAndSwapUint32(l, v, r.pid|lockContended) {
-				return nil // its owner died holding it; the ring is consistent (see above)
-			}
-		}
-	}
+	_, err := lockWord(ctx, l, r.pid)
+	return err
 }
 
-func (r *ring) unlock(l *uint32) {
-	if atomic.SwapUint32(l, 0)&lockContended != 0 {
-		futex.Wake(l, 1)
-	}
-}
+func (r *ring) unlock(l *uint32) { unlockWord(l) }
 
 // wakeIf wakes every sleeper on addr if flag says there are any.
 func wakeIf(flag, addr *uint32) {

@@ -48,12 +48,23 @@ func Map(fd int) (*Segment, error) {
 // Close unmaps the segment and closes its descriptor. The memory must not be used afterwards.
 func (s *Segment) Close() error {
 	err := unix.Munmap(s.Mem)
-	unix.Close(s.FD)
+	s.CloseFD()
 	s.Mem = nil
 	return err
 }
 
 // Dup returns a new close-on-exec descriptor of the segment's object.
 func (s *Segment) Dup() (int, error) {
+	if s.FD < 0 {
+		return -1, unix.EBADF
+	}
 	return unix.FcntlInt(uintptr(s.FD), unix.F_DUPFD_CLOEXEC, 0)
+}
+
+// CloseFD closes the segment's descriptor and keeps the mapping.
+func (s *Segment) CloseFD() {
+	if s.FD >= 0 {
+		unix.Close(s.FD)
+		s.FD = -1
+	}
 }

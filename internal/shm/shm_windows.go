@@ -11,3 +11,6 @@ func (s *Segment) Close() error { return nil }
 
 // Dup is not supported on Windows.
 func (s *Segment) Dup() (int, error) { return -1, ErrNotSupported }
+
+// CloseFD does nothing on Windows.
+func (s *Segment) CloseFD() {}

@@ -1,0 +1,730 @@
+package mp
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mp-go/mp/internal/futex"
+)
+
+// The synchronisation objects of this file — Mutex, Semaphore, Event, Cond and Barrier — are words
+// in a small shared memory segment of their own, waited on with futexes (Linux; elsewhere with
+// polling). Each is a handle: put it in a task argument (or send it over a Conn) and the child
+// gets the same object. Close releases this process's hold on it (the object lives on in the
+// processes that still have it); after Close, methods with an error result return ErrClosed, and
+// the others panic with it.
+
+// Mutex is a mutual exclusion lock shared by processes: Python's multiprocessing.Lock, made robust.
+// If the process holding it dies, the next Lock acquires it and reports ErrOwnerDead, so that the
+// caller can repair what the mutex guards (Python waits for ever). Any goroutine of any process may
+// unlock it, as with sync.Mutex.
+type Mutex struct {
+	s *shared
+	w *uint32
+}
+
+// NewMutex makes an unlocked mutex.
+func NewMutex() (*Mutex, error) {
+	s, err := newShared(kindMutex, 0)
+	if err != nil {
+		return nil, err
+	}
+	return newMutex(s), nil
+}
+
+func newMutex(s *shared) *Mutex { return track(&Mutex{s: s, w: s.word(offWords)}, s) }
+
+// Lock locks m, waiting until it is free or ctx ends. It returns ErrOwnerDead, with m locked,
+// when its previous holder died holding it.
+func (m *Mutex) Lock(ctx context.Context) error {
+	if m == nil || m.s.closed.Load() {
+		return m.s.check()
+	}
+	if atomic.CompareAndSwapUint32(m.w, 0, m.s.pid) {
+		return nil
+	}
+	dead, err := lockWord(ctx, m.w, m.s.pid)
+	if err != nil {
+		return err
+	}
+	if dead {
+		return ErrOwnerDead
+	}
+	return nil
+}
+
+// TryLock locks m if it is free (or its holder has died, which it reports with ErrOwnerDead),
+// and reports whether it did.
+func (m *Mutex) TryLock() (bool, error) {
+	if err := m.s.check(); err != nil {
+		return false, err
+	}
+	ok, dead := tryLockWord(m.w, m.s.pid)
+	if dead {
+		return true, ErrOwnerDead
+	}
+	return ok, nil
+}
+
+// Unlock unlocks m. It panics if m is not locked, as sync.Mutex does.
+func (m *Mutex) Unlock() {
+	m.s.mustCheck()
+	if !unlockWord(m.w) {
+		panic("mp: Unlock of unlocked Mutex")
+	}
+}
+
+// Locked reports whether m is locked (by any process) at this moment.
+func (m *Mutex) Locked() bool {
+	m.s.mustCheck()
+	return atomic.LoadUint32(m.w) != 0
+}
+
+// Locker returns m as a sync.Locker, whose Lock waits without a ctx and takes a dead owner's
+// mutex silently.
+func (m *Mutex) Locker() sync.Locker { return mutexLocker{m} }
+
+type mutexLocker struct{ m *Mutex }
+
+func (l mutexLocker) Lock() {
+	if err := l.m.Lock(context.Background()); err != nil && err != ErrOwnerDead {
+		panic(err)
+	}
+}
+
+func (l mutexLocker) Unlock() { l.m.Unlock() }
+
+// Close releases this process's hold on m.
+func (m *Mutex) Close() error { return m.s.close() }
+
+func (m *Mutex) handleDup() (int, string, error) {
+	if m == nil {
+		return -1, "", (*shared)(nil).check()
+	}
+	return m.s.dup()
+}
+
+func (*Mutex) handleAdopt(fd int, meta string) (any, error) {
+	s, err := adoptShared(fd, meta, kindMutex)
+	if err != nil {
+		return nil, err
+	}
+	return newMutex(s), nil
+}
+
+// MarshalCBOR refuses to encode a Mutex outside a task argument or a Conn's Send.
+func (m *Mutex) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindMutex) }
+
+// Semaphore is a counting semaphore shared by processes: Python's Semaphore and BoundedSemaphore.
+//
+// Permits taken by a process that dies without releasing them are not lost: each process's
+// holding is recorded (for up to 64 processes at a time), and a waiter that has waited for
+// 100 ms returns the permits of dead holders to the semaphore. A process killed between taking
+// permits and recording them (a few instructions) leaks them.
+type Semaphore struct {
+	s       *shared
+	count   *uint32
+	waiting *uint32
+	bound   *uint32
+	slot    atomic.Pointer[semSlot] // this process's entry in the table of holders
+}
+
+const (
+	semCount   = offWords
+	semWaiting = offWords + 4
+	semBound   = offWords + 8
+	semSlots   = 256 // 64 entries of {pid, permits held}
+	semNSlots  = 64
+)
+
+type semSlot struct{ pid, held *uint32 }
+
+// NewSemaphore makes a semaphore with n permits. A negative n is an ErrInvalidOption.
+func NewSemaphore(n int) (*Semaphore, error) { return makeSemaphore(n, false) }
+
+// NewBoundedSemaphore makes a semaphore with n permits whose Release panics if it would hold more
+// than n: Python's BoundedSemaphore (which raises ValueError).
+func NewBoundedSemaphore(n int) (*Semaphore, error) { return makeSemaphore(n, true) }
+
+func makeSemaphore(n int, bounded bool) (*Semaphore, error) {
+	if n < 0 || n > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: semaphore count %d; it must be between 0 and %d", ErrInvalidOption, n, math.MaxInt32)
+	}
+	s, err := newShared(kindSemaphore, 0)
+	if err != nil {
+		return nil, err
+	}
+	atomic.StoreUint32(s.word(semCount), uint32(n))
+	if bounded {
+		atomic.StoreUint32(s.word(semBound), uint32(n))
+	}
+	return newSemaphore(s), nil
+}
+
+func newSemaphore(s *shared) *Semaphore {
+	return track(&Semaphore{s: s, count: s.word(semCount), waiting: s.word(semWaiting), bound: s.word(semBound)}, s)
+}
+
+// Acquire takes n permits, waiting until there are enough or ctx ends.
+func (sem *Semaphore) Acquire(ctx context.Context, n int) error {
+	if err := sem.s.check(); err != nil {
+		return err
+	}
+	if n < 0 || n > math.MaxInt32 {
+		return fmt.Errorf("%w: Acquire(%d)", ErrInvalidOption, n)
+	}
+	for i := 0; ; i++ {
+		c := atomic.LoadUint32(sem.count)
+		if c >= uint32(n) {
+			if atomic.CompareAndSwapUint32(sem.count, c, c-uint32(n)) {
+				sem.record(int32(n))
+				return nil
+			}
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if i < 8 {
+			osYield()
+			continue
+		}
+		atomic.StoreUint32(sem.waiting, 1)
+		if atomic.LoadUint32(sem.count) != c {
+			continue
+		}
+		start := time.Now()
+		wait(ctx, sem.count, c)
+		if time.Since(start) >= lockProbe/2 && atomic.LoadUint32(sem.count) == c {
+			sem.reclaim()
+		}
+	}
+}
+
+// TryAcquire takes n permits if there are enough now, and reports whether it did.
+func (sem *Semaphore) TryAcquire(n int) bool {
+	if sem.s.check() != nil || n < 0 {
+		return false
+	}
+	for {
+		c := atomic.LoadUint32(sem.count)
+		if c < uint32(n) {
+			return false
+		}
+		if atomic.CompareAndSwapUint32(sem.count, c, c-uint32(n)) {
+			sem.record(int32(n))
+			return true
+		}
+	}
+}
+
+// Release returns n permits. A bounded semaphore panics if it would then hold more than its
+// initial count.
+func (sem *Semaphore) Release(n int) error {
+	if err := sem.s.check(); err != nil {
+		return err
+	}
+	if n < 0 || n > math.MaxInt32 {
+		return fmt.Errorf("%w: Release(%d)", ErrInvalidOption, n)
+	}
+	bound := atomic.LoadUint32(sem.bound)
+	for {
+		c := atomic.LoadUint32(sem.count)
+		if bound > 0 && uint64(c)+uint64(n) > uint64(bound) {
+			panic(fmt.Sprintf("mp: BoundedSemaphore released too many times (%d permits held, %d released, bound %d)", c, n, bound))
+		}
+		if atomic.CompareAndSwapUint32(sem.count, c, c+uint32(n)) {
+			break
+		}
+	}
+	sem.record(-int32(n))
+	wakeIf(sem.waiting, sem.count)
+	return nil
+}
+
+// Value returns the number of permits available now.
+func (sem *Semaphore) Value() int {
+	if sem.s.check() != nil {
+		return 0
+	}
+	return int(atomic.LoadUint32(sem.count))
+}
+
+// Close releases this process's hold on sem (permits it holds stay taken).
+func (sem *Semaphore) Close() error { return sem.s.close() }
+
+// record adds d to this process's holding (never below zero: a process may release permits it did
+// not take, as with any semaphore).
+func (sem *Semaphore) record(d int32) {
+	sl := sem.mySlot()
+	if sl == nil {
+		return
+	}
+	for {
+		h := atomic.LoadUint32(sl.held)
+		nh := int64(h) + int64(d)
+		if nh < 0 {
+			nh = 0
+		}
+		if atomic.CompareAndSwapUint32(sl.held, h, uint32(nh)) {
+			return
+		}
+	}
+}
+
+// mySlot finds or claims this process's entry in the table of holders; nil when the table is full.
+func (sem *Semaphore) mySlot() *semSlot {
+	if sl := sem.slot.Load(); sl != nil {
+		return sl
+	}
+	pid := sem.s.pid
+	for i := range semNSlots {
+		p := sem.s.word(semSlots + 8*i)
+		if atomic.LoadUint32(p) == pid || atomic.CompareAndSwapUint32(p, 0, pid) {
+			sl := &semSlot{pid: p, held: sem.s.word(semSlots + 8*i + 4)}
+			sem.slot.Store(sl)
+			return sl
+		}
+	}
+	// Full: free the entries of dead processes that hold nothing, and try again next time.
+	for i := range semNSlots {
+		p := sem.s.word(semSlots + 8*i)
+		if v := atomic.LoadUint32(p); v != 0 && atomic.LoadUint32(sem.s.word(semSlots+8*i+4)) == 0 && !processAlive(int(v)) {
+			atomic.CompareAndSwapUint32(p, v, 0)
+		}
+	}
+	return nil
+}
+
+// reclaim returns the permits held by dead processes.
+func (sem *Semaphore) reclaim() {
+	for i := range semNSlots {
+		p := sem.s.word(semSlots + 8*i)
+		pid := atomic.LoadUint32(p)
+		if pid == 0 || pid == sem.s.pid || processAlive(int(pid)) {
+			continue
+		}
+		held := sem.s.word(semSlots + 8*i + 4)
+		if h := atomic.SwapUint32(held, 0); h > 0 {
+			atomic.AddUint32(sem.count, h)
+			futex.Wake(sem.count, math.MaxInt32)
+		}
+		atomic.CompareAndSwapUint32(p, pid, 0)
+	}
+}
+
+func (sem *Semaphore) handleDup() (int, string, error) {
+	if sem == nil {
+		return -1, "", (*shared)(nil).check()
+	}
+	return sem.s.dup()
+}
+
+func (*Semaphore) handleAdopt(fd int, meta string) (any, error) {
+	s, err := adoptShared(fd, meta, kindSemaphore)
+	if err != nil {
+		return nil, err
+	}
+	return newSemaphore(s), nil
+}
+
+// MarshalCBOR refuses to encode a Semaphore outside a task argument or a Conn's Send.
+func (sem *Semaphore) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindSemaphore) }
+
+// Event is a flag shared by processes that they can wait for: Python's multiprocessing.Event.
+type Event struct {
+	s       *shared
+	flag    *uint32
+	waiting *uint32
+}
+
+// NewEvent makes an event, not set.
+func NewEvent() (*Event, error) {
+	s, err := newShared(kindEvent, 0)
+	if err != nil {
+		return nil, err
+	}
+	return newEvent(s), nil
+}
+
+func newEvent(s *shared) *Event {
+	return track(&Event{s: s, flag: s.word(offWords), waiting: s.word(offWords + 4)}, s)
+}
+
+// Set sets the event and wakes every process waiting for it.
+func (e *Event) Set() error {
+	if err := e.s.check(); err != nil {
+		return err
+	}
+	if atomic.SwapUint32(e.flag, 1) == 0 {
+		wakeIf(e.waiting, e.flag)
+	}
+	return nil
+}
+
+// Clear resets the event.
+func (e *Event) Clear() error {
+	if err := e.s.check(); err != nil {
+		return err
+	}
+	atomic.StoreUint32(e.flag, 0)
+	return nil
+}
+
+// IsSet reports whether the event is set.
+func (e *Event) IsSet() bool { return e.s.check() == nil && atomic.LoadUint32(e.flag) != 0 }
+
+// Wait waits until the event is set or ctx ends (Python's wait(timeout) is Wait with a ctx that
+// has a timeout; a nil error is its True).
+func (e *Event) Wait(ctx context.Context) error {
+	if err := e.s.check(); err != nil {
+		return err
+	}
+	if atomic.LoadUint32(e.flag) != 0 {
+		return nil
+	}
+	for {
+		if spin(e.flag, 0) {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		atomic.StoreUint32(e.waiting, 1)
+		if atomic.LoadUint32(e.flag) != 0 {
+			return nil
+		}
+		wait(ctx, e.flag, 0)
+		if atomic.LoadUint32(e.flag) != 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.s.closed.Load() {
+			return e.s.check()
+		}
+	}
+}
+
+// Close releases this process's hold on e.
+func (e *Event) Close() error { return e.s.close() }
+
+func (e *Event) handleDup() (int, string, error) {
+	if e == nil {
+		return -1, "", (*shared)(nil).check()
+	}
+	return e.s.dup()
+}
+
+func (*Event) handleAdopt(fd int, meta string) (any, error) {
+	s, err := adoptShared(fd, meta, kindEvent)
+	if err != nil {
+		return nil, err
+	}
+	return newEvent(s), nil
+}
+
+// MarshalCBOR refuses to encode an Event outside a task argument or a Conn's Send.
+func (e *Event) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindEvent) }
+
+// Cond is a condition variable shared by processes, over an mp.Mutex: Python's
+// multiprocessing.Condition. A Cond handed to a child brings its Mutex along (as c.L); pass the
+// Mutex too if the child needs it by itself — it arrives as the same mutex. Wakeups may be
+// spurious: wait in a loop that checks the condition.
+type Cond struct {
+	s   *shared
+	seq *uint32
+	// L is the mutex that Wait unlocks and locks again.
+	L *Mutex
+}
+
+// NewCond makes a condition variable over m.
+func NewCond(m *Mutex) (*Cond, error) {
+	if err := m.s.check(); m == nil || err != nil {
+		return nil, fmt.Errorf("%w: NewCond needs an open *mp.Mutex", ErrInvalidOption)
+	}
+	s, err := newShared(kindCond, 0)
+	if err != nil {
+		return nil, err
+	}
+	return newCond(s, m), nil
+}
+
+func newCond(s *shared, m *Mutex) *Cond { return track(&Cond{s: s, seq: s.word(offWords), L: m}, s) }
+
+// Wait unlocks c.L, waits for a Signal or Broadcast (or for ctx to end), and locks c.L again
+// before returning, also when it returns ctx's error. c.L must be locked on entry. A dead
+// previous owner of c.L is reported as ErrOwnerDead, with c.L locked.
+func (c *Cond) Wait(ctx context.Context) error {
+	if err := c.s.check(); err != nil {
+		return err
+	}
+	if c.L == nil {
+		return fmt.Errorf("%w: a Cond without a Mutex; make it with mp.NewCond", ErrInvalidOption)
+	}
+	seq := atomic.LoadUint32(c.seq)
+	c.L.Unlock()
+	atomic.AddUint32(c.s.word(offWords+4), 1)
+	wait(ctx, c.seq, seq)
+	for atomic.LoadUint32(c.seq) == seq && ctx.Err() == nil && !c.s.closed.Load() {
+		wait(ctx, c.seq, seq)
+	}
+	atomic.AddUint32(c.s.word(offWords+4), ^uint32(0))
+	lerr := c.L.Lock(context.Background())
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return lerr
+}
+
+// Signal wakes one process (or goroutine) waiting on c, if any.
+func (c *Cond) Signal() error { return c.wake(1) }
+
+// Broadcast wakes everything waiting on c.
+func (c *Cond) Broadcast() error { return c.wake(math.MaxInt32) }
+
+func (c *Cond) wake(n int) error {
+	if err := c.s.check(); err != nil {
+		return err
+	}
+	atomic.AddUint32(c.seq, 1)
+	if atomic.LoadUint32(c.s.word(offWords+4)) != 0 {
+		futex.Wake(c.seq, n)
+	}
+	return nil
+}
+
+// Close releases this process's hold on c (not on its Mutex).
+func (c *Cond) Close() error { return c.s.close() }
+
+// A Cond travels with its Mutex: two descriptors.
+func (c *Cond) handleDupN() ([]int, string, error) {
+	if c == nil {
+		return nil, "", (*shared)(nil).check()
+	}
+	if c.L == nil {
+		return nil, "", fmt.Errorf("%w: a Cond without its Mutex", ErrInvalidOption)
+	}
+	fd, meta, err := c.s.dup()
+	if err != nil {
+		return nil, "", err
+	}
+	mfd, _, err := c.L.s.dup()
+	if err != nil {
+		closeFD(fd)
+		return nil, "", err
+	}
+	return []int{fd, mfd}, meta, nil
+}
+
+func (*Cond) handleAdoptN(fds []int, meta string) (any, error) {
+	if len(fds) != 2 {
+		closeFDs(fds)
+		return nil, fmt.Errorf("a %s arrived with %d descriptors", meta, len(fds))
+	}
+	s, err := adoptShared(fds[0], meta, kindCond)
+	if err != nil {
+		closeFD(fds[1])
+		return nil, err
+	}
+	ms, err := adoptShared(fds[1], kindNames[kindMutex], kindMutex)
+	if err != nil {
+		return nil, err
+	}
+	return newCond(s, newMutex(ms)), nil
+}
+
+func (c *Cond) handleDup() (int, string, error) {
+	return -1, "", fmt.Errorf("%w: a Cond travels with its Mutex", ErrInvalidOption)
+}
+
+func (*Cond) handleAdopt(fd int, meta string) (any, error) {
+	closeFD(fd)
+	return nil, fmt.Errorf("a %s arrived without its Mutex", meta)
+}
+
+// MarshalCBOR refuses to encode a Cond outside a task argument or a Conn's Send.
+func (c *Cond) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindCond) }
+
+// Barrier makes a fixed number of parties wait for each other: Python's
+// multiprocessing.Barrier. Each Wait returns once all parties have called it, with the party's
+// arrival index (0 for the first). The barrier then resets for the next round.
+//
+// A party whose Wait is cut short by its ctx breaks the barrier, as does a waiting party that dies
+// (noticed within about 100 ms), Abort, or Reset while parties wait: every Wait then returns
+// ErrBrokenBarrier (the one cut short wraps its ctx error too), until Reset.
+type Barrier struct {
+	s                                    *shared
+	lock, arrived, gen, broken, resetGen *uint32
+	parties                              int
+}
+
+const (
+	barLock     = offWords
+	barArrived  = offWords + 64
+	barGen      = offWords + 68
+	barBroken   = offWords + 72
+	barResetGen = offWords + 76 // the round a Reset started while parties waited
+	barParties  = offWords + 80
+	barPids     = 512 // the pids of the waiting parties, by arrival index
+	maxBarrier  = 1 << 16
+	barrierPage = 4096
+)
+
+// NewBarrier makes a barrier for parties parties (at least 1, at most 65536).
+func NewBarrier(parties int) (*Barrier, error) {
+	if parties < 1 || parties > maxBarrier {
+		return nil, fmt.Errorf("%w: barrier of %d parties; it must be between 1 and %d", ErrInvalidOption, parties, maxBarrier)
+	}
+	s, err := newShared(kindBarrier, barPids+4*parties)
+	if err != nil {
+		return nil, err
+	}
+	atomic.StoreUint32(s.word(barParties), uint32(parties))
+	return newBarrier(s)
+}
+
+func newBarrier(s *shared) (*Barrier, error) {
+	p := int(atomic.LoadUint32(s.word(barParties)))
+	if p < 1 || barPids+4*p > len(s.mem) {
+		s.seg.Close()
+		return nil, fmt.Errorf("%w: a malformed barrier arrived", ErrDecode)
+	}
+	return track(&Barrier{
+		s: s, lock: s.word(barLock), arrived: s.word(barArrived), gen: s.word(barGen),
+		broken: s.word(barBroken), resetGen: s.word(barResetGen), parties: p,
+	}, s), nil
+}
+
+// Parties returns the number of parties the barrier waits for.
+func (b *Barrier) Parties() int { return b.parties }
+
+// Waiting returns the number of parties waiting now.
+func (b *Barrier) Waiting() int {
+	if b.s.check() != nil {
+		return 0
+	}
+	return int(atomic.LoadUint32(b.arrived))
+}
+
+// Broken reports whether the barrier is broken.
+func (b *Barrier) Broken() bool { return b.s.check() == nil && atomic.LoadUint32(b.broken) != 0 }
+
+// Wait waits until every party has called Wait, and returns this party's arrival index.
+func (b *Barrier) Wait(ctx context.Context) (int, error) {
+	if err := b.s.check(); err != nil {
+		return 0, err
+	}
+	if _, err := lockWord(ctx, b.lock, b.s.pid); err != nil {
+		return 0, err // a dead owner of the internal lock died between two stores: nothing to repair
+	}
+	if atomic.LoadUint32(b.broken) != 0 {
+		unlockWord(b.lock)
+		return 0, ErrBrokenBarrier
+	}
+	idx := atomic.LoadUint32(b.arrived)
+	gen := atomic.LoadUint32(b.gen)
+	if int(idx)+1 == b.parties {
+		atomic.StoreUint32(b.arrived, 0)
+		atomic.AddUint32(b.gen, 1)
+		unlockWord(b.lock)
+		futex.Wake(b.gen, math.MaxInt32)
+		return int(idx), nil
+	}
+	atomic.StoreUint32(b.s.word(barPids+4*int(idx)), b.s.pid)
+	atomic.StoreUint32(b.arrived, idx+1)
+	unlockWord(b.lock)
+	for {
+		if g := atomic.LoadUint32(b.gen); g != gen {
+			if atomic.LoadUint32(b.resetGen) == gen+1 {
+				return 0, ErrBrokenBarrier // a Reset ended this round
+			}
+			return int(idx), nil
+		}
+		if atomic.LoadUint32(b.broken) != 0 {
+			return 0, ErrBrokenBarrier
+		}
+		if err := ctx.Err(); err != nil {
+			b.breakIt()
+			return 0, fmt.Errorf("%w: %w", ErrBrokenBarrier, err)
+		}
+		if b.s.closed.Load() {
+			return 0, b.s.check()
+		}
+		start := time.Now()
+		wait(ctx, b.gen, gen)
+		if atomic.LoadUint32(b.gen) == gen && time.Since(start) >= lockProbe/2 && b.partyDied(gen) {
+			b.breakIt()
+		}
+	}
+}
+
+// partyDied reports whether a party waiting in round gen has died.
+func (b *Barrier) partyDied(gen uint32) bool {
+	n := int(atomic.LoadUint32(b.arrived))
+	for i := range min(n, b.parties) {
+		pid := atomic.LoadUint32(b.s.word(barPids + 4*i))
+		if pid != 0 && !processAlive(int(pid)) && atomic.LoadUint32(b.gen) == gen {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Barrier) breakIt() {
+	atomic.StoreUint32(b.broken, 1)
+	futex.Wake(b.gen, math.MaxInt32) // the waiters re-check broken when woken
+}
+
+// Abort breaks the barrier: every Wait, now and until Reset, returns ErrBrokenBarrier.
+func (b *Barrier) Abort() error {
+	if err := b.s.check(); err != nil {
+		return err
+	}
+	b.breakIt()
+	return nil
+}
+
+// Reset returns the barrier to its empty state; parties waiting now get ErrBrokenBarrier.
+func (b *Barrier) Reset() error {
+	if err := b.s.check(); err != nil {
+		return err
+	}
+	lockWord(context.Background(), b.lock, b.s.pid)
+	gen := atomic.LoadUint32(b.gen)
+	if atomic.LoadUint32(b.arrived) != 0 {
+		atomic.StoreUint32(b.resetGen, gen+1) // the waiters of round gen see a break
+	}
+	atomic.StoreUint32(b.arrived, 0)
+	atomic.StoreUint32(b.gen, gen+1)
+	atomic.StoreUint32(b.broken, 0)
+	unlockWord(b.lock)
+	futex.Wake(b.gen, math.MaxInt32)
+	return nil
+}
+
+// Close releases this process's hold on b.
+func (b *Barrier) Close() error { return b.s.close() }
+
+func (b *Barrier) handleDup() (int, string, error) {
+	if b == nil {
+		return -1, "", (*shared)(nil).check()
+	}
+	return b.s.dup()
+}
+
+func (*Barrier) handleAdopt(fd int, meta string) (any, error) {
+	s, err := adoptShared(fd, meta, kindBarrier)
+	if err != nil {
+		return nil, err
+	}
+	return newBarrier(s)
+}
+
+// MarshalCBOR refuses to encode a Barrier outside a task argument or a Conn's Send.
+func (b *Barrier) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindBarrier) }

@@ -1,0 +1,596 @@
+//go:build unix
+
+package mp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mp-go/mp"
+)
+
+// CounterArg is what the counting children get.
+type CounterArg struct {
+	M *mp.Mutex
+	V *mp.Value[int64]
+	N int
+}
+
+// HoldArg asks a child to lock M, set Locked, and wait to be killed.
+type HoldArg struct {
+	M      *mp.Mutex
+	Locked *mp.Event
+}
+
+// SemArg asks a child to take K permits and signal.
+type SemArg struct {
+	S    *mp.Semaphore
+	K    int
+	Took *mp.Event
+}
+
+// CondArg asks a child to wait until V reaches Want.
+type CondArg struct {
+	C    *mp.Cond
+	V    *mp.Value[int64]
+	Want int64
+}
+
+// BarrierArg asks a child to wait at B, Rounds times, reporting its indices on Out.
+type BarrierArg struct {
+	B      *mp.Barrier
+	Rounds int
+	Out    *mp.Queue[int]
+}
+
+// ShmArg hands a child segments to read.
+type ShmArg struct {
+	Anon  *mp.SharedMemory
+	Name  string
+	Arr   *mp.Array[float64]
+	Ready *mp.Event
+}
+
+var (
+	// CountUnderLock increments V N times with a non-atomic read-modify-write under M.
+	CountUnderLock = mp.Register("test.count_under_lock", func(ctx context.Context, a CounterArg) (struct{}, error) {
+		for range a.N {
+			if err := a.M.Lock(ctx); err != nil {
+				return struct{}{}, err
+			}
+			a.V.Store(a.V.Load() + 1)
+			a.M.Unlock()
+		}
+		return struct{}{}, nil
+	})
+	CountAtomic = mp.Register("test.count_atomic", func(ctx context.Context, a CounterArg) (struct{}, error) {
+		for range a.N {
+			a.V.Add(1)
+		}
+		return struct{}{}, nil
+	})
+	HoldLock = mp.Register("test.hold_lock", func(ctx context.Context, a HoldArg) (struct{}, error) {
+		if err := a.M.Lock(ctx); err != nil {
+			return struct{}{}, err
+		}
+		a.Locked.Set()
+		<-ctx.Done()
+		return struct{}{}, nil
+	})
+	TakePermits = mp.Register("test.take_permits", func(ctx context.Context, a SemArg) (struct{}, error) {
+		if err := a.S.Acquire(ctx, a.K); err != nil {
+			return struct{}{}, err
+		}
+		a.Took.Set()
+		<-ctx.Done()
+		return struct{}{}, nil
+	})
+	WaitCond = mp.Register("test.wait_cond", func(ctx context.Context, a CondArg) (int64, error) {
+		if err := a.C.L.Lock(ctx); err != nil {
+			return 0, err
+		}
+		defer a.C.L.Unlock()
+		for a.V.Load() < a.Want {
+			if err := a.C.Wait(ctx); err != nil {
+				return 0, err
+			}
+		}
+		return a.V.Load(), nil
+	})
+	WaitBarrier = mp.Register("test.wait_barrier", func(ctx context.Context, a BarrierArg) (struct{}, error) {
+		for range a.Rounds {
+			i, err := a.B.Wait(ctx)
+			if err != nil {
+				return struct{}{}, err
+			}
+			a.Out.Put(ctx, i)
+		}
+		return struct{}{}, nil
+	})
+	WaitEvent = mp.Register("test.wait_event", func(ctx context.Context, e *mp.Event) (bool, error) {
+		return e.IsSet(), e.Wait(ctx)
+	})
+	ReadShm = mp.Register("test.read_shm", func(ctx context.Context, a ShmArg) (string, error) {
+		named, err := mp.OpenSharedMemory(a.Name, 0)
+		if err != nil {
+			return "", err
+		}
+		defer named.Close()
+		s := fmt.Sprintf("%s|%s|%v", strings.TrimRight(string(a.Anon.Bytes()[:8]), "\x00"), strings.TrimRight(string(named.Bytes()[:8]), "\x00"), a.Arr.Slice())
+		a.Anon.Bytes()[0] = 'X' // seen by the parent
+		return s, nil
+	})
+	LeakShm = mp.Register("test.leak_shm", func(ctx context.Context, name string) (struct{}, error) {
+		_, err := mp.CreateSharedMemory(name, 4096)
+		return struct{}{}, err // exits without Unlink
+	})
+)
+
+func TestMutexInProcess(t *testing.T) {
+	ctx := ctxT(t)
+	m, err := mp.NewMutex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := m.TryLock(); ok || err != nil {
+		t.Fatalf("TryLock of a locked mutex = %v, %v", ok, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := m.Lock(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock of a locked mutex with an expiring ctx: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		m.Locker().Lock()
+		m.Locker().Unlock()
+		close(done)
+	}()
+	time.Sleep(10 * time.Millisecond)
+	m.Unlock()
+	<-done
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "unlocked") {
+				t.Fatalf("Unlock of an unlocked mutex: panic %v", r)
+			}
+		}()
+		m.Unlock()
+	}()
+	m.Close()
+	if err := m.Lock(ctx); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("Lock after Close: %v", err)
+	}
+}
+
+func TestMutexAcrossProcesses(t *testing.T) {
+	ctx := ctxT(t)
+	m, _ := mp.NewMutex()
+	v, _ := mp.NewValue[int64](0)
+	const procs, each = 4, 2000
+	var ps []*mp.Process
+	for range procs {
+		p := mp.NewProcess(CountUnderLock, CounterArg{M: m, V: v, N: each})
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := v.Load(); got != procs*each {
+		t.Fatalf("counter = %d; want %d (a lost update means the mutex did not exclude)", got, procs*each)
+	}
+	// The atomic way, without the lock.
+	v.Store(0)
+	ps = nil
+	for range procs {
+		p := mp.NewProcess(CountAtomic, CounterArg{V: v, N: each})
+		p.Start(ctx)
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := v.Load(); got != procs*each {
+		t.Fatalf("atomic counter = %d; want %d", got, procs*each)
+	}
+}
+
+// TestMutexOwnerDies kills a child with SIGKILL while it holds the mutex: the next Lock gets it,
+// with ErrOwnerDead.
+func TestMutexOwnerDies(t *testing.T) {
+	ctx := ctxT(t)
+	m, _ := mp.NewMutex()
+	locked, _ := mp.NewEvent()
+	p := mp.NewProcess(HoldLock, HoldArg{M: m, Locked: locked})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := locked.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := m.TryLock(); ok || err != nil {
+		t.Fatalf("TryLock while a live child holds it = %v, %v", ok, err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- m.Lock(ctx) }()
+	time.Sleep(20 * time.Millisecond)
+	p.Kill()
+	p.Wait(ctx)
+	select {
+	case err := <-got:
+		if !errors.Is(err, mp.ErrOwnerDead) {
+			t.Fatalf("Lock after the holder was killed: %v; want ErrOwnerDead", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Lock did not take over the mutex of a dead holder")
+	}
+	m.Unlock()
+	if err := m.Lock(ctx); err != nil {
+		t.Fatalf("Lock after repair: %v", err)
+	}
+	m.Unlock()
+	// TryLock sees a dead holder at once.
+	p = mp.NewProcess(HoldLock, HoldArg{M: m, Locked: locked})
+	locked.Clear()
+	p.Start(ctx)
+	locked.Wait(ctx)
+	p.Kill()
+	p.Wait(ctx)
+	if ok, err := m.TryLock(); !ok || !errors.Is(err, mp.ErrOwnerDead) {
+		t.Fatalf("TryLock of a dead holder's mutex = %v, %v; want true, ErrOwnerDead", ok, err)
+	}
+	m.Unlock()
+}
+
+func TestSemaphore(t *testing.T) {
+	ctx := ctxT(t)
+	if _, err := mp.NewSemaphore(-1); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Fatalf("negative count: %v", err)
+	}
+	s, _ := mp.NewBoundedSemaphore(2)
+	if !s.TryAcquire(2) || s.TryAcquire(1) || s.Value() != 0 {
+		t.Fatal("TryAcquire does not count")
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := s.Acquire(short, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire with no permits: %v", err)
+	}
+	done := make(chan error)
+	go func() { done <- s.Acquire(ctx, 2) }()
+	time.Sleep(10 * time.Millisecond)
+	s.Release(1)
+	s.Release(1)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.Release(2)
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "too many") {
+				t.Fatalf("over-release of a bounded semaphore: panic %v", r)
+			}
+		}()
+		s.Release(1)
+	}()
+	// An unbounded one may grow.
+	u, _ := mp.NewSemaphore(0)
+	u.Release(3)
+	if u.Value() != 3 {
+		t.Fatalf("Value after Release(3) = %d", u.Value())
+	}
+}
+
+// TestSemaphoreHolderDies: permits held by a killed process come back to the semaphore.
+func TestSemaphoreHolderDies(t *testing.T) {
+	ctx := ctxT(t)
+	s, _ := mp.NewBoundedSemaphore(2)
+	took, _ := mp.NewEvent()
+	p := mp.NewProcess(TakePermits, SemArg{S: s, K: 2, Took: took})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took.Wait(ctx)
+	if s.Value() != 0 {
+		t.Fatalf("Value while the child holds both = %d", s.Value())
+	}
+	p.Kill()
+	p.Wait(ctx)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Acquire(wctx, 2); err != nil {
+		t.Fatalf("Acquire after the holder died: %v; its permits should come back", err)
+	}
+	s.Release(2)
+	if s.Value() != 2 {
+		t.Fatalf("Value at the end = %d; want 2", s.Value())
+	}
+}
+
+func TestEvent(t *testing.T) {
+	ctx := ctxT(t)
+	e, _ := mp.NewEvent()
+	p := mp.NewProcess(WaitEvent, e)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if !p.Alive() {
+		t.Fatal("the child did not wait for the event")
+	}
+	e.Set()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !e.IsSet() {
+		t.Fatal("IsSet after Set = false")
+	}
+	if err := e.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Clear()
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := e.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait on a cleared event: %v", err)
+	}
+	e.Close()
+	if err := e.Set(); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("Set after Close: %v", err)
+	}
+}
+
+func TestCond(t *testing.T) {
+	ctx := ctxT(t)
+	m, _ := mp.NewMutex()
+	c, _ := mp.NewCond(m)
+	v, _ := mp.NewValue[int64](0)
+	var ps []*mp.Process
+	for range 3 {
+		p := mp.NewProcess(WaitCond, CondArg{C: c, V: v, Want: 3})
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	for range 3 {
+		time.Sleep(10 * time.Millisecond)
+		m.Lock(ctx)
+		v.Add(1)
+		c.Broadcast()
+		m.Unlock()
+	}
+	for _, p := range ps {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait bounded by ctx comes back holding the lock.
+	m.Lock(ctx)
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := c.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Cond.Wait with an expiring ctx: %v", err)
+	}
+	if !m.Locked() {
+		t.Fatal("Cond.Wait returned without the lock")
+	}
+	m.Unlock()
+}
+
+func TestBarrier(t *testing.T) {
+	ctx := ctxT(t)
+	b, err := mp.NewBarrier(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mp.NewQueue[int](0)
+	var ps []*mp.Process
+	for range 3 {
+		p := mp.NewProcess(WaitBarrier, BarrierArg{B: b, Rounds: 2, Out: out})
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	var idx []int
+	for range 2 {
+		i, err := b.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx = append(idx, i)
+	}
+	for _, p := range ps {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for out.Len() > 0 {
+		i, _ := out.Get(ctx)
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	if !slices.Equal(idx, []int{0, 0, 1, 1, 2, 2, 3, 3}) {
+		t.Fatalf("arrival indices over two rounds: %v", idx)
+	}
+	// A party that times out breaks it for the others.
+	b2, _ := mp.NewBarrier(3)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(1)
+	go func() { defer wg.Done(); _, errs[0] = b2.Wait(ctx) }()
+	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	_, errs[1] = b2.Wait(short)
+	wg.Wait()
+	if !errors.Is(errs[0], mp.ErrBrokenBarrier) || !errors.Is(errs[1], mp.ErrBrokenBarrier) || !errors.Is(errs[1], context.DeadlineExceeded) {
+		t.Fatalf("after a party timed out: %v / %v; want ErrBrokenBarrier for both (and DeadlineExceeded for the one that timed out)", errs[0], errs[1])
+	}
+	if _, err := b2.Wait(ctx); !errors.Is(err, mp.ErrBrokenBarrier) {
+		t.Fatalf("Wait on a broken barrier: %v", err)
+	}
+	// Reset makes it whole again; Reset with a waiter breaks that waiter.
+	b2.Reset()
+	wg.Add(1)
+	go func() { defer wg.Done(); _, errs[0] = b2.Wait(ctx) }()
+	time.Sleep(20 * time.Millisecond)
+	b2.Reset()
+	wg.Wait()
+	if !errors.Is(errs[0], mp.ErrBrokenBarrier) {
+		t.Fatalf("a waiter during Reset: %v", errs[0])
+	}
+	b2.Abort()
+	if _, err := b2.Wait(ctx); !errors.Is(err, mp.ErrBrokenBarrier) {
+		t.Fatalf("Wait after Abort: %v", err)
+	}
+	if _, err := mp.NewBarrier(0); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Fatalf("NewBarrier(0): %v", err)
+	}
+}
+
+// TestBarrierPartyDies kills a process waiting at a barrier: the others get ErrBrokenBarrier.
+func TestBarrierPartyDies(t *testing.T) {
+	ctx := ctxT(t)
+	b, _ := mp.NewBarrier(3)
+	out, _ := mp.NewQueue[int](0)
+	p := mp.NewProcess(WaitBarrier, BarrierArg{B: b, Rounds: 1, Out: out})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for b.Waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	p.Kill()
+	p.Wait(ctx)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := b.Wait(wctx); !errors.Is(err, mp.ErrBrokenBarrier) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait after a waiting party died: %v; want ErrBrokenBarrier before the ctx ends", err)
+	}
+}
+
+func TestSharedMemory(t *testing.T) {
+	ctx := ctxT(t)
+	name := fmt.Sprintf("mp-test-%d", os.Getpid())
+	mp.RemoveSharedMemory(name)
+	named, err := mp.CreateSharedMemory(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer named.Unlink()
+	copy(named.Bytes(), "named")
+	if _, err := mp.CreateSharedMemory(name, 4096); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("creating an existing name: %v", err)
+	}
+	anon, _ := mp.CreateSharedMemory("", 100)
+	copy(anon.Bytes(), "anon")
+	arr, _ := mp.NewArray[float64](3)
+	copy(arr.Slice(), []float64{1.5, 2.5, 3.5})
+	got, err := mp.Run(ctx, ReadShm, ShmArg{Anon: anon, Name: "/" + name, Arr: arr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "anon|named|[1.5 2.5 3.5]" {
+		t.Fatalf("child read %q", got)
+	}
+	if anon.Bytes()[0] != 'X' {
+		t.Fatal("the child's write to the anonymous segment is not seen by the parent")
+	}
+	// Opening checks; never deletes.
+	if _, err := mp.OpenSharedMemory(name, 8192); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Fatalf("open with the wrong size: %v", err)
+	}
+	o, err := mp.OpenSharedMemory(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if _, err := mp.OpenSharedMemory(name, 0); err != nil {
+		t.Fatalf("the segment went away when an opener closed it: %v", err)
+	}
+	if _, err := mp.OpenSharedMemory(name+"-missing", 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("open of a missing segment: %v", err)
+	}
+	for _, bad := range []string{"a/b", "..", "x\x00y"} {
+		if _, err := mp.CreateSharedMemory(bad, 10); !errors.Is(err, mp.ErrInvalidOption) {
+			t.Fatalf("name %q: %v", bad, err)
+		}
+	}
+	if _, err := mp.CreateSharedMemory("", -1); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Fatalf("negative size: %v", err)
+	}
+	if err := named.Unlink(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mp.OpenSharedMemory(name, 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("open after Unlink: %v", err)
+	}
+}
+
+func TestLeakedSharedMemory(t *testing.T) {
+	ctx := ctxT(t)
+	name := fmt.Sprintf("mp-test-leak-%d", os.Getpid())
+	if _, err := mp.Run(ctx, LeakShm, name); err != nil {
+		t.Fatal(err)
+	}
+	leaked, err := mp.LeakedSharedMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(leaked, name) {
+		t.Fatalf("LeakedSharedMemory = %v; want it to list %q", leaked, name)
+	}
+	if err := mp.RemoveSharedMemory(name); err != nil {
+		t.Fatal(err)
+	}
+	leaked, _ = mp.LeakedSharedMemory()
+	if slices.Contains(leaked, name) {
+		t.Fatal("still leaked after RemoveSharedMemory")
+	}
+}
+
+func TestValueAndArray(t *testing.T) {
+	f, _ := mp.NewValue(1.5)
+	if f.Add(1) != 2.5 || f.Load() != 2.5 || !f.CompareAndSwap(2.5, 4) || f.Load() != 4 {
+		t.Fatalf("float Value: %v", f.Load())
+	}
+	i, _ := mp.NewValue[uint32](7)
+	if i.Add(3) != 10 || i.CompareAndSwap(9, 1) {
+		t.Fatal("uint32 Value")
+	}
+	if _, err := mp.NewArray[int64](-1); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Fatalf("negative length: %v", err)
+	}
+	a, _ := mp.NewArray[int32](1000)
+	if a.Len() != 1000 || len(a.Slice()) != 1000 {
+		t.Fatal("Array length")
+	}
+	a.Close()
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !errors.Is(r.(error), mp.ErrClosed) {
+				t.Fatalf("Slice after Close: panic %v", r)
+			}
+		}()
+		a.Slice()
+	}()
+}
