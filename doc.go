@@ -1,6 +1,6 @@
 // Package mp is multiprocessing for Go: what Python's multiprocessing and concurrent.futures give
-// Python — processes, pools, executors and futures, queues and pipes, and in later releases locks
-// and shared memory — done the Go way, and better where Python is known to fail.
+// Python — processes, pools, executors and futures, queues and pipes, locks, events, barriers and
+// shared memory — done the Go way, and better where Python is known to fail.
 //
 // # Why processes
 //
@@ -87,6 +87,20 @@
 //	}
 //	var Worker = mp.Register("worker", func(ctx context.Context, w Work) (struct{}, error) { ... })
 //	p := mp.NewProcess(Worker, Work{In: q, Out: b})
+//
+// # Locks and shared memory
+//
+// Mutex, Semaphore, Event, Cond and Barrier are futex words in shared memory; Value, Array and
+// SharedMemory are shared memory itself. All are handles. A Mutex whose holder dies is taken over
+// by the next Lock, which returns ErrOwnerDead so that the caller can repair what it guards; a
+// Semaphore gives back a dead holder's permits; a Barrier whose waiting party dies breaks.
+//
+//	m, _ := mp.NewMutex()
+//	total, _ := mp.NewValue[int64](0)
+//	// in each child, handed m and total:
+//	if err := m.Lock(ctx); err != nil && !errors.Is(err, mp.ErrOwnerDead) { return err }
+//	total.Store(total.Load() + 1)
+//	m.Unlock()
 //
 // # Platforms
 //

@@ -39,7 +39,8 @@ func NewMutex() (*Mutex, error) {
 func newMutex(s *shared) *Mutex { return track(&Mutex{s: s, w: s.word(offWords)}, s) }
 
 // Lock locks m, waiting until it is free or ctx ends. It returns ErrOwnerDead, with m locked,
-// when its previous holder died holding it.
+// when its previous holder died holding it; a waiter notices the death within about 100 ms
+// (it checks the holder's pid each time a wait of that length ends).
 func (m *Mutex) Lock(ctx context.Context) error {
 	if m == nil || m.s.closed.Load() {
 		return m.s.check()
@@ -556,8 +557,9 @@ func (c *Cond) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindCond) 
 // arrival index (0 for the first). The barrier then resets for the next round.
 //
 // A party whose Wait is cut short by its ctx breaks the barrier, as does a waiting party that dies
-// (noticed within about 100 ms), Abort, or Reset while parties wait: every Wait then returns
-// ErrBrokenBarrier (the one cut short wraps its ctx error too), until Reset.
+// (noticed within about 100 ms by the parties waiting, or at once by the last to arrive), Abort,
+// or Reset while parties wait: every Wait then returns ErrBrokenBarrier (the one cut short wraps
+// its ctx error too), until Reset.
 type Barrier struct {
 	s                                    *shared
 	lock, arrived, gen, broken, resetGen *uint32
@@ -630,6 +632,12 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	idx := atomic.LoadUint32(b.arrived)
 	gen := atomic.LoadUint32(b.gen)
 	if int(idx)+1 == b.parties {
+		if b.partyDied(gen) {
+			// A party died after arriving: the round cannot be trusted to have all of them.
+			unlockWord(b.lock)
+			b.breakIt()
+			return 0, ErrBrokenBarrier
+		}
 		atomic.StoreUint32(b.arrived, 0)
 		atomic.AddUint32(b.gen, 1)
 		unlockWord(b.lock)
@@ -664,12 +672,12 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	}
 }
 
-// partyDied reports whether a party waiting in round gen has died.
+// partyDied reports whether a party waiting in round gen, in another process, has died.
 func (b *Barrier) partyDied(gen uint32) bool {
 	n := int(atomic.LoadUint32(b.arrived))
 	for i := range min(n, b.parties) {
 		pid := atomic.LoadUint32(b.s.word(barPids + 4*i))
-		if pid != 0 && !processAlive(int(pid)) && atomic.LoadUint32(b.gen) == gen {
+		if pid != 0 && pid != b.s.pid && !processAlive(int(pid)) && atomic.LoadUint32(b.gen) == gen {
 			return true
 		}
 	}

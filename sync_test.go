@@ -594,3 +594,23 @@ func TestValueAndArray(t *testing.T) {
 		a.Slice()
 	}()
 }
+
+// TestBarrierLastArrivalSeesDeadParty: the last party to arrive finds a waiting party dead and
+// breaks the barrier rather than completing the round.
+func TestBarrierLastArrivalSeesDeadParty(t *testing.T) {
+	ctx := ctxT(t)
+	b, _ := mp.NewBarrier(2)
+	out, _ := mp.NewQueue[int](0)
+	p := mp.NewProcess(WaitBarrier, BarrierArg{B: b, Rounds: 1, Out: out})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for b.Waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	p.Kill()
+	p.Wait(ctx)
+	if _, err := b.Wait(ctx); !errors.Is(err, mp.ErrBrokenBarrier) {
+		t.Fatalf("last arrival with a dead waiting party: %v; want ErrBrokenBarrier", err)
+	}
+}

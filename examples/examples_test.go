@@ -72,6 +72,13 @@ var checks = map[string]func(t *testing.T){
 	"pipe_eof":          testPipeEOF,
 	"pipe_duplex":       testPipeDuplex,
 	"queue_many":        testQueueMany,
+
+	"tickets":         testTickets,
+	"lock_pids":       testLockPids,
+	"shared_counter":  testSharedCounter,
+	"sync_primitives": testSyncPrimitives,
+	"shared_memory":   testSharedMemory,
+	"robust_mutex":    testRobustMutex,
 }
 
 // exampleNames lists the directories that hold an example program.
