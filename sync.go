@@ -23,8 +23,10 @@ import (
 // caller can repair what the mutex guards (Python waits for ever). Any goroutine of any process may
 // unlock it, as with sync.Mutex.
 type Mutex struct {
-	s *shared
-	w *uint32
+	w      *uint32 // the lock word, first: the fast paths touch w, pid and closed only
+	pid    uint32
+	closed *atomic.Bool
+	s      *shared
 }
 
 // NewMutex makes an unlocked mutex.
@@ -36,19 +38,28 @@ func NewMutex() (*Mutex, error) {
 	return newMutex(s), nil
 }
 
-func newMutex(s *shared) *Mutex { return track(&Mutex{s: s, w: s.word(offWords)}, s) }
+func newMutex(s *shared) *Mutex {
+	return track(&Mutex{w: s.word(offWords), pid: s.pid, closed: &s.closed, s: s}, s)
+}
 
 // Lock locks m, waiting until it is free or ctx ends. It returns ErrOwnerDead, with m locked,
 // when its previous holder died holding it; a waiter notices the death within about 100 ms
 // (it checks the holder's pid each time a wait of that length ends).
 func (m *Mutex) Lock(ctx context.Context) error {
-	if m == nil || m.s.closed.Load() {
-		return m.s.check()
-	}
-	if atomic.CompareAndSwapUint32(m.w, 0, m.s.pid) {
+	if m != nil && !m.closed.Load() && atomic.CompareAndSwapUint32(m.w, 0, m.pid) {
 		return nil
 	}
-	dead, err := lockWord(ctx, m.w, m.s.pid)
+	return m.lockSlow(ctx)
+}
+
+func (m *Mutex) lockSlow(ctx context.Context) error {
+	if m == nil {
+		return (*shared)(nil).check()
+	}
+	if err := m.s.check(); err != nil {
+		return err
+	}
+	dead, err := lockWord(ctx, m.w, m.pid)
 	if err != nil {
 		return err
 	}
@@ -73,10 +84,16 @@ func (m *Mutex) TryLock() (bool, error) {
 
 // Unlock unlocks m. It panics if m is not locked, as sync.Mutex does.
 func (m *Mutex) Unlock() {
-	m.s.mustCheck()
-	if !unlockWord(m.w) {
+	if m != nil && !m.closed.Load() {
+		if v := atomic.SwapUint32(m.w, 0); v != 0 && v&lockContended == 0 {
+			return
+		} else if v != 0 {
+			futex.Wake(m.w, 1)
+			return
+		}
 		panic("mp: Unlock of unlocked Mutex")
 	}
+	m.s.mustCheck()
 }
 
 // Locked reports whether m is locked (by any process) at this moment.

@@ -366,6 +366,9 @@ func TestTargets(t *testing.T) {
 		{Workload: "apply_latency", Impl: "python", Variant: "fork", Summary: Summary{N: 1, Median: 150}},
 		{Workload: "apply_latency", Impl: "floor", Summary: Summary{N: 1, Median: 5},
 			Extra: map[string]Summary{"os_file_us": {N: 1, Median: 10}}},
+		{Workload: "shm_read", Impl: "mp", Summary: Summary{N: 1, Median: 9}},
+		{Workload: "shm_read", Impl: "floor", Summary: Summary{N: 1, Median: 10},
+			Extra: map[string]Summary{"sum_gbps": {N: 1, Median: 20}}},
 	}}
 	tests := []struct {
 		w    *Workload
@@ -378,6 +381,8 @@ func TestTargets(t *testing.T) {
 		{applyLatency, Target{Floor: 3}, "MISSED (mp 20.0 vs floor 5.00 µs: 4.0×; vs the os.File floor 10.0 µs: 2.0×)"},
 		{applyLatency, Target{Floor: 4}, "met (mp 20.0 vs floor 5.00 µs: 4.0×; vs the os.File floor 10.0 µs: 2.0×)"},
 		{executorSubmit, Target{Python: "fork", Ratio: 20}, "not measured"},
+		{shmRead, Target{MinFloor: 0.8}, "met (mp 9.00 vs floor 10.0 GB/s: 90%; vs the warm sum floor 20.0 GB/s: 45%)"},
+		{shmRead, Target{MinFloor: 0.95}, "MISSED (mp 9.00 vs floor 10.0 GB/s: 90%; vs the warm sum floor 20.0 GB/s: 45%)"},
 	}
 	for _, tt := range tests {
 		if got := rep.check(tt.w, tt.t); got != tt.want {
@@ -385,6 +390,9 @@ func TestTargets(t *testing.T) {
 		}
 	}
 	if got := (Target{Floor: 3}).describe(applyLatency); got != "median within 3× of the floor" {
+		t.Errorf("describe = %q", got)
+	}
+	if got := (Target{MinFloor: 0.8}).describe(shmRead); got != "median ≥ 80% of the floor" {
 		t.Errorf("describe = %q", got)
 	}
 }
@@ -465,4 +473,61 @@ func BenchmarkPipeBandwidth(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkMutex is lock_uncontended with mp: one op is one Lock + Unlock of an mp.Mutex.
+func BenchmarkMutex(b *testing.B) {
+	ctx := context.Background()
+	m, err := mp.NewMutex()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.Lock(ctx); err != nil {
+			b.Fatal(err)
+		}
+		m.Unlock()
+	}
+}
+
+// BenchmarkLockContention is lock_contention with mp: one run of b.N increments, half in each of
+// two children, under one mp.Mutex; ns/inc is the run alone, without the children's starts.
+func BenchmarkLockContention(b *testing.B) {
+	noRaceExitSleep(b)
+	n := max(b.N/2, 1)
+	took, err := LockContention(context.Background(), n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(took.Nanoseconds())/float64(2*n), "ns/inc")
+}
+
+// BenchmarkEventPingPong is event_latency with mp: one op is one round trip (Set, Wait, Clear on
+// each side) with a child running EventEcho.
+func BenchmarkEventPingPong(b *testing.B) {
+	noRaceExitSleep(b)
+	b.ReportAllocs()
+	if _, err := EventPingPong(context.Background(), b.N, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkShmRead is shm_read with mp: one op is one sample, a child opening a 256 MiB named
+// segment and summing it twice, then one summing an anonymous segment it was handed;
+// first-GB/s and hot-GB/s are the first child's two passes.
+func BenchmarkShmRead(b *testing.B) {
+	noRaceExitSleep(b)
+	named, _, err := ShmRead(context.Background(), b.N, shmSize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var first, hot []float64
+	for _, r := range named {
+		first = append(first, gbps(shmSize, r.FirstNs))
+		hot = append(hot, gbps(shmSize, r.HotNs))
+	}
+	b.ReportMetric(Summarize(first).Median, "first-GB/s")
+	b.ReportMetric(Summarize(hot).Median, "hot-GB/s")
 }

@@ -6,7 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	_ "embed"
+	"embed"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +19,11 @@ import (
 	"time"
 )
 
-//go:embed internal/trivial/main.go
-var trivialSource []byte
+// trivialSource holds the trivial program's files: main.go and the futex floors of
+// futex_linux.go (futex_other.go elsewhere).
+//
+//go:embed internal/trivial/*.go
+var trivialSource embed.FS
 
 // Floor is the trivial Go program (internal/trivial) built as a stand-alone binary: what the
 // machine charges for a process start, a result over a pipe and an idle Go process, with no mp
@@ -43,8 +46,18 @@ func BuildFloor(ctx context.Context, dir string) (*Floor, error) {
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module trivial\n\ngo 1.21\n"), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(src, "main.go"), trivialSource, 0o644); err != nil {
+	files, err := trivialSource.ReadDir("internal/trivial")
+	if err != nil {
 		return nil, err
+	}
+	for _, e := range files {
+		b, err := trivialSource.ReadFile("internal/trivial/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(src, e.Name()), b, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {

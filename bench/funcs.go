@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/mp-go/mp"
@@ -93,7 +95,106 @@ var (
 		}
 		return struct{}{}, nil
 	})
+
+	// LockIncrement says ready, waits for the go event, then adds 1 to the counter N times under
+	// the mutex, by a plain read-modify-write of the shared slot, and says how many it made: a
+	// child of lock_contention.
+	LockIncrement = mp.Register("bench.lock_increment", func(ctx context.Context, j LockJob) (struct{}, error) {
+		defer j.Ctl.Close()
+		if err := j.Ctl.Send(ctx, 0); err != nil {
+			return struct{}{}, fmt.Errorf("ready: %w", err)
+		}
+		if err := j.Go.Wait(ctx); err != nil {
+			return struct{}{}, fmt.Errorf("waiting for go: %w", err)
+		}
+		c := j.Counter.Slice()
+		for range j.N {
+			if err := j.Mu.Lock(ctx); err != nil {
+				return struct{}{}, err
+			}
+			c[0]++
+			j.Mu.Unlock()
+		}
+		return struct{}{}, j.Ctl.Send(ctx, j.N)
+	})
+
+	// EventEcho waits for Go, clears it and sets Back, N times: the child of event_latency.
+	EventEcho = mp.Register("bench.event_echo", func(ctx context.Context, j EventJob) (struct{}, error) {
+		for i := range j.N {
+			if err := j.Go.Wait(ctx); err != nil {
+				return struct{}{}, fmt.Errorf("Wait %d: %w", i, err)
+			}
+			if err := j.Go.Clear(); err != nil {
+				return struct{}{}, err
+			}
+			if err := j.Back.Set(); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
+	})
+
+	// ShmSumNamed opens the named shared memory segment of its argument, sums it as uint64s,
+	// then sums it again: the child of shm_read. It times the opening and the first sum
+	// together, and the second sum alone.
+	ShmSumNamed = mp.Register("bench.shm_sum_named", func(ctx context.Context, j ShmJob) (ShmSums, error) {
+		t0 := time.Now()
+		shm, err := mp.OpenSharedMemory(j.Name, j.Size)
+		if err != nil {
+			return ShmSums{}, err
+		}
+		defer shm.Close()
+		return sumTwice(t0, shm.Bytes()), nil
+	})
+
+	// ShmSumHandle sums the shared memory segment it was handed as a task argument (mapped
+	// before the function runs), then sums it again: shm_read's handle figure.
+	ShmSumHandle = mp.Register("bench.shm_sum_handle", func(ctx context.Context, shm *mp.SharedMemory) (ShmSums, error) {
+		defer shm.Close()
+		return sumTwice(time.Now(), shm.Bytes()), nil
+	})
 )
+
+// LockJob is the argument of a lock_contention child: the mutex and the one-slot counter it
+// guards, the event to start on, the child's end of a pipe to the parent, and how many
+// increments to make.
+type LockJob struct {
+	Mu      *mp.Mutex
+	Counter *mp.Array[int64]
+	Go      *mp.Event
+	Ctl     *mp.Conn[int]
+	N       int
+}
+
+// EventJob is the argument of an event_latency child: the event it waits for, the one it sets,
+// and how many round trips to serve.
+type EventJob struct {
+	Go, Back *mp.Event
+	N        int
+}
+
+// ShmJob is the argument of ShmSumNamed: the name and size of the segment.
+type ShmJob struct {
+	Name string
+	Size int
+}
+
+// ShmSums is what a shm_read child found: the sums of its two passes and their times in
+// nanoseconds, the first from t0 (before the segment was opened, or the function's start).
+type ShmSums struct {
+	Sum, HotSum    uint64
+	FirstNs, HotNs int64
+}
+
+// sumTwice sums b twice, timing the first pass from t0 and the second on its own.
+func sumTwice(t0 time.Time, b []byte) ShmSums {
+	var r ShmSums
+	r.Sum = Sum64(b)
+	t1 := time.Now()
+	r.HotSum = Sum64(b)
+	r.FirstNs, r.HotNs = t1.Sub(t0).Nanoseconds(), time.Since(t1).Nanoseconds()
+	return r
+}
 
 // QueueJob is the argument of a queue_throughput child: the queue, the child's end of a pipe to
 // the parent, how many items to put or get, and for []byte items their length.
@@ -440,4 +541,194 @@ func SubmitEmpties(ctx context.Context, p *mp.Pool, n int) (submit, total time.D
 		}
 	}
 	return submit, time.Since(t0), nil
+}
+
+// LockPairs locks and unlocks m n times: the operation of lock_uncontended. It returns how long
+// the n pairs took.
+func LockPairs(ctx context.Context, m *mp.Mutex, n int) (time.Duration, error) {
+	t0 := time.Now()
+	for range n {
+		if err := m.Lock(ctx); err != nil {
+			return 0, err
+		}
+		m.Unlock()
+	}
+	return time.Since(t0), nil
+}
+
+// contentionSettle is how long lock_contention's ready children get to start waiting for go, on
+// every side.
+const contentionSettle = 10 * time.Millisecond
+
+// LockContention starts two children running LockIncrement on one mp.Mutex and one-slot
+// mp.Array[int64] counter, each with a pipe to this process. Once both have said they are ready
+// (and had contentionSettle to start waiting), it sets their go event and returns how long it
+// took until both said they had made their n increments: the operation of lock_contention. It
+// checks that the counter is 2n. The starts are not timed.
+func LockContention(ctx context.Context, n int) (took time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
+	mu, err := mp.NewMutex()
+	if err != nil {
+		return 0, err
+	}
+	defer mu.Close()
+	counter, err := mp.NewArray[int64](1)
+	if err != nil {
+		return 0, err
+	}
+	defer counter.Close()
+	goEv, err := mp.NewEvent()
+	if err != nil {
+		return 0, err
+	}
+	defer goEv.Close()
+	var procs []*mp.Process
+	defer func() {
+		if err != nil {
+			err = failRun(err, procs...)
+		}
+	}()
+	var ctls []*mp.Conn[int]
+	defer func() {
+		for _, c := range ctls {
+			c.Close()
+		}
+	}()
+	for range 2 {
+		mine, theirs, err := mp.Pipe[int]()
+		if err != nil {
+			return 0, err
+		}
+		p := mp.NewProcess(LockIncrement, LockJob{Mu: mu, Counter: counter, Go: goEv, Ctl: theirs, N: n})
+		err = p.Start(ctx)
+		theirs.Close() // the child has its own
+		if err != nil {
+			mine.Close()
+			return 0, err
+		}
+		procs = append(procs, p)
+		ctls = append(ctls, mine)
+	}
+	for _, c := range ctls {
+		if _, err := c.Recv(ctx); err != nil {
+			return 0, fmt.Errorf("waiting for a lock child to be ready: %w", err)
+		}
+	}
+	time.Sleep(contentionSettle)
+	t0 := time.Now()
+	if err := goEv.Set(); err != nil {
+		return 0, err
+	}
+	for _, c := range ctls {
+		got, err := c.Recv(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("waiting for a lock child: %w", err)
+		}
+		if got != n {
+			return 0, fmt.Errorf("bench: a lock child made %d increments of %d", got, n)
+		}
+	}
+	took = time.Since(t0)
+	for _, p := range procs {
+		if err := p.Wait(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if got := counter.Slice()[0]; got != 2*int64(n) {
+		return 0, fmt.Errorf("bench: the counter is %d after 2×%d increments under the mutex", got, n)
+	}
+	return took, nil
+}
+
+// EventPingPong starts a child running EventEcho on two new mp.Events and ping-pongs with it:
+// Set go, Wait for back, then Clear back (untimed), warm times unmeasured, then n times timed:
+// the operation of event_latency. It returns each timed round trip, Set to Wait's return.
+func EventPingPong(ctx context.Context, n, warm int) (rts []time.Duration, err error) {
+	goEv, err := mp.NewEvent()
+	if err != nil {
+		return nil, err
+	}
+	defer goEv.Close()
+	back, err := mp.NewEvent()
+	if err != nil {
+		return nil, err
+	}
+	defer back.Close()
+	p := mp.NewProcess(EventEcho, EventJob{Go: goEv, Back: back, N: warm + n})
+	if err := p.Start(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = failRun(err, p)
+		} else {
+			err = p.Wait(ctx)
+		}
+	}()
+	rts = make([]time.Duration, 0, n)
+	for i := -warm; i < n; i++ {
+		t0 := time.Now()
+		if err := goEv.Set(); err != nil {
+			return nil, err
+		}
+		if err := back.Wait(ctx); err != nil {
+			return nil, err
+		}
+		d := time.Since(t0)
+		if err := back.Clear(); err != nil {
+			return nil, err
+		}
+		if i >= 0 {
+			rts = append(rts, d)
+		}
+	}
+	return rts, nil
+}
+
+// shmSeq numbers the named segments of shm_read within this process.
+var shmSeq atomic.Int64
+
+// ShmRead makes a named and an anonymous shared memory segment of size bytes, fills both with
+// 0x01 bytes, and runs n children on them, one after the other: each one (ShmSumNamed) opens
+// the named segment by name and sums it twice, and another (ShmSumHandle) gets the anonymous
+// one as a task argument and sums it twice: the operation of shm_read. It checks the sums and
+// returns what the children found, named and handle alike. The children's starts are not
+// timed; they time themselves.
+func ShmRead(ctx context.Context, n, size int) (named, handle []ShmSums, err error) {
+	name := fmt.Sprintf("mp-bench-%d-%d", os.Getpid(), shmSeq.Add(1))
+	seg, err := mp.CreateSharedMemory(name, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		seg.Close()
+		seg.Unlink()
+	}()
+	anon, err := mp.CreateSharedMemory("", size)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer anon.Close()
+	fillOnes(seg.Bytes())
+	fillOnes(anon.Bytes())
+	want := uint64(size/8) * 0x0101010101010101
+	check := func(r ShmSums, err error) (ShmSums, error) {
+		if err == nil && (r.Sum != want || r.HotSum != want) {
+			err = fmt.Errorf("bench: a shm_read child summed %#x and %#x, want %#x", r.Sum, r.HotSum, want)
+		}
+		return r, err
+	}
+	for range n {
+		r, err := check(mp.Run(ctx, ShmSumNamed, ShmJob{Name: name, Size: size}))
+		if err != nil {
+			return nil, nil, err
+		}
+		named = append(named, r)
+		if r, err = check(mp.Run(ctx, ShmSumHandle, anon)); err != nil {
+			return nil, nil, err
+		}
+		handle = append(handle, r)
+	}
+	return named, handle, nil
 }

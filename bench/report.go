@@ -74,8 +74,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		"mp has one (a fresh exec of the binary, like spawn), so its figure repeats on every row. " +
 		"floor: the same operation on a trivial Go program with os/exec (apply_latency: a 1-byte pipe ping-pong with it, " +
 		"raw blocking syscalls; then through os.File and the runtime's poller; pipe_pingpong: the same over a unix socketpair; " +
-		"pipe_bandwidth: 64 MiB over a unix socketpair in raw 1 MiB writes). " +
-		"tasks/s, msgs/s, MB/s, GB/s: higher is better.\n")
+		"pipe_bandwidth: 64 MiB over a unix socketpair in raw 1 MiB writes; " +
+		"lock_uncontended: a bare futex mutex in this process; lock_contention: two trivial children with a futex mutex; " +
+		"event_latency: a futex ping-pong with a trivial child, then the same spinning first; " +
+		"shm_read: a 256 MiB copy in this process, then a warm sum of 256 MiB). " +
+		"tasks/s, msgs/s, ops/s, MB/s, GB/s: higher is better.\n")
 
 	var targets []string
 	for _, wl := range r.workloads {
@@ -142,18 +145,24 @@ func (r *Report) check(wl *Workload, t Target) string {
 	if mpm == nil {
 		return "not measured"
 	}
-	if t.Floor > 0 {
+	if t.Floor > 0 || t.MinFloor > 0 {
 		fl := r.find(wl.Name, "floor", "")
 		if fl == nil || fl.Median <= 0 {
 			return "not measured (no floor figure)"
 		}
 		verdict := "MISSED"
-		if mpm.Median <= t.Floor*fl.Median {
+		if t.Floor > 0 && mpm.Median <= t.Floor*fl.Median || t.MinFloor > 0 && mpm.Median >= t.MinFloor*fl.Median {
 			verdict = "met"
 		}
-		out := fmt.Sprintf("%s (mp %s vs floor %s %s: %s×", verdict, num(mpm.Median), num(fl.Median), wl.Unit, ratio(mpm.Median/fl.Median))
+		of := func(f float64) string { // mp's median against a floor figure f
+			if t.MinFloor > 0 {
+				return fmt.Sprintf("%.0f%%", 100*mpm.Median/f)
+			}
+			return ratio(mpm.Median/f) + "×"
+		}
+		out := fmt.Sprintf("%s (mp %s vs floor %s %s: %s", verdict, num(mpm.Median), num(fl.Median), wl.Unit, of(fl.Median))
 		if alt, ok := fl.Extra[wl.FloorAlt]; ok && alt.Median > 0 {
-			out += fmt.Sprintf("; vs the %s floor %s %s: %s×", wl.FloorAltLabel, num(alt.Median), wl.Unit, ratio(mpm.Median/alt.Median))
+			out += fmt.Sprintf("; vs the %s floor %s %s: %s", wl.FloorAltLabel, num(alt.Median), wl.Unit, of(alt.Median))
 		}
 		return out + ")"
 	}

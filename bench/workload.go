@@ -122,19 +122,23 @@ func (w *Workload) size(quick bool) Size {
 }
 
 // Target is a goal for mp's median on a workload: at most Max (in the workload's unit), within
-// Floor times the floor's median, or at least Ratio times better than Python with start method
-// Python.
+// Floor times the floor's median (a time), at least MinFloor times the floor's median (a rate),
+// or at least Ratio times better than Python with start method Python.
 type Target struct {
-	Max    float64 // when > 0: mp's median must be at most Max
-	Floor  float64 // when > 0: mp's median must be at most Floor times the floor's
-	Python string  // when set: compare with Python's median for this start method
-	Ratio  float64 // with Python: mp must be at least Ratio times better than Python
+	Max      float64 // when > 0: mp's median must be at most Max
+	Floor    float64 // when > 0: mp's median must be at most Floor times the floor's
+	MinFloor float64 // when > 0: mp's median must be at least MinFloor times the floor's
+	Python   string  // when set: compare with Python's median for this start method
+	Ratio    float64 // with Python: mp must be at least Ratio times better than Python
 }
 
 // describe says what the target asks, e.g. "median ≤ 2 ms" or "≥ 20× faster than Python spawn".
 func (t Target) describe(w *Workload) string {
 	if t.Floor > 0 {
 		return fmt.Sprintf("median within %g× of the floor", t.Floor)
+	}
+	if t.MinFloor > 0 {
+		return fmt.Sprintf("median ≥ %g%% of the floor", t.MinFloor*100)
 	}
 	if t.Python == "" {
 		return fmt.Sprintf("median ≤ %g %s", t.Max, w.Unit)
@@ -157,6 +161,7 @@ var all = []*Workload{
 	spawnJoin, runRoundtrip, idleRSS,
 	poolMapTiny, poolMapChunk1, applyLatency, executorSubmit, workerRSS,
 	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth,
+	lockUncontended, lockContention, eventLatency, shmRead,
 }
 
 // All returns every workload, in the order of the table.

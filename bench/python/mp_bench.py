@@ -37,6 +37,11 @@ PINGPONG_WARMUP = 200  # unmeasured round trips before pipe_pingpong's samples
 QUEUE_PAYLOAD = 1024  # bytes of each item of queue_throughput_1k
 BANDWIDTH_MSG = 64 << 20  # bytes of each message of pipe_bandwidth
 BANDWIDTH_WARMUP = 2  # unmeasured messages before pipe_bandwidth's samples
+LOCK_WARMUP = 1000  # unmeasured acquire+release pairs before lock_uncontended's samples
+CONTENTION_SETTLE = 0.01  # seconds lock_contention's ready children get to reach go.wait()
+EVENT_WARMUP = 200  # unmeasured round trips before event_latency's samples
+SHM_SIZE = 256 << 20  # bytes of shm_read's segment
+SHM_CHUNK = 1 << 20  # bytes of each write filling it
 now_ns = time.perf_counter_ns
 
 
@@ -103,6 +108,43 @@ def bytes_sink(conn, n):
     for _ in range(n):
         conn.send(len(conn.recv_bytes()))
     conn.close()
+
+
+def lock_increment(v, n, ready, go, done):
+    """Adds 1 to v.value n times under v's own lock, once go is set; then sends its
+    perf_counter reading through done."""
+    ready.set()
+    go.wait()
+    lock = v.get_lock()
+    for _ in range(n):
+        with lock:
+            v.value += 1
+    done.send(time.perf_counter())
+    done.close()
+
+
+def event_echo(go, back, n):
+    """n times: waits for go, clears it, sets back."""
+    for _ in range(n):
+        go.wait()
+        go.clear()
+        back.set()
+
+
+def shm_sum(name, size, done):
+    """Attaches the shared memory segment name and sums it as 8-byte unsigned ints (stdlib only:
+    memoryview.cast('Q') and sum()); sends the time from attaching to the sum and the sum."""
+    from multiprocessing import shared_memory
+
+    t0 = time.perf_counter()
+    shm = shared_memory.SharedMemory(name=name)
+    mv = shm.buf.cast("Q")
+    s = sum(mv)
+    mv.release()
+    t1 = time.perf_counter()
+    shm.close()
+    done.send((t1 - t0, s))
+    done.close()
 
 
 # ----------------------------------------------------------------- workloads
@@ -332,6 +374,121 @@ def pipe_bandwidth(ctx, n):
     return samples, {}
 
 
+def lock_uncontended(ctx, n, items):
+    """Lock(): acquire() + release() items times in this process per sample, in ns per pair,
+    after LOCK_WARMUP unmeasured pairs; the cost of the bare loop as an extra."""
+    lock = ctx.Lock()
+    acq, rel = lock.acquire, lock.release
+    for _ in range(LOCK_WARMUP):
+        acq()
+        rel()
+    samples, loops = [], []
+    for _ in range(n):
+        t0 = now_ns()
+        for _ in range(items):
+            acq()
+            rel()
+        dt = now_ns() - t0
+        t1 = now_ns()
+        for _ in range(items):
+            pass
+        loop = now_ns() - t1
+        samples.append(dt / items)
+        loops.append(loop / items)
+    return samples, {"empty_loop_ns": loops}
+
+
+def lock_contention(ctx, n, items):
+    """Two processes each add 1 items times to a Value('i') under its get_lock(), as a run; a
+    run is timed from setting the Event both wait on to the later of their perf_counter
+    readings after their last increment, and must end with 2*items. In ops/s (both
+    processes' increments)."""
+    samples = []
+    for _ in range(n):
+        v = ctx.Value("i", 0)
+        go = ctx.Event()
+        ready = [ctx.Event(), ctx.Event()]
+        pipes = [ctx.Pipe(duplex=False) for _ in range(2)]
+        procs = [ctx.Process(target=lock_increment, args=(v, items, ready[k], go, pipes[k][1])) for k in range(2)]
+        for p in procs:
+            p.start()
+        for _, w in pipes:
+            w.close()
+        for e in ready:
+            if not e.wait(60):
+                raise RuntimeError("lock child did not get ready")
+        time.sleep(CONTENTION_SETTLE)  # let both reach go.wait()
+        t0 = time.perf_counter()
+        go.set()
+        t_end = max(r.recv() for r, _ in pipes)
+        for p in procs:
+            p.join()
+        for r, _ in pipes:
+            r.close()
+        if v.value != 2 * items or any(p.exitcode != 0 for p in procs):
+            raise RuntimeError("lock_contention: the count is %d, want %d; exit codes %s"
+                               % (v.value, 2 * items, [p.exitcode for p in procs]))
+        samples.append(2 * items / (t_end - t0))
+    return samples, {}
+
+
+def event_latency(ctx, n):
+    """Two Event()s between the parent and a child: the parent sets go and waits for back,
+    the child waits for go, clears it and sets back; the parent clears back. Each round trip
+    timed, after EVENT_WARMUP unmeasured; a sample is half a round trip (from a set() in one
+    process to the wait() in the other returning), in microseconds."""
+    go, back = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=event_echo, args=(go, back, EVENT_WARMUP + n))
+    child.start()
+    samples, rts = [], []
+    try:
+        for i in range(-EVENT_WARMUP, n):
+            t0 = now_ns()
+            go.set()
+            back.wait()
+            dt = now_ns() - t0
+            back.clear()
+            if i >= 0:
+                samples.append(dt / 2e3)
+                rts.append(dt / 1e3)
+    finally:
+        child.join()
+    return samples, {"round_trip_us": rts}
+
+
+def shm_read(ctx, n):
+    """shared_memory.SharedMemory(create=True, size=SHM_SIZE), filled with 0x01 bytes; then n
+    children, one after the other, each attach it by name and sum it; each child's time from
+    attaching to the end of the sum, in GB/s (1e9 bytes). The children's starts are not
+    timed."""
+    from multiprocessing import shared_memory
+
+    shm = shared_memory.SharedMemory(create=True, size=SHM_SIZE)
+    samples = []
+    try:
+        chunk = b"\x01" * SHM_CHUNK
+        buf = shm.buf
+        for off in range(0, SHM_SIZE, SHM_CHUNK):
+            buf[off:off + SHM_CHUNK] = chunk
+        del buf
+        want = (SHM_SIZE // 8) * 0x0101010101010101
+        for _ in range(n):
+            r, w = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=shm_sum, args=(shm.name, SHM_SIZE, w))
+            p.start()
+            w.close()
+            dt, s = r.recv()
+            p.join()
+            r.close()
+            if s != want or p.exitcode != 0:
+                raise RuntimeError("shm_sum: sum %d, want %d; exit code %s" % (s, want, p.exitcode))
+            samples.append(SHM_SIZE / dt / 1e9)
+    finally:
+        shm.close()
+        shm.unlink()
+    return samples, {}
+
+
 def worker_rss(ctx, n):
     """Memory of the workers of idle Pool(2)s, one pool after the other (n rounded up to whole
     pools): each maps square over range(100), idles POOL_SETTLE seconds, then its workers'
@@ -403,7 +560,8 @@ class Workload:
 # their sample counts are lower than the Go side's: about 2 s a sample for
 # pool_map_chunk1 and 12 s for executor_submit. The queue and pipe workloads
 # also use fork: their processes start before the timing, and their figures are
-# those of the Queue or Connection, whatever the start method.
+# those of the Queue or Connection, whatever the start method. So do the lock,
+# event and shared memory workloads, for the same reason.
 WORKLOADS = [
     Workload("spawn_join", "ms", spawn_join, "spawn", 50, 5, "Process(target=empty).start()+join()"),
     Workload("spawn_join", "ms", spawn_join, "fork", 200, 20, "Process(target=empty).start()+join()"),
@@ -436,6 +594,18 @@ WORKLOADS = [
     Workload("pipe_bandwidth", "GB/s", pipe_bandwidth, "fork", 20, 3,
              "Pipe() (socketpair): send_bytes(64 MiB) to a child that recv_bytes() it and sends its length back",
              params={"message_bytes": BANDWIDTH_MSG, "warmup": BANDWIDTH_WARMUP, "GB": "1e9 bytes"}),
+    Workload("lock_uncontended", "ns", lock_uncontended, "fork", 20, 5,
+             "Lock(): acquire() + release() items times in one process; ns per pair",
+             items=1_000_000, quick_items=100_000, params={"warmup": LOCK_WARMUP}),
+    Workload("lock_contention", "ops/s", lock_contention, "fork", 5, 2,
+             "two processes each add 1 to Value('i') items times under its get_lock(); ops/s of both",
+             items=500_000, quick_items=20_000, params={"processes": 2, "lock": "Value('i').get_lock() (an RLock)"}),
+    Workload("event_latency", "µs", event_latency, "fork", 5000, 200,
+             "two Event()s: set() go, the child wait()s, clear()s it and set()s back; half of each timed round trip",
+             params={"warmup": EVENT_WARMUP}),
+    Workload("shm_read", "GB/s", shm_read, "fork", 5, 2,
+             "a child attaches a 256 MiB shared_memory.SharedMemory by name and sums it (memoryview.cast('Q'), sum())",
+             params={"size_bytes": SHM_SIZE, "GB": "1e9 bytes"}),
 ]
 
 

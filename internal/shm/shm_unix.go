@@ -42,6 +42,7 @@ func Map(fd int) (*Segment, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("mmap", err)
 	}
+	adviseHuge(mem)
 	return &Segment{FD: fd, Mem: mem}, nil
 }
 

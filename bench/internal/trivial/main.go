@@ -1,8 +1,8 @@
 //go:build unix
 
 // Command trivial is the floor of the benchmarks: the smallest Go program that can do what a
-// workload's child does. The harness embeds this file, builds it with CGO_ENABLED=0 and starts it
-// with os/exec.
+// workload's child does. The harness embeds this directory's Go files, builds them with
+// CGO_ENABLED=0 and starts the program with os/exec.
 //
 //	trivial            exits at once (spawn_join)
 //	trivial square X   prints X*X and exits (run_roundtrip)
@@ -17,6 +17,14 @@
 //	trivial sink N     reads standard input with blocking read(2) calls into a 1 MiB buffer and
 //	                   answers every N bytes received with one byte on standard output, until end
 //	                   of input (pipe_bandwidth, over one unix socketpair)
+//	trivial futex-echo SPIN
+//	                   maps the shared memory of fd 3 and answers each value 2i+1 the parent
+//	                   stores in its first word with 2i+2, waiting with FUTEX_WAIT (after SPIN
+//	                   loads of the word) and waking the parent with FUTEX_WAKE when it sleeps,
+//	                   until the parent stores -1 (event_latency; Linux only, see futex_linux.go)
+//	trivial lock-inc N maps the shared memory of fd 3, writes "r" on standard output, waits for the
+//	                   parent's go word, increments a plain counter N times under a futex mutex,
+//	                   then writes "d" (lock_contention; Linux only)
 package main
 
 import (
@@ -52,6 +60,18 @@ func main() {
 			os.Exit(2)
 		}
 		sink(size)
+	case "futex-echo":
+		spin, err := strconv.Atoi(os.Args[2])
+		if err != nil || spin < 0 {
+			os.Exit(2)
+		}
+		futexEcho(spin)
+	case "lock-inc":
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil || n < 0 {
+			os.Exit(2)
+		}
+		lockInc(n)
 	default:
 		os.Exit(2)
 	}

@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package shm
+
+func adviseHuge(mem []byte) {}
