@@ -452,7 +452,9 @@ func TestBarrier(t *testing.T) {
 	b2.Reset()
 	wg.Add(1)
 	go func() { defer wg.Done(); _, errs[0] = b2.Wait(ctx) }()
-	time.Sleep(20 * time.Millisecond)
+	for b2.Waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	b2.Reset()
 	wg.Wait()
 	if !errors.Is(errs[0], mp.ErrBrokenBarrier) {
