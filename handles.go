@@ -391,23 +391,21 @@ func decodeArg[T any](what string, b []byte, fds []int, v *T) error {
 // fillHandle builds the handle described by ref over fds (which it owns) and stores it at ref's
 // position under root.
 func fillHandle(root reflect.Value, ref handleRef, fds []int) error {
-	fd := fds[0]
-	if len(fds) > 1 {
-		if m, ok := handleSlotZero(root, ref).(multiHandle); ok {
-			val, err := m.handleAdoptN(fds, ref.Meta)
-			if err != nil {
-				return err
-			}
-			return setHandle(root, ref, val)
-		}
-		closeFDs(fds[1:])
-	}
 	slot, err := findSlot(root, ref)
 	if err != nil {
-		closeFD(fd)
+		closeFDs(fds)
 		return err
 	}
 	st := slot.Type()
+	if m, ok := reflect.Zero(st).Interface().(multiHandle); ok && len(fds) > 1 {
+		val, err := m.handleAdoptN(fds, ref.Meta)
+		if err != nil {
+			return err
+		}
+		return assignHandle(slot, val)
+	}
+	closeFDs(fds[1:])
+	fd := fds[0]
 	var val any
 	switch ref.Kind {
 	case "mp":
@@ -475,24 +473,6 @@ func findSlot(root reflect.Value, ref handleRef) (reflect.Value, error) {
 		return slot, fmt.Errorf("handle position %v cannot be set", ref.Path)
 	}
 	return slot, nil
-}
-
-// handleSlotZero returns the zero value of the type at ref's position, or nil.
-func handleSlotZero(root reflect.Value, ref handleRef) any {
-	slot, err := findSlot(root, ref)
-	if err != nil {
-		return nil
-	}
-	return reflect.Zero(slot.Type()).Interface()
-}
-
-// setHandle stores val at ref's position.
-func setHandle(root reflect.Value, ref handleRef, val any) error {
-	slot, err := findSlot(root, ref)
-	if err != nil {
-		return err
-	}
-	return assignHandle(slot, val)
 }
 
 // closeFDs closes descriptors owned by a message that was not (fully) delivered.

@@ -276,19 +276,7 @@ func (v *Value[T]) CompareAndSwap(old, nw T) bool {
 }
 
 // Lock locks the Value's own mutex (see Mutex.Lock for ErrOwnerDead).
-func (v *Value[T]) Lock(ctx context.Context) error {
-	if err := v.s.check(); err != nil {
-		return err
-	}
-	if atomic.CompareAndSwapUint32(v.lock, 0, v.s.pid) {
-		return nil
-	}
-	dead, err := lockWord(ctx, v.lock, v.s.pid)
-	if err == nil && dead {
-		err = ErrOwnerDead
-	}
-	return err
-}
+func (v *Value[T]) Lock(ctx context.Context) error { return lockOwned(ctx, v.s, v.lock) }
 
 // Unlock unlocks the Value's mutex; it panics if it is not locked.
 func (v *Value[T]) Unlock() {
@@ -376,16 +364,7 @@ func (a *Array[T]) Slice() []T {
 func (a *Array[T]) Len() int { return len(a.data) }
 
 // Lock locks the Array's own mutex (see Mutex.Lock for ErrOwnerDead).
-func (a *Array[T]) Lock(ctx context.Context) error {
-	if err := a.s.check(); err != nil {
-		return err
-	}
-	dead, err := lockWord(ctx, a.lock, a.s.pid)
-	if err == nil && dead {
-		err = ErrOwnerDead
-	}
-	return err
-}
+func (a *Array[T]) Lock(ctx context.Context) error { return lockOwned(ctx, a.s, a.lock) }
 
 // Unlock unlocks the Array's mutex; it panics if it is not locked.
 func (a *Array[T]) Unlock() {

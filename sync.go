@@ -56,17 +56,20 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	if m == nil {
 		return (*shared)(nil).check()
 	}
-	if err := m.s.check(); err != nil {
+	return lockOwned(ctx, m.s, m.w)
+}
+
+// lockOwned takes the lock word w of the object s, reporting a dead previous owner as
+// ErrOwnerDead (the lock is held then).
+func lockOwned(ctx context.Context, s *shared, w *uint32) error {
+	if err := s.check(); err != nil {
 		return err
 	}
-	dead, err := lockWord(ctx, m.w, m.pid)
-	if err != nil {
-		return err
+	dead, err := lockWord(ctx, w, s.pid)
+	if err == nil && dead {
+		err = ErrOwnerDead
 	}
-	if dead {
-		return ErrOwnerDead
-	}
-	return nil
+	return err
 }
 
 // TryLock locks m if it is free (or its holder has died, which it reports with ErrOwnerDead),

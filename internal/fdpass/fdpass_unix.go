@@ -28,36 +28,7 @@ var oobSize = unix.CmsgSpace(MaxFDs * 4)
 // (parking the goroutine on the runtime's poller when rc is non-blocking) until everything is
 // written or an error occurs.
 func Write(rc syscall.RawConn, data []byte, fds []int) error {
-	if len(fds) > MaxFDs {
-		return errors.New("fdpass: too many descriptors in one message")
-	}
-	var oob []byte
-	if len(fds) > 0 {
-		oob = unix.UnixRights(fds...)
-	}
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		for len(data) > 0 || oob != nil {
-			n, err := unix.SendmsgN(int(fd), data, oob, nil, sendFlags)
-			if err == unix.EINTR {
-				continue
-			}
-			if err == unix.EAGAIN {
-				return false
-			}
-			if err != nil {
-				werr = os.NewSyscallError("sendmsg", err)
-				return true
-			}
-			oob = nil // sent with the first byte
-			data = data[n:]
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return werr
+	return WriteV(rc, [][]byte{data}, fds)
 }
 
 // Reader reads a stream socket with recvmsg, keeping the descriptors that arrive. It does not
