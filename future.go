@@ -62,6 +62,11 @@ func (f *Future[R]) runCallback(fn func(R, error)) {
 // when it ends first, Wait returns ctx.Err() and the task goes on.
 func (f *Future[R]) Wait(ctx context.Context) (R, error) {
 	select {
+	case <-f.done: // a result that is there wins over an ended ctx, as result(timeout=0) returns it
+		return f.val, f.err
+	default:
+	}
+	select {
 	case <-f.done:
 		return f.val, f.err
 	case <-ctx.Done():
@@ -160,11 +165,29 @@ func WaitAll(ctx context.Context, ds ...Doner) error {
 	return nil
 }
 
-// AsCompleted yields the futures as they complete, each once: Python's as_completed. When ctx ends
-// first, it yields (nil, ctx.Err()) and stops. Breaking out of the loop leaves the remaining
-// futures running.
+// AsCompleted yields the futures as they complete, each once (a future given several times is
+// yielded once): Python's as_completed. Futures that are done already come first, in the order
+// given, even when ctx has ended. When ctx ends before the rest, it yields (nil, ctx.Err()) and
+// stops. Breaking out of the loop leaves the remaining futures running.
 func AsCompleted[R any](ctx context.Context, futs []*Future[R]) iter.Seq2[*Future[R], error] {
 	return func(yield func(*Future[R], error) bool) {
+		seen := make(map[*Future[R]]bool, len(futs))
+		var rest []*Future[R]
+		for _, f := range futs {
+			if seen[f] {
+				continue
+			}
+			seen[f] = true
+			select {
+			case <-f.done:
+				if !yield(f, nil) {
+					return
+				}
+			default:
+				rest = append(rest, f)
+			}
+		}
+		futs := rest
 		if len(futs) == 0 {
 			return
 		}

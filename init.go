@@ -166,10 +166,10 @@ func childMain(version int, fds []int, markerErr error) {
 		refuse(conn, fmt.Errorf("%w: parent speaks protocol version %d, child %d", ErrProtocol, task.Version, wire.Version))
 	}
 	if task.Worker {
-		if len(fds) < 3 {
-			refuse(conn, fmt.Errorf("%w: a worker needs its call and reply pipes", ErrProtocol))
+		if len(fds) < 4 {
+			refuse(conn, fmt.Errorf("%w: a worker needs its call and reply pipes and its call slots", ErrProtocol))
 		}
-		workerMain(conn, ctl, fds[1], fds[2], &task, taskFDs)
+		workerMain(conn, ctl, fds[1], fds[2], fds[3], &task, taskFDs)
 	}
 	run := mustPrepare(conn, "function", task.Func, task.Arg, taskFDs)
 

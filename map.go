@@ -76,7 +76,7 @@ func newTask[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts 
 		fut.resolve(zero, err)
 		return fut, nil
 	}
-	j := &job{fname: f.name, arg: b, timeout: cfg.taskTimeout, fds: fds, nfds: len(fds)}
+	j := &job{fname: f.name, arg: b, timeout: cfg.taskTimeout, retries: cfg.retries, fds: fds, nfds: len(fds)}
 	j.finish = func(value []byte, done int, err error) {
 		if stop := j.stopCtx.Load(); stop != nil {
 			(*stop)()
@@ -124,12 +124,12 @@ func Apply[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ..
 }
 
 // chunkJob makes the job for items xs[lo:hi] of a map.
-func chunkJob[T any](name string, xs []T, timeout time.Duration) (*job, error) {
+func chunkJob[T any](name string, xs []T, cfg *callConfig) (*job, error) {
 	b, fds, err := encodeSlice("arguments of "+name, xs, true)
 	if err != nil {
 		return nil, err
 	}
-	return &job{fname: name, arg: b, chunk: len(xs), timeout: timeout, fds: fds, nfds: len(fds)}, nil
+	return &job{fname: name, arg: b, chunk: len(xs), timeout: cfg.taskTimeout, retries: cfg.retries, fds: fds, nfds: len(fds)}, nil
 }
 
 // decodeChunk decodes the results of a chunk into dst, which has room for exactly done values.
@@ -184,7 +184,7 @@ func Map[T, R any](ctx context.Context, p *Pool, f *Func[T, R], xs []T, opts ...
 	jobs := make([]*job, 0, remaining)
 	for lo := 0; lo < n; lo += size {
 		hi := min(lo+size, n)
-		j, err := chunkJob(f.name, xs[lo:hi], cfg.taskTimeout)
+		j, err := chunkJob(f.name, xs[lo:hi], &cfg)
 		if err != nil {
 			for _, j := range jobs {
 				closeFDs(j.fds) // never sent
@@ -344,7 +344,7 @@ func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[
 				if len(items) == 0 {
 					return nil
 				}
-				j, err := chunkJob(f.name, items, cfg.taskTimeout)
+				j, err := chunkJob(f.name, items, &cfg)
 				if err != nil {
 					return err
 				}

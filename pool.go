@@ -26,6 +26,13 @@ var ErrWorkerDied = RegisterError("mp.worker_died", errors.New("mp: pool worker 
 // without finishing a task.
 var ErrBrokenPool = RegisterError("mp.broken_pool", errors.New("mp: pool is broken"))
 
+// ErrResultLost is matched by the error of a task whose function returned in its worker, but whose
+// worker died before the result reached the pool: the work was done (and is not run again), its
+// result is gone. It is rare — the worker must die in the moment between the function's return and
+// the write of its reply — and it does not match ErrWorkerDied, so that code that retries on a
+// worker's death never runs such a task twice.
+var ErrResultLost = RegisterError("mp.result_lost", errors.New("mp: the task ran, but its worker died before its result was sent"))
+
 // Pool is a set of worker processes that run registered functions: Python's multiprocessing.Pool
 // and concurrent.futures.ProcessPoolExecutor as one type. Workers start once and are reused; tasks
 // go to them through their control sockets, several at a time, and come back in order.
@@ -34,10 +41,15 @@ var ErrBrokenPool = RegisterError("mp.broken_pool", errors.New("mp: pool is brok
 // MapSeqUnordered. End it with Shutdown (let queued work finish) or Close (stop now); after either,
 // every call fails with ErrClosed.
 //
-// A dead worker fails only the task it was running, with an error matching ErrWorkerDied; the
-// tasks queued behind it go to other workers, and a new worker takes its place. A cancelled or
-// timed-out task is cancelled in the worker, and its worker is killed and replaced if the task does
-// not return within the cancel grace.
+// Tasks wait in one queue in the parent; a worker takes a task when it has room, and a worker that
+// falls idle takes back tasks that wait behind a busy one, so no task waits for a busy worker while
+// another is idle. A task's result is sent the moment its function returns.
+//
+// A dead worker fails exactly the task it was running, with an error matching ErrWorkerDied (unless
+// WithRetries asks for another attempt); a task whose function had returned is never run again and
+// never reported as died, and tasks sent to it that had not started go to other workers. A new
+// worker takes its place. A cancelled or timed-out task is cancelled in the worker, and its worker
+// is killed and replaced if the task does not return within the cancel grace.
 //
 // A Pool is safe for concurrent use. It cannot be passed to another process. Each worker is an
 // idle process of a few MiB (mostly the binary's code, shared) until given work.
@@ -57,7 +69,6 @@ type Pool struct {
 	deathsNoProgress int       // consecutive worker deaths without a finished task between
 	sent             int       // jobs sent and not yet answered, pool-wide
 	idle             chan struct{}
-	workerCount      atomic.Int64
 
 	owners  sync.WaitGroup // one per worker: the goroutine that owns it
 	stopMon chan struct{}
@@ -80,19 +91,28 @@ type job struct {
 	arg     []byte
 	chunk   int // 0 for a single call; else the number of items
 	timeout time.Duration
+	retries int // attempts after a worker's death; -1 takes the pool's WithRetries
+	starts  int // attempts that were running when their worker died
 	// finish receives the outcome, exactly once, never under the pool's lock.
 	finish   func(value []byte, done int, err error)
 	finished atomic.Bool
 	replied  atomic.Bool
 
-	w         *worker // set when sent; guarded by the pool's lock
-	timer     *time.Timer
-	interrupt func() // for a direct call: interrupts the caller's read
+	w         *worker                    // set when sent; guarded by the pool's lock
+	slot      int                        // w's call slot of j, while j.w is set
+	timer     atomic.Pointer[time.Timer] // the timeout of the job's current attempt
+	interrupt func()                     // for a direct call: interrupts the caller's read
 	stopCtx   atomic.Pointer[func() bool]
 
 	nfds  int // how many handles the argument holds
 	fdsMu sync.Mutex
 	fds   []int // their descriptors, until the job finishes
+}
+
+func (j *job) stopTimer() {
+	if t := j.timer.Swap(nil); t != nil {
+		t.Stop()
+	}
 }
 
 func (j *job) complete(value []byte, done int, err error) bool {
@@ -109,8 +129,8 @@ func (j *job) complete(value []byte, done int, err error) bool {
 	return true
 }
 
-// call returns the Call frame of j for w, after sending w the descriptors of j's handles on the
-// control socket.
+// callFrame appends the Call frame of j, which was assigned to w, to buf, after sending w the
+// descriptors of j's handles on the control socket.
 func (w *worker) callFrame(buf []byte, j *job) []byte {
 	n := 0
 	if j.nfds > 0 {
@@ -121,7 +141,7 @@ func (w *worker) callFrame(buf []byte, j *job) []byte {
 		}
 		j.fdsMu.Unlock()
 	}
-	return wire.AppendFrame(buf, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout), FDs: n})
+	return wire.AppendFrame(buf, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout), FDs: n, Slot: j.slot})
 }
 
 // NewPool starts a pool of worker processes and waits until each has answered its handshake (and
@@ -212,28 +232,40 @@ func (p *Pool) spawn(handshake chan<- error) {
 	// Calls and replies travel on two pipes, which cost half what a socket does per round trip;
 	// the control socket carries the handshake and then the aborts, and tells each side when the
 	// other has died.
+	// The call slots (slots.go) are a page of shared memory, the worker's fourth descriptor.
 	var callR, callW, replyR, replyW *os.File
-	callR, callW, err := os.Pipe()
+	slots, err := newSlotTable()
+	if err == nil {
+		callR, callW, err = os.Pipe()
+		if err != nil {
+			slots.seg.Close()
+		}
+	}
 	if err == nil {
 		replyR, replyW, err = os.Pipe()
 		if err != nil {
 			callR.Close()
 			callW.Close()
+			slots.seg.Close()
 		}
 	}
 	if err == nil {
 		growPipe(callW)
 		growPipe(replyW)
+		slotFile := os.NewFile(uintptr(slots.seg.FD), "mp-worker-slots")
+		slots.seg.FD = -1 // slotFile owns it now
 		var cmd *exec.Cmd
 		var conn *os.File
-		cmd, conn, err = startChild(childSpec{name: name, env: p.cfg.env, ownGroup: true, extra: []*os.File{callR, replyW}})
+		cmd, conn, err = startChild(childSpec{name: name, env: p.cfg.env, ownGroup: true, extra: []*os.File{callR, replyW, slotFile}})
 		callR.Close()
 		replyW.Close()
+		slotFile.Close()
 		if err != nil {
 			callW.Close()
 			replyR.Close()
+			slots.seg.Close()
 		} else {
-			p.adopt(name, n, cmd, conn, callW, replyR, handshake)
+			p.adopt(name, n, cmd, conn, callW, replyR, slots, handshake)
 			return
 		}
 	}
@@ -245,9 +277,10 @@ func (p *Pool) spawn(handshake chan<- error) {
 }
 
 // adopt takes a started worker process into the pool and starts its owner.
-func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, calls, replies *os.File, handshake chan<- error) {
+func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, calls, replies *os.File, slots *slotTable, handshake chan<- error) {
 	w := &worker{
 		p: p, cmd: cmd, conn: conn, calls: calls, replies: replies, pid: cmd.Process.Pid, name: name,
+		slots: slots, free: allSlotsFree,
 		kick: make(chan struct{}, 1), rkick: make(chan struct{}, 1),
 		quit: make(chan struct{}), dead: make(chan struct{}), done: make(chan struct{}),
 		fr: wire.NewFrameReader(replies, wire.DefaultMaxFrame),
@@ -261,6 +294,7 @@ func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, calls, replies *
 		conn.Close()
 		calls.Close()
 		replies.Close()
+		slots.seg.Close()
 		bootstrap.Reaped()
 		if handshake != nil {
 			handshake <- err
@@ -269,7 +303,6 @@ func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, calls, replies *
 		return
 	}
 	p.workers[w] = struct{}{}
-	p.workerCount.Add(1)
 	p.mu.Unlock()
 	cur := currentInfo()
 	task := &wire.Task{
@@ -330,14 +363,22 @@ func (p *Pool) submit(jobs ...*job) {
 		return
 	}
 	for _, j := range jobs {
-		j.id = p.nextID.Add(1)
-		if j.timeout == 0 {
-			j.timeout = p.cfg.taskTimeout
-		}
+		p.stampLocked(j)
 	}
 	p.queue = append(p.queue, jobs...)
 	p.kickWaitingLocked()
 	p.mu.Unlock()
+}
+
+// stampLocked gives a new job its ID and the pool's defaults.
+func (p *Pool) stampLocked(j *job) {
+	j.id = p.nextID.Add(1)
+	if j.timeout == 0 {
+		j.timeout = p.cfg.taskTimeout
+	}
+	if j.retries < 0 {
+		j.retries = p.cfg.retries
+	}
 }
 
 // kickWaitingLocked wakes waiting workers, as many as there are queued jobs.
@@ -352,23 +393,40 @@ func (p *Pool) kickWaitingLocked() {
 
 // abort ends job j with err: at once for the caller, and in the worker by cancelling the task's
 // context; if the worker has not answered within the cancel grace, it is killed and replaced.
+//
+// The job is marked finished before the pool's lock is taken, and a writer that takes a job from
+// the queue checks that mark under the lock: so either the writer drops the job, or abort finds it
+// on its worker. A job sent to a worker but not started there is taken back from its slot and never
+// runs; only a job that has started needs the worker to cancel it.
 func (p *Pool) abort(j *job, err error) {
-	p.mu.Lock()
-	w := j.w
-	p.mu.Unlock()
 	if !j.complete(nil, 0, err) || j.replied.Load() {
 		return
 	}
-	if j.interrupt != nil {
-		j.interrupt()
-	}
+	p.mu.Lock()
+	w := j.w
 	if w == nil {
 		// Still queued: a worker drops it when it comes to it. Wake one, so that a queue of
 		// dropped jobs does not stand in the way of Shutdown.
-		p.mu.Lock()
 		p.kickWaitingLocked()
 		p.mu.Unlock()
 		return
+	}
+	interrupt := j.interrupt
+	if head, ok := w.revokeLocked(j); ok {
+		p.signalIdleLocked()
+		p.mu.Unlock()
+		if interrupt != nil {
+			interrupt()
+		}
+		if head != nil {
+			w.startTimer(head)
+		}
+		w.wake() // room for another
+		return
+	}
+	p.mu.Unlock()
+	if interrupt != nil {
+		interrupt()
 	}
 	w.amu.Lock()
 	w.conn.Write(wire.AppendID(nil, wire.TypeAbort, j.id))
@@ -419,8 +477,10 @@ func (p *Pool) monitor() {
 }
 
 // Shutdown stops the pool gracefully: it refuses new work (ErrClosed), lets every queued and
-// running task finish, then lets the workers exit, and returns once they have. When ctx ends first,
-// it falls back to Close and returns ctx.Err(). With CancelPending, tasks that have not started are
+// running task finish, then tells the workers to exit, and returns once they have. A worker that
+// has not exited two seconds after its last task (one stopped by SIGSTOP, say) is killed: once the
+// work is done, nothing waits for a worker that will not go. When ctx ends first, it falls back to
+// Close and returns ctx.Err(). With CancelPending, tasks that have not started are
 // cancelled (their futures fail with context.Canceled) instead of run: Python's
 // shutdown(cancel_futures=True). Calling Shutdown after the pool was ended returns nil.
 func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
@@ -463,9 +523,25 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
 		ws = append(ws, w)
 	}
 	p.mu.Unlock()
+	// The work is done, so a worker that does not exit when told (stopped by SIGSTOP, or hung in
+	// its exit) holds up nothing of value: it is killed after retireGrace.
+	grace := time.NewTimer(retireGrace)
+	defer grace.Stop()
 	for _, w := range ws {
 		select {
 		case <-w.done:
+		case <-grace.C:
+			p.mu.Lock()
+			for w := range p.workers {
+				w.kill()
+			}
+			p.mu.Unlock()
+			select {
+			case <-w.done:
+			case <-ctx.Done():
+				p.Close()
+				return ctx.Err()
+			}
 		case <-ctx.Done():
 			p.Close()
 			return ctx.Err()
@@ -473,6 +549,9 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
 	}
 	return p.Close()
 }
+
+// retireGrace is how long Shutdown lets workers take to exit once every task is done.
+const retireGrace = 2 * time.Second
 
 // ShutdownOption configures Shutdown.
 type ShutdownOption interface{ applyShutdown(*shutdownConfig) }
@@ -534,13 +613,15 @@ type worker struct {
 	wmu sync.Mutex // serialises writes to calls
 	amu sync.Mutex // serialises writes to conn
 
+	slots *slotTable // which of the calls sent the worker has started (slots.go)
+
 	// Guarded by p.mu.
-	pending  []*job // sent and not answered, in order; the first is running
+	pending  []*job   // sent and not answered (nor taken back), in order; the first may be running
+	free     slotFree // slots not used by a pending job
 	sentJobs int
 	ready    bool
 	retiring bool
 	exited   bool
-	killed   bool
 	waiting  bool
 	replaced bool
 	ewma     float64 // nanoseconds per job, smoothed
@@ -599,6 +680,104 @@ func (w *worker) retireLocked() {
 	}
 }
 
+// assignLocked makes j the worker's latest pending job, in a free slot marked sent, before its call
+// is written. The caller holds p.mu and has checked that the worker has room (a window never
+// exceeds numSlots). It reports whether j is now the head, which runs as soon as it arrives.
+func (w *worker) assignLocked(j *job) bool {
+	j.w = w
+	j.slot = w.free.take()
+	w.slots.words[j.slot].Store(slotWord(j.id, slotSent))
+	w.pending = append(w.pending, j)
+	w.sentJobs++
+	w.p.sent++
+	if len(w.pending) == 1 {
+		w.headAt = time.Now()
+		return true
+	}
+	return false
+}
+
+// removeLocked takes pending job j off the worker and frees its slot. If that makes another job the
+// head, it returns it: its timeout starts now. The caller holds p.mu.
+func (w *worker) removeLocked(j *job) (head *job) {
+	for i, q := range w.pending {
+		if q != j {
+			continue
+		}
+		copy(w.pending[i:], w.pending[i+1:])
+		w.pending[len(w.pending)-1] = nil
+		w.pending = w.pending[:len(w.pending)-1]
+		w.free.put(j.slot)
+		w.p.sent--
+		if i == 0 && len(w.pending) > 0 {
+			w.headAt = time.Now()
+			head = w.pending[0]
+		}
+		return head
+	}
+	return nil
+}
+
+// revokeLocked takes pending job j back from the worker if the worker has not started it, so that
+// it never will: the worker skips its call. It reports whether it did, and the new head, if any
+// (see removeLocked). The caller holds p.mu.
+func (w *worker) revokeLocked(j *job) (head *job, ok bool) {
+	if j.w != w || w.exited || !w.slots.words[j.slot].CompareAndSwap(slotWord(j.id, slotSent), 0) {
+		return nil, false
+	}
+	head = w.removeLocked(j)
+	j.w = nil
+	return head, true
+}
+
+// stealLocked moves jobs that wait behind a busy worker's running job back to the front of the
+// pool's queue, for w, which is idle: half of the busiest worker's unstarted jobs (at least one),
+// taken from the back of its line. It reports whether it took any. The caller holds p.mu.
+func (w *worker) stealLocked() bool {
+	p := w.p
+	var victim *worker
+	most := 0
+	for v := range p.workers {
+		if v == w || v.exited || len(v.pending) < 2 {
+			continue
+		}
+		// Jobs start in order, so the unstarted ones are a run at the back of the line; the
+		// head is about to run even if it has not yet.
+		n := 0
+		for i := len(v.pending) - 1; i >= 1; i-- {
+			j := v.pending[i]
+			if v.slots.state(j.slot, j.id) != slotSent {
+				break
+			}
+			n++
+		}
+		if n > most {
+			victim, most = v, n
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	take := (most + 1) / 2
+	var got []*job
+	for i := len(victim.pending) - 1; i >= 1 && len(got) < take; i-- {
+		j := victim.pending[i]
+		if _, ok := victim.revokeLocked(j); !ok {
+			break // it has just started, and so have the ones before it
+		}
+		got = append(got, j)
+	}
+	if len(got) == 0 {
+		return false
+	}
+	for l, r := 0, len(got)-1; l < r; l, r = l+1, r-1 {
+		got[l], got[r] = got[r], got[l]
+	}
+	p.queue = append(got, p.queue...)
+	victim.wake() // it has room again
+	return true
+}
+
 // window is how many jobs the worker may have in flight: enough to cover a round trip when tasks
 // are tiny, one when they are long, so that a slow task holds up as little as possible.
 func (w *worker) window() int {
@@ -606,7 +785,7 @@ func (w *worker) window() int {
 		return 1 // nothing known yet: assume the task is long
 	}
 	n := int(200e3/w.ewma) + 1
-	return max(1, min(n, 64))
+	return max(1, min(n, numSlots))
 }
 
 // own is the worker's owner: it sends the task, waits for the handshake, serves replies until the
@@ -655,6 +834,9 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	w.replies.Close()
 	bootstrap.Reaped()
 	w.exit(err)
+	p.mu.Lock()
+	w.slots.seg.Close() // exit has read the slots; nothing reads them once the worker has exited
+	p.mu.Unlock()
 	close(w.done)
 }
 
@@ -676,7 +858,9 @@ func (w *worker) handshake(in *bufio.Reader) error {
 	return nil
 }
 
-// writeLoop sends queued jobs to the worker while it has room for them.
+// writeLoop sends queued jobs to the worker while it has room for them. A worker with nothing in
+// flight and nothing queued takes back jobs that wait behind a busy worker (stealLocked) before it
+// waits in the pool's list, so that no job waits for a busy worker while this one is idle.
 func (w *worker) writeLoop(done chan struct{}) {
 	defer close(done)
 	p := w.p
@@ -699,6 +883,9 @@ func (w *worker) writeLoop(done chan struct{}) {
 		if p.cfg.maxTasks > 0 {
 			room = min(room, p.cfg.maxTasks-w.sentJobs)
 		}
+		if room > 0 && len(w.pending) == 0 && len(p.queue) == 0 && w.stealLocked() {
+			p.kickWaitingLocked()
+		}
 		// Take no more than a fair share of what is queued, so that two tasks for two idle
 		// workers go one to each.
 		if n := len(p.workers); n > 1 {
@@ -713,14 +900,9 @@ func (w *worker) writeLoop(done chan struct{}) {
 			if j.finished.Load() {
 				continue
 			}
-			j.w = w
-			if len(w.pending) == 0 {
-				w.headAt = time.Now()
+			if w.assignLocked(j) {
 				heads = append(heads, j) // it runs at once: its timeout starts now
 			}
-			w.pending = append(w.pending, j)
-			w.sentJobs++
-			p.sent++
 			room--
 			buf = w.callFrame(buf, j)
 		}
@@ -759,9 +941,12 @@ func (w *worker) startTimer(j *job) {
 	if j.timeout <= 0 {
 		return
 	}
-	j.timer = time.AfterFunc(j.timeout*time.Duration(max(1, j.chunk)), func() {
+	t := time.AfterFunc(j.timeout*time.Duration(max(1, j.chunk)), func() {
 		w.p.abort(j, fmt.Errorf("mp: task %s on %s: %w", j.fname, w.name, context.DeadlineExceeded))
 	})
+	if old := j.timer.Swap(t); old != nil {
+		old.Stop()
+	}
 }
 
 // readLoop serves the worker's replies until it exits. It reads only while calls are pending and
@@ -844,11 +1029,9 @@ func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
 		return false // a reply out of order
 	}
 	j := w.pending[0]
-	w.pending[0] = nil
-	w.pending = w.pending[1:]
-	p.sent--
-	p.deathsNoProgress = 0
 	took := float64(now.Sub(w.headAt))
+	next := w.removeLocked(j)
+	p.deathsNoProgress = 0
 	if chunk := max(1, j.chunk); chunk > 1 {
 		took /= float64(chunk)
 	}
@@ -857,20 +1040,13 @@ func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
 	} else {
 		w.ewma = 0.8*w.ewma + 0.2*took
 	}
-	w.headAt = now
-	var next *job
-	if len(w.pending) > 0 {
-		next = w.pending[0]
-	}
 	p.signalIdleLocked()
 	p.mu.Unlock()
 	if !direct {
 		w.wake() // room for one more
 	}
 	j.replied.Store(true)
-	if j.timer != nil {
-		j.timer.Stop()
-	}
+	j.stopTimer()
 	if next != nil {
 		w.startTimer(next)
 	}
@@ -900,16 +1076,9 @@ func (p *Pool) claimIdle(j *job) *worker {
 		p.waiting = append(p.waiting[:i:i], p.waiting[i+1:]...)
 		w.waiting = false
 		w.direct = true
-		j.id = p.nextID.Add(1)
-		if j.timeout == 0 {
-			j.timeout = p.cfg.taskTimeout
-		}
-		j.w = w
+		p.stampLocked(j)
 		j.interrupt = func() { w.replies.SetReadDeadline(time.Now()) }
-		w.pending = append(w.pending, j)
-		w.sentJobs++
-		p.sent++
-		w.headAt = time.Now()
+		w.assignLocked(j)
 		return w
 	}
 	return nil
@@ -953,15 +1122,16 @@ func (w *worker) applyDirect(ctx context.Context, j *job) {
 	}
 }
 
-// exit handles the end of the worker process: the running job fails with the worker's exit
-// status, the jobs queued behind it go back to the front of the pool's queue, and a new worker
-// takes its place.
+// exit handles the end of the worker process, once every reply it wrote has been read. Each job
+// still pending is judged by its slot: the one that was running fails with the worker's exit status
+// (or goes back to the queue, if it has retries left); one whose function had returned fails with
+// ErrResultLost; those that had not started go back to the front of the pool's queue. Then a new
+// worker takes this one's place.
 func (w *worker) exit(startErr error) {
 	p := w.p
 	st := w.cmd.ProcessState
 	p.mu.Lock()
 	delete(p.workers, w)
-	p.workerCount.Add(-1)
 	for i, q := range p.waiting {
 		if q == w {
 			p.waiting = append(p.waiting[:i:i], p.waiting[i+1:]...)
@@ -971,16 +1141,44 @@ func (w *worker) exit(startErr error) {
 	pending := w.pending
 	w.pending = nil
 	p.sent -= len(pending)
-	var failed *job
+	type failure struct {
+		j   *job
+		err error
+	}
+	var failed []failure
 	var requeue []*job
-	for i, j := range pending {
-		if i == 0 {
-			failed = j
+	ran := false // a job was running: the worker did not die idle
+	for _, j := range pending {
+		j.w = nil
+		if j.finished.Load() {
+			if w.slots.state(j.slot, j.id) >= slotRunning {
+				ran = true
+			}
 			continue
 		}
-		if !j.finished.Load() {
-			j.w = nil
+		switch w.slots.state(j.slot, j.id) {
+		case slotSent:
+			j.stopTimer() // it had not started: its timeout starts again on its next worker
 			requeue = append(requeue, j)
+		case slotDone:
+			ran = true
+			failed = append(failed, failure{j, &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrResultLost}})
+		default: // running
+			ran = true
+			j.starts++
+			if j.starts <= j.retries {
+				j.stopTimer()
+				requeue = append(requeue, j)
+				continue
+			}
+			var err error = &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrWorkerDied}
+			if st == nil {
+				err = fmt.Errorf("%w: %s (pid %d)", ErrWorkerDied, w.name, w.pid)
+			}
+			if j.starts > 1 {
+				err = fmt.Errorf("mp: task %s: its worker died in each of %d attempts; the last: %w", j.fname, j.starts, err)
+			}
+			failed = append(failed, failure{j, err})
 		}
 	}
 	open := p.state == poolOpen || p.state == poolShuttingDown
@@ -988,11 +1186,11 @@ func (w *worker) exit(startErr error) {
 		p.queue = append(requeue, p.queue...)
 	}
 	crashed := startErr == nil && st != nil && !st.Success() && !w.retiring
-	if crashed && failed == nil {
+	if crashed && !ran {
 		p.deathsNoProgress++
 	}
 	respawn := open && !w.replaced && (p.state == poolOpen || len(p.queue) > 0 || p.sent > 0)
-	if startErr == nil && p.deathsNoProgress > 2*p.cfg.workers+2 && p.state == poolOpen {
+	if startErr == nil && p.deathsNoProgress > maxDeathsNoProgress(p.cfg.workers) && p.state == poolOpen {
 		p.breakLocked(fmt.Errorf("%w: %d workers died in a row without finishing a task", ErrBrokenPool, p.deathsNoProgress))
 		respawn = false
 	}
@@ -1010,18 +1208,13 @@ func (w *worker) exit(startErr error) {
 	}
 	p.mu.Unlock()
 
-	if failed != nil {
-		if failed.timer != nil {
-			failed.timer.Stop()
-		}
-		var err error = &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrWorkerDied}
-		if st == nil {
-			err = fmt.Errorf("%w: %s (pid %d)", ErrWorkerDied, w.name, w.pid)
-		}
+	for _, f := range failed {
+		f.j.stopTimer()
+		err := f.err
 		if state == poolClosed {
 			err = ErrClosed
 		}
-		failed.complete(nil, 0, err)
+		f.j.complete(nil, 0, err)
 	}
 	if !open {
 		for _, j := range requeue {
@@ -1038,6 +1231,10 @@ func (w *worker) exit(startErr error) {
 		p.spawn(nil)
 	}
 }
+
+// maxDeathsNoProgress is how many workers in a row may die without a task running before the pool
+// counts as broken: enough that a burst of kills of idle workers does not break it.
+func maxDeathsNoProgress(workers int) int { return 2*workers + 2 }
 
 // callbackRunner runs futures' done callbacks in the parent, one at a time, in the order their
 // futures completed — as Python's pool runs callbacks on its result-handler thread. A callback

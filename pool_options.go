@@ -25,6 +25,7 @@ type poolConfig struct {
 	taskTimeout time.Duration
 	memoryLimit int64
 	cancelGrace time.Duration
+	retries     int
 	env         []string
 }
 
@@ -36,7 +37,7 @@ type callConfig struct {
 	chunk       int
 	progress    func(Progress)
 	taskTimeout time.Duration
-	timeoutSet  bool
+	retries     int // -1: the pool's
 }
 
 type poolOptionFunc func(*poolConfig) error
@@ -94,11 +95,43 @@ func WithInitializer[T, R any](f *Func[T, R], arg T) PoolOption {
 // pool's cancel grace (WithCancelGrace) after that, its worker is killed and replaced. As a pool
 // option it applies to every task; as a call option, to that call's tasks (each item of a Map).
 // d <= 0 is an ErrInvalidOption.
-func WithTaskTimeout(d time.Duration) interface {
+func WithTaskTimeout(d time.Duration) PoolCallOption {
+	return taskTimeout(d)
+}
+
+// PoolCallOption is an option that configures either a whole pool (given to NewPool) or one call
+// (given to Submit, Apply, Map, MapSeq or MapSeqUnordered), where the call's wins.
+type PoolCallOption interface {
 	PoolOption
 	CallOption
-} {
-	return taskTimeout(d)
+}
+
+// WithRetries runs a task again, on another worker, when the worker running it dies (a crash, a
+// SIGKILL, the memory cap), up to n more times: Ray's max_retries. The default, 0, fails the task
+// with ErrWorkerDied the first time, as a task that kills its worker would kill every worker it is
+// given. After the last attempt the error still matches ErrWorkerDied and says how many attempts
+// ran. A task whose function returned, or returned an error, is never run again; nor is one that
+// was cancelled or timed out. As a pool option it applies to every task; as a call option, to that
+// call's tasks (each chunk of a Map). n < 0 is an ErrInvalidOption.
+func WithRetries(n int) PoolCallOption { return retries(n) }
+
+type retries int
+
+func (r retries) check() error {
+	if r < 0 {
+		return fmt.Errorf("%w: WithRetries(%d): the number of retries cannot be negative", ErrInvalidOption, int(r))
+	}
+	return nil
+}
+
+func (r retries) applyPool(c *poolConfig) error {
+	c.retries = int(r)
+	return r.check()
+}
+
+func (r retries) applyCall(c *callConfig) error {
+	c.retries = int(r)
+	return r.check()
 }
 
 type taskTimeout time.Duration
@@ -116,7 +149,7 @@ func (t taskTimeout) applyPool(c *poolConfig) error {
 }
 
 func (t taskTimeout) applyCall(c *callConfig) error {
-	c.taskTimeout, c.timeoutSet = time.Duration(t), true
+	c.taskTimeout = time.Duration(t)
 	return t.check()
 }
 
@@ -205,7 +238,7 @@ func WithProgress(fn func(Progress)) CallOption {
 }
 
 func buildCallConfig(opts []CallOption) (callConfig, error) {
-	var c callConfig
+	c := callConfig{retries: -1}
 	for _, o := range opts {
 		if o == nil {
 			continue

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -435,6 +436,11 @@ func (p *Process) Wait(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", ErrNotStarted, p.name)
 	}
 	select {
+	case <-p.done: // an ended process wins over an ended ctx
+		return p.err
+	default:
+	}
+	select {
 	case <-p.done:
 		return p.err
 	case <-ctx.Done():
@@ -555,7 +561,9 @@ func ActiveChildren() []*Process {
 }
 
 // Cleanup applies Python's exit rules to this process's children: it terminates the daemon
-// children, then waits for every child to end. Put it at the top of main, right after Init:
+// children, then waits for every child to end. A child that has not ended after three seconds is
+// named, with its pid, on standard error, once; Cleanup then goes on waiting. Put it at the top of
+// main, right after Init:
 //
 //	func main() {
 //		mp.Init()
@@ -572,7 +580,31 @@ func Cleanup() {
 			p.Terminate()
 		}
 	}
+	waitChildren(os.Stderr, cleanupPatience)
+}
+
+// cleanupPatience is how long Cleanup waits in silence before it says which children it waits for.
+const cleanupPatience = 3 * time.Second
+
+// waitChildren waits for every active child to end. Children still running after patience are
+// named on w, once, so that a program stuck at exit says why (a child blocked on a full queue, say).
+func waitChildren(w io.Writer, patience time.Duration) {
+	timer := time.NewTimer(patience)
+	defer timer.Stop()
 	for _, p := range ActiveChildren() {
+		select {
+		case <-p.done:
+			continue
+		case <-timer.C: // fires once: later children are waited for in silence
+		}
+		var names []string
+		for _, c := range ActiveChildren() {
+			names = append(names, fmt.Sprintf("%s (pid %d)", c.name, c.Pid()))
+		}
+		if len(names) > 0 {
+			fmt.Fprintf(w, "mp: Cleanup has waited %v for %d child process(es) to end: %s; it waits on (a child blocked on a full queue or on a pipe nobody reads never ends: kill it, or make it a daemon)\n",
+				patience, len(names), strings.Join(names, ", "))
+		}
 		<-p.done
 	}
 }

@@ -20,18 +20,18 @@ import (
 //
 // Calls arrive on a pipe (descriptor 4) and replies leave on another (5): a pipe costs half what a
 // socket does per round trip. One goroutine reads calls, runs them and writes replies, so a call
-// costs no goroutine hand-off
-// (a hand-off to a second goroutine tripled the round trip of a small call here; polling the
-// socket before parking, tried too, made it worse on two CPUs, where the poller competes with the
-// parent).
-// Replies are buffered and written when no further call has arrived, so a stream of small calls
-// costs one write per batch. Aborts come on the control socket, watched by a goroutine of their own
-// while a call runs: an Abort cancels the running call, or marks a queued one to be answered as
-// cancelled without running. End of file on the socket or the call pipe means the parent died.
+// costs no goroutine hand-off. A reply is written the moment its function returns, never held back
+// for the next call's sake: the caller may be waiting for it before it lets the next call finish.
+//
+// Descriptor 6 is the table of call slots shared with the parent (slots.go). The worker starts a
+// call only by swapping its slot from sent to running, skips (without a reply) a call the parent
+// took back, and marks the slot done once the function has returned, before the reply is written.
+// Aborts come on the control socket, watched by a goroutine of their own: an Abort cancels the
+// running call. End of file on the socket or the call pipe means the parent died.
 //
 // A call whose argument holds handles has their descriptors sent ahead of it on the control socket,
 // in an FDs frame naming the call; the worker waits for them before decoding the argument.
-func workerMain(conn *os.File, ctl fdReader, callFD, replyFD int, task *wire.Task, initFDs []int) {
+func workerMain(conn *os.File, ctl fdReader, callFD, replyFD, slotsFD int, task *wire.Task, initFDs []int) {
 	// The terminal's Ctrl-C is the parent's to handle; the pool puts workers in their own process
 	// group, and this keeps a stray SIGINT from killing a worker mid-task.
 	signal.Ignore(syscall.SIGINT)
@@ -42,6 +42,10 @@ func workerMain(conn *os.File, ctl fdReader, callFD, replyFD int, task *wire.Tas
 	replies, err := bootstrap.ControlFile(replyFD)
 	if err != nil {
 		refuse(conn, fmt.Errorf("%w: reply pipe: %v", ErrProtocol, err))
+	}
+	slots, err := mapSlotTable(slotsFD)
+	if err != nil {
+		refuse(conn, fmt.Errorf("%w: call slots: %v", ErrProtocol, err))
 	}
 
 	if task.InitFunc != "" {
@@ -57,19 +61,12 @@ func workerMain(conn *os.File, ctl fdReader, callFD, replyFD int, task *wire.Tas
 	if task.InitFunc == "" {
 		closeFDs(initFDs)
 	}
-	w := &workerState{aborted: make(map[uint64]bool), fds: make(map[uint64][]int)}
+	w := &workerState{slots: slots, fds: make(map[uint64][]int)}
 	w.fdsCond = sync.NewCond(&w.mu)
 	go w.watchAborts(ctl)
 	in := bufio.NewReaderSize(calls, 64<<10)
-	out := bufio.NewWriterSize(replies, 64<<10)
 	buf := make([]byte, 0, 256)
 	for {
-		if in.Buffered() == 0 {
-			// About to wait for the next call: send the replies first.
-			if err := out.Flush(); err != nil {
-				bootstrap.KillSelf()
-			}
-		}
 		typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
 		if err != nil {
 			bootstrap.KillSelf() // the parent is gone
@@ -77,18 +74,19 @@ func workerMain(conn *os.File, ctl fdReader, callFD, replyFD int, task *wire.Tas
 		switch typ {
 		case wire.TypeCall:
 			var c wire.Call
-			if err := wire.Unmarshal(payload, &c); err != nil {
+			if err := wire.Unmarshal(payload, &c); err != nil || c.Slot < 0 || c.Slot >= numSlots {
 				fmt.Fprintf(os.Stderr, "mp: worker %d: bad call frame (%v); exiting\n", os.Getpid(), err)
 				os.Exit(3)
 			}
-			buf = wire.AppendFrame(buf[:0], wire.TypeReply, w.serve(&c))
-			if _, err := out.Write(buf); err != nil {
+			reply := w.serve(&c)
+			if reply == nil {
+				continue // taken back by the parent
+			}
+			buf = wire.AppendFrame(buf[:0], wire.TypeReply, reply)
+			if _, err := replies.Write(buf); err != nil {
 				bootstrap.KillSelf()
 			}
 		case wire.TypeRetire:
-			if err := out.Flush(); err != nil {
-				bootstrap.KillSelf()
-			}
 			Cleanup()
 			os.Exit(0)
 		default:
@@ -99,11 +97,10 @@ func workerMain(conn *os.File, ctl fdReader, callFD, replyFD int, task *wire.Tas
 }
 
 type workerState struct {
+	slots   *slotTable
 	mu      sync.Mutex
 	running uint64             // the ID of the call running now, 0 between calls
 	cancel  context.CancelFunc // cancels the running call
-	lastID  uint64             // the last call served; IDs only grow
-	aborted map[uint64]bool    // calls aborted before they ran
 	fds     map[uint64][]int   // descriptors of calls' handles, arrived ahead of the calls
 	fdsCond *sync.Cond         // signalled when descriptors arrive
 }
@@ -152,36 +149,38 @@ func (w *workerState) watchAborts(ctl fdReader) {
 		if err != nil {
 			continue
 		}
+		// The parent aborts a call this way only once it has failed to take it back, that is,
+		// once the call has started (or finished): serve sets running before it claims the slot.
 		w.mu.Lock()
 		if id == w.running {
 			w.cancel()
-		} else if id > w.lastID {
-			w.aborted[id] = true
 		}
 		w.mu.Unlock()
 	}
 }
 
-// serve runs one call and returns its reply.
+// serve runs one call and returns its reply, or nil when the parent took the call back before it
+// started.
 func (w *workerState) serve(c *wire.Call) *wire.Reply {
-	reply := &wire.Reply{ID: c.ID}
 	var fds []int
 	if c.FDs > 0 {
 		fds = w.takeFDs(c.ID)
 	}
-	w.mu.Lock()
-	if w.aborted[c.ID] {
-		closeFDs(fds)
-		delete(w.aborted, c.ID)
-		w.lastID = c.ID
-		w.mu.Unlock()
-		reply.Err = toWire(context.Canceled)
-		return reply
-	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.mu.Lock()
 	w.running, w.cancel = c.ID, cancel
 	w.mu.Unlock()
+	slot := &w.slots.words[c.Slot]
+	if !slot.CompareAndSwap(slotWord(c.ID, slotSent), slotWord(c.ID, slotRunning)) {
+		w.mu.Lock()
+		w.running, w.cancel = 0, nil
+		w.mu.Unlock()
+		closeFDs(fds)
+		return nil
+	}
 
+	reply := &wire.Reply{ID: c.ID}
 	e, ok := lookup(c.Func)
 	switch {
 	case !ok:
@@ -210,11 +209,11 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 			reply.Done = 1
 		}
 	}
+	slot.Store(slotWord(c.ID, slotDone))
 
 	w.mu.Lock()
-	w.running, w.cancel, w.lastID = 0, nil, c.ID
+	w.running, w.cancel = 0, nil
 	w.mu.Unlock()
-	cancel()
 	return reply
 }
 

@@ -27,7 +27,7 @@ const (
 	TypeResult byte = 3 // child → parent: the function's result or error
 	TypeCancel byte = 4 // parent → child: cancel the running function's context
 	TypeCall   byte = 5 // parent → worker: run one call (or one chunk of a map)
-	TypeReply  byte = 6 // worker → parent: a call's result, in the order calls arrived
+	TypeReply  byte = 6 // worker → parent: a call's result, written as soon as its function returns
 	TypeAbort  byte = 7 // parent → worker: cancel call ID (payload: the ID as a uvarint)
 	TypeRetire byte = 8 // parent → worker: finish the calls received, then exit
 	TypeFDs    byte = 9 // parent → worker: the descriptors of call ID's handles, attached (payload: ID and count, by AppendPair)
@@ -101,6 +101,7 @@ type Call struct {
 	Chunk   int
 	Timeout int64 // nanoseconds
 	FDs     int   // descriptors of the argument's handles, sent ahead in a TypeFDs frame
+	Slot    int   // the worker's call slot that tracks this call (see the mp package's slots.go)
 }
 
 func (m *Call) appendTo(b []byte) []byte {
@@ -109,7 +110,8 @@ func (m *Call) appendTo(b []byte) []byte {
 	b = appendBytes(b, m.Arg)
 	b = appendInt(b, int64(m.Chunk))
 	b = appendInt(b, m.Timeout)
-	return appendInt(b, int64(m.FDs))
+	b = appendInt(b, int64(m.FDs))
+	return appendInt(b, int64(m.Slot))
 }
 
 func (m *Call) decode(r *reader) {
@@ -119,6 +121,7 @@ func (m *Call) decode(r *reader) {
 	m.Chunk = int(r.int())
 	m.Timeout = r.int()
 	m.FDs = int(r.int())
+	m.Slot = int(r.int())
 }
 
 // Reply answers the Call with the same ID. For a chunk, Value holds the results of the first Done

@@ -1,0 +1,68 @@
+//go:build unix
+
+package mp_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/mp-go/mp"
+)
+
+// A finished future or process wins over a ctx that has ended: Python's result(timeout=0).
+func TestDoneWinsOverEndedContext(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(1))
+	fut := mp.Submit(ctx, p, Square, 6)
+	if _, err := fut.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	proc := mp.NewProcess(Square, 2)
+	if err := proc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	for i := range 200 {
+		if v, err := fut.Wait(ended); err != nil || v != 36 {
+			t.Fatalf("try %d: Future.Wait with an ended ctx = %d, %v; want the result", i, v, err)
+		}
+		if err := proc.Wait(ended); err != nil {
+			t.Fatalf("try %d: Process.Wait with an ended ctx = %v; want the process's nil", i, err)
+		}
+	}
+}
+
+// AsCompleted yields the futures that are done first, even when ctx has ended, and each future
+// once, however often it is given.
+func TestAsCompletedDoneFirstEachOnce(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, mp.WithWorkers(1))
+	a, b := mp.Submit(ctx, p, Square, 2), mp.Submit(ctx, p, Square, 3)
+	for _, f := range []*mp.Future[int]{a, b} {
+		if _, err := f.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pidFile := t.TempDir() + "/pid"
+	blocked := mp.Submit(ctx, p, Block, pidFile)
+	defer blocked.Cancel()
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	var got []*mp.Future[int]
+	var errs []error
+	for f, err := range mp.AsCompleted(ended, []*mp.Future[int]{a, a, blocked, b, a}) {
+		got = append(got, f)
+		errs = append(errs, err)
+	}
+	if len(got) != 3 || got[0] != a || got[1] != b || got[2] != nil {
+		t.Fatalf("AsCompleted yielded %v; want a, b, then (nil, ctx error)", got)
+	}
+	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], context.Canceled) {
+		t.Fatalf("AsCompleted errors %v", errs)
+	}
+}
