@@ -48,8 +48,10 @@
 //     already) and a wrapped syscall.Errno; a panic is a *PanicError with the child's stack.
 //   - A child that reaches mp without having called Init fails loudly and starts nothing: no fork
 //     bombs.
-//   - A pool worker that dies mid-task fails that task only (ErrWorkerDied, with pid and exit
-//     status) and is replaced; a cancelled or timed-out task is stopped in its worker, which is
+//   - A pool worker that dies mid-task fails exactly the task it was running (ErrWorkerDied, with
+//     pid and exit status, unless WithRetries asks for another attempt) and is replaced; the tasks
+//     it was sent but had not started run on other workers, and a task whose function returned is
+//     never run again; a cancelled or timed-out task is stopped in its worker, which is
 //     killed and replaced if the task does not return in time; a pool whose workers cannot start
 //     reports ErrBrokenPool rather than respawning for ever.
 //

@@ -222,7 +222,8 @@ func (e *PanicError) Unwrap() []error { return e.errs }
 // non-zero code, or was killed by a signal (by Terminate, Kill, the kernel's OOM killer, a crash
 // in cgo code, …). The embedded ProcessState has the details.
 //
-// For a pool worker that died while running a task, the error also matches ErrWorkerDied.
+// For a pool worker that died while running a task, the error also matches ErrWorkerDied; for one
+// that died after its task's function returned but before the result was sent, ErrResultLost.
 type ExitError struct {
 	Name string // the child's process name
 	Pid  int    // the child's pid
@@ -233,13 +234,17 @@ type ExitError struct {
 // Error says how the child ended.
 func (e *ExitError) Error() string {
 	msg := fmt.Sprintf("mp: process %s (pid %d) %s", e.Name, e.Pid, describeExit(e.ProcessState))
-	if e.cause == ErrWorkerDied {
+	switch e.cause {
+	case ErrWorkerDied:
 		msg += " while running this task"
+	case ErrResultLost:
+		msg += " after this task's function returned, before its result was sent: the task ran, its result is lost"
 	}
 	return msg
 }
 
-// Unwrap returns ErrWorkerDied for a pool worker that died while running the task, else nil.
+// Unwrap returns ErrWorkerDied for a pool worker that died while running the task, ErrResultLost
+// for one that died after the task's function returned, else nil.
 func (e *ExitError) Unwrap() error { return e.cause }
 
 // Code returns the exit code in Python's convention: the code given to os.Exit, or minus the

@@ -51,11 +51,45 @@ var (
 		e.Set()
 		return 2, nil
 	})
+	// StartedSleep sets Started, then sleeps Ms milliseconds (returning early, with the ctx's
+	// error, when its ctx ends) and returns Ms*Ms: a task whose start a test can observe.
+	StartedSleep = mp.Register("test.started_sleep", func(ctx context.Context, a StartedSleepArg) (int, error) {
+		a.Started.Set()
+		select {
+		case <-time.After(time.Duration(a.Ms) * time.Millisecond):
+			return a.Ms * a.Ms, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
 	// AwaitParties waits at b until all its parties are there.
 	AwaitParties = mp.Register("test.await_parties", func(ctx context.Context, b *mp.Barrier) (int, error) {
 		return b.Wait(ctx)
 	})
 )
+
+// StartedSleepArg is StartedSleep's argument.
+type StartedSleepArg struct {
+	Started *mp.Event
+	Ms      int
+}
+
+// startedSleep submits StartedSleep for ms milliseconds and returns once it has started.
+func startedSleep(t *testing.T, ctx context.Context, p *mp.Pool, ms int) *mp.Future[int] {
+	t.Helper()
+	e, err := mp.NewEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f := mp.Submit(ctx, p, StartedSleep, StartedSleepArg{Started: e, Ms: ms})
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := e.Wait(wctx); err != nil {
+		t.Fatalf("StartedSleep did not start: %v", err)
+	}
+	return f
+}
 
 // countedPool starts a pool whose workers count their tasks' runs in counts.
 func countedPool(t *testing.T, n int, opts ...mp.PoolOption) (*mp.Pool, []int32) {

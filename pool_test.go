@@ -307,8 +307,7 @@ func TestPoolCancelStopsWork(t *testing.T) {
 
 	// Future.Cancel on a running cooperative task: the worker survives.
 	before := p.Pids()
-	fut := mp.Submit(ctx, p, Sleep, time.Minute)
-	time.Sleep(50 * time.Millisecond)
+	fut := startedSleep(t, ctx, p, 60_000)
 	if !fut.Cancel() {
 		t.Fatal("Cancel reported false on a running task")
 	}
@@ -547,8 +546,7 @@ func TestPoolShutdownAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	running := mp.Submit(ctx, p, SleepSquare, 200)
-	time.Sleep(50 * time.Millisecond)
+	running := startedSleep(t, ctx, p, 200)
 	var queued []*mp.Future[int]
 	for range 5 {
 		queued = append(queued, mp.Submit(ctx, p, SleepSquare, 200))
@@ -571,9 +569,8 @@ func TestPoolShutdownAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	pids = p.Pids()
-	a := mp.Submit(ctx, p, Sleep, time.Minute)
-	b := mp.Submit(ctx, p, Sleep, time.Minute)
-	time.Sleep(50 * time.Millisecond)
+	a := startedSleep(t, ctx, p, 60_000)
+	b := mp.Submit(ctx, p, SleepSquare, 60_000)
 	start := time.Now()
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -581,7 +578,7 @@ func TestPoolShutdownAndClose(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("Close took %v", time.Since(start))
 	}
-	for _, f := range []*mp.Future[struct{}]{a, b} {
+	for _, f := range []*mp.Future[int]{a, b} {
 		if _, err := f.Wait(ctx); !errors.Is(err, mp.ErrClosed) {
 			t.Fatalf("task after Close = %v", err)
 		}
