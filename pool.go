@@ -283,7 +283,7 @@ func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, calls, replies *
 		slots: slots, free: allSlotsFree,
 		kick: make(chan struct{}, 1), rkick: make(chan struct{}, 1),
 		quit: make(chan struct{}), dead: make(chan struct{}), done: make(chan struct{}),
-		fr: wire.NewFrameReader(replies, wire.DefaultMaxFrame),
+		rr: newReplyReader(slots.ring, replies),
 	}
 	p.mu.Lock()
 	if p.state == poolClosed || p.state == poolBroken {
@@ -630,7 +630,7 @@ type worker struct {
 	direct     bool // a caller has the worker to itself (claimIdle)
 	readerIdle bool // the reader waits, not reading
 
-	fr    *wire.FrameReader // replies; read by the reader, or by a direct caller
+	rr    *replyReader // replies; read by the reader, or by a direct caller
 	kick  chan struct{}     // wakes the writer
 	rkick chan struct{}     // wakes the reader
 	quit  chan struct{}
@@ -975,7 +975,7 @@ func (w *worker) readLoop() {
 			w.readerIdle = false
 		}
 		p.mu.Unlock()
-		typ, payload, err := w.fr.Next()
+		typ, payload, err := w.rr.next()
 		if err != nil {
 			return
 		}
@@ -1096,7 +1096,7 @@ func (w *worker) applyDirect(ctx context.Context, j *job) {
 	if err == nil {
 		w.startTimer(j)
 		stop := context.AfterFunc(ctx, func() { p.abort(j, context.Cause(ctx)) })
-		typ, payload, rerr := w.fr.Next()
+		typ, payload, rerr := w.rr.next()
 		stop()
 		if rerr == nil && !w.handleFrame(typ, payload, true) {
 			w.kill()

@@ -36,36 +36,51 @@ const (
 
 	// numSlots bounds the calls in flight on one worker; a window never exceeds it.
 	numSlots = 64
-	// slotsSize is the size of the slot table's segment: one page.
+	// slotsSize is the size of the page that holds the slots and the reply ring's words.
 	slotsSize = 4096
+	// workerShmSize is the size of a worker's shared segment: the slot page, then the reply ring
+	// (replies.go). Only the pages touched cost memory.
+	workerShmSize = slotsSize + ringSize
 )
 
-// slotTable is a mapped slot table.
+// slotTable is a worker's mapped shared segment: its call slots and its reply ring.
 type slotTable struct {
 	seg   *shm.Segment
 	words *[numSlots]atomic.Uint64
+	ring  replyRing
 }
 
-// newSlotTable makes the segment of a worker's slot table; the worker maps its descriptor.
+// newSlotTable makes a worker's shared segment; the worker maps its descriptor.
 func newSlotTable() (*slotTable, error) {
-	seg, err := shm.CreateAnon("mp-worker-slots", slotsSize)
+	seg, err := shm.CreateAnon("mp-worker-slots", workerShmSize)
 	if err != nil {
 		return nil, fmt.Errorf("mp: making a worker's call slots: %w", err)
 	}
-	return &slotTable{seg: seg, words: (*[numSlots]atomic.Uint64)(unsafe.Pointer(&seg.Mem[0]))}, nil
+	return newSlotView(seg), nil
 }
 
-// mapSlotTable maps the slot table whose descriptor a worker inherited.
+// mapSlotTable maps the shared segment whose descriptor a worker inherited.
 func mapSlotTable(fd int) (*slotTable, error) {
 	seg, err := shm.Map(fd)
 	if err != nil {
 		return nil, err
 	}
-	if len(seg.Mem) < numSlots*8 {
+	if len(seg.Mem) != workerShmSize {
 		seg.Close()
-		return nil, fmt.Errorf("slot table of %d bytes; want %d", len(seg.Mem), slotsSize)
+		return nil, fmt.Errorf("worker segment of %d bytes; want %d", len(seg.Mem), workerShmSize)
 	}
-	return &slotTable{seg: seg, words: (*[numSlots]atomic.Uint64)(unsafe.Pointer(&seg.Mem[0]))}, nil
+	return newSlotView(seg), nil
+}
+
+func newSlotView(seg *shm.Segment) *slotTable {
+	t := &slotTable{seg: seg, words: (*[numSlots]atomic.Uint64)(unsafe.Pointer(&seg.Mem[0]))}
+	t.ring = replyRing{
+		tail:     (*atomic.Uint64)(unsafe.Pointer(&seg.Mem[ringTailAt])),
+		head:     (*atomic.Uint64)(unsafe.Pointer(&seg.Mem[ringHeadAt])),
+		sleeping: (*atomic.Uint32)(unsafe.Pointer(&seg.Mem[ringSleepingAt])),
+		data:     seg.Mem[slotsSize:],
+	}
+	return t
 }
 
 func slotWord(id uint64, state uint64) uint64 { return id<<2 | state }

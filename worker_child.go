@@ -20,10 +20,12 @@ import (
 //
 // Calls arrive on a pipe (descriptor 4) and replies leave on another (5): a pipe costs half what a
 // socket does per round trip. One goroutine reads calls, runs them and writes replies, so a call
-// costs no goroutine hand-off. A reply is written the moment its function returns, never held back
-// for the next call's sake: the caller may be waiting for it before it lets the next call finish.
+// costs no goroutine hand-off. A reply is sent the moment its function returns, never held back for
+// the next call's sake (the caller may be waiting for it before it lets the next call finish): it
+// goes through the reply ring in the shared segment, and the reply pipe rings the parent's reader
+// only when that sleeps (replies.go).
 //
-// Descriptor 6 is the table of call slots shared with the parent (slots.go). The worker starts a
+// Descriptor 6 is the segment shared with the parent: the call slots (slots.go) and the reply ring. The worker starts a
 // call only by swapping its slot from sent to running, skips (without a reply) a call the parent
 // took back, and marks the slot done once the function has returned, before the reply is written.
 // Aborts come on the control socket, watched by a goroutine of their own: an Abort cancels the
@@ -65,6 +67,7 @@ func workerMain(conn *os.File, ctl fdReader, callFD, replyFD, slotsFD int, task 
 	w.fdsCond = sync.NewCond(&w.mu)
 	go w.watchAborts(ctl)
 	in := bufio.NewReaderSize(calls, 64<<10)
+	out := &replyWriter{ring: slots.ring, pipe: replies}
 	buf := make([]byte, 0, 256)
 	for {
 		typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
@@ -83,7 +86,7 @@ func workerMain(conn *os.File, ctl fdReader, callFD, replyFD, slotsFD int, task 
 				continue // taken back by the parent
 			}
 			buf = wire.AppendFrame(buf[:0], wire.TypeReply, reply)
-			if _, err := replies.Write(buf); err != nil {
+			if err := out.write(buf); err != nil {
 				bootstrap.KillSelf()
 			}
 		case wire.TypeRetire:
