@@ -11,8 +11,11 @@ import (
 // Arguments and results cross the process boundary by value, encoded as CBOR. Exported struct
 // fields, numbers, strings, byte slices, slices, arrays, maps, pointers to those and types that
 // implement encoding.BinaryMarshaler or cbor.Marshaler travel; channels, functions and unsafe
-// pointers do not, and are reported as an error that names the type. Unexported struct fields are
-// not sent (the child sees their zero value). Decoding never runs code beyond the target type's
+// pointers do not. A type whose values would not arrive intact — a struct with an unexported
+// field, which the codec would drop, or with a field of a kind it cannot encode — is refused
+// before any value crosses, with an error naming the field (see typecheck.go): Register panics,
+// NewQueue and Pipe fail, and a value behind an interface fails the call that encodes it. Fields
+// tagged `cbor:"-"` are left out on purpose. Decoding never runs code beyond the target type's
 // own unmarshal methods, and is bounded: nesting depth, element counts and map sizes are capped,
 // so a malformed message is an error, never a crash or a runaway allocation.
 
@@ -50,6 +53,9 @@ func encodeValue(what string, v any) ([]byte, error) {
 
 // marshalValue encodes v as CBOR.
 func marshalValue(what string, v any) ([]byte, error) {
+	if err := checkEncode(what, v); err != nil {
+		return nil, err
+	}
 	b, err := codecEnc.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s of type %s: %v", ErrEncode, what, typeName(v), err)

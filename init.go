@@ -19,7 +19,9 @@ type ProcessInfo struct {
 	Pid       int
 	Daemon    bool
 	ParentPid int // os.Getppid() for the current process; 0 for Parent()
-	ident     string
+	// ident numbers the children this process starts (Process-1:2); it belongs to the process
+	// and is left out when a ProcessInfo is sent to another.
+	ident string `cbor:"-"`
 }
 
 var (

@@ -40,8 +40,14 @@ func OneWay() PipeOption { return pipeOptionFunc(func(c *pipeConfig) { c.oneWay 
 
 // Pipe returns the two ends of a new pipe: Python's multiprocessing.Pipe. By default both ends send
 // and receive; with OneWay, the first only receives and the second only sends. Both are Unix
-// stream sockets, so either end can also carry handles.
+// stream sockets, so either end can also carry handles. T must be a type whose values cross
+// processes intact, as Register's argument types must: a T with a struct field the codec would
+// drop (an unexported one) is an ErrEncode error naming the field and the fix; a value behind an
+// interface (a Conn[any]) is checked by Send.
 func Pipe[T any](opts ...PipeOption) (*Conn[T], *Conn[T], error) {
+	if err := checkElemType[T]("Pipe"); err != nil {
+		return nil, nil, err
+	}
 	var cfg pipeConfig
 	for _, o := range opts {
 		if o != nil {

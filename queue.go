@@ -65,8 +65,14 @@ func WithQueueBuffer(bytes int) QueueOption {
 }
 
 // NewQueue makes a queue that holds at most capacity values; 0 means no limit but the buffer's
-// size (Python's Queue() and Queue(maxsize)). A negative capacity is an ErrInvalidOption.
+// size (Python's Queue() and Queue(maxsize)). A negative capacity is an ErrInvalidOption. T must
+// be a type whose values cross processes intact, as Register's argument types must: a T with a
+// struct field the codec would drop (an unexported one) is an ErrEncode error naming the field
+// and the fix; a value behind an interface (a Queue[any]) is checked by Put.
 func NewQueue[T any](capacity int, opts ...QueueOption) (*Queue[T], error) {
+	if err := checkElemType[T]("NewQueue"); err != nil {
+		return nil, err
+	}
 	r, err := makeRing(capacity, false, opts)
 	if err != nil {
 		return nil, err
@@ -76,6 +82,9 @@ func NewQueue[T any](capacity int, opts ...QueueOption) (*Queue[T], error) {
 
 // NewJoinableQueue makes a JoinableQueue, as NewQueue makes a Queue.
 func NewJoinableQueue[T any](capacity int, opts ...QueueOption) (*JoinableQueue[T], error) {
+	if err := checkElemType[T]("NewJoinableQueue"); err != nil {
+		return nil, err
+	}
 	r, err := makeRing(capacity, true, opts)
 	if err != nil {
 		return nil, err

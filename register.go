@@ -14,7 +14,8 @@ import (
 
 // Func is a function registered to run in child processes: the typed handle Register returns.
 // Pass it to NewProcess or Run (and, later, to a pool). Functions cross the process boundary by
-// name, arguments and results by value (see the codec notes in the package documentation).
+// name, arguments and results by value (see the codec notes in the package documentation); T and
+// R are types whose values cross intact, which Register checks.
 //
 // A *Func is immutable and safe for concurrent use. Calling it directly with Call runs it in the
 // current process.
@@ -67,12 +68,27 @@ var initStarted atomic.Bool
 //		return x * x, nil
 //	})
 //
-// Register panics on an empty name, a nil function, a name registered twice, or a call after
-// Init (a function registered in main would be unknown to the children).
+// The argument and result types must cross processes intact. The codec encodes exported struct
+// fields only, so Register panics — naming the type, the field and the fix — when a struct in T
+// or R, at any depth (fields, embedded structs, pointers, slice and array elements, map keys and
+// values), has an unexported field that would arrive as its zero value: export it, or tag it
+// `cbor:"-"` to leave it out on purpose. Likewise for a field hidden by another of the same name
+// (embedded structs follow encoding/json's rules), and for a field of a kind the codec cannot
+// encode (a channel, a function, a complex number). Blank fields, zero-size fields and
+// sync.Mutex and sync.RWMutex fields may stay unexported. Types that encode themselves
+// (cbor.Marshaler, encoding.BinaryMarshaler: time.Time, big.Int, netip.Addr) and mp's handles are
+// not looked into. A value behind an interface (a field of type any) is checked when it is
+// encoded, the first time for each dynamic type, and fails that call with an ErrEncode error.
+// The check walks each type once, at registration; calls do not pay for it.
+//
+// Register panics on an empty name, a nil function, a name registered twice, a type that would
+// not cross intact, or a call after Init (a function registered in main would be unknown to the
+// children).
 func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, error)) *Func[T, R] {
 	if fn == nil {
 		panic("mp: Register(" + name + ") with a nil function")
 	}
+	checkFuncTypes[T, R](name)
 	f := &Func[T, R]{name: name, fn: fn}
 	register(&entry{
 		name:    name,
@@ -179,7 +195,9 @@ func lookup(name string) (*entry, bool) {
 // Runner is the Go form of Python's Process subclass with a run() method: a type whose exported
 // fields are its state and whose Run method is the body of the process. Register the type with
 // RegisterRunner and start a value of it with NewRunnerProcess (or NewProcess with the handle).
-// The value is encoded in the parent and decoded in the child, so only exported fields arrive.
+// The value is encoded in the parent and decoded in the child, so only exported fields arrive:
+// RegisterRunner refuses a type with an unexported field, as Register does, unless the field is
+// tagged `cbor:"-"`.
 type Runner interface {
 	Run(ctx context.Context) error
 }

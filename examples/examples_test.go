@@ -569,6 +569,12 @@ func testZombies(t *testing.T) {
 	m := s.find(`^middle pid=(\d+) has a child: grandchild pid=(\d+) ppid=(\d+) `)
 	middle, grand := atoi(t, m[1]), atoi(t, m[2])
 	checkChild(t, "grandchild", grand, atoi(t, m[3]), middle)
+	// The process checked is the grandchild itself: the pid mp reports for it, which is the pid
+	// the grandchild reports for itself — not some other child of the middle process.
+	ids := s.find(`^the grandchild's pid: mp reports (\d+), the grandchild says (\d+)$`)
+	if byMP, bySelf := atoi(t, ids[1]), atoi(t, ids[2]); byMP != grand || bySelf != grand {
+		t.Errorf("the example checked pid %d, but mp reports %d for the grandchild, which says its pid is %d", grand, byMP, bySelf)
+	}
 	s.find(`^middle: Wait returned: .* was killed by signal: killed$`)
 	s.find(fmt.Sprintf(`^grandchild pid=%d alive=false `, grand))
 }

@@ -9,7 +9,7 @@
 // An orphan is a child whose parent has died while it still runs; the system (pid 1, or the
 // nearest "subreaper") adopts it. With mp a child dies with its parent however the parent dies,
 // even by SIGKILL, so the third part kills a child that has a child of its own and shows that the
-// grandchild is gone too.
+// grandchild — the process whose pid mp reports for it — is gone too.
 //
 // The example reads /proc, so it runs on Linux only; elsewhere it says so and exits.
 //
@@ -38,15 +38,49 @@ var Sleep = mp.Register("zombies.sleep", func(ctx context.Context, d time.Durati
 	return struct{}{}, nil
 })
 
-// Middle starts a grandchild that sleeps for d, then sleeps for d itself.
-var Middle = mp.Register("zombies.middle", func(ctx context.Context, d time.Duration) (struct{}, error) {
-	p := mp.NewProcess(Sleep, d, mp.WithName("grandchild"))
+// PidReport says who reported which pid: "mp" for the pid that mp, in the middle process, reports
+// for the grandchild it started, "self" for the grandchild's own os.Getpid().
+type PidReport struct {
+	Who string
+	Pid int
+}
+
+// FamilyArg is the argument of the middle process and of the grandchild: how long to sleep, and
+// where to report pids.
+type FamilyArg struct {
+	Sleep   time.Duration
+	Reports *mp.Queue[PidReport]
+}
+
+// Grandchild reports its own pid, then sleeps.
+var Grandchild = mp.Register("zombies.grandchild", func(ctx context.Context, a FamilyArg) (struct{}, error) {
+	if err := a.Reports.Put(ctx, PidReport{Who: "self", Pid: os.Getpid()}); err != nil {
+		return struct{}{}, err
+	}
+	sleep(ctx, a.Sleep)
+	return struct{}{}, nil
+})
+
+// Middle starts a grandchild, reports the pid mp gives for it, then sleeps.
+var Middle = mp.Register("zombies.middle", func(ctx context.Context, a FamilyArg) (struct{}, error) {
+	p := mp.NewProcess(Grandchild, a, mp.WithName("grandchild"))
 	if err := p.Start(ctx); err != nil {
 		return struct{}{}, err
 	}
-	time.Sleep(d)
+	if err := a.Reports.Put(ctx, PidReport{Who: "mp", Pid: p.Pid()}); err != nil {
+		return struct{}{}, err
+	}
+	sleep(ctx, a.Sleep)
 	return struct{}{}, nil
 })
+
+// sleep sleeps for d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
 
 func main() {
 	mp.Init()
@@ -123,28 +157,44 @@ func noZombies(ctx context.Context, unit time.Duration) {
 	fmt.Printf("zombies=%d mp.ActiveChildren()=%d\n", zombies, len(mp.ActiveChildren()))
 }
 
-// noOrphans kills a child that has a child, and shows that the grandchild died too.
+// noOrphans kills a child that has a child, and shows that the grandchild died too. It checks
+// the grandchild by the pid mp reports for it (the middle process sends it back on a queue), not
+// by looking for some child of the middle process: that could be another, short-lived process.
 func noOrphans(ctx context.Context) {
 	fmt.Println("== no orphans: a child's children die with it ==")
-	middle := mp.NewProcess(Middle, time.Hour, mp.WithName("middle"))
+	reports, err := mp.NewQueue[PidReport](0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reports.Close()
+	middle := mp.NewProcess(Middle, FamilyArg{Sleep: time.Hour, Reports: reports}, mp.WithName("middle"))
 	if err := middle.Start(ctx); err != nil {
 		log.Fatal(err)
 	}
-	kids, ok := poll(func() ([]stat, bool) {
-		kids := children(middle.Pid())
-		return kids, len(kids) == 1
-	})
-	if !ok {
-		log.Fatalf("the middle process %d did not start its grandchild: %s", middle.Pid(), describe(kids))
+	// The pid mp reports for the grandchild, and the one the grandchild reports for itself.
+	pids := map[string]int{}
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for len(pids) < 2 {
+		r, err := reports.Get(wait)
+		if err != nil {
+			log.Fatalf("waiting for the grandchild's pid: %v", err)
+		}
+		pids[r.Who] = r.Pid
 	}
-	grand := kids[0]
+	grandPid := pids["mp"]
+	grand, ok := readStat(grandPid)
+	if !ok || grand.PPid != middle.Pid() {
+		log.Fatalf("the grandchild pid=%d that mp reports is not a child of the middle process %d: %+v (in /proc: %t)", grandPid, middle.Pid(), grand, ok)
+	}
 	fmt.Printf("middle pid=%d has a child: grandchild pid=%d ppid=%d state=%s\n", middle.Pid(), grand.Pid, grand.PPid, grand.State)
+	fmt.Printf("the grandchild's pid: mp reports %d, the grandchild says %d\n", pids["mp"], pids["self"])
 
 	fmt.Printf("killing middle (pid=%d) with SIGKILL\n", middle.Pid())
 	if err := middle.Kill(); err != nil {
 		log.Fatal(err)
 	}
-	err := middle.Wait(ctx)
+	err = middle.Wait(ctx)
 	var exitErr *mp.ExitError
 	if !errors.As(err, &exitErr) {
 		log.Fatalf("Wait returned %v, want an *mp.ExitError", err)
