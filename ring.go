@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/mp-go/mp/internal/futex"
+	"github.com/mp-go/mp/internal/procid"
 	"github.com/mp-go/mp/internal/shm"
 )
 
@@ -25,8 +26,9 @@ import (
 // the value reaches its caller takes that one value with it: that is all a killed consumer can
 // lose.
 //
-// The locks are robust: the lock word holds the owner's pid, and a waiter whose wait lasts
-// longer than lockProbe checks whether the owner is alive and takes the lock over from a dead one.
+// The locks are robust: the lock word (64 bits) holds the owner's pid and start time, and a
+// waiter whose wait lasts longer than lockProbe checks whether the owner is alive and takes the
+// lock over from a dead one (also when the dead owner's pid has been given to another process).
 // Waiting for items or room is spin-then-sleep on a futex over the count half of the tail (or
 // head) word; a sleeper raises a flag that the other side clears before waking it, so a side that
 // nobody waits for makes no system call.
@@ -192,10 +194,10 @@ func spin(addr *uint32, val uint32) bool {
 	}
 }
 
-// lock takes the lock word l, taking it over from a dead owner: the ring is consistent whatever
-// point its owner died at (see above).
+// lock takes the lock word that starts at l (64 bits: see lockword.go), taking it over from a
+// dead owner: the ring is consistent whatever point its owner died at (see above).
 func (r *ring) lock(ctx context.Context, l *uint32) error {
-	_, err := lockWord(ctx, l, r.pid)
+	_, err := lockWord(ctx, lockAt(l), uint64(procid.Self()))
 	return err
 }
 
