@@ -26,3 +26,10 @@ func QueuePutterAsleep[T any](q *Queue[T]) bool { return atomic.LoadUint32(q.r.p
 
 // QueueJoinerAsleep reports whether a Join has announced that it sleeps on q.
 func QueueJoinerAsleep[T any](q *JoinableQueue[T]) bool { return atomic.LoadUint32(q.r.jwait) != 0 }
+
+// ClearQueueSleepFlags forgets that Gets or Puts announced they sleep on q, for a test that
+// wants to see a new one announce it: a sleeper raises its flag again each time it sleeps.
+func ClearQueueSleepFlags[T any](q *Queue[T]) {
+	atomic.StoreUint32(q.r.cwait, 0)
+	atomic.StoreUint32(q.r.pwait, 0)
+}

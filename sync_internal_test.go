@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -152,5 +153,58 @@ func TestBarrierPartyPidReused(t *testing.T) {
 	defer cancel2()
 	if _, err := b3.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting with a live party: %v; want the barrier broken by the ctx's deadline, not by a death", err)
+	}
+}
+
+// TestJoinHolderPidReused: a value held by a dead process whose pid is now another live
+// process's is lost, and Join says so; one held by a live process is waited for.
+func TestJoinHolderPidReused(t *testing.T) {
+	live, reused := stranger(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q, err := NewJoinableQueue[int](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Take a value here, then hand this process's entry in the holders table to id.
+	takeAs := func(id procid.ID) {
+		t.Helper()
+		if err := q.Put(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := range holderEntries {
+			if q.r.holderHeld(i) == q.r.held.Load() {
+				atomic.StoreUint64(q.r.holderID(i), uint64(id))
+				return
+			}
+		}
+		t.Fatal("this process has no entry in the holders table after a Get")
+	}
+
+	takeAs(live)
+	short, cancel2 := context.WithTimeout(ctx, 3*lockProbe)
+	defer cancel2()
+	if err := q.Join(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Join with a value held by a live process: %v; want the ctx's deadline", err)
+	}
+	if n := q.Unfinished(); n != 1 {
+		t.Fatalf("Unfinished = %d; want 1", n)
+	}
+	q.TaskDone() // counted against this process's entry, which is now live's: as the holder would
+
+	takeAs(reused)
+	start := time.Now()
+	err = q.Join(ctx)
+	if !errors.Is(err, ErrOwnerDead) || !strings.Contains(err.Error(), "1 value ") {
+		t.Fatalf("Join with a value held by a dead process whose pid was reused: %v; want ErrOwnerDead for 1 value", err)
+	}
+	if d := time.Since(start); d > 10*lockProbe {
+		t.Fatalf("Join took %v to see the value lost", d)
+	}
+	if n := q.Unfinished(); n != 0 {
+		t.Fatalf("Unfinished after the loss was reported = %d; want 0 (written off)", n)
 	}
 }
