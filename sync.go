@@ -169,7 +169,7 @@ const (
 	semWaiting = offWords + 4
 	semBound   = offWords + 8
 	semSlots   = 256 // 64 entries of {procid.ID (uint64), permits held (uint32), unused}
-	semSlot16  = 16
+	semEntry   = 16
 	semNSlots  = 64
 )
 
@@ -179,7 +179,7 @@ type semSlot struct {
 }
 
 func (sem *Semaphore) slotAt(i int) semSlot {
-	return semSlot{id: sem.s.word64(semSlots + semSlot16*i), held: sem.s.word(semSlots + semSlot16*i + 8)}
+	return semSlot{id: sem.s.word64(semSlots + semEntry*i), held: sem.s.word(semSlots + semEntry*i + 8)}
 }
 
 // NewSemaphore makes a semaphore with n permits. A negative n is an ErrInvalidOption.
