@@ -38,6 +38,18 @@ type Queue[T any] struct {
 
 // JoinableQueue is a Queue that also counts the values processed: Python's JoinableQueue. Every
 // value put must be matched by a TaskDone call, and Join waits until all are.
+//
+// Unlike Python's, a JoinableQueue notices consumers that die between Get and TaskDone: it
+// records how many values each process (known by its pid and start time) has taken and not yet
+// marked done, and Join returns an error matching ErrOwnerDead, within about 200 ms, once every
+// unfinished value is held by a process that has died (see Join). This assumes that each value's
+// TaskDone is called in the process that took it with Get, as is usual. Values may be marked done
+// in another process (Join returns once all are, as always), but the process that took them then
+// counts as holding them: if it dies while another still works on them, Join reports them lost,
+// and their TaskDone after that counts for another value (or panics, as one too many, if there is
+// none). The bookkeeping costs Get and TaskDone one more atomic operation each; it covers up to 192
+// consumer processes at a time (more are counted together, as live, and Join waits for their
+// values as Python's does).
 type JoinableQueue[T any] struct {
 	Queue[T]
 }
@@ -218,8 +230,10 @@ func (q *Queue[T]) Cap() int {
 
 // Close closes the queue for every process that holds it, as closing a channel does: Put fails
 // with ErrClosed from then on, Get returns what is left and then ErrClosed, and every Put or Get
-// waiting is woken. Close is idempotent. (Python's close is per process and only stops that
-// process's feeder thread; there is no feeder here.)
+// waiting is woken. A JoinableQueue's Join goes on waiting for the values still unfinished, to be
+// got and marked done, but looks at once whether they are lost with dead consumers (see Join).
+// Close is idempotent. (Python's close is per process and only stops that process's feeder
+// thread; there is no feeder here.)
 func (q *Queue[T]) Close() error {
 	if q.check() != nil {
 		return nil
@@ -271,6 +285,16 @@ func (q *JoinableQueue[T]) TaskDone() {
 
 // Join waits until every value ever put has been marked processed with TaskDone, or ctx ends:
 // Python's join.
+//
+// Values taken by processes that died before marking them done will never be: once the queue is
+// empty and every unfinished value is held by a dead process, Join writes those values off — they
+// count as done from then on, so Unfinished drops by them and a later Join waits only for values
+// put since — and returns an error matching ErrOwnerDead that says how many were lost. It notices
+// within about 200 ms of the last death (at once if the queue is closed then). Every Join waiting
+// at the time returns that error; a value taken by a process killed inside Get, before the value
+// reached it, is counted among them. While values are left in the queue, Join waits for them (it
+// cannot know whether some process will still Get them), even when every consumer has died: bound
+// it with ctx.
 func (q *JoinableQueue[T]) Join(ctx context.Context) error {
 	if err := q.check(); err != nil {
 		return err
@@ -279,7 +303,8 @@ func (q *JoinableQueue[T]) Join(ctx context.Context) error {
 	return q.r.join(ctx)
 }
 
-// Unfinished returns the number of values put and not yet marked with TaskDone.
+// Unfinished returns the number of values put and not yet marked with TaskDone (nor written off
+// by Join as lost with a dead consumer).
 func (q *JoinableQueue[T]) Unfinished() int {
 	if q.check() != nil {
 		return 0

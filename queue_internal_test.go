@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mp-go/mp/internal/procid"
 )
 
 type shape struct {
@@ -56,9 +58,9 @@ func TestQueueLockOfDeadOwner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead := deadPid(t)
+	dead := uint64(deadPid(t))
 	q.Put(ctx, 7)
-	atomic.StoreUint32(q.r.clock, dead) // as if killed between lock and unlock in Get
+	atomic.StoreUint64(lockAt(q.r.clock), dead) // as if killed between lock and unlock in Get
 	start := time.Now()
 	v, err := q.Get(ctx)
 	if err != nil || v != 7 {
@@ -67,18 +69,55 @@ func TestQueueLockOfDeadOwner(t *testing.T) {
 	if d := time.Since(start); d > 10*lockProbe {
 		t.Fatalf("taking over the lock took %v", d)
 	}
-	atomic.StoreUint32(q.r.plock, dead|lockContended)
+	atomic.StoreUint64(lockAt(q.r.plock), dead|lockContended)
 	if err := q.Put(ctx, 8); err != nil {
 		t.Fatal(err)
 	}
 	// A live owner is waited for, not robbed: ctx ends the wait.
-	atomic.StoreUint32(q.r.clock, uint32(selfPid()))
+	atomic.StoreUint64(lockAt(q.r.clock), uint64(procid.Self()))
 	short, cancel := context.WithTimeout(ctx, 3*lockProbe)
 	defer cancel()
 	if _, err := q.Get(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Get while a live process holds the lock: %v", err)
 	}
 	q.r.unlock(q.r.clock)
+	if v, err := q.Get(ctx); err != nil || v != 8 {
+		t.Fatalf("Get after unlock = %d, %v", v, err)
+	}
+}
+
+// TestQueueLockOfReusedPid: the queue's locks held by a dead process whose pid is now another
+// live process's are taken over; held by that live process, they are not.
+func TestQueueLockOfReusedPid(t *testing.T) {
+	live, reused := stranger(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q, err := NewQueue[int](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Put(ctx, 7)
+	atomic.StoreUint64(lockAt(q.r.clock), uint64(reused)|lockContended)
+	if v, err := q.Get(ctx); err != nil || v != 7 {
+		t.Fatalf("Get with the consumer lock of a dead process whose pid was reused = %d, %v", v, err)
+	}
+	atomic.StoreUint64(lockAt(q.r.plock), uint64(reused))
+	if err := q.Put(ctx, 8); err != nil {
+		t.Fatalf("Put with the producer lock of a dead process whose pid was reused: %v", err)
+	}
+	for _, l := range []*uint32{q.r.clock, q.r.plock} {
+		atomic.StoreUint64(lockAt(l), uint64(live))
+	}
+	short, cancel2 := context.WithTimeout(ctx, 3*lockProbe)
+	defer cancel2()
+	if _, err := q.Get(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get while a live process holds the consumer lock: %v; want the ctx's deadline", err)
+	}
+	if err := q.Put(short, 9); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Put while a live process holds the producer lock: %v; want the ctx's deadline", err)
+	}
+	q.r.unlock(q.r.clock)
+	q.r.unlock(q.r.plock)
 	if v, err := q.Get(ctx); err != nil || v != 8 {
 		t.Fatalf("Get after unlock = %d, %v", v, err)
 	}

@@ -32,6 +32,14 @@ type ProduceArg struct {
 	Kill bool // SIGKILL itself right after the last Put returns
 }
 
+// TakeArg asks a child to take N values from Q, set Took, and keep them — no TaskDone — until it
+// is killed.
+type TakeArg struct {
+	Q    *mp.JoinableQueue[int]
+	N    int
+	Took *mp.Event
+}
+
 // ConsumeArg tells a consumer child where to get from and where to report.
 type ConsumeArg struct {
 	Q   *mp.Queue[Item]
@@ -78,6 +86,16 @@ var (
 			a.Out.Put(ctx, it)
 		}
 	})
+	TakeAndKeep = mp.Register("test.joinable_take_and_keep", func(ctx context.Context, a TakeArg) (struct{}, error) {
+		for range a.N {
+			if _, err := a.Q.Get(ctx); err != nil {
+				return struct{}{}, err
+			}
+		}
+		a.Took.Set()
+		<-ctx.Done()
+		return struct{}{}, nil
+	})
 	IntsConsume = mp.Register("test.ints_consume", func(ctx context.Context, q *mp.JoinableQueue[int]) (int, error) {
 		sum := 0
 		for {
@@ -117,13 +135,14 @@ func TestQueueInProcess(t *testing.T) {
 		t.Fatalf("Put on full with expiring ctx: %v", err)
 	}
 	// A blocked Put goes through when a Get makes room.
+	mp.ClearQueueSleepFlags(q)
 	done := make(chan error)
 	go func() { done <- q.Put(ctx, "d") }()
-	time.Sleep(10 * time.Millisecond)
+	waitUntil(t, "Put sleeps for room", func() bool { return mp.QueuePutterAsleep(q) })
 	if s, err := q.Get(ctx); s != "a" || err != nil {
 		t.Fatalf("Get = %q, %v", s, err)
 	}
-	if err := <-done; err != nil {
+	if err := within(t, "the blocked Put", done); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -138,17 +157,23 @@ func TestQueueInProcess(t *testing.T) {
 		t.Fatalf("FIFO order: %v", got)
 	}
 	// Get waits, and is bounded by its ctx.
+	mp.ClearQueueSleepFlags(q)
 	cctx, ccancel := context.WithCancel(ctx)
-	time.AfterFunc(10*time.Millisecond, ccancel)
-	if _, err := q.Get(cctx); !errors.Is(err, context.Canceled) {
+	defer ccancel()
+	cancelled := make(chan error, 1)
+	go func() { _, err := q.Get(cctx); cancelled <- err }()
+	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
+	ccancel()
+	if err := within(t, "the cancelled Get", cancelled); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Get on empty with cancelled ctx: %v", err)
 	}
 	// A blocked Get wakes for a Put from another goroutine.
+	mp.ClearQueueSleepFlags(q)
 	res := make(chan string)
 	go func() { s, _ := q.Get(ctx); res <- s }()
-	time.Sleep(10 * time.Millisecond)
+	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
 	q.Put(ctx, "late")
-	if s := <-res; s != "late" {
+	if s := within(t, "the woken Get", res); s != "late" {
 		t.Fatalf("woken Get = %q", s)
 	}
 	// Close: Put fails, Get drains, then ErrClosed; a blocked Get is woken.
@@ -172,7 +197,7 @@ func TestQueueCloseWakesGet(t *testing.T) {
 	q, _ := mp.NewQueue[int](0)
 	done := make(chan error)
 	go func() { _, err := q.Get(context.Background()); done <- err }()
-	time.Sleep(20 * time.Millisecond)
+	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
 	q.Close()
 	select {
 	case err := <-done:
@@ -348,7 +373,7 @@ func TestQueueConsumerKilledInGet(t *testing.T) {
 	ctx := ctxT(t)
 	q, _ := mp.NewQueue[Item](0)
 	out, _ := mp.NewQueue[Item](0)
-	const n = 3000
+	const n = 30000 // enough that the consumers killed do not take them all
 	prod := mp.NewProcess(Produce, ProduceArg{Q: q, ID: 0, N: n})
 	if err := prod.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -359,7 +384,8 @@ func TestQueueConsumerKilledInGet(t *testing.T) {
 		if err := c.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(3 * time.Millisecond)
+		before := out.Len()
+		waitUntil(t, "the consumer forwards values", func() bool { return out.Len() > before })
 		c.Kill()
 		c.Wait(ctx)
 		kills++
@@ -436,6 +462,99 @@ func TestJoinableQueue(t *testing.T) {
 	q.TaskDone()
 }
 
+// TestJoinableQueueConsumerDies: a consumer killed between Get and TaskDone makes Join return an
+// error matching ErrOwnerDead, with the number of values lost, instead of waiting for ever; the
+// values are written off and the queue goes on. While the consumer lives, Join waits for it.
+func TestJoinableQueueConsumerDies(t *testing.T) {
+	ctx := ctxT(t)
+	q, _ := mp.NewJoinableQueue[int](0)
+	for i := range 5 {
+		q.Put(ctx, i)
+	}
+	took, _ := mp.NewEvent()
+	p := mp.NewProcess(TakeAndKeep, TakeArg{Q: q, N: 2, Took: took})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := took.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // this process does the other three
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+		q.TaskDone()
+	}
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := q.Join(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Join while a live consumer holds 2 values: %v; want the ctx's deadline", err)
+	}
+	joined := make(chan error, 1)
+	go func() { joined <- q.Join(ctx) }()
+	p.Kill()
+	p.Wait(ctx)
+	killed := time.Now()
+	err := within(t, "Join after the consumer was killed", joined)
+	if !errors.Is(err, mp.ErrOwnerDead) || !strings.Contains(err.Error(), "2 values") {
+		t.Fatalf("Join after a consumer died holding 2 values: %v; want ErrOwnerDead saying 2 values", err)
+	}
+	if d := time.Since(killed); d > 3*time.Second {
+		t.Errorf("Join took %v after the death to return", d)
+	}
+	if n := q.Unfinished(); n != 0 {
+		t.Fatalf("Unfinished after Join reported the loss = %d; want 0 (written off)", n)
+	}
+	// The queue goes on: a value put now is waited for, and a Join after its TaskDone is clean.
+	q.Put(ctx, 9)
+	if err := q.Join(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Join with a new value in the queue: %v; want the ctx's deadline", err)
+	}
+	q.Get(ctx)
+	q.TaskDone()
+	if err := q.Join(ctx); err != nil {
+		t.Fatalf("Join after the loss was written off: %v", err)
+	}
+}
+
+// TestJoinableQueueCloseAndDeadConsumer: after Close, Join still waits for values left in the
+// queue and for live consumers, and reports the values of a consumer that dies.
+func TestJoinableQueueCloseAndDeadConsumer(t *testing.T) {
+	ctx := ctxT(t)
+	q, _ := mp.NewJoinableQueue[int](0)
+	for i := range 3 {
+		q.Put(ctx, i)
+	}
+	took, _ := mp.NewEvent()
+	p := mp.NewProcess(TakeAndKeep, TakeArg{Q: q, N: 2, Took: took})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := took.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := q.Join(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Join on a closed queue with a value left: %v; want the ctx's deadline", err)
+	}
+	if v, err := q.Get(ctx); err != nil || v != 2 {
+		t.Fatalf("Get of the value left after Close = %d, %v", v, err)
+	}
+	q.TaskDone()
+	joined := make(chan error, 1)
+	go func() { joined <- q.Join(ctx) }()
+	p.Kill()
+	p.Wait(ctx)
+	if err := within(t, "Join after the consumer was killed", joined); !errors.Is(err, mp.ErrOwnerDead) || !strings.Contains(err.Error(), "2 values") {
+		t.Fatalf("Join on a closed queue after its consumer died holding 2 values: %v; want ErrOwnerDead saying 2 values", err)
+	}
+	if _, err := q.Get(ctx); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("Get on the closed, empty queue: %v", err)
+	}
+}
+
 func TestQueueManyGoroutines(t *testing.T) {
 	ctx := ctxT(t)
 	q, _ := mp.NewQueue[int](8)
@@ -479,5 +598,44 @@ func TestQueueJoinProducerFirst(t *testing.T) {
 	}
 	if q.Len() != 2000 {
 		t.Fatalf("Len = %d; want 2000", q.Len())
+	}
+}
+
+// BenchmarkJoinableQueue is one Put, Get and TaskDone of an int on a JoinableQueue in one
+// goroutine: the bookkeeping a JoinableQueue adds to a Queue.
+func BenchmarkJoinableQueue(b *testing.B) {
+	ctx := context.Background()
+	q, err := mp.NewJoinableQueue[int](0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := q.Put(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := q.Get(ctx); err != nil {
+			b.Fatal(err)
+		}
+		q.TaskDone()
+	}
+}
+
+// BenchmarkQueueInProcess is one Put and Get of an int on a Queue in one goroutine, to compare
+// with BenchmarkJoinableQueue.
+func BenchmarkQueueInProcess(b *testing.B) {
+	ctx := context.Background()
+	q, err := mp.NewQueue[int](0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := q.Put(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := q.Get(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/mp-go/mp/internal/futex"
+	"github.com/mp-go/mp/internal/procid"
 	"github.com/mp-go/mp/internal/shm"
 )
 
@@ -25,8 +26,9 @@ import (
 // the value reaches its caller takes that one value with it: that is all a killed consumer can
 // lose.
 //
-// The locks are robust: the lock word holds the owner's pid, and a waiter whose wait lasts
-// longer than lockProbe checks whether the owner is alive and takes the lock over from a dead one.
+// The locks are robust: the lock word (64 bits) holds the owner's pid and start time, and a
+// waiter whose wait lasts longer than lockProbe checks whether the owner is alive and takes the
+// lock over from a dead one (also when the dead owner's pid has been given to another process).
 // Waiting for items or room is spin-then-sleep on a futex over the count half of the tail (or
 // head) word; a sleeper raises a flag that the other side clears before waking it, so a side that
 // nobody waits for makes no system call.
@@ -49,7 +51,8 @@ const (
 	offPWait    = 648 // uint32: producers are asleep
 	offDone     = 768 // uint32: TaskDone calls (JoinableQueue)
 	offJWait    = 772 // uint32: joiners are asleep
-	ringData    = 1024
+	// 776 to 4096: the words of a JoinableQueue (joinable.go); then the ring's bytes.
+	ringData = 4096
 
 	flagJoinable = 1
 
@@ -92,6 +95,8 @@ type ring struct {
 	closed, plock, clock, cwait, pwait, done, jwait *uint32
 	tail, head                                      *uint64
 	tailHi, headHi                                  *uint32
+
+	held atomic.Pointer[uint32] // this process's count in the holders table (joinable.go)
 }
 
 func newRing(size, capacity int, joinable bool) (*ring, error) {
@@ -192,10 +197,10 @@ func spin(addr *uint32, val uint32) bool {
 	}
 }
 
-// lock takes the lock word l, taking it over from a dead owner: the ring is consistent whatever
-// point its owner died at (see above).
+// lock takes the lock word that starts at l (64 bits: see lockword.go), taking it over from a
+// dead owner: the ring is consistent whatever point its owner died at (see above).
 func (r *ring) lock(ctx context.Context, l *uint32) error {
-	_, err := lockWord(ctx, l, r.pid)
+	_, err := lockWord(ctx, lockAt(l), uint64(procid.Self()))
 	return err
 }
 
@@ -282,6 +287,9 @@ func (r *ring) read(off uint32, b []byte) {
 // get removes the oldest record, copying its payload into the buffer that dst returns for its
 // size and kind. With try it never waits for one.
 func (r *ring) get(ctx context.Context, try bool, dst func(n int, raw bool) []byte) ([]byte, bool, error) {
+	if r.joinable && r.held.Load() == nil {
+		r.claimHolder() // outside the lock: it may look at every entry
+	}
 	for {
 		if err := r.lock(ctx, r.clock); err != nil {
 			return nil, false, err
@@ -298,6 +306,10 @@ func (r *ring) get(ctx context.Context, try bool, dst func(n int, raw bool) []by
 			n, raw := word&recLenMax, word&recRaw != 0
 			b := dst(int(n), raw)
 			r.read(hoff+4, b)
+			if r.joinable {
+				// Before the value leaves the ring: a joiner never finds it in neither place.
+				atomic.AddUint32(r.held.Load(), 1)
+			}
 			atomic.StoreUint64(r.head, uint64(gets+1)<<32|uint64(hoff+4+n))
 			r.unlock(r.clock)
 			wakeIf(r.pwait, r.headHi)
@@ -338,47 +350,6 @@ func (r *ring) close() {
 	futex.Wake(r.tailHi, math.MaxInt32)
 	futex.Wake(r.headHi, math.MaxInt32)
 	futex.Wake(r.done, math.MaxInt32)
-}
-
-// taskDone counts one item processed; it reports false when every item put was counted already.
-func (r *ring) taskDone() bool {
-	for {
-		d := atomic.LoadUint32(r.done)
-		puts := uint32(atomic.LoadUint64(r.tail) >> 32)
-		if puts == d {
-			return false
-		}
-		if atomic.CompareAndSwapUint32(r.done, d, d+1) {
-			if puts == d+1 {
-				wakeIf(r.jwait, r.done)
-			}
-			return true
-		}
-	}
-}
-
-// join waits until every item put has been counted by taskDone.
-func (r *ring) join(ctx context.Context) error {
-	for {
-		d := atomic.LoadUint32(r.done)
-		if uint32(atomic.LoadUint64(r.tail)>>32) == d {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		atomic.StoreUint32(r.jwait, 1)
-		if uint32(atomic.LoadUint64(r.tail)>>32) == d {
-			return nil
-		}
-		wait(ctx, r.done, d)
-	}
-}
-
-// unfinished is the number of items put and not yet counted by taskDone.
-func (r *ring) unfinished() int {
-	d := atomic.LoadUint32(r.done)
-	return int(uint32(atomic.LoadUint64(r.tail)>>32) - d)
 }
 
 // mapSegment maps a received segment descriptor, which it owns.

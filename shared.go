@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/mp-go/mp/internal/procid"
 	"github.com/mp-go/mp/internal/shm"
 )
 
@@ -17,7 +18,7 @@ type shared struct {
 	seg    *shm.Segment
 	mem    []byte
 	kind   uint32
-	pid    uint32
+	id     uint64 // this process's procid.ID, as recorded in the object's lock words
 	closed atomic.Bool
 }
 
@@ -50,7 +51,7 @@ func newShared(kind uint32, size int) (*shared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mp: making a %s: %w", kindNames[kind], err)
 	}
-	s := &shared{seg: seg, mem: seg.Mem, kind: kind, pid: uint32(selfPid())}
+	s := &shared{seg: seg, mem: seg.Mem, kind: kind, id: uint64(procid.Self())}
 	atomic.StoreUint32(s.word(offKind), kind)
 	atomic.StoreUint32(s.word(0), sharedMagic)
 	return s, nil
@@ -66,7 +67,7 @@ func adoptShared(fd int, meta string, kind uint32) (*shared, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{seg: seg, mem: seg.Mem, kind: kind, pid: uint32(selfPid())}
+	s := &shared{seg: seg, mem: seg.Mem, kind: kind, id: uint64(procid.Self())}
 	if len(s.mem) < offWords+64 || atomic.LoadUint32(s.word(0)) != sharedMagic || atomic.LoadUint32(s.word(offKind)) != kind {
 		seg.Close()
 		return nil, fmt.Errorf("the descriptor received for a %s does not hold one", kindNames[kind])

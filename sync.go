@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp/internal/futex"
+	"github.com/mp-go/mp/internal/procid"
 )
 
 // The synchronisation objects of this file — Mutex, Semaphore, Event, Cond and Barrier — are words
@@ -20,11 +21,13 @@ import (
 
 // Mutex is a mutual exclusion lock shared by processes: Python's multiprocessing.Lock, made robust.
 // If the process holding it dies, the next Lock acquires it and reports ErrOwnerDead, so that the
-// caller can repair what the mutex guards (Python waits for ever). Any goroutine of any process may
-// unlock it, as with sync.Mutex.
+// caller can repair what the mutex guards (Python waits for ever). The holder is known by its pid
+// and its start time, so a holder that died is recognised as dead also once its pid has been
+// given to another process. Any goroutine of any process may unlock it, as with sync.Mutex.
+// Lock and Unlock cost one atomic operation each when the mutex is free.
 type Mutex struct {
-	w      *uint32 // the lock word, first: the fast paths touch w, pid and closed only
-	pid    uint32
+	w      *uint64 // the lock word, first: the fast paths touch w, id and closed only
+	id     uint64
 	closed *atomic.Bool
 	s      *shared
 }
@@ -39,14 +42,15 @@ func NewMutex() (*Mutex, error) {
 }
 
 func newMutex(s *shared) *Mutex {
-	return track(&Mutex{w: s.word(offWords), pid: s.pid, closed: &s.closed, s: s}, s)
+	return track(&Mutex{w: s.word64(offWords), id: s.id, closed: &s.closed, s: s}, s)
 }
 
 // Lock locks m, waiting until it is free or ctx ends. It returns ErrOwnerDead, with m locked,
 // when its previous holder died holding it; a waiter notices the death within about 100 ms
-// (it checks the holder's pid each time a wait of that length ends).
+// (it checks the holder's pid and start time each time a wait of that length ends). When ctx
+// ends first, m is left as it was and Lock returns ctx's error.
 func (m *Mutex) Lock(ctx context.Context) error {
-	if m != nil && !m.closed.Load() && atomic.CompareAndSwapUint32(m.w, 0, m.pid) {
+	if m != nil && !m.closed.Load() && atomic.CompareAndSwapUint64(m.w, 0, m.id) {
 		return nil
 	}
 	return m.lockSlow(ctx)
@@ -56,16 +60,20 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	if m == nil {
 		return (*shared)(nil).check()
 	}
-	return lockOwned(ctx, m.s, m.w)
+	return lockOwned64(ctx, m.s, m.w)
 }
 
-// lockOwned takes the lock word w of the object s, reporting a dead previous owner as
-// ErrOwnerDead (the lock is held then).
+// lockOwned takes the lock word that starts at w (see lockAt) of the object s, reporting a dead
+// previous owner as ErrOwnerDead (the lock is held then).
 func lockOwned(ctx context.Context, s *shared, w *uint32) error {
+	return lockOwned64(ctx, s, lockAt(w))
+}
+
+func lockOwned64(ctx context.Context, s *shared, w *uint64) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	dead, err := lockWord(ctx, w, s.pid)
+	dead, err := lockWord(ctx, w, s.id)
 	if err == nil && dead {
 		err = ErrOwnerDead
 	}
@@ -78,7 +86,7 @@ func (m *Mutex) TryLock() (bool, error) {
 	if err := m.s.check(); err != nil {
 		return false, err
 	}
-	ok, dead := tryLockWord(m.w, m.s.pid)
+	ok, dead := tryLockWord(m.w, m.s.id)
 	if dead {
 		return true, ErrOwnerDead
 	}
@@ -88,10 +96,10 @@ func (m *Mutex) TryLock() (bool, error) {
 // Unlock unlocks m. It panics if m is not locked, as sync.Mutex does.
 func (m *Mutex) Unlock() {
 	if m != nil && !m.closed.Load() {
-		if v := atomic.SwapUint32(m.w, 0); v != 0 && v&lockContended == 0 {
+		if v := atomic.SwapUint64(m.w, 0); v != 0 && v&lockContended == 0 {
 			return
 		} else if v != 0 {
-			futex.Wake(m.w, 1)
+			futex.Wake(lowHalf(m.w), 1)
 			return
 		}
 		panic("mp: Unlock of unlocked Mutex")
@@ -102,7 +110,7 @@ func (m *Mutex) Unlock() {
 // Locked reports whether m is locked (by any process) at this moment.
 func (m *Mutex) Locked() bool {
 	m.s.mustCheck()
-	return atomic.LoadUint32(m.w) != 0
+	return atomic.LoadUint64(m.w) != 0
 }
 
 // Locker returns m as a sync.Locker, whose Lock waits without a ctx and takes a dead owner's
@@ -143,9 +151,11 @@ func (m *Mutex) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindMutex
 // Semaphore is a counting semaphore shared by processes: Python's Semaphore and BoundedSemaphore.
 //
 // Permits taken by a process that dies without releasing them are not lost: each process's
-// holding is recorded (for up to 64 processes at a time), and a waiter that has waited for
-// 100 ms returns the permits of dead holders to the semaphore. A process killed between taking
-// permits and recording them (a few instructions) leaks them.
+// holding is recorded (for up to 64 processes at a time), under its pid and start time, and a
+// waiter that has waited for 100 ms returns the permits of dead holders to the semaphore (also
+// when a dead holder's pid has been given to another process since). A process killed between
+// taking permits and recording them (a few instructions) leaks them, as does one that takes
+// permits while 64 other live processes are recorded.
 type Semaphore struct {
 	s       *shared
 	count   *uint32
@@ -158,11 +168,19 @@ const (
 	semCount   = offWords
 	semWaiting = offWords + 4
 	semBound   = offWords + 8
-	semSlots   = 256 // 64 entries of {pid, permits held}
+	semSlots   = 256 // 64 entries of {procid.ID (uint64), permits held (uint32), unused}
+	semEntry   = 16
 	semNSlots  = 64
 )
 
-type semSlot struct{ pid, held *uint32 }
+type semSlot struct {
+	id   *uint64
+	held *uint32
+}
+
+func (sem *Semaphore) slotAt(i int) semSlot {
+	return semSlot{id: sem.s.word64(semSlots + semEntry*i), held: sem.s.word(semSlots + semEntry*i + 8)}
+}
 
 // NewSemaphore makes a semaphore with n permits. A negative n is an ErrInvalidOption.
 func NewSemaphore(n int) (*Semaphore, error) { return makeSemaphore(n, false) }
@@ -302,20 +320,19 @@ func (sem *Semaphore) mySlot() *semSlot {
 	if sl := sem.slot.Load(); sl != nil {
 		return sl
 	}
-	pid := sem.s.pid
+	id := sem.s.id
 	for i := range semNSlots {
-		p := sem.s.word(semSlots + 8*i)
-		if atomic.LoadUint32(p) == pid || atomic.CompareAndSwapUint32(p, 0, pid) {
-			sl := &semSlot{pid: p, held: sem.s.word(semSlots + 8*i + 4)}
-			sem.slot.Store(sl)
-			return sl
+		sl := sem.slotAt(i)
+		if atomic.LoadUint64(sl.id) == id || atomic.CompareAndSwapUint64(sl.id, 0, id) {
+			sem.slot.Store(&sl)
+			return &sl
 		}
 	}
 	// Full: free the entries of dead processes that hold nothing, and try again next time.
 	for i := range semNSlots {
-		p := sem.s.word(semSlots + 8*i)
-		if v := atomic.LoadUint32(p); v != 0 && atomic.LoadUint32(sem.s.word(semSlots+8*i+4)) == 0 && !processAlive(int(v)) {
-			atomic.CompareAndSwapUint32(p, v, 0)
+		sl := sem.slotAt(i)
+		if v := atomic.LoadUint64(sl.id); v != 0 && atomic.LoadUint32(sl.held) == 0 && !procid.Alive(procid.ID(v)) {
+			atomic.CompareAndSwapUint64(sl.id, v, 0)
 		}
 	}
 	return nil
@@ -324,17 +341,16 @@ func (sem *Semaphore) mySlot() *semSlot {
 // reclaim returns the permits held by dead processes.
 func (sem *Semaphore) reclaim() {
 	for i := range semNSlots {
-		p := sem.s.word(semSlots + 8*i)
-		pid := atomic.LoadUint32(p)
-		if pid == 0 || pid == sem.s.pid || processAlive(int(pid)) {
+		sl := sem.slotAt(i)
+		id := atomic.LoadUint64(sl.id)
+		if id == 0 || id == sem.s.id || procid.Alive(procid.ID(id)) {
 			continue
 		}
-		held := sem.s.word(semSlots + 8*i + 4)
-		if h := atomic.SwapUint32(held, 0); h > 0 {
+		if h := atomic.SwapUint32(sl.held, 0); h > 0 {
 			atomic.AddUint32(sem.count, h)
 			futex.Wake(sem.count, math.MaxInt32)
 		}
-		atomic.CompareAndSwapUint32(p, pid, 0)
+		atomic.CompareAndSwapUint64(sl.id, id, 0)
 	}
 }
 
@@ -455,18 +471,34 @@ func (e *Event) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindEvent
 
 // Cond is a condition variable shared by processes, over an mp.Mutex: Python's
 // multiprocessing.Condition. A Cond handed to a child brings its Mutex along (as c.L); pass the
-// Mutex too if the child needs it by itself — it arrives as the same mutex. Wakeups may be
-// spurious: wait in a loop that checks the condition.
+// Mutex too if the child needs it by itself — it arrives as the same mutex.
+//
+// Signal wakes one waiter and Notify(n) up to n, as Python's notify(n) does; Broadcast wakes all.
+// Each wake-up is a token that one waiter takes, so a Signal never wakes more than one; which
+// waiter takes it is not specified (it is usually one asleep at the time of the Signal, not
+// necessarily the one waiting longest). Wakeups may still be spurious — a waiter that dies
+// without taking its token leaves it to a later waiter — so wait in a loop that checks the
+// condition. Wait, Signal and Broadcast cost a few atomic operations, plus a futex system call
+// when there is a sleeper to wake.
 type Cond struct {
 	s   *shared
-	seq *uint32
+	seq *uint32 // bumped by every wake-up: the futex word the waiters sleep on
+	// count holds the waiters not yet chosen by a wake-up (low half) and the wake-up tokens not
+	// yet taken (high half). One word, so that a waiter leaving early can tell which it was.
+	count *uint64
 	// L is the mutex that Wait unlocks and locks again.
 	L *Mutex
 }
 
+const (
+	condSeq   = offWords
+	condCount = offWords + 8
+	condToken = 1 << 32 // one token, in count
+)
+
 // NewCond makes a condition variable over m.
 func NewCond(m *Mutex) (*Cond, error) {
-	if err := m.s.check(); m == nil || err != nil {
+	if m == nil || m.s.check() != nil {
 		return nil, fmt.Errorf("%w: NewCond needs an open *mp.Mutex", ErrInvalidOption)
 	}
 	s, err := newShared(kindCond, 0)
@@ -476,11 +508,14 @@ func NewCond(m *Mutex) (*Cond, error) {
 	return newCond(s, m), nil
 }
 
-func newCond(s *shared, m *Mutex) *Cond { return track(&Cond{s: s, seq: s.word(offWords), L: m}, s) }
+func newCond(s *shared, m *Mutex) *Cond {
+	return track(&Cond{s: s, seq: s.word(condSeq), count: s.word64(condCount), L: m}, s)
+}
 
-// Wait unlocks c.L, waits for a Signal or Broadcast (or for ctx to end), and locks c.L again
-// before returning, also when it returns ctx's error. c.L must be locked on entry. A dead
-// previous owner of c.L is reported as ErrOwnerDead, with c.L locked.
+// Wait unlocks c.L, waits for a Signal, Notify or Broadcast (or for ctx to end), and locks c.L
+// again before returning, also when it returns ctx's error. c.L must be locked on entry. A dead
+// previous owner of c.L is reported as ErrOwnerDead, with c.L locked. A Wait whose ctx ends just
+// as a wake-up chooses it returns nil, so that the wake-up is not lost.
 func (c *Cond) Wait(ctx context.Context) error {
 	if err := c.s.check(); err != nil {
 		return err
@@ -488,35 +523,101 @@ func (c *Cond) Wait(ctx context.Context) error {
 	if c.L == nil {
 		return fmt.Errorf("%w: a Cond without a Mutex; make it with mp.NewCond", ErrInvalidOption)
 	}
-	seq := atomic.LoadUint32(c.seq)
+	atomic.AddUint64(c.count, 1) // before Unlock: a Signal made under c.L after it counts this waiter
 	c.L.Unlock()
-	atomic.AddUint32(c.s.word(offWords+4), 1)
-	wait(ctx, c.seq, seq)
-	for atomic.LoadUint32(c.seq) == seq && ctx.Err() == nil && !c.s.closed.Load() {
+	woken := false
+	for {
+		seq := atomic.LoadUint32(c.seq) // before looking for a token: a wake-up after it changes seq
+		if c.takeToken() {
+			woken = true
+			break
+		}
+		if ctx.Err() != nil || c.s.closed.Load() {
+			woken = c.leave()
+			break
+		}
+		// At most lockProbe: a wake-up lost (with a Close racing it, say) is found then. A wait
+		// that ends without a token, as the others after a Signal do, goes on waiting.
 		wait(ctx, c.seq, seq)
 	}
-	atomic.AddUint32(c.s.word(offWords+4), ^uint32(0))
 	lerr := c.L.Lock(context.Background())
-	if err := ctx.Err(); err != nil {
-		return err
+	if !woken {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := c.s.check(); err != nil {
+			return err
+		}
 	}
 	return lerr
 }
 
-// Signal wakes one process (or goroutine) waiting on c, if any.
+// takeToken takes a wake-up token if there is one.
+func (c *Cond) takeToken() bool {
+	for {
+		v := atomic.LoadUint64(c.count)
+		if v < condToken {
+			return false
+		}
+		if atomic.CompareAndSwapUint64(c.count, v, v-condToken) {
+			return true
+		}
+	}
+}
+
+// leave takes a waiter that gives up out of the count: out of the waiters not yet chosen if
+// there are any, else — every waiter has been chosen, this one too — by taking a token, which it
+// reports.
+func (c *Cond) leave() (tookToken bool) {
+	for {
+		v := atomic.LoadUint64(c.count)
+		nv := v - 1
+		if uint32(v) == 0 {
+			if v < condToken {
+				return false // not counted: cannot happen
+			}
+			nv = v - condToken
+		}
+		if atomic.CompareAndSwapUint64(c.count, v, nv) {
+			return uint32(v) == 0
+		}
+	}
+}
+
+// Signal wakes one process (or goroutine) waiting on c, if any: Python's notify(). It may be
+// called with or without c.L held.
 func (c *Cond) Signal() error { return c.wake(1) }
 
-// Broadcast wakes everything waiting on c.
+// Notify wakes up to n processes (or goroutines) waiting on c: Python's notify(n). A negative n
+// is an ErrInvalidOption.
+func (c *Cond) Notify(n int) error {
+	if n < 0 {
+		return fmt.Errorf("%w: Cond.Notify(%d)", ErrInvalidOption, n)
+	}
+	return c.wake(n)
+}
+
+// Broadcast wakes everything waiting on c: Python's notify_all().
 func (c *Cond) Broadcast() error { return c.wake(math.MaxInt32) }
 
+// wake hands out up to n tokens, one to each waiter not yet chosen, and wakes as many sleepers.
 func (c *Cond) wake(n int) error {
 	if err := c.s.check(); err != nil {
 		return err
 	}
-	atomic.AddUint32(c.seq, 1)
-	if atomic.LoadUint32(c.s.word(offWords+4)) != 0 {
-		futex.Wake(c.seq, n)
+	var k uint64
+	for {
+		v := atomic.LoadUint64(c.count)
+		k = min(uint64(uint32(v)), uint64(n))
+		if k == 0 {
+			return nil
+		}
+		if atomic.CompareAndSwapUint64(c.count, v, v-k+k*condToken) {
+			break
+		}
 	}
+	atomic.AddUint32(c.seq, 1)
+	futex.Wake(c.seq, int(k))
 	return nil
 }
 
@@ -577,13 +678,15 @@ func (c *Cond) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindCond) 
 // arrival index (0 for the first). The barrier then resets for the next round.
 //
 // A party whose Wait is cut short by its ctx breaks the barrier, as does a waiting party that dies
-// (noticed within about 100 ms by the parties waiting, or at once by the last to arrive), Abort,
+// (noticed within about 100 ms by the parties waiting, or at once by the last to arrive; a party
+// is known by its pid and start time, so one whose pid was reused is still seen dead), Abort,
 // or Reset while parties wait: every Wait then returns ErrBrokenBarrier (the one cut short wraps
 // its ctx error too), until Reset.
 type Barrier struct {
-	s                                    *shared
-	lock, arrived, gen, broken, resetGen *uint32
-	parties                              int
+	s                              *shared
+	lock                           *uint64 // a lock word (lockword.go) over arrived and the ids
+	arrived, gen, broken, resetGen *uint32
+	parties                        int
 }
 
 const (
@@ -593,7 +696,7 @@ const (
 	barBroken   = offWords + 72
 	barResetGen = offWords + 76 // the round a Reset started while parties waited
 	barParties  = offWords + 80
-	barPids     = 512 // the pids of the waiting parties, by arrival index
+	barIDs      = 512 // the procid.IDs (uint64) of the waiting parties, by arrival index
 	maxBarrier  = 1 << 16
 	barrierPage = 4096
 )
@@ -603,7 +706,7 @@ func NewBarrier(parties int) (*Barrier, error) {
 	if parties < 1 || parties > maxBarrier {
 		return nil, fmt.Errorf("%w: barrier of %d parties; it must be between 1 and %d", ErrInvalidOption, parties, maxBarrier)
 	}
-	s, err := newShared(kindBarrier, barPids+4*parties)
+	s, err := newShared(kindBarrier, barIDs+8*parties)
 	if err != nil {
 		return nil, err
 	}
@@ -613,12 +716,12 @@ func NewBarrier(parties int) (*Barrier, error) {
 
 func newBarrier(s *shared) (*Barrier, error) {
 	p := int(atomic.LoadUint32(s.word(barParties)))
-	if p < 1 || barPids+4*p > len(s.mem) {
+	if p < 1 || barIDs+8*p > len(s.mem) {
 		s.seg.Close()
 		return nil, fmt.Errorf("%w: a malformed barrier arrived", ErrDecode)
 	}
 	return track(&Barrier{
-		s: s, lock: s.word(barLock), arrived: s.word(barArrived), gen: s.word(barGen),
+		s: s, lock: s.word64(barLock), arrived: s.word(barArrived), gen: s.word(barGen),
 		broken: s.word(barBroken), resetGen: s.word(barResetGen), parties: p,
 	}, s), nil
 }
@@ -642,11 +745,11 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	if err := b.s.check(); err != nil {
 		return 0, err
 	}
-	if _, err := lockWord(ctx, b.lock, b.s.pid); err != nil {
+	if _, err := lockWord(ctx, b.lock, b.s.id); err != nil {
 		return 0, err // a dead owner of the internal lock died between two stores: nothing to repair
 	}
 	if atomic.LoadUint32(b.broken) != 0 {
-		unlockWord(b.lock)
+		unlockWord64(b.lock)
 		return 0, ErrBrokenBarrier
 	}
 	idx := atomic.LoadUint32(b.arrived)
@@ -654,19 +757,19 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	if int(idx)+1 == b.parties {
 		if b.partyDied(gen) {
 			// A party died after arriving: the round cannot be trusted to have all of them.
-			unlockWord(b.lock)
+			unlockWord64(b.lock)
 			b.breakIt()
 			return 0, ErrBrokenBarrier
 		}
 		atomic.StoreUint32(b.arrived, 0)
 		atomic.AddUint32(b.gen, 1)
-		unlockWord(b.lock)
+		unlockWord64(b.lock)
 		futex.Wake(b.gen, math.MaxInt32)
 		return int(idx), nil
 	}
-	atomic.StoreUint32(b.s.word(barPids+4*int(idx)), b.s.pid)
+	atomic.StoreUint64(b.s.word64(barIDs+8*int(idx)), b.s.id)
 	atomic.StoreUint32(b.arrived, idx+1)
-	unlockWord(b.lock)
+	unlockWord64(b.lock)
 	for {
 		if g := atomic.LoadUint32(b.gen); g != gen {
 			if atomic.LoadUint32(b.resetGen) == gen+1 {
@@ -696,8 +799,8 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 func (b *Barrier) partyDied(gen uint32) bool {
 	n := int(atomic.LoadUint32(b.arrived))
 	for i := range min(n, b.parties) {
-		pid := atomic.LoadUint32(b.s.word(barPids + 4*i))
-		if pid != 0 && pid != b.s.pid && !processAlive(int(pid)) && atomic.LoadUint32(b.gen) == gen {
+		id := atomic.LoadUint64(b.s.word64(barIDs + 8*i))
+		if id != 0 && id != b.s.id && !procid.Alive(procid.ID(id)) && atomic.LoadUint32(b.gen) == gen {
 			return true
 		}
 	}
@@ -723,7 +826,7 @@ func (b *Barrier) Reset() error {
 	if err := b.s.check(); err != nil {
 		return err
 	}
-	lockWord(context.Background(), b.lock, b.s.pid)
+	lockWord(context.Background(), b.lock, b.s.id)
 	gen := atomic.LoadUint32(b.gen)
 	if atomic.LoadUint32(b.arrived) != 0 {
 		atomic.StoreUint32(b.resetGen, gen+1) // the waiters of round gen see a break
@@ -731,7 +834,7 @@ func (b *Barrier) Reset() error {
 	atomic.StoreUint32(b.arrived, 0)
 	atomic.StoreUint32(b.gen, gen+1)
 	atomic.StoreUint32(b.broken, 0)
-	unlockWord(b.lock)
+	unlockWord64(b.lock)
 	futex.Wake(b.gen, math.MaxInt32)
 	return nil
 }

@@ -44,6 +44,14 @@ type CondArg struct {
 	Want int64
 }
 
+// CondOnceArg asks a child to wait once on C, holding C.L, and to put ID on Woke when the wait
+// returns.
+type CondOnceArg struct {
+	C    *mp.Cond
+	ID   int
+	Woke *mp.Queue[int]
+}
+
 // BarrierArg asks a child to wait at B, Rounds times, reporting its indices on Out.
 type BarrierArg struct {
 	B      *mp.Barrier
@@ -105,6 +113,17 @@ var (
 		}
 		return a.V.Load(), nil
 	})
+	WaitCondOnce = mp.Register("test.wait_cond_once", func(ctx context.Context, a CondOnceArg) (struct{}, error) {
+		if err := a.C.L.Lock(ctx); err != nil {
+			return struct{}{}, err
+		}
+		err := a.C.Wait(ctx)
+		a.C.L.Unlock()
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, a.Woke.Put(ctx, a.ID)
+	})
 	WaitBarrier = mp.Register("test.wait_barrier", func(ctx context.Context, a BarrierArg) (struct{}, error) {
 		for range a.Rounds {
 			i, err := a.B.Wait(ctx)
@@ -157,9 +176,9 @@ func TestMutexInProcess(t *testing.T) {
 		m.Locker().Unlock()
 		close(done)
 	}()
-	time.Sleep(10 * time.Millisecond)
+	waitUntil(t, "the goroutine sleeps in Lock", func() bool { return mp.MutexHasWaiter(m) })
 	m.Unlock()
-	<-done
+	within(t, "Lock after Unlock", done)
 	func() {
 		defer func() {
 			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "unlocked") {
@@ -231,7 +250,7 @@ func TestMutexOwnerDies(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() { got <- m.Lock(ctx) }()
-	time.Sleep(20 * time.Millisecond)
+	waitUntil(t, "Lock sleeps waiting for the holder", func() bool { return mp.MutexHasWaiter(m) })
 	p.Kill()
 	p.Wait(ctx)
 	select {
@@ -276,10 +295,10 @@ func TestSemaphore(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() { done <- s.Acquire(ctx, 2) }()
-	time.Sleep(10 * time.Millisecond)
+	waitUntil(t, "Acquire sleeps", func() bool { return mp.SemaphoreHasWaiter(s) })
 	s.Release(1)
 	s.Release(1)
-	if err := <-done; err != nil {
+	if err := within(t, "Acquire after Release", done); err != nil {
 		t.Fatal(err)
 	}
 	s.Release(2)
@@ -332,7 +351,7 @@ func TestEvent(t *testing.T) {
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitUntil(t, "the child sleeps in Wait", func() bool { return mp.EventHasWaiter(e) })
 	if !p.Alive() {
 		t.Fatal("the child did not wait for the event")
 	}
@@ -372,7 +391,7 @@ func TestCond(t *testing.T) {
 		ps = append(ps, p)
 	}
 	for range 3 {
-		time.Sleep(10 * time.Millisecond)
+		waitUntil(t, "the 3 children wait on the Cond", func() bool { return mp.CondWaiters(c) == 3 })
 		m.Lock(ctx)
 		v.Add(1)
 		c.Broadcast()
@@ -441,7 +460,7 @@ func TestBarrier(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
 	defer cancel()
 	_, errs[1] = b2.Wait(short)
-	wg.Wait()
+	waitGroup(t, "the other party's Wait", &wg)
 	if !errors.Is(errs[0], mp.ErrBrokenBarrier) || !errors.Is(errs[1], mp.ErrBrokenBarrier) || !errors.Is(errs[1], context.DeadlineExceeded) {
 		t.Fatalf("after a party timed out: %v / %v; want ErrBrokenBarrier for both (and DeadlineExceeded for the one that timed out)", errs[0], errs[1])
 	}
@@ -452,11 +471,9 @@ func TestBarrier(t *testing.T) {
 	b2.Reset()
 	wg.Add(1)
 	go func() { defer wg.Done(); _, errs[0] = b2.Wait(ctx) }()
-	for b2.Waiting() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "a party waits", func() bool { return b2.Waiting() != 0 })
 	b2.Reset()
-	wg.Wait()
+	waitGroup(t, "the waiter's Wait after Reset", &wg)
 	if !errors.Is(errs[0], mp.ErrBrokenBarrier) {
 		t.Fatalf("a waiter during Reset: %v", errs[0])
 	}
@@ -478,9 +495,7 @@ func TestBarrierPartyDies(t *testing.T) {
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for b.Waiting() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the child waits at the barrier", func() bool { return b.Waiting() != 0 })
 	p.Kill()
 	p.Wait(ctx)
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -607,12 +622,139 @@ func TestBarrierLastArrivalSeesDeadParty(t *testing.T) {
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for b.Waiting() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the child waits at the barrier", func() bool { return b.Waiting() != 0 })
 	p.Kill()
 	p.Wait(ctx)
 	if _, err := b.Wait(ctx); !errors.Is(err, mp.ErrBrokenBarrier) {
 		t.Fatalf("last arrival with a dead waiting party: %v; want ErrBrokenBarrier", err)
 	}
+}
+
+// TestCondSignalWakesOne: one Signal wakes one of the waiting children, and the others go on
+// waiting well past the 100 ms after which waiters look again; Notify(n) wakes n, Broadcast the
+// rest.
+func TestCondSignalWakesOne(t *testing.T) {
+	ctx := ctxT(t)
+	m, _ := mp.NewMutex()
+	c, _ := mp.NewCond(m)
+	woke, _ := mp.NewQueue[int](0)
+	const n = 4
+	var ps []*mp.Process
+	for i := range n {
+		p := mp.NewProcess(WaitCondOnce, CondOnceArg{C: c, ID: i, Woke: woke})
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	waitUntil(t, "every child waits on the Cond", func() bool { return mp.CondWaiters(c) == n })
+	// expect checks that k children wake within a bounded time, and then no more for 500 ms.
+	expect := func(what string, k int) {
+		t.Helper()
+		for i := range k {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := woke.Get(wctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("after %s: child %d of %d woke: %v", what, i+1, k, err)
+			}
+		}
+		quiet, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		if id, err := woke.Get(quiet); err == nil {
+			t.Fatalf("after %s: %d children woke and then child %d too; want %d", what, k, id, k)
+		}
+	}
+	m.Lock(ctx)
+	c.Signal()
+	m.Unlock()
+	expect("one Signal", 1)
+	if w := mp.CondWaiters(c); w != n-1 {
+		t.Fatalf("waiters after one Signal = %d; want %d", w, n-1)
+	}
+	c.Notify(2)
+	expect("Notify(2)", 2)
+	c.Broadcast()
+	expect("Broadcast", 1)
+	for _, p := range ps {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Notify(-1); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Fatalf("Notify(-1): %v", err)
+	}
+	if _, err := mp.NewCond(nil); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Fatalf("NewCond(nil): %v", err)
+	}
+}
+
+// TestCondWaitCancelled: a waiter that gives up leaves the count, so a Signal after it goes to a
+// waiter still waiting, not to the one gone.
+func TestCondWaitCancelled(t *testing.T) {
+	ctx := ctxT(t)
+	m, _ := mp.NewMutex()
+	c, _ := mp.NewCond(m)
+	waitIn := func(ctx context.Context) <-chan error {
+		ch := make(chan error, 1)
+		go func() {
+			if err := m.Lock(ctx); err != nil {
+				ch <- err
+				return
+			}
+			err := c.Wait(ctx)
+			m.Unlock()
+			ch <- err
+		}()
+		return ch
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	gone := waitIn(cctx)
+	waitUntil(t, "the first waiter waits", func() bool { return mp.CondWaiters(c) == 1 })
+	stays := waitIn(ctx)
+	waitUntil(t, "both wait", func() bool { return mp.CondWaiters(c) == 2 })
+	cancel()
+	if err := within(t, "the cancelled Wait", gone); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Wait: %v", err)
+	}
+	if w := mp.CondWaiters(c); w != 1 {
+		t.Fatalf("waiters after one gave up = %d; want 1", w)
+	}
+	c.Signal()
+	if err := within(t, "the Wait left after a Signal", stays); err != nil {
+		t.Fatalf("Wait woken by Signal: %v", err)
+	}
+}
+
+// waitUntil polls cond until it holds, and fails the test if it does not within 10 s. It waits
+// for facts that a waiter publishes (that it sleeps, that it arrived), never for time to pass.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 10s waiting until %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// within receives from ch, and fails the test if nothing comes within 10 s.
+func within[T any](t *testing.T, what string, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out after 10s waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// waitGroup waits for wg, and fails the test if it takes more than 10 s.
+func waitGroup(t *testing.T, what string, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	within(t, what, done)
 }
