@@ -630,9 +630,9 @@ type worker struct {
 	direct     bool // a caller has the worker to itself (claimIdle)
 	readerIdle bool // the reader waits, not reading
 
-	rr    *replyReader // replies; read by the reader, or by a direct caller
-	kick  chan struct{}     // wakes the writer
-	rkick chan struct{}     // wakes the reader
+	rr    *replyReader  // replies; read by the reader, or by a direct caller
+	kick  chan struct{} // wakes the writer
+	rkick chan struct{} // wakes the reader
 	quit  chan struct{}
 	dead  chan struct{} // closed when the control socket reports the worker gone
 	done  chan struct{}
