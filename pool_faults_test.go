@@ -442,3 +442,30 @@ func TestPoolShutdownWithStoppedWorker(t *testing.T) {
 		t.Errorf("the stopped worker %d is still there after Shutdown", stopped)
 	}
 }
+
+// The memory that Array.Slice and SharedMemory.Bytes hand out stays mapped while it is used,
+// even once the handle itself is garbage (a worker's initializer that keeps only the slice).
+func TestSharedSliceOutlivesHandle(t *testing.T) {
+	a, err := mp.NewArray[int64](1 << 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mp.CreateSharedMemory("", 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs, bs := a.Slice(), m.Bytes()
+	a, m = nil, nil
+	for range 3 {
+		runtime.GC()
+	}
+	for i := range xs {
+		xs[i] = int64(i)
+	}
+	for i := range bs {
+		bs[i] = byte(i)
+	}
+	if xs[1000] != 1000 || bs[1000] != byte(1000%256) {
+		t.Fatal("shared memory lost its contents")
+	}
+}

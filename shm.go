@@ -84,7 +84,10 @@ func OpenSharedMemory(name string, size int) (*SharedMemory, error) {
 
 func newSharedMemory(seg *shm.Segment, name string, created bool) *SharedMemory {
 	m := &SharedMemory{seg: seg, name: name, created: created}
-	runtime.AddCleanup(m, func(seg *shm.Segment) { seg.Close() }, seg)
+	// Bytes hands out the mapping itself, which the collector cannot see: a slice of it may be in
+	// use long after m is garbage. So only the descriptor goes with m; the mapping stays until
+	// Close.
+	runtime.AddCleanup(m, (*shm.Segment).CloseFD, seg)
 	return m
 }
 
@@ -100,7 +103,9 @@ func shmName(name string) (string, error) {
 	return n, nil
 }
 
-// Bytes returns the segment's memory. It must not be used after Close.
+// Bytes returns the segment's memory. It stays valid until Close, even if m itself is no longer
+// referenced (a segment dropped without Close stays mapped until the process exits); it must not be
+// used after Close.
 func (m *SharedMemory) Bytes() []byte {
 	if m == nil || m.closed.Load() {
 		return nil
@@ -351,10 +356,15 @@ func newArray[T Number](s *shared) (*Array[T], error) {
 	if n > 0 {
 		data = unsafe.Slice((*T)(unsafe.Pointer(&s.mem[arrayAt])), n)
 	}
-	return track(&Array[T]{s: s, lock: s.word(offWords), data: data}, s), nil
+	a := &Array[T]{s: s, lock: s.word(offWords), data: data}
+	// As for SharedMemory: a slice of the mapping may outlive a, so the mapping stays until Close.
+	runtime.AddCleanup(a, (*shm.Segment).CloseFD, s.seg)
+	return a, nil
 }
 
-// Slice returns the array's elements, in shared memory. It must not be used after Close.
+// Slice returns the array's elements, in shared memory. The slice stays valid until Close, even
+// if a itself is no longer referenced (an Array dropped without Close keeps its mapping until the
+// process exits); it must not be used after Close.
 func (a *Array[T]) Slice() []T {
 	a.s.mustCheck()
 	return a.data
