@@ -30,8 +30,9 @@
 //	}
 //
 // Functions cross the process boundary by registered name, never as closures; arguments and
-// results by value, encoded as CBOR (exported fields only; channels and functions are an error
-// naming the type, reported when the process starts). Decoding never runs code and is bounded.
+// results by value, encoded as CBOR (exported fields only: Register refuses, at init, a type with
+// a field the codec would drop or cannot encode, naming the field and the fix; values behind
+// interfaces are checked when they are encoded). Decoding never runs code and is bounded.
 //
 // # What mp guarantees
 //

@@ -26,7 +26,9 @@ var (
 	// ErrNotRegistered reports a function that was not registered with Register, or not under the
 	// same name in the child.
 	ErrNotRegistered = errors.New("mp: function not registered")
-	// ErrEncode reports a value the codec cannot encode; the message names its type.
+	// ErrEncode reports a value the codec cannot encode; the message names its type. NewQueue,
+	// NewJoinableQueue and Pipe return it for an element type whose values would not cross
+	// intact (an unexported field, say), naming the field.
 	ErrEncode = errors.New("mp: cannot encode")
 	// ErrDecode reports a value the codec cannot decode into the expected type.
 	ErrDecode = errors.New("mp: cannot decode")
@@ -55,8 +57,11 @@ var (
 	ErrQueueEmpty = errors.New("mp: queue empty")
 	// ErrTooLarge reports a message larger than the queue or pipe can ever hold.
 	ErrTooLarge = errors.New("mp: message too large")
-	// ErrOwnerDead is returned by Mutex.Lock (and TryLock) when the process that held the mutex
-	// died holding it. The caller holds the mutex now; the state it guards may be half updated.
+	// ErrOwnerDead is returned by Mutex.Lock (and TryLock, and the Lock of a Value or an Array)
+	// when the process that held the lock died holding it: the caller holds the lock now, and the
+	// state it guards may be half updated. JoinableQueue.Join returns it when every unfinished
+	// value was taken by a process that died before TaskDone. A holder is known by its pid and
+	// its start time, so a dead holder whose pid was reused is still found dead.
 	ErrOwnerDead = errors.New("mp: the previous owner of the mutex died holding it")
 	// ErrBrokenBarrier is returned by Barrier.Wait when the barrier is broken: a party's wait was
 	// cut short by its ctx, a waiting party died, or Abort or Reset was called.
