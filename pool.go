@@ -726,6 +726,7 @@ func (w *worker) revokeLocked(j *job) (head *job, ok bool) {
 		return nil, false
 	}
 	head = w.removeLocked(j)
+	w.sentJobs-- // it counts for WithMaxTasksPerWorker where it runs
 	j.w = nil
 	return head, true
 }
