@@ -1,7 +1,6 @@
 package mp
 
 import (
-	"encoding"
 	"encoding/binary"
 	"math/big"
 	"reflect"
@@ -98,7 +97,7 @@ func ownCost(t reflect.Type) uint64 {
 	}
 	switch {
 	case opaque(t):
-	case t.Kind() == reflect.Interface:
+	case t.Kind() == reflect.Interface, t == cborTagType:
 		c += anyItemCost
 	case t.Kind() == reflect.Map:
 		c += mapHeaderCost
@@ -110,8 +109,6 @@ func ownCost(t reflect.Type) uint64 {
 
 var (
 	cborUnmarshalerType = reflect.TypeFor[cbor.Unmarshaler]()
-	binaryUnmarshalType = reflect.TypeFor[encoding.BinaryUnmarshaler]()
-	textUnmarshalType   = reflect.TypeFor[encoding.TextUnmarshaler]()
 	timeType            = reflect.TypeFor[time.Time]()
 	bigIntType          = reflect.TypeFor[big.Int]()
 	cborTagType         = reflect.TypeFor[cbor.Tag]()
@@ -121,17 +118,18 @@ var (
 	cborByteStringType  = reflect.TypeFor[cbor.ByteString]()
 )
 
-// opaque reports whether values of t decode by methods of their own (or the codec's special
-// cases), which see the item's encoding whole.
+// opaque reports whether values of t are decoded whole by a method of their own or by the
+// codec's special cases, from the item's encoding, rather than element by element. (Types with
+// UnmarshalBinary or UnmarshalText are not: the codec calls those for strings only, and decodes
+// anything else into the type's structure.)
 func opaque(t reflect.Type) bool {
 	if t.Kind() == reflect.Interface {
 		return false
 	}
-	p := reflect.PointerTo(t)
 	switch {
-	case p.Implements(cborUnmarshalerType), p.Implements(binaryUnmarshalType), p.Implements(textUnmarshalType):
+	case reflect.PointerTo(t).Implements(cborUnmarshalerType):
 		return true
-	case t == timeType, t == bigIntType, t == cborTagType, t == cborRawTagType, t == cborRawMessageType,
+	case t == timeType, t == bigIntType, t == cborRawTagType, t == cborRawMessageType,
 		t == cborSimpleValueType, t == cborByteStringType:
 		return true
 	}
@@ -281,7 +279,7 @@ func (w *budgetWalk) item(t reflect.Type, bound uint64) {
 		w.cost += opaqueFactor * uint64(w.off-start)
 		return
 	}
-	if t.Kind() == reflect.Interface {
+	if t.Kind() == reflect.Interface || t == cborTagType { // a cbor.Tag's content is an any
 		w.item(nil, anyItemCost)
 		return
 	}

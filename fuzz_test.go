@@ -381,6 +381,8 @@ var fuzzTargets = []func(b []byte) error{
 	func(b []byte) error { var v []time.Time; return decodeValue("fuzz", b, &v) },
 	func(b []byte) error { var v fuzzHandles; return decodeValue("fuzz", b, &v) },
 	func(b []byte) error { var v []cbor.RawMessage; return decodeValue("fuzz", b, &v) },
+	func(b []byte) error { var v []cbor.Tag; return decodeValue("fuzz", b, &v) },
+	func(b []byte) error { var v map[string][]*bigElem; return decodeValue("fuzz", b, &v) },
 }
 
 // FuzzDecodeValue decodes hostile CBOR into types of every shape: an error is an ErrDecode error,
