@@ -55,7 +55,11 @@ const (
 
 // DecodeLimits bounds the values a receiver decodes from one message. A zero field means its
 // default. Values out of range make the option that carries them fail with ErrInvalidOption.
-// Exceeding a limit is an ErrDecode error that names it.
+// Exceeding a limit is an ErrDecode error that names it. The limits are set per pipe with
+// WithDecodeLimits and apply to its Conns' Recv; task arguments and results and queue values
+// are decoded with the defaults. Whatever the limits, decoding n bytes builds at most about
+// 256·n + 1 MiB: for a target type with large elements, a message is measured against the type
+// before it is decoded, and refused if it would build more. A DecodeLimits is a plain value.
 type DecodeLimits struct {
 	// MaxDepth is the deepest nesting of arrays, maps and tags: from 4 to 65535, default
 	// DefaultMaxDepth.
