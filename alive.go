@@ -1,12 +1,6 @@
 package mp
 
-import (
-	"os"
-
-	"github.com/mp-go/mp/internal/procid"
-)
-
-func selfPid() int { return os.Getpid() }
+import "github.com/mp-go/mp/internal/procid"
 
 // processAlive reports whether process pid exists and has not exited (a zombie has). It knows
 // the pid only: where an owner is recorded, use its procid.ID and procid.Alive, which also tell

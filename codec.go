@@ -1,7 +1,9 @@
 package mp
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"unsafe"
 
@@ -16,13 +18,104 @@ import (
 // before any value crosses, with an error naming the field (see typecheck.go): Register panics,
 // NewQueue and Pipe fail, and a value behind an interface fails the call that encodes it. Fields
 // tagged `cbor:"-"` are left out on purpose. Decoding never runs code beyond the target type's
-// own unmarshal methods, and is bounded: nesting depth, element counts and map sizes are capped,
-// so a malformed message is an error, never a crash or a runaway allocation.
+// own unmarshal methods, and is bounded, whatever the bytes say:
+//
+//   - nesting depth, array lengths and map sizes are capped (DecodeLimits; the defaults are
+//     DefaultMaxDepth, DefaultMaxElements and DefaultMaxPairs);
+//   - an array or map is allocated only once the codec has checked that all its elements are
+//     there, so a length in a header never costs more than the bytes that follow it;
+//   - decoding n bytes allocates at most decodeFactor·n + decodeSlack bytes (256·n + 1 MiB): for
+//     target types whose elements are large (a slice of big structs, say, where one byte of CBOR
+//     becomes a whole zero element), the message is measured against the target type before it
+//     is decoded and refused if it would build more. Numbers and strings cost a few times their
+//     bytes; values decoded into `any` up to about 70 times.
+//
+// A malformed message, or one over a limit, is an ErrDecode error, never a crash or a runaway
+// allocation.
 
 var (
 	codecEnc cbor.EncMode
 	codecDec cbor.DecMode
 )
+
+// Default decoding limits (see DecodeLimits).
+const (
+	// DefaultMaxDepth is the default limit on the nesting of arrays, maps and tags.
+	DefaultMaxDepth = 256
+	// DefaultMaxElements is the default limit on the length of one array or slice: 16 Mi
+	// elements (a []float64 of 128 MiB).
+	DefaultMaxElements = 1 << 24
+	// DefaultMaxPairs is the default limit on the size of one map: 4 Mi pairs.
+	DefaultMaxPairs = 1 << 22
+)
+
+// decodeFactor and decodeSlack bound what decoding a message of n bytes may allocate:
+// decodeFactor·n + decodeSlack bytes.
+const (
+	decodeFactor = 256
+	decodeSlack  = 1 << 20
+)
+
+// DecodeLimits bounds the values a receiver decodes from one message. A zero field means its
+// default. Values out of range make the option that carries them fail with ErrInvalidOption.
+// Exceeding a limit is an ErrDecode error that names it. The limits are set per pipe with
+// WithDecodeLimits and apply to its Conns' Recv; task arguments and results and queue values
+// are decoded with the defaults. Whatever the limits, decoding n bytes builds at most about
+// 256·n + 1 MiB: for a target type with large elements, a message is measured against the type
+// before it is decoded, and refused if it would build more. A DecodeLimits is a plain value.
+type DecodeLimits struct {
+	// MaxDepth is the deepest nesting of arrays, maps and tags: from 4 to 65535, default
+	// DefaultMaxDepth.
+	MaxDepth int
+	// MaxElements is the most elements one array (a slice or array in Go) may have: at least
+	// 16, default DefaultMaxElements.
+	MaxElements int
+	// MaxPairs is the most key-value pairs one map (or struct) may have: at least 16, default
+	// DefaultMaxPairs.
+	MaxPairs int
+}
+
+// withDefaults fills the zero fields of l.
+func (l DecodeLimits) withDefaults() DecodeLimits {
+	if l.MaxDepth == 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxElements == 0 {
+		l.MaxElements = DefaultMaxElements
+	}
+	if l.MaxPairs == 0 {
+		l.MaxPairs = DefaultMaxPairs
+	}
+	return l
+}
+
+// check reports a limit out of range.
+func (l DecodeLimits) check() error {
+	l = l.withDefaults()
+	switch {
+	case l.MaxDepth < 4 || l.MaxDepth > 65535:
+		return fmt.Errorf("%w: DecodeLimits.MaxDepth %d; it must be between 4 and 65535", ErrInvalidOption, l.MaxDepth)
+	case l.MaxElements < 16 || l.MaxElements > math.MaxInt32:
+		return fmt.Errorf("%w: DecodeLimits.MaxElements %d; it must be between 16 and %d", ErrInvalidOption, l.MaxElements, math.MaxInt32)
+	case l.MaxPairs < 16 || l.MaxPairs > math.MaxInt32:
+		return fmt.Errorf("%w: DecodeLimits.MaxPairs %d; it must be between 16 and %d", ErrInvalidOption, l.MaxPairs, math.MaxInt32)
+	}
+	return nil
+}
+
+// decMode returns the codec's decoding mode for l, which must be in range.
+func (l DecodeLimits) decMode() (cbor.DecMode, error) {
+	l = l.withDefaults()
+	if l == (DecodeLimits{}).withDefaults() && codecDec != nil {
+		return codecDec, nil
+	}
+	return cbor.DecOptions{
+		MaxNestedLevels:  l.MaxDepth,
+		MaxArrayElements: l.MaxElements,
+		MaxMapPairs:      l.MaxPairs,
+		DefaultMapType:   reflect.TypeOf(map[string]any(nil)),
+	}.DecMode()
+}
 
 func init() {
 	var err error
@@ -33,12 +126,7 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-	codecDec, err = cbor.DecOptions{
-		MaxNestedLevels:  256,
-		MaxArrayElements: 1<<31 - 1,
-		MaxMapPairs:      1<<31 - 1,
-		DefaultMapType:   reflect.TypeOf(map[string]any(nil)),
-	}.DecMode()
+	codecDec, err = DecodeLimits{}.decMode()
 	if err != nil {
 		panic(err)
 	}
@@ -65,10 +153,36 @@ func marshalValue(what string, v any) ([]byte, error) {
 
 // decodeValue decodes b into *v.
 func decodeValue[T any](what string, b []byte, v *T) error {
-	if err := codecDec.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %s into %s: %v", ErrDecode, what, reflect.TypeFor[T](), err)
+	return decodeValueWith(codecDec, what, b, v)
+}
+
+// decodeValueWith decodes b into *v with dm, within the allocation budget of b's size.
+func decodeValueWith[T any](dm cbor.DecMode, what string, b []byte, v *T) error {
+	t := reflect.TypeFor[T]()
+	if uint64(len(b))*perItemCost(t) > decodeBudget(len(b)) {
+		// The target's elements are large: measure what decoding b would build first.
+		if err := dm.Wellformed(b); err != nil {
+			return decodeError(what, t, err)
+		}
+		if limit := decodeBudget(len(b)); !measureDecode(b, t, limit).ok {
+			return fmt.Errorf("%w: %s into %s: %d bytes would build more than %d bytes (a receiver builds at most %d times the bytes received, plus 1 MiB)", ErrDecode, what, t, len(b), limit, decodeFactor)
+		}
+	}
+	if err := dm.Unmarshal(b, v); err != nil {
+		return decodeError(what, t, err)
 	}
 	return nil
+}
+
+// decodeError is the error of decoding into t; one over a DecodeLimits limit says so.
+func decodeError(what string, t reflect.Type, err error) error {
+	var ea *cbor.MaxArrayElementsError
+	var em *cbor.MaxMapPairsError
+	var en *cbor.MaxNestedLevelError
+	if errors.As(err, &ea) || errors.As(err, &em) || errors.As(err, &en) {
+		return fmt.Errorf("%w: %s into %s: %v (see mp.DecodeLimits)", ErrDecode, what, t, err)
+	}
+	return fmt.Errorf("%w: %s into %s: %v", ErrDecode, what, t, err)
 }
 
 func typeName(v any) string {
@@ -118,7 +232,7 @@ func decodeSlice[T any](what string, b []byte, fds []int, n int) ([]T, error) {
 		closeFDs(fds)
 		var zero T
 		size := int(unsafe.Sizeof(zero))
-		if len(b) != n*size {
+		if n < 0 || size == 0 || len(b)%size != 0 || len(b)/size != n {
 			return nil, fmt.Errorf("%w: %s: %d bytes for %d values of %s", ErrDecode, what, len(b), n, reflect.TypeFor[T]())
 		}
 		xs := make([]T, n)

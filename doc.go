@@ -55,6 +55,13 @@
 //     never run again; a cancelled or timed-out task is stopped in its worker, which is
 //     killed and replaced if the task does not return in time; a pool whose workers cannot start
 //     reports ErrBrokenPool rather than respawning for ever.
+//   - Bytes another process wrote — a Conn's messages, handle envelopes, a queue's shared memory,
+//     control frames, the codec's input — never panic the receiver, never leak a descriptor that
+//     came with them, and never make it hold more memory than a small multiple of the bytes that
+//     actually arrived, whatever a header announces: a bad message is an error matching
+//     ErrDecode or ErrProtocol. A Conn's message over its limit (DefaultMaxMessage, or
+//     WithMaxMessage) is refused with ErrTooLarge as its header arrives; see Conn and
+//     DecodeLimits.
 //
 // # Pools
 //

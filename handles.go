@@ -352,28 +352,50 @@ func hasHandles(b []byte) bool {
 // decodeArg decodes b, encoded by encodeArg, into *v, building its handles over fds. It owns fds:
 // those it does not use are closed, also on error.
 func decodeArg[T any](what string, b []byte, fds []int, v *T) error {
+	return decodeArgWith(codecDec, what, b, fds, v)
+}
+
+// decodeArgWith is decodeArg with the codec's mode dm. The envelope comes from another process
+// and is checked before any descriptor is used: the counts it announces must add up to the
+// descriptors that arrived (more are closed, fewer is an ErrProtocol error), and every handle
+// must fit its position. On any error, the descriptors are closed, and the handles already built
+// are let go of again and *v is reset to its zero value.
+func decodeArgWith[T any](dm cbor.DecMode, what string, b []byte, fds []int, v *T) (err error) {
 	if !hasHandles(b) {
 		closeFDs(fds)
-		return decodeValue(what, b, v)
+		return decodeValueWith(dm, what, b, v)
 	}
 	used := 0
-	defer func() { closeFDs(fds[used:]) }()
+	var built []any
+	defer func() {
+		closeFDs(fds[used:])
+		if err != nil && len(built) > 0 {
+			for _, h := range built {
+				releaseHandle(h)
+			}
+			var zero T
+			*v = zero // no handle that was let go is left in it
+		}
+	}()
 	var tag cbor.RawTag
 	var env envelope
-	if err := codecDec.Unmarshal(b, &tag); err != nil || tag.Number != handleTag {
+	if err := dm.Unmarshal(b, &tag); err != nil || tag.Number != handleTag {
 		return fmt.Errorf("%w: %s: malformed handle envelope", ErrDecode, what)
 	}
-	if err := codecDec.Unmarshal(tag.Content, &env); err != nil {
+	if err := dm.Unmarshal(tag.Content, &env); err != nil {
 		return fmt.Errorf("%w: %s: malformed handle envelope: %v", ErrDecode, what, err)
 	}
 	need := 0
 	for _, ref := range env.Refs {
+		if ref.N < 0 || ref.N > maxHandles {
+			return fmt.Errorf("%w: %s: a handle of %d descriptors (at most %d travel in one message)", ErrProtocol, what, ref.N, maxHandles)
+		}
 		need += max(ref.N, 1)
+		if need > len(fds) {
+			return fmt.Errorf("%w: %s carries %d descriptors or more, but %d arrived", ErrProtocol, what, need, len(fds))
+		}
 	}
-	if need > len(fds) {
-		return fmt.Errorf("%w: %s carries %d descriptors but %d arrived", ErrProtocol, what, need, len(fds))
-	}
-	if err := decodeValue(what, env.Value, v); err != nil {
+	if err := decodeValueWith(dm, what, env.Value, v); err != nil {
 		return err
 	}
 	root := reflect.ValueOf(v).Elem()
@@ -381,26 +403,41 @@ func decodeArg[T any](what string, b []byte, fds []int, v *T) error {
 		n := max(ref.N, 1)
 		hfds := fds[used : used+n]
 		used += n
-		if err := fillHandle(root, ref, hfds); err != nil {
+		h, err := fillHandle(root, ref, hfds)
+		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrDecode, what, err)
 		}
+		built = append(built, h)
 	}
 	return nil
 }
 
-// fillHandle builds the handle described by ref over fds (which it owns) and stores it at ref's
-// position under root.
-func fillHandle(root reflect.Value, ref handleRef, fds []int) error {
+// releaseHandle lets go of a handle built by fillHandle that will not be delivered: it closes
+// this process's copy, and nothing the other processes holding it see (a Queue is not closed,
+// only unmapped here).
+func releaseHandle(h any) {
+	if r, ok := h.(interface{ handleRelease() }); ok {
+		r.handleRelease()
+		return
+	}
+	if c, ok := h.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
+
+// fillHandle builds the handle described by ref over fds (which it owns), stores it at ref's
+// position under root, and returns it.
+func fillHandle(root reflect.Value, ref handleRef, fds []int) (any, error) {
 	slot, err := findSlot(root, ref)
 	if err != nil {
 		closeFDs(fds)
-		return err
+		return nil, err
 	}
 	st := slot.Type()
 	if m, ok := reflect.Zero(st).Interface().(multiHandle); ok && len(fds) > 1 {
 		val, err := m.handleAdoptN(fds, ref.Meta)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		return assignHandle(slot, val)
 	}
@@ -412,7 +449,7 @@ func fillHandle(root reflect.Value, ref handleRef, fds []int) error {
 		h, ok := reflect.Zero(st).Interface().(handle)
 		if !ok {
 			closeFD(fd)
-			return fmt.Errorf("a %s arrived where the receiver has a %s", ref.Meta, st)
+			return nil, fmt.Errorf("a %q arrived where the receiver has a %s", ref.Meta, st)
 		}
 		val, err = h.handleAdopt(fd, ref.Meta)
 	case "file":
@@ -421,27 +458,28 @@ func fillHandle(root reflect.Value, ref handleRef, fds []int) error {
 		k := handlekind.ByName(ref.Kind)
 		if k == nil {
 			closeFD(fd)
-			return fmt.Errorf("a %s arrived, and this process cannot open one (import _ \"github.com/mp-go/mp/mpnet\")", ref.Kind)
+			return nil, fmt.Errorf("a %q arrived, and this process cannot open one (import _ \"github.com/mp-go/mp/mpnet\")", ref.Kind)
 		}
 		val, err = k.Open(os.NewFile(uintptr(fd), ref.Kind))
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	return assignHandle(slot, val)
 }
 
-// assignHandle stores the handle val in slot.
-func assignHandle(slot reflect.Value, val any) error {
+// assignHandle stores the handle val in slot, or lets it go if it does not fit there.
+func assignHandle(slot reflect.Value, val any) (any, error) {
+	if val == nil {
+		return nil, fmt.Errorf("a handle arrived that could not be opened as a %s", slot.Type())
+	}
 	rv := reflect.ValueOf(val)
 	if !rv.Type().AssignableTo(slot.Type()) {
-		if c, ok := val.(interface{ Close() error }); ok {
-			c.Close()
-		}
-		return fmt.Errorf("a %s arrived where the receiver has a %s", rv.Type(), slot.Type())
+		releaseHandle(val)
+		return nil, fmt.Errorf("a %s arrived where the receiver has a %s", rv.Type(), slot.Type())
 	}
 	slot.Set(rv)
-	return nil
+	return val, nil
 }
 
 // findSlot follows ref's path from root.

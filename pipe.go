@@ -3,13 +3,17 @@ package mp
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // Conn is one end of a pipe made by Pipe: Python's multiprocessing.connection.Connection. Values
 // of type T go in with Send and come out, in order, with Recv at the other end; SendBytes and
 // RecvBytes move raw bytes. A Conn may be handed to a child in a task argument (or sent over
-// another Conn); the child's copy is the same end of the same pipe.
+// another Conn); the child's copy is the same end of the same pipe, with the same limits.
 //
 // Recv reports io.EOF once the other end has been closed in every process that held it and every
 // message sent before has been received — so a process that hands an end to a child and will not
@@ -21,43 +25,119 @@ import (
 // processes receiving from copies of one end take each other's bytes, and a message larger than
 // the socket's buffer sent from two processes at once can interleave — as in Python, where this
 // is documented as unsafe. For many producers or consumers, use a Queue.
+//
+// A receiver trusts nothing it reads. A message is at most DefaultMaxMessage bytes (256 MiB)
+// unless WithMaxMessage says otherwise; its buffer grows as its bytes arrive, so a peer cannot
+// make a receiver hold more memory than it actually sent (about four times that at most, while a
+// large message is coming in). Decoding is bounded as the codec's DecodeLimits say. What a failed
+// Recv leaves:
+//
+//   - a message that does not decode into T, a malformed handle envelope, or a handle that does
+//     not fit where it arrived: an ErrDecode error; the message is consumed, the descriptors that
+//     came with it are closed, and the Conn stays usable;
+//   - a message larger than the limit: an error matching both ErrTooLarge and ErrDecode, at once,
+//     when its header arrives; its descriptors are closed, its bytes are discarded by the next
+//     Recv as they arrive, and the Conn stays usable;
+//   - a stream that breaks the pipe's framing — an unknown message kind, descriptors announced
+//     that did not come, more than the kernel passes at once: an ErrProtocol error, and the Conn
+//     is closed (later calls fail with ErrClosed);
+//   - the other end closed in the middle of a message: an error matching ErrProtocol and
+//     io.ErrUnexpectedEOF, returned by every later Recv too.
 type Conn[T any] struct {
 	c *conn
 }
 
+// DefaultMaxMessage is the largest message, in bytes, a Conn receives unless WithMaxMessage sets
+// another limit: 256 MiB, four times the largest message of the pipe_bandwidth benchmark. The
+// limit is about what a receiver agrees to hold, not about memory a peer can make it reserve:
+// that follows the bytes that actually arrive.
+const DefaultMaxMessage = 256 << 20
+
 // PipeOption configures Pipe.
-type PipeOption interface{ applyPipe(*pipeConfig) }
+type PipeOption interface{ applyPipe(*pipeConfig) error }
 
-type pipeConfig struct{ oneWay bool }
+type pipeConfig struct {
+	oneWay bool
+	limits connLimits
+}
 
-type pipeOptionFunc func(*pipeConfig)
+// connLimits are what an end receives; they travel with the end when it is passed on.
+type connLimits struct {
+	maxMessage int          // the largest payload Recv accepts
+	decode     DecodeLimits // as given to WithDecodeLimits (zero fields: defaults)
+	dec        cbor.DecMode // the codec's mode for decode
+}
 
-func (f pipeOptionFunc) applyPipe(c *pipeConfig) { f(c) }
+func defaultConnLimits() connLimits { return connLimits{maxMessage: DefaultMaxMessage, dec: codecDec} }
+
+type pipeOptionFunc func(*pipeConfig) error
+
+func (f pipeOptionFunc) applyPipe(c *pipeConfig) error { return f(c) }
 
 // OneWay makes Pipe return a receive-only end and a send-only end, in that order, as Python's
 // Pipe(duplex=False) returns (r, w).
-func OneWay() PipeOption { return pipeOptionFunc(func(c *pipeConfig) { c.oneWay = true }) }
+func OneWay() PipeOption {
+	return pipeOptionFunc(func(c *pipeConfig) error { c.oneWay = true; return nil })
+}
+
+// WithMaxMessage sets the largest message, in bytes, that the ends of the pipe receive (and send):
+// Python's recv_bytes(maxlength), for every receive. It must be between 1 and 4 GiB − 1 (the
+// largest a pipe message can be); the default is DefaultMaxMessage. A larger message is refused
+// at the sender with an ErrTooLarge error, and by a receiver with an error matching ErrTooLarge
+// and ErrDecode, after which the Conn stays usable (see Conn). The limit travels with an end that
+// is passed to another process.
+func WithMaxMessage(bytes int) PipeOption {
+	return pipeOptionFunc(func(c *pipeConfig) error {
+		if bytes < 1 || uint64(bytes) > maxPipeMessage {
+			return fmt.Errorf("%w: WithMaxMessage(%d): the limit must be between 1 and %d bytes", ErrInvalidOption, bytes, uint64(maxPipeMessage))
+		}
+		c.limits.maxMessage = bytes
+		return nil
+	})
+}
+
+// WithDecodeLimits sets the limits of decoding what the ends of the pipe receive with Recv (see
+// DecodeLimits; zero fields keep their defaults). A message over a limit is an ErrDecode error,
+// and the Conn stays usable. The limits travel with an end that is passed to another process.
+func WithDecodeLimits(l DecodeLimits) PipeOption {
+	return pipeOptionFunc(func(c *pipeConfig) error {
+		if err := l.check(); err != nil {
+			return fmt.Errorf("WithDecodeLimits: %w", err)
+		}
+		c.limits.decode = l
+		return nil
+	})
+}
 
 // Pipe returns the two ends of a new pipe: Python's multiprocessing.Pipe. By default both ends send
 // and receive; with OneWay, the first only receives and the second only sends. Both are Unix
-// stream sockets, so either end can also carry handles. T must be a type whose values cross
-// processes intact, as Register's argument types must: a T with a struct field the codec would
-// drop (an unexported one) is an ErrEncode error naming the field and the fix; a value behind an
-// interface (a Conn[any]) is checked by Send.
+// stream sockets, so either end can also carry handles. An option out of range is an
+// ErrInvalidOption error. T must be a type whose values cross processes intact, as Register's
+// argument types must: a T with a struct field the codec would drop (an unexported one) is an
+// ErrEncode error naming the field and the fix; a value behind an interface (a Conn[any]) is
+// checked by Send.
 func Pipe[T any](opts ...PipeOption) (*Conn[T], *Conn[T], error) {
 	if err := checkElemType[T]("Pipe"); err != nil {
 		return nil, nil, err
 	}
-	var cfg pipeConfig
+	cfg := pipeConfig{limits: defaultConnLimits()}
 	for _, o := range opts {
 		if o != nil {
-			o.applyPipe(&cfg)
+			if err := o.applyPipe(&cfg); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
+	dec, err := cfg.limits.decode.decMode()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: WithDecodeLimits: %v", ErrInvalidOption, err)
+	}
+	cfg.limits.dec = dec
 	a, b, err := newConnPair()
 	if err != nil {
 		return nil, nil, err
 	}
+	a.connLimits, b.connLimits = cfg.limits, cfg.limits
 	if cfg.oneWay {
 		a.canSend, b.canRecv = false, false
 	}
@@ -95,7 +175,7 @@ func (c *Conn[T]) SendBytes(ctx context.Context, b []byte) error {
 // end is closed everywhere and nothing is left; ErrClosed after this end's Close; ctx's error if
 // ctx ends first (a message partly received then is kept, and the next Recv continues it). A
 // message that does not decode into T is consumed and reported as an ErrDecode error; the pipe
-// stays usable.
+// stays usable. The Conn's doc says what each other failure leaves.
 func (c *Conn[T]) Recv(ctx context.Context) (T, error) {
 	var v T
 	if err := c.check(false); err != nil {
@@ -113,12 +193,13 @@ func (c *Conn[T]) Recv(ctx context.Context) (T, error) {
 		closeFDs(fds)
 		return v, fmt.Errorf("%w: a message sent with SendBytes arrived at Recv; receive it with RecvBytes", ErrDecode)
 	}
-	err = decodeArg("value received", b, fds, &v)
+	err = decodeArgWith(c.c.dec, "value received", b, fds, &v)
 	return v, err
 }
 
 // RecvBytes waits for the next message and returns its bytes as they were sent: Python's
-// recv_bytes. A message sent with Send arrives as its encoding.
+// recv_bytes. A message sent with Send arrives as its encoding (and the descriptors of its
+// handles are closed). It fails as Recv does, except that it never decodes.
 func (c *Conn[T]) RecvBytes(ctx context.Context) ([]byte, error) {
 	if err := c.check(false); err != nil {
 		return nil, err
@@ -174,20 +255,20 @@ func (c *Conn[T]) handleDup() (int, string, error) {
 		return -1, "", fmt.Errorf("%w: a zero *mp.Conn", ErrClosed)
 	}
 	fd, err := c.c.dup()
-	return fd, connMeta(c.c.canSend, c.c.canRecv), err
+	return fd, connMeta(c.c.canSend, c.c.canRecv, c.c.connLimits), err
 }
 
 func (*Conn[T]) handleAdopt(fd int, meta string) (any, error) {
-	send, recv, ok := parseConnMeta(meta)
-	if !ok {
+	send, recv, lim, err := parseConnMeta(meta)
+	if err != nil {
 		closeFD(fd)
-		return nil, fmt.Errorf("a %s arrived where the receiver has a *mp.Conn", meta)
+		return nil, err
 	}
 	cc, err := adoptConn(fd)
 	if err != nil {
 		return nil, err
 	}
-	cc.canSend, cc.canRecv = send, recv
+	cc.canSend, cc.canRecv, cc.connLimits = send, recv, lim
 	return &Conn[T]{cc}, nil
 }
 
@@ -197,27 +278,65 @@ func (c *Conn[T]) MarshalCBOR() ([]byte, error) {
 	return nil, fmt.Errorf("%w: a *mp.Conn travels only in a task argument or a Conn's Send", ErrEncode)
 }
 
-func connMeta(send, recv bool) string {
+// connMeta describes an end for its receiver: its directions, then its limits when they are not
+// the defaults ("*mp.Conn (duplex)\x00<max message>,<depth>,<elements>,<pairs>").
+func connMeta(send, recv bool, lim connLimits) string {
+	var m string
 	switch {
 	case send && recv:
-		return "*mp.Conn (duplex)"
+		m = "*mp.Conn (duplex)"
 	case send:
-		return "*mp.Conn (send)"
+		m = "*mp.Conn (send)"
 	default:
-		return "*mp.Conn (receive)"
+		m = "*mp.Conn (receive)"
 	}
+	if lim.maxMessage == DefaultMaxMessage && lim.decode == (DecodeLimits{}) {
+		return m
+	}
+	return fmt.Sprintf("%s\x00%d,%d,%d,%d", m, lim.maxMessage, lim.decode.MaxDepth, lim.decode.MaxElements, lim.decode.MaxPairs)
 }
 
-func parseConnMeta(m string) (send, recv, ok bool) {
+// parseConnMeta reads what connMeta wrote; anything else is an error.
+func parseConnMeta(meta string) (send, recv bool, lim connLimits, err error) {
+	m, limits, hasLimits := strings.Cut(meta, "\x00")
 	switch m {
 	case "*mp.Conn (duplex)":
-		return true, true, true
+		send, recv = true, true
 	case "*mp.Conn (send)":
-		return true, false, true
+		send = true
 	case "*mp.Conn (receive)":
-		return false, true, true
+		recv = true
+	default:
+		return false, false, lim, fmt.Errorf("a %q arrived where the receiver has a *mp.Conn", meta)
 	}
-	return false, false, false
+	lim = defaultConnLimits()
+	if !hasLimits {
+		return send, recv, lim, nil
+	}
+	bad := fmt.Errorf("a *mp.Conn arrived with malformed limits %q", limits)
+	f := strings.Split(limits, ",")
+	if len(f) != 4 {
+		return false, false, lim, bad
+	}
+	var n [4]int
+	for i := range f {
+		if n[i], err = strconv.Atoi(f[i]); err != nil {
+			return false, false, lim, bad
+		}
+	}
+	var cfg pipeConfig
+	if err := WithMaxMessage(n[0]).applyPipe(&cfg); err != nil {
+		return false, false, lim, fmt.Errorf("a *mp.Conn arrived with limits out of range: %v", err)
+	}
+	d := DecodeLimits{MaxDepth: n[1], MaxElements: n[2], MaxPairs: n[3]}
+	if err := d.check(); err != nil {
+		return false, false, lim, fmt.Errorf("a *mp.Conn arrived with limits out of range: %v", err)
+	}
+	dec, err := d.decMode()
+	if err != nil {
+		return false, false, lim, fmt.Errorf("a *mp.Conn arrived with limits out of range: %v", err)
+	}
+	return send, recv, connLimits{maxMessage: cfg.limits.maxMessage, decode: d, dec: dec}, nil
 }
 
 // Message kinds on a pipe.
@@ -227,5 +346,13 @@ const (
 	msgRaw   byte = 3 // a value of a plain type, a byte slice or a string, as its bytes (Send)
 )
 
-// maxPipeMessage is the largest message a pipe carries (its length field is 32 bits).
+// maxPipeMessage is the largest message a pipe can carry (its length field is 32 bits).
 const maxPipeMessage = 1<<32 - 1
+
+// tooLargeError reports a message over a Conn's limit. It matches ErrTooLarge and, since the
+// receiver refuses what it read, ErrDecode.
+type tooLargeError struct{ msg string }
+
+func (e *tooLargeError) Error() string { return e.msg }
+
+func (e *tooLargeError) Is(target error) bool { return target == ErrTooLarge || target == ErrDecode }

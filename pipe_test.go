@@ -444,3 +444,107 @@ func TestHandlesNoDescriptorLeak(t *testing.T) {
 		t.Fatalf("open descriptors: %d before, %d after", before, after)
 	}
 }
+
+// TestPipeMaxMessage: a message over the pipe's limit is refused by the sender; the limit
+// travels with an end passed over another Conn; options out of range are refused.
+func TestPipeMaxMessage(t *testing.T) {
+	ctx := ctxT(t)
+	a, b, err := mp.Pipe[[]byte](mp.WithMaxMessage(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if err := a.SendBytes(ctx, make([]byte, 101)); !errors.Is(err, mp.ErrTooLarge) || !strings.Contains(err.Error(), "WithMaxMessage") {
+		t.Fatalf("SendBytes over the limit: %v; want ErrTooLarge naming mp.WithMaxMessage", err)
+	}
+	if err := a.SendBytes(ctx, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.RecvBytes(ctx); err != nil || len(got) != 100 {
+		t.Fatalf("RecvBytes = %d bytes, %v", len(got), err)
+	}
+	// Pass b over another pipe: its copy keeps the limit.
+	x, y, err := mp.Pipe[*mp.Conn[[]byte]]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	defer y.Close()
+	if err := x.Send(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := y.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if err := b2.Send(ctx, make([]byte, 101)); !errors.Is(err, mp.ErrTooLarge) {
+		t.Fatalf("Send over the limit from a copy of the end: %v; want ErrTooLarge", err)
+	}
+	for _, n := range []int{0, -1, 1 << 32} {
+		if _, _, err := mp.Pipe[int](mp.WithMaxMessage(n)); !errors.Is(err, mp.ErrInvalidOption) {
+			t.Errorf("WithMaxMessage(%d): %v; want ErrInvalidOption", n, err)
+		}
+	}
+}
+
+// TestPipeDecodeLimits: a message over the decoding limits is an ErrDecode error naming them,
+// and the pipe goes on.
+func TestPipeDecodeLimits(t *testing.T) {
+	ctx := ctxT(t)
+	a, b, err := mp.Pipe[[]int](mp.WithDecodeLimits(mp.DecodeLimits{MaxElements: 16}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if err := a.Send(ctx, make([]int, 17)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(ctx, []int{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Recv(ctx); !errors.Is(err, mp.ErrDecode) || !strings.Contains(err.Error(), "DecodeLimits") {
+		t.Fatalf("17 elements, limit 16: %v; want ErrDecode naming mp.DecodeLimits", err)
+	}
+	if v, err := b.Recv(ctx); err != nil || len(v) != 3 {
+		t.Fatalf("the next message: %v, %v", v, err)
+	}
+	for _, l := range []mp.DecodeLimits{{MaxDepth: 2}, {MaxElements: 3}, {MaxPairs: -1}, {MaxDepth: 1 << 20}} {
+		if _, _, err := mp.Pipe[int](mp.WithDecodeLimits(l)); !errors.Is(err, mp.ErrInvalidOption) {
+			t.Errorf("WithDecodeLimits(%+v): %v; want ErrInvalidOption", l, err)
+		}
+	}
+}
+
+// PipeLimitChild checks, in a child, that the end it received keeps its pipe's limit.
+var PipeLimitChild = mp.Register("test.pipe_limit", func(ctx context.Context, c *mp.Conn[[]byte]) (int, error) {
+	defer c.Close()
+	if err := c.SendBytes(ctx, make([]byte, 101)); !errors.Is(err, mp.ErrTooLarge) {
+		return 0, fmt.Errorf("SendBytes over the limit: %v; want ErrTooLarge", err)
+	}
+	b, err := c.RecvBytes(ctx)
+	return len(b), err
+})
+
+// TestPipeLimitInChild: the limits of an end travel with it to a child process.
+func TestPipeLimitInChild(t *testing.T) {
+	ctx := ctxT(t)
+	mine, theirs, err := mp.Pipe[[]byte](mp.WithMaxMessage(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mine.Close()
+	p := mp.NewProcess(PipeLimitChild, theirs)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	if err := mine.SendBytes(ctx, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+}

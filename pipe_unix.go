@@ -22,6 +22,11 @@ import (
 // bits), kind, a spare byte, the number of descriptors attached (16 bits) — and the payload. The
 // descriptors of a message's handles ride on its first byte; the receiver keeps every descriptor
 // that arrives in order and takes a message's share once the message is complete.
+//
+// The receiver trusts no header: a payload's buffer starts at firstChunk bytes at most and grows
+// fourfold as it fills, so what a message makes the receiver hold follows what arrived; a message
+// over the end's limit is refused when its header arrives and its bytes are discarded as they
+// come; descriptors that no message claims are closed once every byte read has been consumed.
 
 const pipeHeader = 8
 
@@ -31,6 +36,13 @@ const pipeBuffer = 1 << 20
 
 // readBuffer holds the small messages read ahead in one system call.
 const readBuffer = 64 << 10
+
+// firstChunk is the most a payload's buffer holds before its bytes arrive; payloadGrowth is how
+// many times it grows when full.
+const (
+	firstChunk    = 64 << 10
+	payloadGrowth = 4
+)
 
 // smallMessage is the largest payload copied into one buffer with its header for a single write;
 // larger ones go out with the header in a vectored write.
@@ -42,6 +54,7 @@ type conn struct {
 	fd               int
 	canSend, canRecv bool
 	closed           atomic.Bool
+	connLimits
 
 	wmu        sync.Mutex
 	broken     error // a send that failed midway: the stream is no longer framed
@@ -58,8 +71,10 @@ type conn struct {
 	pending bool   // a message larger than buf is being read into payload
 	kind    byte   // of the pending message
 	nfds    int    // of the pending message
-	payload []byte // of the pending message
-	got     int    // bytes of payload read
+	size    int    // of the pending message
+	payload []byte // of the pending message: the bytes read so far, and room to read more
+	skip    int    // bytes of a refused message still to discard
+	rerr    error  // the stream ended in the middle of a message: every Recv reports it
 	rctx    context.Context
 	rundo   func() // set once rctx bounds the socket's reads
 }
@@ -92,8 +107,12 @@ func newConnPair() (*conn, *conn, error) {
 	return a, b, nil
 }
 
-// adoptConn makes a conn of fd, which it owns.
+// adoptConn makes a conn of fd, which it owns; fd must be a stream socket.
 func adoptConn(fd int) (*conn, error) {
+	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || typ != unix.SOCK_STREAM {
+		unix.Close(fd)
+		return nil, errors.New("the descriptor received for a *mp.Conn is not a stream socket")
+	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("setnonblock", err)
@@ -104,7 +123,7 @@ func adoptConn(fd int) (*conn, error) {
 		f.Close()
 		return nil, err
 	}
-	c := &conn{f: f, rc: rc, fd: fd, canSend: true, canRecv: true, rd: fdpass.NewReader(rc)}
+	c := &conn{f: f, rc: rc, fd: fd, canSend: true, canRecv: true, connLimits: defaultConnLimits(), rd: fdpass.NewReader(rc)}
 	c.writeFn = func(fd uintptr) bool {
 		for len(c.wout) > 0 {
 			n, err := unix.Write(int(fd), c.wout)
@@ -202,8 +221,8 @@ func (c *conn) ioError(ctx context.Context, op string, err error) error {
 }
 
 func (c *conn) send(ctx context.Context, kind byte, b []byte, fds []int) error {
-	if uint64(len(b)) > maxPipeMessage {
-		return fmt.Errorf("%w: a pipe message holds at most 4 GiB; this one is %d bytes", ErrTooLarge, len(b))
+	if len(b) > c.maxMessage {
+		return fmt.Errorf("%w: Send: a message of %d bytes, and this pipe's limit is %d bytes (mp.WithMaxMessage on Pipe sets it, up to 4 GiB)", ErrTooLarge, len(b), c.maxMessage)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -255,6 +274,9 @@ func (c *conn) recv(ctx context.Context) (kind byte, payload []byte, fds []int, 
 	if c.closed.Load() {
 		return 0, nil, nil, fmt.Errorf("%w: Recv on a closed *mp.Conn", ErrClosed)
 	}
+	if c.rerr != nil {
+		return 0, nil, nil, c.rerr
+	}
 	if err := ctx.Err(); err != nil {
 		return 0, nil, nil, err
 	}
@@ -264,61 +286,131 @@ func (c *conn) recv(ctx context.Context) (kind byte, payload []byte, fds []int, 
 	c.rctx = ctx
 	defer c.disarm()
 	for {
+		if c.skip > 0 {
+			// The rest of a refused message: discard it as it comes.
+			if c.r < c.w {
+				n := min(c.skip, c.w-c.r)
+				c.r += n
+				c.skip -= n
+				continue
+			}
+			if err := c.fill(ctx); err != nil {
+				return 0, nil, nil, err
+			}
+			continue
+		}
 		if c.pending {
-			n := copy(c.payload[c.got:], c.buf[c.r:c.w])
-			c.r += n
-			c.got += n
-			for c.got < len(c.payload) {
-				n, err := c.read(c.payload[c.got:])
-				c.got += n
-				if err == io.EOF {
-					return 0, nil, nil, fmt.Errorf("mp: Recv: %w: the other end closed in the middle of a message", io.ErrUnexpectedEOF)
+			for len(c.payload) < c.size {
+				if len(c.payload) == cap(c.payload) {
+					grown := make([]byte, len(c.payload), min(c.size, payloadGrowth*cap(c.payload)))
+					copy(grown, c.payload)
+					c.payload = grown
 				}
-				if err != nil {
-					return 0, nil, nil, c.ioError(ctx, "recv", err)
+				room := c.payload[len(c.payload):cap(c.payload)]
+				var n int
+				if c.r < c.w {
+					n = copy(room, c.buf[c.r:c.w])
+					c.r += n
+				} else {
+					n, err = c.read(room)
+					if err != nil {
+						c.payload = c.payload[:len(c.payload)+n]
+						return 0, nil, nil, c.readError(ctx, err)
+					}
 				}
+				c.payload = c.payload[:len(c.payload)+n]
 			}
 			c.pending = false
 			kind, payload = c.kind, c.payload
 			c.payload = nil
-			fds, err := c.rd.Take(c.nfds)
-			return kind, payload, fds, err
+			return c.complete(kind, payload, c.nfds)
 		}
 		if avail := c.w - c.r; avail >= pipeHeader {
 			h := c.buf[c.r : c.r+pipeHeader]
 			size := int(binary.LittleEndian.Uint32(h))
 			kind, nfds := h[4], int(binary.LittleEndian.Uint16(h[6:]))
 			if kind != msgValue && kind != msgBytes && kind != msgRaw {
-				c.close()
-				return 0, nil, nil, fmt.Errorf("%w: pipe message of unknown kind %d (is something else writing to this pipe?); the Conn is closed", ErrProtocol, kind)
+				return 0, nil, nil, c.violation(fmt.Sprintf("pipe message of unknown kind %d (is something else writing to this pipe?)", kind))
+			}
+			if nfds > fdpass.MaxFDs {
+				return 0, nil, nil, c.violation(fmt.Sprintf("a pipe message announces %d descriptors; at most %d travel with one", nfds, fdpass.MaxFDs))
+			}
+			if size > c.maxMessage {
+				// Refuse it now; its descriptors came with its first byte.
+				c.r += pipeHeader
+				fds, err := c.rd.Take(nfds)
+				if err != nil {
+					return 0, nil, nil, c.violation("a message announces more descriptors than came with it")
+				}
+				closeFDs(fds)
+				c.skip = size
+				return 0, nil, nil, &tooLargeError{fmt.Sprintf("%v: Recv: a message of %d bytes arrived, and this end accepts at most %d (mp.WithMaxMessage on Pipe raises the limit); it is discarded, and the Conn stays usable", ErrTooLarge, size, c.maxMessage)}
 			}
 			if avail-pipeHeader >= size {
 				payload = append([]byte(nil), c.buf[c.r+pipeHeader:c.r+pipeHeader+size]...)
 				c.r += pipeHeader + size
-				fds, err := c.rd.Take(nfds)
-				return kind, payload, fds, err
+				return c.complete(kind, payload, nfds)
 			}
 			c.r += pipeHeader
-			c.pending, c.kind, c.nfds, c.payload, c.got = true, kind, nfds, make([]byte, size), 0
+			c.pending, c.kind, c.nfds, c.size = true, kind, nfds, size
+			c.payload = make([]byte, 0, min(size, max(firstChunk, c.w-c.r)))
 			continue
 		}
-		// Need more bytes: keep the partial header at the front and read.
-		if c.r > 0 {
-			c.w = copy(c.buf, c.buf[c.r:c.w])
-			c.r = 0
-		}
-		n, err := c.read(c.buf[c.w:])
-		c.w += n
-		if err == io.EOF {
-			if c.w > c.r {
-				return 0, nil, nil, fmt.Errorf("mp: Recv: %w: the other end closed in the middle of a message", io.ErrUnexpectedEOF)
-			}
-			return 0, nil, nil, io.EOF
-		}
-		if err != nil {
-			return 0, nil, nil, c.ioError(ctx, "recv", err)
+		if err := c.fill(ctx); err != nil {
+			return 0, nil, nil, err
 		}
 	}
+}
+
+// fill reads more bytes into the read-ahead buffer, keeping a partial header at its front.
+func (c *conn) fill(ctx context.Context) error {
+	if c.r > 0 {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+	}
+	n, err := c.read(c.buf[c.w:])
+	c.w += n
+	if err == io.EOF && c.w == 0 && c.skip == 0 {
+		return io.EOF // between messages: the clean end
+	}
+	if err != nil {
+		return c.readError(ctx, err)
+	}
+	return nil
+}
+
+// readError turns an error of a read into what Recv returns, and breaks the Conn if the stream
+// cannot go on.
+func (c *conn) readError(ctx context.Context, err error) error {
+	switch {
+	case err == io.EOF:
+		c.rerr = fmt.Errorf("%w: Recv: the other end closed in the middle of a message (%w)", ErrProtocol, io.ErrUnexpectedEOF)
+		return c.rerr
+	case errors.Is(err, fdpass.ErrTruncated):
+		return c.violation("more descriptors arrived at once than a pipe passes; some were lost")
+	}
+	return c.ioError(ctx, "recv", err)
+}
+
+// violation closes the Conn, whose stream can no longer be trusted, and returns the ErrProtocol
+// error that says why.
+func (c *conn) violation(why string) error {
+	c.close()
+	return fmt.Errorf("%w: %s; the Conn is closed", ErrProtocol, why)
+}
+
+// complete takes a received message's descriptors, and closes the descriptors nobody claims.
+func (c *conn) complete(kind byte, payload []byte, nfds int) (byte, []byte, []int, error) {
+	fds, err := c.rd.Take(nfds)
+	if err != nil {
+		return 0, nil, nil, c.violation(fmt.Sprintf("a message announces %d descriptors, and fewer came with it", nfds))
+	}
+	if c.r == c.w && c.rd.Held() > 0 {
+		// Every byte read is consumed, and descriptors come with the first byte of their
+		// message: those left were sent with no message claiming them.
+		closeFDs(c.rd.TakeAll())
+	}
+	return kind, payload, fds, nil
 }
 
 // read reads what is there into p, waiting for something if need be: it tries for up to spinFor
@@ -360,7 +452,7 @@ func (c *conn) poll(timeout time.Duration) (bool, error) {
 	if c.closed.Load() {
 		return false, fmt.Errorf("%w: Poll on a closed *mp.Conn", ErrClosed)
 	}
-	if c.pending || c.w > c.r {
+	if c.pending || c.w > c.r || c.rerr != nil {
 		return true, nil
 	}
 	var one [1]byte

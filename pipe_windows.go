@@ -7,7 +7,10 @@ import (
 	"time"
 )
 
-type conn struct{ canSend, canRecv bool }
+type conn struct {
+	canSend, canRecv bool
+	connLimits
+}
 
 func newConnPair() (*conn, *conn, error) { return nil, nil, ErrNotSupported }
 

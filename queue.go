@@ -395,6 +395,10 @@ func (*Queue[T]) handleAdopt(fd int, meta string) (any, error) {
 	return newQueue[T](r), nil
 }
 
+// handleRelease lets go of a queue just received that will not be delivered (the message
+// holding it failed to decode): it unmaps it here, and does not close it for the others.
+func (q *Queue[T]) handleRelease() { q.r.release() }
+
 func (q *JoinableQueue[T]) handleDup() (int, string, error) {
 	if err := q.check(); err != nil {
 		return -1, "", err
@@ -407,7 +411,7 @@ func (q *JoinableQueue[T]) handleDup() (int, string, error) {
 func (*JoinableQueue[T]) handleAdopt(fd int, meta string) (any, error) {
 	if meta != joinableMeta {
 		closeFD(fd)
-		return nil, fmt.Errorf("a %s arrived where the receiver has a *mp.JoinableQueue", meta)
+		return nil, fmt.Errorf("a %q arrived where the receiver has a *mp.JoinableQueue", meta)
 	}
 	r, err := adoptRing(fd, meta)
 	if err != nil {
@@ -416,11 +420,12 @@ func (*JoinableQueue[T]) handleAdopt(fd int, meta string) (any, error) {
 	return newJoinable[T](r), nil
 }
 
-// adoptRing maps a received queue; a JoinableQueue may arrive where a Queue is expected.
+// adoptRing maps a received queue; a JoinableQueue may arrive where a Queue is expected. It owns
+// fd, and checks the segment before it reads anything in it (attachRing).
 func adoptRing(fd int, meta string) (*ring, error) {
 	if meta != queueMeta && meta != joinableMeta {
 		closeFD(fd)
-		return nil, fmt.Errorf("a %s arrived where the receiver has a queue", meta)
+		return nil, fmt.Errorf("a %q arrived where the receiver has a queue", meta)
 	}
 	seg, err := mapSegment(fd)
 	if err != nil {

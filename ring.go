@@ -90,7 +90,6 @@ type ring struct {
 	mask     uint32
 	capacity uint32
 	joinable bool
-	pid      uint32
 
 	closed, plock, clock, cwait, pwait, done, jwait *uint32
 	tail, head                                      *uint64
@@ -115,12 +114,18 @@ func newRing(size, capacity int, joinable bool) (*ring, error) {
 	return attachRing(seg)
 }
 
-// attachRing checks the header of seg and returns the ring in it; it owns seg.
+// attachRing checks the header of seg and returns the ring in it; it owns seg. The segment may
+// come from another process, which may be lying: it is measured before its header is read, and
+// the header must describe a ring that fills it exactly.
 func attachRing(seg *shm.Segment) (*ring, error) {
 	m := seg.Mem
+	if len(m) < ringData+minQueueBuffer || len(m) > ringData+maxQueueBuffer {
+		seg.Close()
+		return nil, fmt.Errorf("%w: the descriptor received is not an mp queue (a segment of %d bytes)", ErrDecode, len(m))
+	}
 	u32 := func(off int) *uint32 { return (*uint32)(unsafe.Pointer(&m[off])) }
 	size := binary.NativeEndian.Uint32(m[offSize:])
-	if len(m) < ringData || atomic.LoadUint32(u32(offMagic)) != ringMagic ||
+	if atomic.LoadUint32(u32(offMagic)) != ringMagic ||
 		binary.NativeEndian.Uint32(m[offVersion:]) != ringVersion ||
 		size == 0 || size&(size-1) != 0 || int(size) != len(m)-ringData {
 		seg.Close()
@@ -133,7 +138,6 @@ func attachRing(seg *shm.Segment) (*ring, error) {
 		mask:     size - 1,
 		capacity: binary.NativeEndian.Uint32(m[offCapacity:]),
 		joinable: binary.NativeEndian.Uint32(m[offFlags:])&flagJoinable != 0,
-		pid:      uint32(selfPid()),
 		closed:   u32(offClosed),
 		plock:    u32(offPLock),
 		clock:    u32(offCLock),
@@ -304,6 +308,12 @@ func (r *ring) get(ctx context.Context, try bool, dst func(n int, raw bool) []by
 			r.read(hoff, hdr[:])
 			word := binary.NativeEndian.Uint32(hdr[:])
 			n, raw := word&recLenMax, word&recRaw != 0
+			if used := uint32(t) - hoff; used > r.size || n > used || used-n < 4 {
+				// The shared memory says a record is longer than what was put: another
+				// process wrote over it. Nothing is taken, nothing allocated.
+				r.unlock(r.clock)
+				return nil, false, fmt.Errorf("%w: the queue's shared memory is corrupt (a record of %d bytes where %d are in use); was it written by something other than mp?", ErrProtocol, n, used)
+			}
 			b := dst(int(n), raw)
 			r.read(hoff+4, b)
 			if r.joinable {

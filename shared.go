@@ -36,6 +36,9 @@ const (
 
 	offKind  = 4
 	offWords = 128 // the object's words start here, on a cache line of their own
+
+	// sharedMin is the smallest segment of an object: every object's fixed words fit in it.
+	sharedMin = 4096
 )
 
 var kindNames = map[uint32]string{
@@ -47,7 +50,7 @@ var kindNames = map[uint32]string{
 // newShared makes a zeroed segment of size bytes (at least a page) for an object of kind.
 func newShared(kind uint32, size int) (*shared, error) {
 	guardChild()
-	seg, err := shm.CreateAnon("mp-sync", max(size, 4096))
+	seg, err := shm.CreateAnon("mp-sync", max(size, sharedMin))
 	if err != nil {
 		return nil, fmt.Errorf("mp: making a %s: %w", kindNames[kind], err)
 	}
@@ -57,18 +60,20 @@ func newShared(kind uint32, size int) (*shared, error) {
 	return s, nil
 }
 
-// adoptShared maps a received segment that must hold an object of kind.
+// adoptShared maps a received segment that must hold an object of kind. It owns fd. The segment
+// may come from a process that lies: it must be at least as large as newShared makes every
+// segment (sharedMin), so that no object's words lie past its end, and say it holds kind.
 func adoptShared(fd int, meta string, kind uint32) (*shared, error) {
 	if meta != kindNames[kind] {
 		closeFD(fd)
-		return nil, fmt.Errorf("a %s arrived where the receiver has a %s", meta, kindNames[kind])
+		return nil, fmt.Errorf("a %q arrived where the receiver has a %s", meta, kindNames[kind])
 	}
 	seg, err := shm.Map(fd)
 	if err != nil {
 		return nil, err
 	}
 	s := &shared{seg: seg, mem: seg.Mem, kind: kind, id: uint64(procid.Self())}
-	if len(s.mem) < offWords+64 || atomic.LoadUint32(s.word(0)) != sharedMagic || atomic.LoadUint32(s.word(offKind)) != kind {
+	if len(s.mem) < sharedMin || atomic.LoadUint32(s.word(0)) != sharedMagic || atomic.LoadUint32(s.word(offKind)) != kind {
 		seg.Close()
 		return nil, fmt.Errorf("the descriptor received for a %s does not hold one", kindNames[kind])
 	}

@@ -647,7 +647,7 @@ func (c *Cond) handleDupN() ([]int, string, error) {
 func (*Cond) handleAdoptN(fds []int, meta string) (any, error) {
 	if len(fds) != 2 {
 		closeFDs(fds)
-		return nil, fmt.Errorf("a %s arrived with %d descriptors", meta, len(fds))
+		return nil, fmt.Errorf("a %q arrived with %d descriptors", meta, len(fds))
 	}
 	s, err := adoptShared(fds[0], meta, kindCond)
 	if err != nil {
@@ -656,9 +656,16 @@ func (*Cond) handleAdoptN(fds []int, meta string) (any, error) {
 	}
 	ms, err := adoptShared(fds[1], kindNames[kindMutex], kindMutex)
 	if err != nil {
+		s.seg.Close()
 		return nil, err
 	}
 	return newCond(s, newMutex(ms)), nil
+}
+
+// handleRelease lets go of a Cond just received that will not be delivered, with its Mutex.
+func (c *Cond) handleRelease() {
+	c.s.close()
+	c.L.Close()
 }
 
 func (c *Cond) handleDup() (int, string, error) {

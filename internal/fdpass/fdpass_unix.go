@@ -18,6 +18,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ErrMissing reports a message that announced more descriptors than arrived with it (Take).
+var ErrMissing = errors.New("fdpass: a message announced more descriptors than arrived with it")
+
+// ErrTruncated reports descriptors the kernel dropped because they did not fit in the control
+// buffer: more than MaxFDs attached to one read. The bytes read with them are returned.
+var ErrTruncated = errors.New("fdpass: descriptors were lost (control data truncated)")
+
 // MaxFDs is the largest number of descriptors one message may carry (the kernel's SCM_MAX_FD).
 const MaxFDs = 253
 
@@ -83,7 +90,7 @@ func (r *Reader) recv(fd int) {
 			r.keep(r.oob[:oobn])
 		}
 		if flags&unix.MSG_CTRUNC != 0 {
-			r.err = errors.New("fdpass: descriptors were lost (control data truncated)")
+			r.err = ErrTruncated
 		}
 		if n == 0 {
 			r.err = io.EOF
@@ -136,20 +143,28 @@ func (r *Reader) keep(oob []byte) {
 	}
 }
 
-// Take removes and returns the n descriptors that arrived first. It fails when fewer than n are
-// held, which means the peer sent fewer than its message said.
+// Take removes and returns the n descriptors that arrived first. It fails with ErrMissing when
+// fewer than n are held, which means the peer sent fewer than its message said; the descriptors
+// held stay held.
 func (r *Reader) Take(n int) ([]int, error) {
-	if n == 0 {
+	if n <= 0 {
 		return nil, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.fds) < n {
-		return nil, errors.New("fdpass: a message announced more descriptors than arrived with it")
+		return nil, ErrMissing
 	}
 	fds := append([]int(nil), r.fds[:n]...)
 	r.fds = append(r.fds[:0], r.fds[n:]...)
 	return fds, nil
+}
+
+// Held returns the number of descriptors held.
+func (r *Reader) Held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.fds)
 }
 
 // TakeAll removes and returns every descriptor held.

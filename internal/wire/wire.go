@@ -397,7 +397,10 @@ func WriteMessage(w io.Writer, typ byte, m Message) error {
 }
 
 // ReadFrame reads one frame whose payload is at most max bytes. It returns io.EOF only when the
-// stream ends cleanly between frames, and io.ErrUnexpectedEOF when it ends inside one.
+// stream ends cleanly between frames, and io.ErrUnexpectedEOF when it ends inside one. The
+// payload's buffer grows as its bytes arrive, so a header announcing a large frame costs nothing
+// until the frame's bytes come: ReadFrame never holds more than firstChunk bytes, or growth times
+// the bytes received, whatever a header says.
 func ReadFrame(r io.Reader, max int) (typ byte, payload []byte, err error) {
 	var h [HeaderSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -407,15 +410,30 @@ func ReadFrame(r io.Reader, max int) (typ byte, payload []byte, err error) {
 	if uint64(n) > uint64(max) {
 		return 0, nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, max)
 	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	size := int(n)
+	payload = make([]byte, 0, min(size, firstChunk))
+	for len(payload) < size {
+		if len(payload) == cap(payload) {
+			payload = append(make([]byte, 0, min(size, growth*cap(payload))), payload...)
 		}
-		return 0, nil, err
+		k, err := io.ReadFull(r, payload[len(payload):cap(payload)])
+		payload = payload[:len(payload)+k]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, err
+		}
 	}
 	return h[4], payload, nil
 }
+
+// A frame's buffer starts at firstChunk bytes at most and grows by growth times when full, so
+// that the memory a reader holds is bounded by the bytes that arrived, not by what a header says.
+const (
+	firstChunk = 64 << 10
+	growth     = 4
+)
 
 // FrameReader reads frames from r into a buffer of its own. Unlike ReadFrame, a read that fails
 // part-way — a deadline set to interrupt it — loses nothing: the next call to Next resumes where
@@ -429,39 +447,41 @@ type FrameReader struct {
 
 // NewFrameReader returns a FrameReader on r accepting payloads of at most max bytes.
 func NewFrameReader(r io.Reader, max int) *FrameReader {
-	return &FrameReader{r: r, max: max, buf: make([]byte, 64<<10)}
+	return &FrameReader{r: r, max: max, buf: make([]byte, firstChunk)}
 }
 
 // Next returns the next frame. Errors are those of ReadFrame, plus any error of the underlying
-// reader, after which Next may be called again.
+// reader, after which Next may be called again. As with ReadFrame, the buffer grows with the bytes
+// that arrive (by growth times at most), never to the size a header announces before its bytes
+// are there.
 func (f *FrameReader) Next() (typ byte, payload []byte, err error) {
 	for {
-		if n := f.end - f.start; n >= HeaderSize {
+		n := f.end - f.start
+		if n >= HeaderSize {
 			size := binary.LittleEndian.Uint32(f.buf[f.start:])
 			if uint64(size) > uint64(f.max) {
 				return 0, nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, size, f.max)
 			}
-			total := HeaderSize + int(size)
-			if n >= total {
+			if total := HeaderSize + int(size); n >= total {
 				frame := f.buf[f.start : f.start+total]
 				f.start += total
 				return frame[4], frame[HeaderSize:], nil
 			}
-			if total > len(f.buf)-f.start {
-				// Make room: move what we have to the front, growing the buffer if needed.
-				nb := f.buf
-				if total > len(f.buf) {
-					nb = make([]byte, total)
-				}
-				copy(nb, f.buf[f.start:f.end])
-				f.buf, f.end, f.start = nb, n, 0
-			}
-		} else if f.start > 0 && f.start == f.end {
+		} else if n == 0 {
 			f.start, f.end = 0, 0
-		} else if len(f.buf)-f.start < HeaderSize {
-			copy(f.buf, f.buf[f.start:f.end])
-			f.end -= f.start
-			f.start = 0
+		}
+		if f.end == len(f.buf) {
+			// No room to read into: move what we have to the front or, when the buffer holds
+			// only the frame so far, grow it.
+			if f.start > 0 {
+				copy(f.buf, f.buf[f.start:f.end])
+				f.start, f.end = 0, n
+			} else {
+				total := HeaderSize + int(binary.LittleEndian.Uint32(f.buf))
+				nb := make([]byte, min(total, growth*len(f.buf)))
+				copy(nb, f.buf[:f.end])
+				f.buf = nb
+			}
 		}
 		k, err := f.r.Read(f.buf[f.end:])
 		f.end += k

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -112,19 +115,106 @@ func deref(m Message) any {
 	return nil
 }
 
+// FuzzReadFrame reads hostile streams with ReadFrame and FrameReader (the latter through a
+// reader that hands over one byte at a time and fails every other call) and decodes every frame
+// as each message type. Both readers must agree, fail only with the errors they document, and
+// decoding must fail only with ErrMalformed.
 func FuzzReadFrame(f *testing.F) {
-	var buf bytes.Buffer
-	WriteMessage(&buf, TypeReady, &Ready{Version: Version, Pid: 7, Err: &Error{Message: "x", Codes: []string{"a"}}})
-	f.Add(buf.Bytes())
+	for _, seed := range frameSeeds() {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		typ, payload, err := ReadFrame(bytes.NewReader(data), 1<<16)
-		if err != nil {
-			return
+		const max = 1 << 16
+		fr := NewFrameReader(&slowReader{data: data}, max)
+		r := bytes.NewReader(data)
+		for {
+			typ, payload, err := ReadFrame(r, max)
+			var typ2 byte
+			var payload2 []byte
+			var err2 error
+			for {
+				typ2, payload2, err2 = fr.Next()
+				if err2 != errInterrupted {
+					break
+				}
+			}
+			if (err == nil) != (err2 == nil) || typ != typ2 || !bytes.Equal(payload, payload2) {
+				t.Fatalf("ReadFrame = %d, %d bytes, %v; FrameReader = %d, %d bytes, %v", typ, len(payload), err, typ2, len(payload2), err2)
+			}
+			if err != nil {
+				if err != io.EOF && err != io.ErrUnexpectedEOF && !errors.Is(err, ErrFrameTooLarge) {
+					t.Fatalf("ReadFrame: %v (%T); want io.EOF, io.ErrUnexpectedEOF or ErrFrameTooLarge", err, err)
+				}
+				if !errors.Is(err2, err) && !(errors.Is(err, ErrFrameTooLarge) && errors.Is(err2, ErrFrameTooLarge)) {
+					t.Fatalf("ReadFrame: %v; FrameReader: %v", err, err2)
+				}
+				return
+			}
+			checkDecode(t, typ, payload)
 		}
-		_ = typ
-		var r Ready
-		Unmarshal(payload, &r) // must not panic
 	})
+}
+
+// FuzzUnmarshal decodes hostile payloads as each control message. A payload that decodes must
+// encode again to a payload that decodes to the same message.
+func FuzzUnmarshal(f *testing.F) {
+	for _, seed := range frameSeeds() {
+		if len(seed) >= HeaderSize {
+			f.Add(seed[4], seed[HeaderSize:])
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ byte, payload []byte) { checkDecode(t, typ, payload) })
+}
+
+// checkDecode decodes payload as every message type.
+func checkDecode(t *testing.T, typ byte, payload []byte) {
+	t.Helper()
+	for _, m := range []Message{&Task{}, &Ready{}, &Result{}, &Call{}, &Reply{}} {
+		err := Unmarshal(payload, m)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Unmarshal(%T): %v; want ErrMalformed", m, err)
+			}
+			continue
+		}
+		again, _ := Marshal(m)
+		m2 := reflect.New(reflect.TypeOf(m).Elem()).Interface().(Message)
+		if err := Unmarshal(again, m2); err != nil || fmt.Sprintf("%+v", deref(m)) != fmt.Sprintf("%+v", deref(m2)) {
+			t.Fatalf("%T: re-encoded message decodes to %+v, %v; want %+v", m, deref(m2), err, deref(m))
+		}
+		if len(again) > len(payload)+16 {
+			t.Fatalf("%T: %d bytes decoded into a message of %d bytes", m, len(payload), len(again))
+		}
+	}
+	for _, err := range []error{
+		func() error { _, err := ParseID(payload); return err }(),
+		func() error { _, _, err := ParsePair(payload); return err }(),
+	} {
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("ParseID/ParsePair: %v; want ErrMalformed", err)
+		}
+	}
+}
+
+// frameSeeds are streams of valid frames, and a few broken ones.
+func frameSeeds() [][]byte {
+	we := &Error{Message: "sold out", Type: "*errors.errorString", Codes: []string{"a.b", "c"}, Errno: 2, Panic: true, Stack: "goroutine 1"}
+	one := func(typ byte, m Message) []byte { return AppendFrame(nil, typ, m) }
+	return [][]byte{
+		one(TypeTask, &Task{Version: Version, Func: "f", Arg: []byte{1, 2, 3}, Name: "Process-1", Ident: "1", ParentPid: 42, Worker: true, InitFunc: "i", InitArg: []byte{4}}),
+		one(TypeReady, &Ready{Version: Version, Pid: 7}),
+		one(TypeReady, &Ready{Version: Version, Pid: 7, Err: we}),
+		one(TypeResult, &Result{Value: []byte("v")}),
+		one(TypeResult, &Result{Err: we}),
+		one(TypeCall, &Call{ID: 1 << 40, Func: "sq", Arg: []byte{1, 2}, Chunk: 3, Timeout: 5e9, FDs: 2}),
+		one(TypeReply, &Reply{ID: 7, Value: []byte{3}, Done: 2, Err: we}),
+		AppendID(nil, TypeAbort, 3),
+		AppendPair(nil, TypeFDs, 3, 2),
+		AppendFrame(AppendFrame(nil, TypeCall, &Call{ID: 1, Func: "f"}), TypeRetire, &Result{}),
+		{0xff, 0xff, 0xff, 0xff, TypeResult, 0, 0, 0},   // announces 4 GiB
+		{0xff, 0xff, 0x00, 0x00, TypeReply, 0, 0, 0, 1}, // announces 64 KiB, sends 1 byte
+		{5, 0, 0, 0, TypeReady},                         // a header cut short
+	}
 }
 
 func TestAppendFrame(t *testing.T) {
@@ -199,5 +289,77 @@ func TestFrameReaderResumes(t *testing.T) {
 	}
 	if _, _, err := NewFrameReader(bytes.NewReader(buf[:5]), DefaultMaxFrame).Next(); err != io.ErrUnexpectedEOF {
 		t.Fatalf("cut frame: %v", err)
+	}
+}
+
+// TestFrameAllocationFollowsBytes: a header announcing the largest frame a reader takes, followed
+// by a few bytes and the end of the stream, must not make either reader allocate what it
+// announces. The stream is a real pipe.
+func TestFrameAllocationFollowsBytes(t *testing.T) {
+	readers := map[string]func(r io.Reader) error{
+		"ReadFrame": func(r io.Reader) error { _, _, err := ReadFrame(r, DefaultMaxFrame); return err },
+		"FrameReader": func(r io.Reader) error {
+			_, _, err := NewFrameReader(r, DefaultMaxFrame).Next()
+			return err
+		},
+	}
+	for name, read := range readers {
+		t.Run(name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var h [HeaderSize]byte
+			binary.LittleEndian.PutUint32(h[:], DefaultMaxFrame)
+			h[4] = TypeResult
+			w.Write(append(h[:], "a few bytes"...))
+			w.Close()
+			var m0, m1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m0)
+			err = read(r)
+			runtime.ReadMemStats(&m1)
+			if err != io.ErrUnexpectedEOF {
+				t.Errorf("a frame cut short: %v; want io.ErrUnexpectedEOF", err)
+			}
+			if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > 1<<20 {
+				t.Fatalf("a header announcing %d bytes, then 11 bytes: %d bytes allocated", DefaultMaxFrame, alloc)
+			}
+		})
+	}
+}
+
+// TestFramesOfEverySize sends frames of sizes around the readers' buffer steps through a pipe
+// and checks that both readers return them whole.
+func TestFramesOfEverySize(t *testing.T) {
+	sizes := []int{0, 1, firstChunk - HeaderSize - 1, firstChunk - HeaderSize, firstChunk, firstChunk + 1, growth*firstChunk + 7, 3<<20 + 5}
+	var stream []byte
+	for i, n := range sizes {
+		stream = append(stream, byte(n), byte(n>>8), byte(n>>16), byte(n>>24), TypeResult, 0, 0, 0)
+		stream = append(stream, bytes.Repeat([]byte{byte(i + 1)}, n)...)
+	}
+	for _, useFR := range []bool{false, true} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			w.Write(stream)
+			w.Close()
+		}()
+		fr := NewFrameReader(r, DefaultMaxFrame)
+		for i, n := range sizes {
+			var p []byte
+			if useFR {
+				_, p, err = fr.Next()
+			} else {
+				_, p, err = ReadFrame(r, DefaultMaxFrame)
+			}
+			if err != nil || !bytes.Equal(p, bytes.Repeat([]byte{byte(i + 1)}, n)) {
+				t.Fatalf("FrameReader %v: frame %d of %d bytes: %d bytes, %v", useFR, i, n, len(p), err)
+			}
+		}
+		r.Close()
 	}
 }
