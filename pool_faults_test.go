@@ -217,15 +217,19 @@ func TestPoolKillStormAtMostOnce(t *testing.T) {
 		futs[i] = mp.Submit(ctx, p, Counted, CountArg{I: i})
 	}
 	failed := 0
+	failedTask := make(map[int]bool)
 	for i, f := range futs {
 		v, err := f.Wait(ctx)
 		switch {
 		case err == nil && v == i:
 		case errors.Is(err, mp.ErrWorkerDied) || errors.Is(err, mp.ErrResultLost):
+			// It was running: its worker had claimed it, and may have died before or after the
+			// function's first line.
 			failed++
-			if counts[i] != 1 {
-				t.Errorf("task %d failed with %v but ran %d times; a failed task is the one that was running", i, err, counts[i])
+			if counts[i] > 1 {
+				t.Errorf("task %d failed with %v after %d runs", i, err, counts[i])
 			}
+			failedTask[i] = true
 		default:
 			t.Errorf("task %d = %d, %v", i, v, err)
 		}
@@ -236,7 +240,7 @@ func TestPoolKillStormAtMostOnce(t *testing.T) {
 		if c > 1 {
 			t.Errorf("task %d ran %d times", i, c)
 		}
-		if c == 0 {
+		if c == 0 && !failedTask[i] {
 			t.Errorf("task %d never ran", i)
 		}
 	}

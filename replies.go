@@ -24,8 +24,11 @@ import (
 // frames and empty doorbell frames.
 //
 // The reader announces that it is about to sleep (sleeping = 1) and looks at the ring once more
-// before it reads the pipe; the worker publishes a record and then looks at sleeping: with both in
-// sequentially consistent atomics, either the reader sees the record or the worker rings.
+// before it reads the pipe; the worker publishes a record and then looks at sleeping: so either
+// the reader sees the record or the worker rings. That needs each side's store ordered before its
+// following load, which a plain atomic store does not promise everywhere (under the race
+// detector it is a release store, which x86 may let a later load pass): both stores are therefore
+// swaps, read-modify-write instructions that are full barriers.
 //
 // A full ring (the parent is behind by ringSize bytes) makes the worker wait, polling, until the
 // parent has read enough: back-pressure, as a full pipe would give.
@@ -84,7 +87,7 @@ func (w *replyWriter) put(frame []byte) error {
 	k := copy(w.ring.data[at:], frame)
 	copy(w.ring.data, frame[k:])
 	w.tail += n
-	w.ring.tail.Store(w.tail)
+	w.ring.tail.Swap(w.tail) // a read-modify-write: see the note on sleeping above
 	if w.ring.sleeping.Load() != 0 {
 		_, err := w.pipe.Write(doorbellFrame)
 		return err
@@ -116,7 +119,7 @@ func (r *replyReader) next() (typ byte, payload []byte, err error) {
 		if r.ring.tail.Load() != r.head || r.spin() {
 			return r.take()
 		}
-		r.ring.sleeping.Store(1)
+		r.ring.sleeping.Swap(1)
 		if r.ring.tail.Load() != r.head {
 			r.ring.sleeping.Store(0)
 			continue
