@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding"
 	"fmt"
+	"github.com/mp-go/mp/internal/bootstrap"
 	"math/big"
 	"reflect"
 	"runtime"
@@ -69,6 +70,11 @@ var codecOwnTypes = map[reflect.Type]bool{
 // checkFuncTypes panics if the argument or result type of the function being registered under
 // name would not cross processes intact.
 func checkFuncTypes[T, R any](name string) {
+	if bootstrap.Marked() {
+		// A child: the same binary ran this check when the program started, with the same
+		// outcome, or the child would not exist. Skipping it keeps a child's start lean.
+		return
+	}
 	for _, c := range [...]struct {
 		what string
 		t    reflect.Type
@@ -128,10 +134,40 @@ func codecInfoOf(t reflect.Type) *codecInfo {
 	if v, ok := codecInfos.Load(t); ok {
 		return v.(*codecInfo)
 	}
+	if simpleType(t, 0) {
+		// Nothing to find: skip the walk, which runs much of reflect and the codec's field
+		// rules (half a MiB of code a child would otherwise touch to encode an int).
+		codecInfos.Store(t, simpleInfo)
+		return simpleInfo
+	}
 	w := typeWalk{seen: make(map[walkKey]bool)}
 	ci := &codecInfo{problem: w.walk(t, typeLabel(t), "", false), iface: reachesInterface(t, make(map[reflect.Type]bool))}
 	codecInfos.Store(t, ci)
 	return ci
+}
+
+var simpleInfo = &codecInfo{}
+
+// simpleType reports whether t is built only of booleans, integers (not uintptr), floats and
+// strings, through pointers, slices, arrays and maps, or is a struct without fields: a type whose
+// values always cross intact and can hold no interface.
+func simpleType(t reflect.Type, depth int) bool {
+	if depth > 8 {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.String:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return simpleType(t.Elem(), depth+1)
+	case reflect.Map:
+		return simpleType(t.Key(), depth+1) && simpleType(t.Elem(), depth+1)
+	case reflect.Struct:
+		return t.NumField() == 0
+	}
+	return false
 }
 
 // typeProblem returns why values of t would not cross processes intact, naming the field, or ""
