@@ -63,7 +63,7 @@ func workerMain(conn *os.File, ctl fdReader, callFD, replyFD, slotsFD int, task 
 	if task.InitFunc == "" {
 		closeFDs(initFDs)
 	}
-	w := &workerState{slots: slots, fds: make(map[uint64][]int)}
+	w := &workerState{slots: slots, fds: make(map[uint64][][]int)}
 	w.fdsCond = sync.NewCond(&w.mu)
 	go w.watchAborts(ctl)
 	in := bufio.NewReaderSize(calls, 64<<10)
@@ -104,7 +104,8 @@ type workerState struct {
 	mu      sync.Mutex
 	running uint64             // the ID of the call running now, 0 between calls
 	cancel  context.CancelFunc // cancels the running call
-	fds     map[uint64][]int   // descriptors of calls' handles, arrived ahead of the calls
+	fds     map[uint64][][]int // descriptors of calls' handles, arrived ahead of the calls, in order
+	// (a call taken back and sent here again has two sets: its stale frame takes the first)
 	fdsCond *sync.Cond         // signalled when descriptors arrive
 }
 
@@ -113,9 +114,13 @@ func (w *workerState) takeFDs(id uint64) []int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for {
-		if fds, ok := w.fds[id]; ok {
-			delete(w.fds, id)
-			return fds
+		if sets := w.fds[id]; len(sets) > 0 {
+			if len(sets) == 1 {
+				delete(w.fds, id)
+			} else {
+				w.fds[id] = sets[1:]
+			}
+			return sets[0]
 		}
 		w.fdsCond.Wait()
 	}
@@ -140,7 +145,7 @@ func (w *workerState) watchAborts(ctl fdReader) {
 				os.Exit(3)
 			}
 			w.mu.Lock()
-			w.fds[id] = fds
+			w.fds[id] = append(w.fds[id], fds)
 			w.fdsCond.Broadcast()
 			w.mu.Unlock()
 			continue

@@ -210,13 +210,14 @@ func killed(ctx context.Context, pool *mp.Pool, ranges []Range, want []int, note
 }
 
 // busyWorker returns the pid of a worker that is running a task: on Linux, one the kernel shows
-// running (state R); elsewhere, any.
+// running (state R) in three looks a millisecond apart — a task here runs for tens of
+// milliseconds, the step from one task to the next for microseconds; elsewhere, any.
 func busyWorker(pool *mp.Pool) int {
 	deadline := time.Now().Add(time.Second)
 	for {
 		pids := sorted(pool.Pids())
 		for _, pid := range pids {
-			if runtime.GOOS != "linux" || state(pid) == "R" {
+			if runtime.GOOS != "linux" || runningFor(pid, 3) {
 				return pid
 			}
 		}
@@ -225,6 +226,19 @@ func busyWorker(pool *mp.Pool) int {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// runningFor reports whether process pid is in state R at each of n looks a millisecond apart.
+func runningFor(pid, n int) bool {
+	for i := range n {
+		if i > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if state(pid) != "R" {
+			return false
+		}
+	}
+	return true
 }
 
 // waitWorkers waits until the pool has its full count of workers and ok approves of their pids,
