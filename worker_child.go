@@ -106,7 +106,7 @@ type workerState struct {
 	cancel  context.CancelFunc // cancels the running call
 	fds     map[uint64][][]int // descriptors of calls' handles, arrived ahead of the calls, in order
 	// (a call taken back and sent here again has two sets: its stale frame takes the first)
-	fdsCond *sync.Cond         // signalled when descriptors arrive
+	fdsCond *sync.Cond // signalled when descriptors arrive
 }
 
 // takeFDs waits for the descriptors of call id's handles.
