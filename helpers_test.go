@@ -300,11 +300,6 @@ func TestChildWithoutInit(t *testing.T) {
 	}
 }
 
-func exe(t *testing.T) string {
-	t.Helper()
-	return os.Args[0]
-}
-
 // TestCtrlC sends SIGINT to a program's process group, as a terminal's Ctrl-C does: the workers do
 // not react, the program cancels its map and shuts its pool down, nothing is printed by the
 // workers, and no process is left behind.

@@ -348,11 +348,3 @@ const (
 
 // maxPipeMessage is the largest message a pipe can carry (its length field is 32 bits).
 const maxPipeMessage = 1<<32 - 1
-
-// tooLargeError reports a message over a Conn's limit. It matches ErrTooLarge and, since the
-// receiver refuses what it read, ErrDecode.
-type tooLargeError struct{ msg string }
-
-func (e *tooLargeError) Error() string { return e.msg }
-
-func (e *tooLargeError) Is(target error) bool { return target == ErrTooLarge || target == ErrDecode }

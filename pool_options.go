@@ -20,8 +20,7 @@ type poolConfig struct {
 	maxTasks    int
 	initFunc    string
 	initArg     []byte
-	initFDs     []int // descriptors of the handles in initArg, sent to every worker; the pool's
-	initErr     error
+	initFDs     []int // descriptors of the handles in initArg, sent to every worker for the pool's life
 	taskTimeout time.Duration
 	memoryLimit int64
 	cancelGrace time.Duration

@@ -11,9 +11,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mp-go/mp/internal/procid"
 	"github.com/mp-go/mp/internal/shm"
 	"golang.org/x/sys/unix"
 )
+
+// processAlive reports whether process pid exists and has not exited (a zombie has). It knows
+// the pid only (the owner file records no more): a segment whose creator's pid was reused looks
+// owned, so it is not listed as leaked.
+func processAlive(pid int) bool { return procid.Alive(procid.Make(pid, 0)) }
 
 // ownerPrefix names the file beside a named segment that records its creator's pid, so that
 // LeakedSharedMemory can tell the segments of dead programs.

@@ -1,5 +1,7 @@
 //go:build unix
 
+//lint:file-ignore U1000 the test types have unexported fields on purpose: they are what the type check refuses
+
 package mp
 
 import (

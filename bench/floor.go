@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,7 +60,7 @@ func BuildFloor(ctx context.Context, dir string) (*Floor, error) {
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return nil, fmt.Errorf("bench: the floor program is built with the go command, which is not on PATH: %w", err)
 	}
 	bin := filepath.Join(dir, "trivial")
 	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", bin, ".")

@@ -122,7 +122,7 @@ var (
 	EventEcho = mp.Register("bench.event_echo", func(ctx context.Context, j EventJob) (struct{}, error) {
 		for i := range j.N {
 			if err := j.Go.Wait(ctx); err != nil {
-				return struct{}{}, fmt.Errorf("Wait %d: %w", i, err)
+				return struct{}{}, fmt.Errorf("wait %d: %w", i, err)
 			}
 			if err := j.Go.Clear(); err != nil {
 				return struct{}{}, err

@@ -4,6 +4,7 @@ package bootstrap
 
 import (
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 
@@ -19,6 +20,10 @@ import (
 // It lists the descriptors with raw system calls into a stack buffer: it runs on every child's
 // start-up path, where os.ReadDir's allocations, sorting and poller registration showed up.
 func CloseInherited(keep []int) {
+	fdDir := "/dev/fd"
+	if runtime.GOOS == "linux" {
+		fdDir = "/proc/self/fd"
+	}
 	dir, err := unix.Open(fdDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return

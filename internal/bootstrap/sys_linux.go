@@ -24,8 +24,6 @@ func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-const fdDir = "/proc/self/fd"
-
 // SetProcessName sets the name ps and top show for this process (the thread group leader's comm,
 // at most 15 bytes). A child executed through /proc/self/exe would otherwise be called "exe".
 func SetProcessName(name string) {

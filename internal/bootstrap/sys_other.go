@@ -14,8 +14,6 @@ func SelfExe() (string, error) { return os.Executable() }
 // the child relies on its control socket's end-of-file to notice that its parent died.
 func SysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
 
-const fdDir = "/dev/fd"
-
 // SetProcessName does nothing here: the child is executed under its own path, so it already
 // has the program's name.
 func SetProcessName(name string) {}
