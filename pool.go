@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -978,6 +979,9 @@ func (w *worker) readLoop() {
 		p.mu.Unlock()
 		typ, payload, err := w.rr.next()
 		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				w.kill() // a reply that breaks the protocol: the worker is not to be trusted
+			}
 			return
 		}
 		if !w.handleFrame(typ, payload, false) {

@@ -154,3 +154,30 @@ func TestReplyRingInterrupted(t *testing.T) {
 		t.Fatalf("after the deadline: %x, %v", p, err)
 	}
 }
+
+// TestReplyRingHostileRecords: records a broken or hostile worker could publish — a length past
+// what a record may hold, garbage, a tail far beyond the head — give an error or a frame the pool
+// refuses, never a panic or a read outside the ring.
+func TestReplyRingHostileRecords(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hdr  []byte
+		tail uint64
+	}{
+		{"huge length", []byte{0xff, 0xff, 0xff, 0xff, wire.TypeReply, 0, 0, 0}, 8},
+		{"past the record limit", []byte{0, 0, 1, 0, wire.TypeReply, 0, 0, 0}, 8},
+		{"tail beyond the ring", []byte{4, 0, 0, 0, wire.TypeReply, 0, 0, 0}, 3 * ringSize},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wr, rd := ringPair(t)
+			copy(wr.ring.data, tc.hdr)
+			wr.ring.tail.Store(tc.tail)
+			wr.pipe.Close()
+			for range 4 {
+				if _, _, err := rd.next(); err != nil {
+					return
+				}
+			}
+		})
+	}
+}
