@@ -141,12 +141,9 @@ func (r *replyReader) next() (typ byte, payload []byte, err error) {
 	}
 }
 
-// replySpin is how long a reader looks at an empty ring before it sleeps: replies tend to come in
-// streams, and a wake-up through the pipe costs a system call on each side.
-const replySpin = 20 * time.Microsecond
-
-// spin watches the empty ring for a moment, yielding the CPU between looks, and reports whether a
-// record arrived.
+// spin watches the empty ring for spinFor (the queue ring's spin: replies tend to come in streams,
+// and a wake-up through the pipe costs a system call on each side), yielding the CPU between
+// looks, and reports whether a record arrived.
 func (r *replyReader) spin() bool {
 	start := time.Now()
 	for i := 0; ; i++ {
@@ -154,7 +151,7 @@ func (r *replyReader) spin() bool {
 		if r.ring.tail.Load() != r.head {
 			return true
 		}
-		if i%8 == 7 && time.Since(start) > replySpin {
+		if i%8 == 7 && time.Since(start) > spinFor {
 			return false
 		}
 	}
