@@ -473,3 +473,57 @@ func TestSharedSliceOutlivesHandle(t *testing.T) {
 		t.Fatal("shared memory lost its contents")
 	}
 }
+
+// Workers stopped with SIGSTOP and continued again, at random, under a stream of tiny pipelined
+// tasks: every task succeeds, and each runs exactly once (calls waiting behind a stopped worker
+// are taken back by the others, never run twice).
+func TestPoolStopStormExactlyOnce(t *testing.T) {
+	n := 20000
+	if raceEnabled {
+		n = 5000
+	}
+	ctx := ctxT(t)
+	p, counts := countedPool(t, n, mp.WithWorkers(3))
+	warm(t, p)
+	stop := make(chan struct{})
+	stormed := make(chan int, 1)
+	go func() {
+		done := 0
+		defer func() { stormed <- done }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(1+rand.IntN(4)) * time.Millisecond):
+			}
+			pids := p.Pids()
+			if len(pids) == 0 {
+				continue
+			}
+			pid := pids[rand.IntN(len(pids))]
+			if syscall.Kill(pid, syscall.SIGSTOP) != nil {
+				continue
+			}
+			time.Sleep(time.Duration(rand.IntN(5)) * time.Millisecond) // how long it stays stopped
+			syscall.Kill(pid, syscall.SIGCONT)
+			done++
+		}
+	}()
+	futs := make([]*mp.Future[int], n)
+	for i := range futs {
+		futs[i] = mp.Submit(ctx, p, Counted, CountArg{I: i})
+	}
+	for i, f := range futs {
+		if v, err := f.Wait(ctx); err != nil || v != i {
+			t.Errorf("task %d = %d, %v", i, v, err)
+		}
+	}
+	close(stop)
+	stops := <-stormed
+	for i, c := range counts {
+		if c != 1 {
+			t.Errorf("task %d ran %d times", i, c)
+		}
+	}
+	t.Logf("%d stops, every task ran once", stops)
+}
