@@ -68,6 +68,26 @@ var (
 	ErrBrokenBarrier = errors.New("mp: broken barrier")
 )
 
+// Errors of pool tasks.
+var (
+	// ErrWorkerDied is matched (errors.Is) by the error of a task whose worker died while running it:
+	// an *ExitError with the worker's pid and exit status. The pool replaces the worker; other tasks
+	// are not affected.
+	ErrWorkerDied = errors.New("mp: pool worker died")
+
+	// ErrBrokenPool is returned for every task of a pool that cannot keep workers alive: workers
+	// failed to start (or their initializer failed) three times in a row, or died again and again
+	// without finishing a task.
+	ErrBrokenPool = errors.New("mp: pool is broken")
+
+	// ErrResultLost is matched by the error of a task whose function returned in its worker, but whose
+	// worker died before the result reached the pool: the work was done (and is not run again), its
+	// result is gone. It is rare — the worker must die in the moment between the function's return and
+	// the write of its reply — and it does not match ErrWorkerDied, so that code that retries on a
+	// worker's death never runs such a task twice.
+	ErrResultLost = errors.New("mp: the task ran, but its worker died before its result was sent")
+)
+
 // errorRegistry maps stable codes to sentinel errors, in registration order.
 var errorRegistry struct {
 	sync.RWMutex
@@ -99,6 +119,9 @@ func init() {
 		{"mp.too_large", ErrTooLarge},
 		{"mp.owner_dead", ErrOwnerDead},
 		{"mp.broken_barrier", ErrBrokenBarrier},
+		{"mp.worker_died", ErrWorkerDied},
+		{"mp.broken_pool", ErrBrokenPool},
+		{"mp.result_lost", ErrResultLost},
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
 		{"io.EOF", io.EOF},

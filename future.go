@@ -2,7 +2,9 @@ package mp
 
 import (
 	"context"
+	"fmt"
 	"iter"
+	"os"
 	"reflect"
 	"sync"
 )
@@ -219,4 +221,69 @@ func AsCompleted[R any](ctx context.Context, futs []*Future[R]) iter.Seq2[*Futur
 			}
 		}
 	}
+}
+
+// callbackRunner runs futures' done callbacks in the parent, one at a time, in the order their
+// futures completed — as Python's pool runs callbacks on its result-handler thread. A callback
+// that panics is reported on standard error and does not stop the others.
+type callbackRunner struct {
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+	stopped bool
+	idle    sync.Cond
+}
+
+func newCallbackRunner() *callbackRunner {
+	r := &callbackRunner{}
+	r.idle.L = &r.mu
+	return r
+}
+
+func (r *callbackRunner) run(fn func()) {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		go safeCallback(fn)
+		return
+	}
+	r.queue = append(r.queue, fn)
+	if !r.running {
+		r.running = true
+		go r.loop()
+	}
+	r.mu.Unlock()
+}
+
+func (r *callbackRunner) loop() {
+	r.mu.Lock()
+	for len(r.queue) > 0 {
+		fn := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+		safeCallback(fn)
+		r.mu.Lock()
+	}
+	r.running = false
+	r.idle.Broadcast()
+	r.mu.Unlock()
+}
+
+// stop waits for queued callbacks to run; later callbacks run on goroutines of their own.
+func (r *callbackRunner) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	for r.running {
+		r.idle.Wait()
+	}
+	r.mu.Unlock()
+}
+
+func safeCallback(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "mp: a future's done callback panicked: %v\n", r)
+		}
+	}()
+	fn()
 }

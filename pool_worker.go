@@ -1,0 +1,603 @@
+package mp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/wire"
+)
+
+// callFrame appends the Call frame of j, which was assigned to w, to buf, after sending w the
+// descriptors of j's handles on the control socket.
+func (w *worker) callFrame(buf []byte, j *job) []byte {
+	n := 0
+	if j.nfds > 0 {
+		j.fdsMu.Lock()
+		if n = len(j.fds); n > 0 {
+			// A failure means the worker is dying; its death requeues or fails the job.
+			writeWithFDs(w.conn, wire.AppendPair(nil, wire.TypeFDs, j.id, uint64(n)), j.fds)
+		}
+		j.fdsMu.Unlock()
+	}
+	return wire.AppendFrame(buf, wire.TypeCall, &wire.Call{ID: j.id, Func: j.fname, Arg: j.arg, Chunk: j.chunk, Timeout: int64(j.timeout), FDs: n, Slot: j.slot})
+}
+
+// worker is the parent's side of one worker process.
+type worker struct {
+	p       *Pool
+	cmd     *exec.Cmd
+	conn    *os.File // control socket: handshake, then aborts
+	calls   *os.File // pipe to the worker: calls and Retire
+	replies *os.File // pipe from the worker: replies
+	pid     int
+	name    string
+
+	wmu sync.Mutex // serialises writes to calls
+	amu sync.Mutex // serialises writes to conn
+
+	slots *slotTable // which of the calls sent the worker has started (slots.go)
+
+	// Guarded by p.mu.
+	pending  []*job   // sent and not answered (nor taken back), in order; the first may be running
+	free     slotFree // slots not used by a pending job
+	sentJobs int
+	ready    bool
+	retiring bool
+	exited   bool
+	waiting  bool
+	replaced bool
+	ewma     float64 // nanoseconds per job, smoothed
+	headAt   time.Time
+
+	direct     bool // a caller has the worker to itself (claimIdle)
+	readerIdle bool // the reader waits, not reading
+
+	rr    *replyReader  // replies; read by the reader, or by a direct caller
+	kick  chan struct{} // wakes the writer
+	rkick chan struct{} // wakes the reader
+	quit  chan struct{}
+	dead  chan struct{} // closed when the control socket reports the worker gone
+	done  chan struct{}
+}
+
+func (w *worker) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// send writes frames to the worker; a failed write means it is dying, which its owner handles.
+func (w *worker) send(frames []byte) {
+	w.wmu.Lock()
+	w.calls.Write(frames)
+	w.wmu.Unlock()
+}
+
+func (w *worker) kill() {
+	w.cmd.Process.Kill()
+}
+
+// retireLocked tells the worker to finish what it has and exit, and takes it out of the rotation.
+// The caller holds p.mu.
+func (w *worker) retireLocked() {
+	if w.retiring || w.exited {
+		return
+	}
+	w.retiring = true
+	if w.waiting {
+		w.waiting = false
+		for i, q := range w.p.waiting {
+			if q == w {
+				w.p.waiting = append(w.p.waiting[:i:i], w.p.waiting[i+1:]...)
+				break
+			}
+		}
+	}
+	w.wake() // the writer sends Retire after the calls it has sent, and stops
+	if !w.replaced && w.p.state == poolOpen {
+		w.replaced = true
+		w.p.owners.Add(1)
+		go w.p.spawn(nil)
+	}
+}
+
+// assignLocked makes j the worker's latest pending job, in a free slot marked sent, before its call
+// is written. The caller holds p.mu and has checked that the worker has room (a window never
+// exceeds numSlots). It reports whether j is now the head, which runs as soon as it arrives.
+func (w *worker) assignLocked(j *job) bool {
+	j.w = w
+	j.slot = w.free.take()
+	w.slots.words[j.slot].Store(slotWord(j.id, slotSent))
+	w.pending = append(w.pending, j)
+	w.sentJobs++
+	w.p.sent++
+	if len(w.pending) == 1 {
+		w.headAt = time.Now()
+		return true
+	}
+	return false
+}
+
+// removeLocked takes pending job j off the worker and frees its slot. If that makes another job the
+// head, it returns it: its timeout starts now. The caller holds p.mu.
+func (w *worker) removeLocked(j *job) (head *job) {
+	for i, q := range w.pending {
+		if q != j {
+			continue
+		}
+		copy(w.pending[i:], w.pending[i+1:])
+		w.pending[len(w.pending)-1] = nil
+		w.pending = w.pending[:len(w.pending)-1]
+		w.free.put(j.slot)
+		w.p.sent--
+		if i == 0 && len(w.pending) > 0 {
+			w.headAt = time.Now()
+			head = w.pending[0]
+		}
+		return head
+	}
+	return nil
+}
+
+// revokeLocked takes pending job j back from the worker if the worker has not started it, so that
+// it never will: the worker skips its call. It reports whether it did, and the new head, if any
+// (see removeLocked). The caller holds p.mu.
+func (w *worker) revokeLocked(j *job) (head *job, ok bool) {
+	if j.w != w || w.exited || !w.slots.words[j.slot].CompareAndSwap(slotWord(j.id, slotSent), 0) {
+		return nil, false
+	}
+	head = w.removeLocked(j)
+	w.sentJobs-- // it counts for WithMaxTasksPerWorker where it runs
+	j.w = nil
+	return head, true
+}
+
+// stealLocked moves jobs that wait behind a busy worker's running job back to the front of the
+// pool's queue, for w, which is idle: half of the busiest worker's unstarted jobs (at least one),
+// taken from the back of its line. It reports whether it took any. The caller holds p.mu.
+func (w *worker) stealLocked() bool {
+	p := w.p
+	var victim *worker
+	most := 0
+	for v := range p.workers {
+		if v == w || v.exited || len(v.pending) < 2 {
+			continue
+		}
+		// Jobs start in order, so the unstarted ones are a run at the back of the line; the
+		// head is about to run even if it has not yet.
+		n := 0
+		for i := len(v.pending) - 1; i >= 1; i-- {
+			j := v.pending[i]
+			if v.slots.state(j.slot, j.id) != slotSent {
+				break
+			}
+			n++
+		}
+		if n > most {
+			victim, most = v, n
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	take := (most + 1) / 2
+	var got []*job
+	for i := len(victim.pending) - 1; i >= 1 && len(got) < take; i-- {
+		j := victim.pending[i]
+		if _, ok := victim.revokeLocked(j); !ok {
+			break // it has just started, and so have the ones before it
+		}
+		got = append(got, j)
+	}
+	if len(got) == 0 {
+		return false
+	}
+	for l, r := 0, len(got)-1; l < r; l, r = l+1, r-1 {
+		got[l], got[r] = got[r], got[l]
+	}
+	p.queue = append(got, p.queue...)
+	victim.wake() // it has room again
+	return true
+}
+
+// window is how many jobs the worker may have in flight: enough to cover a round trip when tasks
+// are tiny, one when they are long, so that a slow task holds up as little as possible.
+func (w *worker) window() int {
+	if w.ewma <= 0 {
+		return 1 // nothing known yet: assume the task is long
+	}
+	n := int(200e3/w.ewma) + 1
+	return max(1, min(n, numSlots))
+}
+
+// own is the worker's owner: it sends the task, waits for the handshake, serves replies until the
+// worker exits, then reaps it and hands back its unfinished work.
+func (w *worker) own(task *wire.Task, handshake chan<- error) {
+	p := w.p
+	defer p.owners.Done()
+	in := bufio.NewReaderSize(w.conn, 64<<10)
+	b, _ := wire.Marshal(task)
+	err := wire.WriteFrame(fdWriter{w.conn, p.cfg.initFDs}, wire.TypeTask, b)
+	if err == nil {
+		err = w.handshake(in)
+	}
+	if err == nil {
+		p.mu.Lock()
+		w.ready = true
+		p.startFails = 0
+		p.mu.Unlock()
+	}
+	if handshake != nil {
+		handshake <- err
+	}
+	writerDone := make(chan struct{})
+	if err == nil {
+		go w.watchDeath()
+		go w.writeLoop(writerDone)
+		w.readLoop()
+	} else {
+		close(writerDone)
+		close(w.dead)
+		w.kill()
+	}
+	p.mu.Lock()
+	w.exited = true
+	p.mu.Unlock()
+	close(w.quit)
+	<-writerDone
+	w.cmd.Wait()
+	<-w.dead
+	w.amu.Lock()
+	w.conn.Close()
+	w.amu.Unlock()
+	w.wmu.Lock()
+	w.calls.Close()
+	w.wmu.Unlock()
+	w.replies.Close()
+	bootstrap.Reaped()
+	w.exit(err)
+	p.mu.Lock()
+	w.slots.seg.Close() // exit has read the slots; nothing reads them once the worker has exited
+	p.mu.Unlock()
+	close(w.done)
+}
+
+// handshake reads the worker's Ready frame.
+func (w *worker) handshake(in *bufio.Reader) error {
+	typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
+	if err != nil {
+		w.cmd.Wait()
+		st := w.cmd.ProcessState
+		return fmt.Errorf("%w: %w; is mp.Init() the first statement of main?", ErrHandshake, &ExitError{Name: w.name, Pid: w.pid, ProcessState: st})
+	}
+	var r wire.Ready
+	if typ != wire.TypeReady || wire.Unmarshal(payload, &r) != nil {
+		return fmt.Errorf("%w: worker %s sent a bad handshake", ErrProtocol, w.name)
+	}
+	if r.Err != nil {
+		return fromWire(w.name, w.pid, r.Err)
+	}
+	return nil
+}
+
+// writeLoop sends queued jobs to the worker while it has room for them. A worker with nothing in
+// flight and nothing queued takes back jobs that wait behind a busy worker (stealLocked) before it
+// waits in the pool's list, so that no job waits for a busy worker while this one is idle.
+func (w *worker) writeLoop(done chan struct{}) {
+	defer close(done)
+	p := w.p
+	var buf []byte
+	for {
+		p.mu.Lock()
+		if w.exited {
+			p.mu.Unlock()
+			return
+		}
+		if w.retiring {
+			p.mu.Unlock()
+			w.send(wire.AppendID(nil, wire.TypeRetire, 0))
+			return
+		}
+		room := w.window() - len(w.pending)
+		if w.direct {
+			room = 0 // a caller has the worker to itself; it wakes us when done
+		}
+		if p.cfg.maxTasks > 0 {
+			room = min(room, p.cfg.maxTasks-w.sentJobs)
+		}
+		if room > 0 && len(w.pending) == 0 && len(p.queue) == 0 && w.stealLocked() {
+			p.kickWaitingLocked()
+		}
+		// Take no more than a fair share of what is queued, so that two tasks for two idle
+		// workers go one to each.
+		if n := len(p.workers); n > 1 {
+			room = min(room, max(1, (len(p.queue)+n-1)/n))
+		}
+		buf = buf[:0]
+		var heads []*job
+		for room > 0 && len(p.queue) > 0 {
+			j := p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			if j.finished.Load() {
+				continue
+			}
+			if w.assignLocked(j) {
+				heads = append(heads, j) // it runs at once: its timeout starts now
+			}
+			room--
+			buf = w.callFrame(buf, j)
+		}
+		retire := p.cfg.maxTasks > 0 && w.sentJobs >= p.cfg.maxTasks
+		if retire {
+			w.retireLocked()
+		}
+		if len(p.queue) == 0 {
+			p.signalIdleLocked()
+		}
+		if len(buf) == 0 && room > 0 && !w.waiting && !retire {
+			// Room for work but none queued: wait in the pool's list, where Submit finds it. A
+			// worker without room waits for its reader instead, which wakes it on each reply.
+			w.waiting = true
+			p.waiting = append(p.waiting, w)
+		}
+		p.mu.Unlock()
+		for _, j := range heads {
+			w.startTimer(j)
+		}
+		if len(buf) > 0 || retire {
+			w.rwake() // before writing: the worker may block on its replies until they are read
+			w.send(buf)
+			continue
+		}
+		select {
+		case <-w.kick:
+		case <-w.quit:
+			return
+		}
+	}
+}
+
+// startTimer arms the task timeout of j, which has just started running in the worker.
+func (w *worker) startTimer(j *job) {
+	if j.timeout <= 0 {
+		return
+	}
+	t := time.AfterFunc(j.timeout*time.Duration(max(1, j.chunk)), func() {
+		w.p.abort(j, fmt.Errorf("mp: task %s on %s: %w", j.fname, w.name, context.DeadlineExceeded))
+	})
+	if old := j.timer.Swap(t); old != nil {
+		old.Stop()
+	}
+}
+
+// readLoop serves the worker's replies until it exits. It reads only while calls are pending and
+// no caller has taken the worker for a direct call (see applyDirect); otherwise it waits to be
+// woken, or for the worker's death.
+func (w *worker) readLoop() {
+	p := w.p
+	for {
+		p.mu.Lock()
+		for {
+			dead := closed(w.dead)
+			if !w.direct && (len(w.pending) > 0 || dead) {
+				break
+			}
+			w.readerIdle = true
+			p.mu.Unlock()
+			if dead {
+				<-w.rkick
+			} else {
+				select {
+				case <-w.rkick:
+				case <-w.dead:
+				}
+			}
+			p.mu.Lock()
+			w.readerIdle = false
+		}
+		p.mu.Unlock()
+		typ, payload, err := w.rr.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				w.kill() // a reply that breaks the protocol: the worker is not to be trusted
+			}
+			return
+		}
+		if !w.handleFrame(typ, payload, false) {
+			w.kill()
+			return
+		}
+	}
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *worker) rwake() {
+	select {
+	case w.rkick <- struct{}{}:
+	default:
+	}
+}
+
+// watchDeath reads the control socket, on which the worker sends nothing after its handshake:
+// end of file means it has exited.
+func (w *worker) watchDeath() {
+	defer close(w.dead)
+	var b [64]byte
+	for {
+		if _, err := w.conn.Read(b[:]); err != nil {
+			return
+		}
+	}
+}
+
+// handleFrame completes the pending call a reply answers. It reports false for a frame that
+// breaks the protocol: the worker is then not to be trusted.
+func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
+	p := w.p
+	var r wire.Reply
+	if typ != wire.TypeReply || wire.Unmarshal(payload, &r) != nil {
+		return false
+	}
+	now := time.Now()
+	p.mu.Lock()
+	if len(w.pending) == 0 || w.pending[0].id != r.ID {
+		p.mu.Unlock()
+		return false // a reply out of order
+	}
+	j := w.pending[0]
+	took := float64(now.Sub(w.headAt))
+	next := w.removeLocked(j)
+	p.deathsNoProgress = 0
+	if chunk := max(1, j.chunk); chunk > 1 {
+		took /= float64(chunk)
+	}
+	if w.ewma == 0 {
+		w.ewma = took
+	} else {
+		w.ewma = 0.8*w.ewma + 0.2*took
+	}
+	p.signalIdleLocked()
+	p.mu.Unlock()
+	if !direct {
+		w.wake() // room for one more
+	}
+	j.replied.Store(true)
+	j.stopTimer()
+	if next != nil {
+		w.startTimer(next)
+	}
+	var jerr error
+	if r.Err != nil {
+		jerr = fromWire(w.name, w.pid, r.Err)
+	}
+	j.complete(r.Value, r.Done, jerr)
+	return true
+}
+
+// exit handles the end of the worker process, once every reply it wrote has been read. Each job
+// still pending is judged by its slot: the one that was running fails with the worker's exit status
+// (or goes back to the queue, if it has retries left); one whose function had returned fails with
+// ErrResultLost; those that had not started go back to the front of the pool's queue. Then a new
+// worker takes this one's place.
+func (w *worker) exit(startErr error) {
+	p := w.p
+	st := w.cmd.ProcessState
+	p.mu.Lock()
+	delete(p.workers, w)
+	for i, q := range p.waiting {
+		if q == w {
+			p.waiting = append(p.waiting[:i:i], p.waiting[i+1:]...)
+			break
+		}
+	}
+	pending := w.pending
+	w.pending = nil
+	p.sent -= len(pending)
+	type failure struct {
+		j   *job
+		err error
+	}
+	var failed []failure
+	var requeue []*job
+	ran := false // a job was running: the worker did not die idle
+	for _, j := range pending {
+		j.w = nil
+		if j.finished.Load() {
+			if w.slots.state(j.slot, j.id) >= slotRunning {
+				ran = true
+			}
+			continue
+		}
+		switch w.slots.state(j.slot, j.id) {
+		case slotSent:
+			j.stopTimer() // it had not started: its timeout starts again on its next worker
+			requeue = append(requeue, j)
+		case slotDone:
+			ran = true
+			failed = append(failed, failure{j, &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrResultLost}})
+		default: // running
+			ran = true
+			j.starts++
+			if j.starts <= j.retries {
+				j.stopTimer()
+				requeue = append(requeue, j)
+				continue
+			}
+			var err error = &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrWorkerDied}
+			if st == nil {
+				err = fmt.Errorf("%w: %s (pid %d)", ErrWorkerDied, w.name, w.pid)
+			}
+			if j.starts > 1 {
+				err = fmt.Errorf("mp: task %s: its worker died in each of %d attempts; the last: %w", j.fname, j.starts, err)
+			}
+			failed = append(failed, failure{j, err})
+		}
+	}
+	open := p.state == poolOpen || p.state == poolShuttingDown
+	if open && len(requeue) > 0 {
+		p.queue = append(requeue, p.queue...)
+	}
+	crashed := startErr == nil && st != nil && !st.Success() && !w.retiring
+	if crashed && !ran {
+		p.deathsNoProgress++
+	}
+	respawn := open && !w.replaced && (p.state == poolOpen || len(p.queue) > 0 || p.sent > 0)
+	if startErr == nil && p.deathsNoProgress > maxDeathsNoProgress(p.cfg.workers) && p.state == poolOpen {
+		p.breakLocked(fmt.Errorf("%w: %d workers died in a row without finishing a task", ErrBrokenPool, p.deathsNoProgress))
+		respawn = false
+	}
+	w.replaced = true
+	if !open {
+		requeue = append(requeue, p.queue...)
+		p.queue = nil
+	}
+	p.kickWaitingLocked()
+	p.signalIdleLocked()
+	state := p.state
+	closedErr := p.closedErr()
+	if respawn {
+		p.owners.Add(1)
+	}
+	p.mu.Unlock()
+
+	for _, f := range failed {
+		f.j.stopTimer()
+		err := f.err
+		if state == poolClosed {
+			err = ErrClosed
+		}
+		f.j.complete(nil, 0, err)
+	}
+	if !open {
+		for _, j := range requeue {
+			j.complete(nil, 0, closedErr)
+		}
+	}
+	if startErr != nil {
+		p.workerFailedStart(startErr)
+	}
+	if respawn {
+		if startErr != nil {
+			time.Sleep(10 * time.Millisecond) // do not spin on a worker that cannot start
+		}
+		p.spawn(nil)
+	}
+}
