@@ -22,11 +22,22 @@ type Future[R any] struct {
 
 	mu        sync.Mutex
 	callbacks []func(R, error)
-	cb        *callbackRunner
+	ex        Executor // whose callback runner runs the callbacks
 }
 
-func newFuture[R any](cb *callbackRunner) *Future[R] {
-	return &Future[R]{done: make(chan struct{}), cb: cb}
+func newFuture[R any](ex Executor) *Future[R] {
+	return &Future[R]{done: make(chan struct{}), ex: ex}
+}
+
+// setCancel gives the future the abort function of its call, unless it is done already.
+func (f *Future[R]) setCancel(abort func(error)) {
+	f.mu.Lock()
+	select {
+	case <-f.done:
+	default:
+		f.cancel = func() { abort(context.Canceled) }
+	}
+	f.mu.Unlock()
 }
 
 // resolve completes the future; the first call wins.
@@ -50,12 +61,7 @@ func (f *Future[R]) resolve(v R, err error) {
 }
 
 func (f *Future[R]) runCallback(fn func(R, error)) {
-	call := func() { fn(f.val, f.err) }
-	if f.cb != nil {
-		f.cb.run(call)
-	} else {
-		go safeCallback(call)
-	}
+	runCallback(f.ex, func() { fn(f.val, f.err) })
 }
 
 // Wait waits for the task and returns its result: the function's value, or its error (a
@@ -223,60 +229,78 @@ func AsCompleted[R any](ctx context.Context, futs []*Future[R]) iter.Seq2[*Futur
 	}
 }
 
-// callbackRunner runs futures' done callbacks in the parent, one at a time, in the order their
-// futures completed — as Python's pool runs callbacks on its result-handler thread. A callback
-// that panics is reported on standard error and does not stop the others.
+// callbackRunner runs the done callbacks of one executor's futures in the parent, one at a time,
+// in the order their futures completed — as Python's pool runs callbacks on its result-handler
+// thread. A callback that panics is reported on standard error and does not stop the others. A
+// runner exists only while it has callbacks to run: its goroutine ends, and it leaves the table,
+// when its queue is empty.
 type callbackRunner struct {
-	mu      sync.Mutex
-	queue   []func()
-	running bool
-	stopped bool
-	idle    sync.Cond
+	queue []func()
+	done  chan struct{} // closed when the runner's goroutine ends
 }
 
-func newCallbackRunner() *callbackRunner {
-	r := &callbackRunner{}
-	r.idle.L = &r.mu
-	return r
+// callbackRunners holds the runners with work, by executor; the lock guards their queues too.
+var callbackRunners struct {
+	sync.Mutex
+	byKey map[any]*callbackRunner
 }
 
-func (r *callbackRunner) run(fn func()) {
-	r.mu.Lock()
-	if r.stopped {
-		r.mu.Unlock()
-		go safeCallback(fn)
-		return
+// anyExecutor is the key of the runner of executors that cannot be map keys.
+type anyExecutor struct{}
+
+func callbackKey(ex Executor) any {
+	if ex == nil || !reflect.TypeOf(ex).Comparable() {
+		return anyExecutor{}
+	}
+	return ex
+}
+
+// runCallback queues fn on the runner of ex, starting the runner if it has none.
+func runCallback(ex Executor, fn func()) {
+	key := callbackKey(ex)
+	callbackRunners.Lock()
+	r := callbackRunners.byKey[key]
+	if r == nil {
+		if callbackRunners.byKey == nil {
+			callbackRunners.byKey = make(map[any]*callbackRunner)
+		}
+		r = &callbackRunner{done: make(chan struct{})}
+		callbackRunners.byKey[key] = r
+		go r.loop(key)
 	}
 	r.queue = append(r.queue, fn)
-	if !r.running {
-		r.running = true
-		go r.loop()
-	}
-	r.mu.Unlock()
+	callbackRunners.Unlock()
 }
 
-func (r *callbackRunner) loop() {
-	r.mu.Lock()
-	for len(r.queue) > 0 {
+func (r *callbackRunner) loop(key any) {
+	for {
+		callbackRunners.Lock()
+		if len(r.queue) == 0 {
+			delete(callbackRunners.byKey, key)
+			close(r.done)
+			callbackRunners.Unlock()
+			return
+		}
 		fn := r.queue[0]
+		r.queue[0] = nil
 		r.queue = r.queue[1:]
-		r.mu.Unlock()
+		callbackRunners.Unlock()
 		safeCallback(fn)
-		r.mu.Lock()
 	}
-	r.running = false
-	r.idle.Broadcast()
-	r.mu.Unlock()
 }
 
-// stop waits for queued callbacks to run; later callbacks run on goroutines of their own.
-func (r *callbackRunner) stop() {
-	r.mu.Lock()
-	r.stopped = true
-	for r.running {
-		r.idle.Wait()
+// waitCallbacks waits until the callbacks queued for ex's futures have run. A callback queued
+// meanwhile is waited for too.
+func waitCallbacks(ex Executor) {
+	for {
+		callbackRunners.Lock()
+		r := callbackRunners.byKey[callbackKey(ex)]
+		callbackRunners.Unlock()
+		if r == nil {
+			return
+		}
+		<-r.done
 	}
-	r.mu.Unlock()
 }
 
 func safeCallback(fn func()) {

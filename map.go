@@ -12,13 +12,68 @@ import (
 	"unsafe"
 )
 
-// chunkJob makes the job for items xs[lo:hi] of a map.
-func chunkJob[T any](name string, xs []T, cfg *callConfig) (*job, error) {
-	b, fds, err := encodeSlice("arguments of "+name, xs, true)
-	if err != nil {
-		return nil, err
+// chunkCall is the call of one chunk of a Map or MapSeq: items in, results into dst.
+type chunkCall[T, R any] struct {
+	Call
+	f      *Func[T, R]
+	items  []T
+	dst    []R // len(items) results; the first done are valid once the call completes
+	onDone func(done int, err error)
+}
+
+func newChunkCall[T, R any](f *Func[T, R], items []T, dst []R, cfg *callConfig, onDone func(done int, err error)) *chunkCall[T, R] {
+	c := &chunkCall[T, R]{f: f, items: items, dst: dst, onDone: onDone}
+	c.Call = Call{Func: f.name, Chunk: len(items), Timeout: cfg.taskTimeout, Retries: cfg.retries, impl: c}
+	return c
+}
+
+func (c *chunkCall[T, R]) encode() ([]byte, []int, error) {
+	return encodeSlice("arguments of "+c.f.name, c.items, true)
+}
+
+func (c *chunkCall[T, R]) finish(value []byte, done int, err error) {
+	n := len(c.items)
+	if err == nil && done != n {
+		err = fmt.Errorf("%w: %s: %d results for %d items", ErrProtocol, c.f.name, done, n)
 	}
-	return &job{fname: name, arg: b, chunk: len(xs), timeout: cfg.taskTimeout, retries: cfg.retries, fds: fds, nfds: len(fds)}, nil
+	done = max(0, min(done, n))
+	if derr := decodeChunk(c.f.name, value, c.dst[:done]); derr != nil && err == nil {
+		err = derr
+	}
+	c.onDone(done, err)
+}
+
+func (c *chunkCall[T, R]) runLocal(ctx context.Context, timeout time.Duration) (int, error) {
+	stop := ctx.Done()
+	for i, x := range c.items {
+		select {
+		case <-stop:
+			return i, ctx.Err() // the chunk was aborted: stop between items
+		default:
+		}
+		r, err := callWithTimeout(ctx, c.f, x, timeout)
+		if err != nil {
+			return i, err
+		}
+		c.dst[i] = r
+	}
+	return len(c.items), nil
+}
+
+func (c *chunkCall[T, R]) finishLocal(done int, err error) { c.onDone(done, err) }
+
+// executeAll starts calls on ex, and returns their abort functions. A *Pool encodes every
+// argument before it queues any, so that an argument it cannot encode is reported (as err) before
+// anything runs.
+func executeAll(ex Executor, calls []*Call) ([]func(error), error) {
+	if p, ok := ex.(*Pool); ok && p != nil {
+		return p.executeAll(calls)
+	}
+	aborts := make([]func(error), len(calls))
+	for i, c := range calls {
+		aborts[i] = ex.Execute(context.Background(), c)
+	}
+	return aborts, nil
 }
 
 // decodeChunk decodes the results of a chunk into dst, which has room for exactly done values.
@@ -42,14 +97,15 @@ func decodeChunk[R any](name string, value []byte, dst []R) error {
 	return nil
 }
 
-// Map runs f on every item of xs on the pool's workers and returns the results in order: Python's
-// map. The items go to the workers in chunks (about four per worker unless WithChunkSize says
+// Map runs f on every item of xs on the executor and returns the results in order: Python's map.
+// The items go to the workers in chunks (about four per worker unless WithChunkSize says
 // otherwise). The first error — a task's, or ctx's — cancels the tasks not yet done and is
-// returned, with no results. An argument the codec cannot encode is reported before anything runs.
-func Map[T, R any](ctx context.Context, p *Pool, f *Func[T, R], xs []T, opts ...CallOption) ([]R, error) {
+// returned, with no results. On a *Pool an argument the codec cannot encode is reported before
+// anything runs.
+func Map[T, R any](ctx context.Context, ex Executor, f *Func[T, R], xs []T, opts ...CallOption) ([]R, error) {
 	cfg, err := buildCallConfig(opts)
 	if err == nil {
-		err = checkCall(p, f)
+		err = checkExecutor(ex, f)
 	}
 	if err != nil {
 		return nil, err
@@ -61,7 +117,8 @@ func Map[T, R any](ctx context.Context, p *Pool, f *Func[T, R], xs []T, opts ...
 	}
 	size := cfg.chunk
 	if size <= 0 {
-		size = max(1, (n+4*p.cfg.workers-1)/(4*p.cfg.workers))
+		w := workersOf(ex)
+		size = max(1, (n+4*w-1)/(4*w))
 		size = min(size, 1<<16)
 	}
 	var (
@@ -70,42 +127,32 @@ func Map[T, R any](ctx context.Context, p *Pool, f *Func[T, R], xs []T, opts ...
 		failed    = make(chan error, 1)
 		doneItems atomic.Int64
 	)
-	jobs := make([]*job, 0, remaining)
+	calls := make([]*Call, 0, remaining)
+	onDone := func(done int, err error) {
+		doneItems.Add(int64(done))
+		if err != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+		if atomic.AddInt64(&remaining, -1) == 0 {
+			close(allDone)
+		}
+	}
 	for lo := 0; lo < n; lo += size {
 		hi := min(lo+size, n)
-		j, err := chunkJob(f.name, xs[lo:hi], &cfg)
-		if err != nil {
-			for _, j := range jobs {
-				closeFDs(j.fds) // never sent
-			}
-			return nil, err
-		}
-		j.finish = func(value []byte, done int, err error) {
-			if err == nil && done != hi-lo {
-				err = fmt.Errorf("%w: %s: %d results for %d items", ErrProtocol, f.name, done, hi-lo)
-			}
-			if derr := decodeChunk(f.name, value, out[lo:lo+min(done, hi-lo)]); derr != nil && err == nil {
-				err = derr
-			}
-			doneItems.Add(int64(done))
-			if err != nil {
-				select {
-				case failed <- err:
-				default:
-				}
-			}
-			if atomic.AddInt64(&remaining, -1) == 0 {
-				close(allDone)
-			}
-		}
-		jobs = append(jobs, j)
+		calls = append(calls, &newChunkCall(f, xs[lo:hi], out[lo:hi], &cfg, onDone).Call)
 	}
 	stopProgress := startProgress(cfg.progress, n, doneItems.Load)
 	defer stopProgress()
-	p.submit(jobs...)
+	aborts, err := executeAll(ex, calls)
+	if err != nil {
+		return nil, err
+	}
 	abortAll := func(err error) {
-		for _, j := range jobs {
-			p.abort(j, err)
+		for _, abort := range aborts {
+			abort(err)
 		}
 	}
 	select {
@@ -157,7 +204,7 @@ func startProgress(fn func(Progress), total int, done func() int64) func() {
 
 // seqChunk is one chunk of a MapSeq in flight.
 type seqChunk[R any] struct {
-	job   *job
+	abort func(error)
 	res   []R
 	err   error
 	done  chan struct{}
@@ -177,22 +224,22 @@ const maxSeqChunk = 1024
 // Items go one by one at first; while chunks come back within a millisecond the chunk size
 // doubles, up to 1024 items, so that tiny tasks are batched while slow ones keep one item per
 // call. WithChunkSize fixes the size instead (WithChunkSize(1) is Python's default).
-func MapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[T], opts ...CallOption) iter.Seq2[R, error] {
-	return mapSeq(ctx, p, f, seq, true, opts)
+func MapSeq[T, R any](ctx context.Context, ex Executor, f *Func[T, R], seq iter.Seq[T], opts ...CallOption) iter.Seq2[R, error] {
+	return mapSeq(ctx, ex, f, seq, true, opts)
 }
 
 // MapSeqUnordered is MapSeq yielding results as they complete, in any order: Python's
 // imap_unordered.
-func MapSeqUnordered[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[T], opts ...CallOption) iter.Seq2[R, error] {
-	return mapSeq(ctx, p, f, seq, false, opts)
+func MapSeqUnordered[T, R any](ctx context.Context, ex Executor, f *Func[T, R], seq iter.Seq[T], opts ...CallOption) iter.Seq2[R, error] {
+	return mapSeq(ctx, ex, f, seq, false, opts)
 }
 
-func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[T], ordered bool, opts []CallOption) iter.Seq2[R, error] {
+func mapSeq[T, R any](ctx context.Context, ex Executor, f *Func[T, R], seq iter.Seq[T], ordered bool, opts []CallOption) iter.Seq2[R, error] {
 	return func(yield func(R, error) bool) {
 		var zero R
 		cfg, err := buildCallConfig(opts)
 		if err == nil {
-			err = checkCall(p, f)
+			err = checkExecutor(ex, f)
 		}
 		if err != nil {
 			yield(zero, err)
@@ -203,7 +250,7 @@ func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[
 		// maxSeqChunk: tiny tasks get batched, slow ones stay one per call.
 		adaptive := cfg.chunk == 0
 		size := max(1, cfg.chunk)
-		window := 2 * p.cfg.workers
+		window := 2 * workersOf(ex)
 		next, stopPull := iter.Pull(seq)
 		defer stopPull()
 
@@ -215,7 +262,7 @@ func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[
 		var inflight []*seqChunk[R] // in input order
 		defer func() {
 			for _, c := range inflight {
-				p.abort(c.job, context.Canceled)
+				c.abort(context.Canceled)
 			}
 		}()
 		exhausted := false
@@ -233,30 +280,22 @@ func mapSeq[T, R any](ctx context.Context, p *Pool, f *Func[T, R], seq iter.Seq[
 				if len(items) == 0 {
 					return nil
 				}
-				j, err := chunkJob(f.name, items, &cfg)
-				if err != nil {
-					return err
-				}
-				c := &seqChunk[R]{job: j, done: make(chan struct{}), start: time.Now()}
-				n := len(items)
-				j.finish = func(value []byte, done int, err error) {
+				c := &seqChunk[R]{done: make(chan struct{}), start: time.Now(), res: make([]R, len(items))}
+				call := newChunkCall(f, items, c.res, &cfg, func(done int, err error) {
 					c.took = time.Since(c.start)
-					if err == nil && done != n {
-						err = fmt.Errorf("%w: %s: %d results for %d items", ErrProtocol, f.name, done, n)
-					}
-					res := make([]R, min(done, n))
-					if derr := decodeChunk(f.name, value, res); derr != nil && err == nil {
-						err = derr
-					}
-					c.res, c.err = res, err
-					doneItems.Add(int64(len(res)))
+					c.res, c.err = c.res[:done], err
+					doneItems.Add(int64(done))
 					close(c.done)
 					if !ordered {
 						completed <- c
 					}
+				})
+				aborts, err := executeAll(ex, []*Call{&call.Call})
+				if err != nil {
+					return err
 				}
+				c.abort = aborts[0]
 				inflight = append(inflight, c)
-				p.submit(j)
 			}
 			return nil
 		}

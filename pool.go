@@ -33,7 +33,6 @@ import (
 type Pool struct {
 	cfg         poolConfig
 	nextID      atomic.Uint64
-	cb          *callbackRunner
 	initFDsOnce sync.Once
 
 	mu               sync.Mutex
@@ -70,8 +69,8 @@ type job struct {
 	timeout time.Duration
 	retries int // attempts after a worker's death; -1 takes the pool's WithRetries
 	starts  int // attempts that were running when their worker died
-	// finish receives the outcome, exactly once, never under the pool's lock.
-	finish   func(value []byte, done int, err error)
+	// call receives the outcome, exactly once, never under the pool's lock.
+	call     *Call
 	finished atomic.Bool
 	replied  atomic.Bool
 
@@ -102,8 +101,99 @@ func (j *job) complete(value []byte, done int, err error) bool {
 		j.fds = nil
 		j.fdsMu.Unlock()
 	}
-	j.finish(value, done, err)
+	if stop := j.stopCtx.Load(); stop != nil {
+		(*stop)()
+	}
+	j.call.complete(value, done, err)
 	return true
+}
+
+// Execute starts c on the pool's workers; it is the Executor method that Apply, Submit, Map and
+// the MapSeq functions call, and code outside this package rarely needs it. It encodes the
+// argument in the caller, passing the handles it holds to the worker by descriptor, and queues
+// the call. A call on a pool that was shut down fails with ErrClosed.
+func (p *Pool) Execute(ctx context.Context, c *Call) (abort func(cause error)) {
+	j, err := p.newJob(c)
+	if err != nil {
+		c.complete(nil, 0, err)
+		return noAbort
+	}
+	p.bindContext(ctx, j)
+	p.submit(j)
+	return func(cause error) { p.abort(j, cause) }
+}
+
+// noAbort is the abort function of a call that completed before it started.
+func noAbort(error) {}
+
+// newJob makes the job of call c, encoding its argument.
+func (p *Pool) newJob(c *Call) (*job, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: nil *Pool", ErrClosed)
+	}
+	b, fds, err := c.argWithHandles()
+	if err != nil {
+		closeFDs(fds)
+		return nil, err
+	}
+	return &job{fname: c.Func, arg: b, chunk: c.Chunk, timeout: c.Timeout, retries: c.Retries, fds: fds, nfds: len(fds), call: c}, nil
+}
+
+// executeAll starts calls, encoding every argument before it queues any: an argument that
+// cannot be encoded fails them all, and nothing runs.
+func (p *Pool) executeAll(calls []*Call) ([]func(error), error) {
+	jobs := make([]*job, 0, len(calls))
+	for _, c := range calls {
+		j, err := p.newJob(c)
+		if err != nil {
+			for _, j := range jobs {
+				closeFDs(j.fds) // never sent
+			}
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	p.submit(jobs...)
+	aborts := make([]func(error), len(jobs))
+	for i, j := range jobs {
+		aborts[i] = func(cause error) { p.abort(j, cause) }
+	}
+	return aborts, nil
+}
+
+// apply runs c as Apply does: directly on an idle worker when one is free and nothing waits,
+// else queued as Execute does. Apply itself waits for the result and cancels on ctx.
+func (p *Pool) apply(ctx context.Context, c *Call) {
+	j, err := p.newJob(c)
+	if err != nil {
+		c.complete(nil, 0, err)
+		return
+	}
+	if w := p.claimIdle(j); w != nil {
+		w.applyDirect(ctx, j)
+		return
+	}
+	p.bindContext(ctx, j)
+	p.submit(j)
+}
+
+// bindContext aborts job j when ctx ends before it does.
+func (p *Pool) bindContext(ctx context.Context, j *job) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { p.abort(j, context.Cause(ctx)) })
+		j.stopCtx.Store(&stop)
+		if j.finished.Load() {
+			stop()
+		}
+	}
+}
+
+// Workers returns the number of worker processes the pool keeps (0 for a nil *Pool).
+func (p *Pool) Workers() int {
+	if p == nil {
+		return 0
+	}
+	return p.cfg.workers
 }
 
 // NewPool starts a pool of worker processes and waits until each has answered its handshake (and
@@ -118,14 +208,17 @@ func NewPool(ctx context.Context, opts ...PoolOption) (*Pool, error) {
 			continue
 		}
 		if err := o.applyPool(&cfg); err != nil {
-			closeFDs(cfg.initFDs)
 			return nil, err
 		}
 	}
 	if cfg.initFunc != "" {
 		if _, ok := lookup(cfg.initFunc); !ok {
-			closeFDs(cfg.initFDs)
 			return nil, fmt.Errorf("%w: initializer %q", ErrNotRegistered, cfg.initFunc)
+		}
+		var err error
+		if cfg.initArg, cfg.initFDs, err = cfg.initEncode(); err != nil {
+			closeFDs(cfg.initFDs)
+			return nil, err
 		}
 	}
 	if currentInfo().Daemon {
@@ -135,7 +228,6 @@ func NewPool(ctx context.Context, opts ...PoolOption) (*Pool, error) {
 	p := &Pool{
 		cfg:     cfg,
 		workers: make(map[*worker]struct{}),
-		cb:      newCallbackRunner(),
 		stopMon: make(chan struct{}),
 	}
 	results := make(chan error, cfg.workers)
@@ -164,9 +256,6 @@ wait:
 	go p.monitor()
 	return p, nil
 }
-
-// Workers returns the number of worker processes the pool keeps.
-func (p *Pool) Workers() int { return p.cfg.workers }
 
 // Pids returns the pids of the pool's workers that have answered their handshake and have not yet
 // been reaped, for monitoring and tests. A worker that was just killed stays listed until its
@@ -466,7 +555,7 @@ func (p *Pool) Close() error {
 	if mon != nil {
 		<-mon
 	}
-	p.cb.stop()
+	waitCallbacks(p)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -20,7 +21,9 @@ type poolConfig struct {
 	maxTasks    int
 	initFunc    string
 	initArg     []byte
-	initFDs     []int // descriptors of the handles in initArg, sent to every worker for the pool's life
+	initFDs     []int                         // descriptors of the handles in initArg, sent to every worker for the pool's life
+	initEncode  func() ([]byte, []int, error) // encodes the initializer's argument, for NewPool
+	initLocal   func(context.Context) error   // runs the initializer in this process, for NewGoroutinePool
 	taskTimeout time.Duration
 	memoryLimit int64
 	cancelGrace time.Duration
@@ -79,12 +82,9 @@ func WithInitializer[T, R any](f *Func[T, R], arg T) PoolOption {
 		if f == nil {
 			return fmt.Errorf("%w: WithInitializer with a nil *Func", ErrNotRegistered)
 		}
-		b, fds, err := encodeArg("initializer argument of "+f.name, arg)
-		if err != nil {
-			return err
-		}
-		closeFDs(c.initFDs)
-		c.initFunc, c.initArg, c.initFDs = f.name, b, fds
+		c.initFunc = f.name
+		c.initEncode = func() ([]byte, []int, error) { return encodeArg("initializer argument of "+f.name, arg) }
+		c.initLocal = func(ctx context.Context) error { _, err := f.fn(ctx, arg); return err }
 		return nil
 	})
 }

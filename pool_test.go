@@ -5,15 +5,11 @@ package mp_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"iter"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -94,96 +90,6 @@ func TestPoolCalls(t *testing.T) {
 	words, err := mp.Map(ctx, p, Hello2, []string{"a", "b", "c"}, mp.WithChunkSize(2))
 	if err != nil || !slices.Equal(words, []string{"<a>", "<b>", "<c>"}) {
 		t.Fatalf("Map(strings) = %v, %v", words, err)
-	}
-}
-
-func TestPoolMapSeq(t *testing.T) {
-	ctx := ctxT(t)
-	p := newPool(t, mp.WithWorkers(2))
-	var got []int
-	for v, err := range mp.MapSeq(ctx, p, Square, slices.Values(ints(200)), mp.WithChunkSize(3)) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, v)
-	}
-	for i, v := range got {
-		if v != i*i {
-			t.Fatalf("MapSeq[%d] = %d (in order)", i, v)
-		}
-	}
-	if len(got) != 200 {
-		t.Fatalf("MapSeq yielded %d", len(got))
-	}
-	var un []int
-	for v, err := range mp.MapSeqUnordered(ctx, p, Square, slices.Values(ints(100))) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		un = append(un, v)
-	}
-	slices.Sort(un)
-	for i, v := range un {
-		if v != i*i {
-			t.Fatalf("MapSeqUnordered sorted[%d] = %d", i, v)
-		}
-	}
-
-	// An endless input streams with back-pressure: breaking out after 50 results leaves the
-	// input read only a bounded distance ahead.
-	var pulled atomic.Int64
-	endless := func(yield func(int) bool) {
-		for i := 0; ; i++ {
-			pulled.Add(1)
-			if !yield(i) {
-				return
-			}
-		}
-	}
-	n := 0
-	for v, err := range mp.MapSeq(ctx, p, Square, iter.Seq[int](endless), mp.WithChunkSize(1)) {
-		if err != nil || v != n*n {
-			t.Fatalf("endless[%d] = %d, %v", n, v, err)
-		}
-		n++
-		if n == 50 {
-			break
-		}
-	}
-	if got := pulled.Load(); got > 50+2*int64(p.Workers())+1 {
-		t.Fatalf("the input was read %d items ahead of 50 results: not bounded", got)
-	}
-	// With the automatic chunk size, tiny tasks get batched, and the read-ahead stays bounded by
-	// two chunks of at most 1024 items per worker.
-	pulled.Store(0)
-	n = 0
-	for v, err := range mp.MapSeq(ctx, p, Square, iter.Seq[int](endless)) {
-		if err != nil || v != n*n {
-			t.Fatalf("endless (automatic chunks)[%d] = %d, %v", n, v, err)
-		}
-		n++
-		if n == 20000 {
-			break
-		}
-	}
-	if got := pulled.Load(); got > 20000+2*int64(p.Workers())*1024+1 {
-		t.Fatalf("automatic chunks read %d items for 20000 results: not bounded", got)
-	}
-	// The first error ends the sequence.
-	var last error
-	count := 0
-	for _, err := range mp.MapSeq(ctx, p, FailAt, slices.Values(ints(1000)), mp.WithChunkSize(10)) {
-		if err != nil {
-			last = err
-			break
-		}
-		count++
-	}
-	if !errors.Is(last, ErrSoldOut) || count != 500 {
-		t.Fatalf("MapSeq with a failing item: %d results then %v; want 500 then ErrSoldOut", count, last)
-	}
-	if _, err := mp.Apply(ctx, p, Square, 3); err != nil {
-		t.Fatalf("pool unusable after an aborted MapSeq: %v", err)
 	}
 }
 
@@ -429,84 +335,6 @@ func TestPoolInitializer(t *testing.T) {
 	}
 }
 
-func TestPoolCallbacks(t *testing.T) {
-	ctx := ctxT(t)
-	p := newPool(t, mp.WithWorkers(2))
-	var mu sync.Mutex
-	var got []int
-	var pids []int
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Add(1)
-		fut := mp.Submit(ctx, p, Square, i)
-		if i == 3 {
-			fut.OnDone(func(int, error) { panic("a callback panics") })
-		}
-		fut.OnDone(func(v int, err error) {
-			defer wg.Done()
-			mu.Lock()
-			got = append(got, v)
-			pids = append(pids, os.Getpid())
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	slices.Sort(got)
-	for i, v := range got {
-		if v != i*i {
-			t.Fatalf("callback values %v", got)
-		}
-	}
-	for _, pid := range pids {
-		if pid != os.Getpid() {
-			t.Fatalf("a callback ran in process %d, not the parent %d", pid, os.Getpid())
-		}
-	}
-	// A callback on a done future runs too.
-	fut := mp.Submit(ctx, p, Square, 30)
-	fut.Wait(ctx)
-	ran := make(chan int, 1)
-	fut.OnDone(func(v int, err error) { ran <- v })
-	if v := <-ran; v != 900 {
-		t.Fatalf("late callback got %d", v)
-	}
-}
-
-func TestPoolWaitHelpers(t *testing.T) {
-	ctx := ctxT(t)
-	p := newPool(t, mp.WithWorkers(2))
-	slow := mp.Submit(ctx, p, SleepSquare, 400)
-	fast := mp.Submit(ctx, p, SleepSquare, 10)
-	if i, err := mp.WaitAny(ctx, slow, fast); err != nil || i != 1 {
-		t.Fatalf("WaitAny = %d, %v; want the fast one", i, err)
-	}
-	if err := mp.WaitAll(ctx, slow, fast); err != nil {
-		t.Fatal(err)
-	}
-	var order []int
-	futs := []*mp.Future[int]{mp.Submit(ctx, p, SleepSquare, 300), mp.Submit(ctx, p, SleepSquare, 1)}
-	for f, err := range mp.AsCompleted(ctx, futs) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, _ := f.Wait(ctx)
-		order = append(order, v)
-	}
-	if !slices.Equal(order, []int{1, 90000}) {
-		t.Fatalf("AsCompleted order %v", order)
-	}
-	if err := mp.WaitAll(ctx, slow, fast); err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	hang := mp.Submit(ctx, p, SleepSquare, 2000)
-	if _, err := mp.WaitAny(short, hang); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("WaitAny past its ctx = %v", err)
-	}
-	hang.Cancel()
-}
-
 func TestPoolShutdownAndClose(t *testing.T) {
 	ctx := ctxT(t)
 	p, err := mp.NewPool(ctx, mp.WithWorkers(2))
@@ -648,34 +476,4 @@ func TestPoolBadInput(t *testing.T) {
 	if v, err := mp.Apply(ctx, p, Square, 11); err != nil || v != 121 {
 		t.Fatalf("after bad input: %d, %v", v, err)
 	}
-}
-
-func TestPoolProgress(t *testing.T) {
-	ctx := ctxT(t)
-	p := newPool(t, mp.WithWorkers(2))
-	var mu sync.Mutex
-	var reports []mp.Progress
-	_, err := mp.Map(ctx, p, SleepSquare, slices.Repeat([]int{30}, 20), mp.WithChunkSize(1), mp.WithProgress(func(pr mp.Progress) {
-		mu.Lock()
-		reports = append(reports, pr)
-		mu.Unlock()
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(reports) < 2 {
-		t.Fatalf("reports %v", reports)
-	}
-	last := reports[len(reports)-1]
-	if last.Done != 20 || last.Total != 20 || last.Rate() <= 0 {
-		t.Fatalf("last report %+v", last)
-	}
-	for i := 1; i < len(reports); i++ {
-		if reports[i].Done < reports[i-1].Done {
-			t.Fatalf("progress went backwards: %v", reports)
-		}
-	}
-	_ = fmt.Sprint()
 }

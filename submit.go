@@ -3,108 +3,42 @@ package mp
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
-// checkCall validates what every pool call needs.
-func checkCall[T, R any](p *Pool, f *Func[T, R]) error {
-	if p == nil {
-		return fmt.Errorf("%w: nil *Pool", ErrClosed)
-	}
-	if f == nil {
-		return fmt.Errorf("%w: nil *Func", ErrNotRegistered)
-	}
-	if _, ok := lookup(f.name); !ok {
-		return fmt.Errorf("%w: %q", ErrNotRegistered, f.name)
-	}
-	return nil
-}
-
-// Submit queues f(ctx, arg) on the pool and returns its future at once: Python's apply_async and
-// executor.submit. The submission never blocks; the pool's queue is unbounded. The task is bound
-// to ctx: when ctx ends before the task does, the task is cancelled as by Future.Cancel. Errors
-// that stop the task from being queued — a nil or unregistered function, an argument the codec
-// cannot encode (naming its type), a pool that was shut down (ErrClosed) — are the future's error.
-func Submit[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ...CallOption) *Future[R] {
-	fut, j := newTask(ctx, p, f, arg, opts)
-	if j != nil {
-		bindContext(ctx, p, j)
-		p.submit(j)
-	}
-	return fut
-}
-
-// bindContext cancels job j when ctx ends before it does.
-func bindContext(ctx context.Context, p *Pool, j *job) {
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { p.abort(j, context.Cause(ctx)) })
-		j.stopCtx.Store(&stop)
-		if j.finished.Load() {
-			stop()
-		}
-	}
-}
-
-// newTask makes the future and job of one call; j is nil when the future failed already.
-func newTask[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts []CallOption) (*Future[R], *job) {
-	var cb *callbackRunner
-	if p != nil {
-		cb = p.cb
-	}
-	fut := newFuture[R](cb)
-	var zero R
-	cfg, err := buildCallConfig(opts)
-	if err == nil {
-		err = checkCall(p, f)
-	}
-	var b []byte
-	var fds []int
-	if err == nil {
-		b, fds, err = encodeArg("argument of "+f.name, arg)
-	}
-	if err == nil {
-		err = ctx.Err()
-	}
+// Submit starts f(ctx, arg) on the executor and returns its future at once: Python's apply_async
+// and executor.submit. On a *Pool it encodes the argument in the caller (for a large argument
+// that is the cost of Submit) and queues the call; the queue is unbounded, so Submit never waits
+// for a worker. The task is bound to ctx: when ctx ends before the task does, the task is
+// cancelled as by Future.Cancel, so a request-scoped ctx cancels the work when the request ends
+// (give context.WithoutCancel(ctx) to let it go on). Errors that stop the task from being queued —
+// a nil or unregistered function, an argument the codec cannot encode (naming its type), an
+// executor that was shut down (ErrClosed) — are the future's error.
+func Submit[T, R any](ctx context.Context, ex Executor, f *Func[T, R], arg T, opts ...CallOption) *Future[R] {
+	c, err := newTaskCall(ctx, ex, f, arg, opts)
 	if err != nil {
-		closeFDs(fds)
-		fut.resolve(zero, err)
-		return fut, nil
+		return c.fut
 	}
-	j := &job{fname: f.name, arg: b, timeout: cfg.taskTimeout, retries: cfg.retries, fds: fds, nfds: len(fds)}
-	j.finish = func(value []byte, done int, err error) {
-		if stop := j.stopCtx.Load(); stop != nil {
-			(*stop)()
-		}
-		if err != nil {
-			fut.resolve(zero, err)
-			return
-		}
-		var r R
-		if err := decodeValue("result of "+f.name, value, &r); err != nil {
-			fut.resolve(zero, err)
-			return
-		}
-		fut.resolve(r, nil)
-	}
-	fut.mu.Lock()
-	fut.cancel = func() { p.abort(j, context.Canceled) }
-	fut.mu.Unlock()
-	return fut, j
+	c.fut.setCancel(ex.Execute(ctx, &c.Call))
+	return c.fut
 }
 
-// Apply runs f(ctx, arg) on a worker of the pool and returns its result: Python's apply. When ctx
-// ends first, the task is cancelled (see Future.Cancel) and Apply returns ctx.Err() at once.
+// Apply runs f(ctx, arg) on the executor and returns its result: Python's apply. When ctx ends
+// first, the task is cancelled (see Future.Cancel) and Apply returns ctx.Err() at once.
 //
-// When a worker is idle and nothing is queued, Apply writes the call and reads the reply on its
-// own goroutine: a round trip then costs two pipe transfers and no goroutine hand-off.
-func Apply[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ...CallOption) (R, error) {
-	fut, j := newTask(ctx, p, f, arg, opts)
-	if j != nil {
-		if w := p.claimIdle(j); w != nil {
-			w.applyDirect(ctx, j)
-		} else {
-			bindContext(ctx, p, j)
-			p.submit(j)
-		}
+// On a *Pool, when a worker is idle and nothing is queued, Apply writes the call and reads the
+// reply on its own goroutine: a round trip then costs two pipe transfers and no goroutine
+// hand-off.
+func Apply[T, R any](ctx context.Context, ex Executor, f *Func[T, R], arg T, opts ...CallOption) (R, error) {
+	c, err := newTaskCall(ctx, ex, f, arg, opts)
+	if err != nil {
+		return c.fut.val, c.fut.err
+	}
+	fut := c.fut
+	if p, ok := ex.(*Pool); ok && p != nil {
+		p.apply(ctx, &c.Call)
+	} else {
+		fut.setCancel(ex.Execute(ctx, &c.Call))
 	}
 	select {
 	case <-fut.done:
@@ -114,4 +48,82 @@ func Apply[T, R any](ctx context.Context, p *Pool, f *Func[T, R], arg T, opts ..
 		var zero R
 		return zero, ctx.Err()
 	}
+}
+
+// taskCall is the call of Submit or Apply: one argument, one result, one future.
+type taskCall[T, R any] struct {
+	Call
+	f   *Func[T, R]
+	arg T
+	res R // set by runLocal
+	fut *Future[R]
+}
+
+// newTaskCall makes the call and future of one task. When the task cannot be queued, the future
+// has failed already and err says why.
+func newTaskCall[T, R any](ctx context.Context, ex Executor, f *Func[T, R], arg T, opts []CallOption) (*taskCall[T, R], error) {
+	c := &taskCall[T, R]{f: f, arg: arg, fut: newFuture[R](ex)}
+	cfg, err := buildCallConfig(opts)
+	if err == nil {
+		err = checkExecutor(ex, f)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		var zero R
+		c.fut.resolve(zero, err)
+		return c, err
+	}
+	c.Call = Call{Func: f.name, Timeout: cfg.taskTimeout, Retries: cfg.retries, impl: c}
+	return c, nil
+}
+
+func (c *taskCall[T, R]) encode() ([]byte, []int, error) {
+	return encodeArg("argument of "+c.f.name, c.arg)
+}
+
+func (c *taskCall[T, R]) finish(value []byte, _ int, err error) {
+	var r R
+	if err == nil {
+		err = decodeValue("result of "+c.f.name, value, &r)
+	}
+	if err != nil {
+		var zero R
+		c.fut.resolve(zero, err)
+		return
+	}
+	c.fut.resolve(r, nil)
+}
+
+// callWithTimeout runs f(ctx, x) in this process, its ctx bounded by timeout when that is
+// positive. A function that returns nil after its deadline fails with an error saying so, as it
+// does in a worker process.
+func callWithTimeout[T, R any](ctx context.Context, f *Func[T, R], x T, timeout time.Duration) (R, error) {
+	if timeout <= 0 {
+		return f.fn(ctx, x)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r, err := f.fn(cctx, x)
+	if err == nil && cctx.Err() == context.DeadlineExceeded {
+		var zero R
+		return zero, fmt.Errorf("mp: task %s ran past its timeout of %v: %w", f.name, timeout, context.DeadlineExceeded)
+	}
+	return r, err
+}
+
+func (c *taskCall[T, R]) runLocal(ctx context.Context, timeout time.Duration) (int, error) {
+	r, err := callWithTimeout(ctx, c.f, c.arg, timeout)
+	c.res = r
+	return 0, err
+}
+
+func (c *taskCall[T, R]) finishLocal(_ int, err error) {
+	if err != nil {
+		var zero R
+		c.fut.resolve(zero, err)
+		return
+	}
+	c.fut.resolve(c.res, nil)
 }

@@ -1,0 +1,433 @@
+package mp
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// GoroutinePool is an Executor that runs registered functions on goroutines of this process:
+// Python's multiprocessing.pool.ThreadPool, multiprocessing.dummy.Pool and
+// concurrent.futures.ThreadPoolExecutor. The same Apply, Submit, Map and MapSeq code runs on it
+// and on a *Pool; to switch, change the constructor:
+//
+//	ex, err := mp.NewPool(ctx, mp.WithWorkers(4))          // worker processes
+//	ex, err := mp.NewGoroutinePool(ctx, mp.WithWorkers(4)) // goroutines of this process
+//
+// What differs, by design:
+//   - Nothing is encoded: the argument is passed to the function as is, and the result returned
+//     as is. A pointer or slice in the argument is shared with the caller, not copied, and an
+//     error keeps its exact value. (A Call made by NewCall, whose argument is already encoded, is
+//     decoded and its result encoded, as a worker process does.)
+//   - A timeout or a cancel returns at once, with the same error as on a *Pool, and cancels the
+//     function's context; but a goroutine cannot be killed, so a function that ignores its
+//     context keeps running (and keeps its worker busy) until it returns, and its result is
+//     dropped. For work that must really stop, use a *Pool, whose workers are killed.
+//   - A panic in a function fails its call with a *PanicError holding the stack; it does not
+//     crash the program, and the worker goes on.
+//   - The function's context carries no values of the caller's (as in a worker process); it is
+//     cancelled when the call is, or when the pool is closed.
+//
+// Options: WithWorkers (default NumCPU()), WithInitializer (run on each worker goroutine before
+// its first task, and again after WithMaxTasksPerWorker recycles it), WithMaxTasksPerWorker, and
+// WithTaskTimeout apply; WithRetries has nothing to do (a goroutine does not die) and is
+// accepted; options that only mean something for processes — WithWorkerMemoryLimit,
+// WithWorkerEnv, WithCancelGrace — are an ErrInvalidOption.
+//
+// A GoroutinePool is safe for concurrent use and cannot be passed to another process. It costs
+// a goroutine per worker, and a call about the cost of two goroutine hand-offs.
+type GoroutinePool struct {
+	workers  int
+	maxTasks int
+	timeout  time.Duration
+	init     func(context.Context) error
+
+	mu      sync.Mutex
+	wake    sync.Cond
+	state   poolState
+	queue   list.List // of *goCall, not yet started, oldest first
+	running map[*goCall]struct{}
+	live    int           // worker goroutines
+	idle    chan struct{} // closed when nothing is queued or running and Shutdown waits
+	gone    chan struct{} // closed when the last worker goroutine has ended after Shutdown
+}
+
+// goCall is a call queued on or running in a GoroutinePool.
+type goCall struct {
+	c       *Call
+	elem    *list.Element      // in the queue, while queued
+	cancel  context.CancelFunc // of the running function's context, once started
+	stopCtx func() bool        // unbinds the caller's ctx
+}
+
+// NewGoroutinePool starts a pool of n worker goroutines (WithWorkers; NumCPU() by default) and
+// waits until each has run its initializer. A failing initializer is returned as its error, and
+// invalid options as an ErrInvalidOption. ctx bounds the start only. The pool must be ended with
+// Shutdown or Close.
+func NewGoroutinePool(ctx context.Context, opts ...PoolOption) (*GoroutinePool, error) {
+	cfg := defaultPoolConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.applyPool(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	def := defaultPoolConfig()
+	for _, bad := range []struct {
+		set  bool
+		name string
+	}{
+		{cfg.memoryLimit != 0, "WithWorkerMemoryLimit"},
+		{cfg.env != nil, "WithWorkerEnv"},
+		{cfg.cancelGrace != def.cancelGrace, "WithCancelGrace"},
+	} {
+		if bad.set {
+			return nil, fmt.Errorf("%w: %s does not apply to a GoroutinePool, whose workers are goroutines of this process; leave it out, or use NewPool", ErrInvalidOption, bad.name)
+		}
+	}
+	p := &GoroutinePool{
+		workers:  cfg.workers,
+		maxTasks: cfg.maxTasks,
+		timeout:  cfg.taskTimeout,
+		init:     cfg.initLocal,
+		running:  make(map[*goCall]struct{}),
+	}
+	p.wake.L = &p.mu
+	started := make(chan error, p.workers)
+	p.mu.Lock()
+	p.live = p.workers
+	p.mu.Unlock()
+	for range p.workers {
+		go p.worker(started)
+	}
+	var firstErr error
+	for range p.workers {
+		select {
+		case err := <-started:
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		case <-ctx.Done():
+			if firstErr == nil {
+				firstErr = ctx.Err()
+			}
+		}
+		if firstErr != nil {
+			break
+		}
+	}
+	if firstErr != nil {
+		p.Close()
+		return nil, firstErr
+	}
+	return p, nil
+}
+
+// Workers returns the number of worker goroutines (0 for a nil *GoroutinePool).
+func (p *GoroutinePool) Workers() int {
+	if p == nil {
+		return 0
+	}
+	return p.workers
+}
+
+// Execute queues c for the pool's workers; it is the Executor method that Apply, Submit, Map and
+// the MapSeq functions call. A call on a pool that was shut down fails with ErrClosed.
+func (p *GoroutinePool) Execute(ctx context.Context, c *Call) (abort func(cause error)) {
+	if p == nil {
+		c.complete(nil, 0, fmt.Errorf("%w: nil *GoroutinePool", ErrClosed))
+		return noAbort
+	}
+	g := &goCall{c: c}
+	p.mu.Lock()
+	if p.state != poolOpen {
+		p.mu.Unlock()
+		c.complete(nil, 0, ErrClosed)
+		return noAbort
+	}
+	g.elem = p.queue.PushBack(g)
+	p.wake.Signal()
+	if ctx.Done() != nil {
+		g.stopCtx = context.AfterFunc(ctx, func() { p.abort(g, context.Cause(ctx)) })
+	}
+	p.mu.Unlock()
+	return func(cause error) { p.abort(g, cause) }
+}
+
+// abort ends call g with err at once: a queued call leaves the queue and never runs; a running
+// one has its function's context cancelled.
+func (p *GoroutinePool) abort(g *goCall, err error) {
+	if !g.c.complete(nil, 0, err) {
+		return
+	}
+	p.mu.Lock()
+	if g.elem != nil {
+		p.queue.Remove(g.elem)
+		g.elem = nil
+		p.signalIdleLocked()
+	} else if g.cancel != nil {
+		g.cancel()
+	}
+	stop := g.stopCtx
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// worker is one worker goroutine: it runs the initializer, then calls until the pool ends or
+// WithMaxTasksPerWorker has it replaced. started, when not nil, receives the initializer's outcome.
+func (p *GoroutinePool) worker(started chan<- error) {
+	if p.init != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		err := runProtected(func() error { return p.init(ctx) })
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("mp: the initializer of a GoroutinePool worker failed: %w", err)
+		}
+		if started != nil {
+			started <- err
+		}
+		if err != nil {
+			p.workerGone()
+			return
+		}
+	} else if started != nil {
+		started <- nil
+	}
+	for tasks := 0; p.maxTasks == 0 || tasks < p.maxTasks; tasks++ {
+		g, ctx := p.next()
+		if g == nil {
+			p.workerGone()
+			return
+		}
+		p.run(ctx, g)
+	}
+	// Recycled after its maximum number of tasks: a fresh worker takes its place (and runs the
+	// initializer again), as a new process would.
+	go p.worker(nil)
+}
+
+// workerGone counts a worker goroutine that ended.
+func (p *GoroutinePool) workerGone() {
+	p.mu.Lock()
+	p.live--
+	if p.live == 0 && p.gone != nil {
+		close(p.gone)
+		p.gone = nil
+	}
+	p.mu.Unlock()
+}
+
+// next waits for a call to run and returns it with its context, or nil once the pool ends.
+func (p *GoroutinePool) next() (*goCall, context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.queue.Len() == 0 && p.state == poolOpen {
+		p.wake.Wait()
+	}
+	if p.queue.Len() == 0 || p.state == poolClosed {
+		return nil, nil
+	}
+	g := p.queue.Remove(p.queue.Front()).(*goCall)
+	g.elem = nil
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	p.running[g] = struct{}{}
+	return g, ctx
+}
+
+// run runs call g and completes it.
+func (p *GoroutinePool) run(ctx context.Context, g *goCall) {
+	c := g.c
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = p.timeout
+	}
+	var timer *time.Timer
+	if timeout > 0 {
+		timer = time.AfterFunc(timeout*time.Duration(max(1, c.Chunk)), func() {
+			p.abort(g, fmt.Errorf("mp: task %s: %w", c.Func, context.DeadlineExceeded))
+		})
+	}
+	if lc, ok := c.impl.(localCall); ok {
+		var done int
+		err := runProtected(func() error {
+			var err error
+			done, err = lc.runLocal(ctx, timeout)
+			return err
+		})
+		c.completeLocal(done, err)
+	} else {
+		value, done, err := runEncoded(ctx, c, timeout)
+		c.complete(value, done, err)
+	}
+	if timer != nil {
+		timer.Stop()
+	}
+	p.mu.Lock()
+	delete(p.running, g)
+	g.cancel()
+	stop := g.stopCtx
+	p.signalIdleLocked()
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// runEncoded runs a call whose argument is encoded (made by NewCall) as a worker process would:
+// it decodes the argument, runs the function and encodes the result.
+func runEncoded(ctx context.Context, c *Call, timeout time.Duration) ([]byte, int, error) {
+	e, ok := lookup(c.Func)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: %q", ErrNotRegistered, c.Func)
+	}
+	arg, err := c.Arg()
+	if err != nil {
+		return nil, 0, err
+	}
+	if c.Chunk > 0 {
+		value, done, werr := e.chunk(ctx, arg, nil, c.Chunk, timeout)
+		if werr != nil {
+			return value, done, fromWire("", 0, werr)
+		}
+		return value, done, nil
+	}
+	var value []byte
+	err = runProtected(func() error {
+		run, err := e.prepare(arg, nil)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			cctx, cancel = context.WithTimeout(ctx, timeout)
+		}
+		defer cancel()
+		value, err = run(cctx)
+		if err == nil && timeout > 0 && cctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("mp: task %s ran past its timeout of %v: %w", c.Func, timeout, context.DeadlineExceeded)
+		}
+		return err
+	})
+	return value, 0, err
+}
+
+// runProtected runs f, turning a panic into a *PanicError with the stack.
+func runProtected(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pe := &PanicError{Name: currentInfo().Name, Pid: currentInfo().Pid, Value: fmt.Sprint(r), Stack: string(debug.Stack())}
+			if e, ok := r.(error); ok {
+				pe.errs = []error{e}
+			}
+			err = pe
+		}
+	}()
+	return f()
+}
+
+// signalIdleLocked wakes Shutdown when nothing is queued or running.
+func (p *GoroutinePool) signalIdleLocked() {
+	if p.idle != nil && p.queue.Len() == 0 && len(p.running) == 0 {
+		close(p.idle)
+		p.idle = nil
+	}
+}
+
+// Shutdown stops the pool gracefully: it refuses new work (ErrClosed), lets queued and running
+// calls finish, and returns once every worker goroutine has ended. When ctx ends first, it falls
+// back to Close and returns ctx.Err(). With CancelPending, calls that have not started fail with
+// context.Canceled instead of running. Calling Shutdown after the pool was ended returns nil.
+func (p *GoroutinePool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
+	var so shutdownConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyShutdown(&so)
+		}
+	}
+	p.mu.Lock()
+	if p.state != poolOpen {
+		p.mu.Unlock()
+		return nil
+	}
+	p.state = poolShuttingDown
+	var dropped []*goCall
+	if so.cancelPending {
+		dropped = p.takeQueueLocked()
+	}
+	idle, gone := make(chan struct{}), make(chan struct{})
+	p.idle, p.gone = idle, gone
+	p.signalIdleLocked()
+	if p.live == 0 {
+		close(gone)
+		p.gone = nil
+	}
+	p.wake.Broadcast()
+	p.mu.Unlock()
+	for _, g := range dropped {
+		p.abort(g, context.Canceled)
+	}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		p.Close()
+		return ctx.Err()
+	}
+	select {
+	case <-gone:
+	case <-ctx.Done():
+		p.Close()
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	p.state = poolClosed
+	p.mu.Unlock()
+	waitCallbacks(p)
+	return nil
+}
+
+// takeQueueLocked empties the queue and returns what it held.
+func (p *GoroutinePool) takeQueueLocked() []*goCall {
+	var gs []*goCall
+	for e := p.queue.Front(); e != nil; e = e.Next() {
+		g := e.Value.(*goCall)
+		g.elem = nil
+		gs = append(gs, g)
+	}
+	p.queue.Init()
+	return gs
+}
+
+// Close stops the pool now: queued and running calls fail with ErrClosed at once, the running
+// functions' contexts are cancelled, and every later call fails with ErrClosed. Close does not
+// wait for functions that ignore their context: their goroutines end when they return, and their
+// results are dropped. It waits for the callbacks of completed futures to run. Close is idempotent.
+func (p *GoroutinePool) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	p.state = poolClosed
+	queued := p.takeQueueLocked()
+	running := make([]*goCall, 0, len(p.running))
+	for g := range p.running {
+		running = append(running, g)
+	}
+	p.wake.Broadcast()
+	p.mu.Unlock()
+	for _, g := range queued {
+		p.abort(g, ErrClosed)
+	}
+	for _, g := range running {
+		p.abort(g, ErrClosed)
+	}
+	waitCallbacks(p)
+	return nil
+}
