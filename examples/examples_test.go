@@ -431,7 +431,7 @@ func testJoin(t *testing.T) {
 		want = append(want, fmt.Sprintf("[sync] dad is here (%d/5)", i))
 	}
 	r.section("with Wait").want(want...)
-	r.section("seed 004").want("child: start", "child: end", "main process")
+	r.section("Wait instead of time.sleep").want("child: start", "child: end", "main process")
 }
 
 func testAlive(t *testing.T) {
