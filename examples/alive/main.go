@@ -14,6 +14,8 @@
 //     as Python's is_alive() is right after terminate(): the child has not been reaped yet. After
 //     Wait, Alive() is false, and ExitCode() is minus the signal number (-15).
 //
+// Run it with:
+//
 //	go run ./examples/alive              # units of 1 s
 //	go run ./examples/alive -unit 100ms  # the same, ten times faster
 package main

@@ -16,6 +16,8 @@
 //     daemon children, while it waits for the other children to finish;
 //  2. it may not start children of its own: its Start returns mp.ErrDaemonChildren.
 //
+// Run it with:
+//
 //	go run ./examples/daemon              # units of 1 s
 //	go run ./examples/daemon -unit 100ms  # the same, ten times faster
 package main
