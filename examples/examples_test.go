@@ -1,6 +1,6 @@
 // Package examples_test builds every example program once and runs it, checking that its output
-// shows the behaviour its seed lesson teaches: real pids and parent pids, the order of lines where
-// the lesson is about order, timings where it is about parallelism, and no process left behind.
+// shows the behaviour the example teaches: real pids and parent pids, the order of lines where the
+// lesson is about order, timings where it is about parallelism, and no process left behind.
 package examples_test
 
 import (

@@ -68,7 +68,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("main process pid=%d\n", os.Getpid()) // print("主进程pid:", os.getpid())
+	fmt.Printf("main process pid=%d\n", os.Getpid()) // print("main process pid:", os.getpid())
 	for i := range *n {
 		// pool.apply_async(func=foo, args=(i,), callback=call)
 		mp.Submit(ctx, pool, Foo, Args{I: i, Sleep: *sleep}).OnDone(call)
