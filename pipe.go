@@ -17,7 +17,7 @@ import (
 //
 // Recv reports io.EOF once the other end has been closed in every process that held it and every
 // message sent before has been received — so a process that hands an end to a child and will not
-// use it must Close its own copy, or the reader never sees the end (the seeds' EOFError lesson).
+// use it must Close its own copy, or the reader never sees the end (examples/pipe_eof shows it).
 // Send to an end whose peer is closed everywhere fails with an error matching syscall.EPIPE.
 //
 // One goroutine at a time sends and one receives (each side is locked). An end is meant to be used

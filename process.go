@@ -78,7 +78,7 @@ func NewProcess[T, R any](f *Func[T, R], arg T, opts ...ProcessOption) *Process 
 }
 
 // NewRunnerProcess returns an unstarted process that will run r.Run in a child, after r's
-// exported fields have been copied there: the subclass style of the seeds. r's type must have been
+// exported fields have been copied there: Python's Process subclass style. r's type must have been
 // registered with RegisterRunner.
 func NewRunnerProcess(r Runner, opts ...ProcessOption) *Process {
 	p := newProcess(opts)

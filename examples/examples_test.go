@@ -1,6 +1,6 @@
 // Package examples_test builds every example program once and runs it, checking that its output
-// shows the behaviour its seed lesson teaches: real pids and parent pids, the order of lines where
-// the lesson is about order, timings where it is about parallelism, and no process left behind.
+// shows the behaviour the example teaches: real pids and parent pids, the order of lines where the
+// lesson is about order, timings where it is about parallelism, and no process left behind.
 package examples_test
 
 import (
@@ -431,7 +431,7 @@ func testJoin(t *testing.T) {
 		want = append(want, fmt.Sprintf("[sync] dad is here (%d/5)", i))
 	}
 	r.section("with Wait").want(want...)
-	r.section("seed 004").want("child: start", "child: end", "main process")
+	r.section("Wait instead of time.sleep").want("child: start", "child: end", "main process")
 }
 
 func testAlive(t *testing.T) {

@@ -248,7 +248,7 @@ func testPipeEOF(t *testing.T) {
 		t.Errorf("the main process says its pid is %d; it is %d", pid, r.pid)
 	}
 
-	s := r.section("seed 001")
+	s := r.section("the main process sends")
 	cm := s.find(`^consumer pid=(\d+) ppid=(\d+): closing my copy of lp \(#1\)$`)
 	consumer := atoi(t, cm[1])
 	checkChild(t, "consumer", consumer, atoi(t, cm[2]), r.pid)

@@ -1,19 +1,23 @@
-// Command alive shows what a parent can see of its children: seed 000 §4 and §6.1 and seed 004's
-// lessons on is_alive, name and terminate.
+// Command alive shows what a parent can see of its children, in three parts. First, Alive() and
+// Name(): two children, one named "rocky", are alive after Start and not after Wait. Second, the
+// name, pid and daemon flag of a child named "liangxue", as the parent sees them and as the child
+// reports them. Third, Terminate: a child that would sleep twenty units is stopped by SIGTERM
+// and never prints its end.
 //
 //   - Alive() is false before Start, true while the child runs, false once it has ended and been
-//     reaped (Python's is_alive).
+//     reaped (Python's is_alive()).
 //   - Name() is "Process-N" unless given with WithName; the child sees the same name in
-//     mp.Current().Name (Python's name and current_process().name).
+//     mp.Current().Name (Python's p.name and current_process().name).
 //   - Pid() in the parent is the child's os.Getpid() (Python's p.pid); Daemon() is false by
 //     default (p.daemon).
-//   - Terminate() sends SIGTERM and returns at once. Right after it, Alive() may still be true:
-//     the child has not been reaped yet (the seed prints True). After Wait, Alive() is false, and
-//     ExitCode() is minus the signal number.
+//   - Terminate() sends SIGTERM and returns at once. Right after it, Alive() may still be true,
+//     as Python's is_alive() is right after terminate(): the child has not been reaped yet. After
+//     Wait, Alive() is false, and ExitCode() is minus the signal number (-15).
 //
-// Run it ten times faster than the seed's timing with:
+// Run it with:
 //
-//	go run ./examples/alive -unit 100ms
+//	go run ./examples/alive              # units of 1 s
+//	go run ./examples/alive -unit 100ms  # the same, ten times faster
 package main
 
 import (
@@ -28,7 +32,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Foo is seed 004's foo: it prints its name, sleeps, and ends.
+// Foo prints its name, sleeps, and prints its end.
 var Foo = mp.Register("alive.foo", func(ctx context.Context, d time.Duration) (struct{}, error) {
 	fmt.Printf("child: process start: name=%s pid=%d\n", mp.Current().Name, os.Getpid())
 	time.Sleep(d)
@@ -36,7 +40,7 @@ var Foo = mp.Register("alive.foo", func(ctx context.Context, d time.Duration) (s
 	return struct{}{}, nil
 })
 
-// Whoami is seed 000 §6.1's func: it prints its own pid.
+// Whoami prints the child's name and pid, as the child sees them.
 var Whoami = mp.Register("alive.whoami", func(ctx context.Context, _ struct{}) (struct{}, error) {
 	fmt.Printf("child: this is the child; my name=%s pid=%d\n", mp.Current().Name, os.Getpid())
 	return struct{}{}, nil
@@ -51,7 +55,7 @@ func main() {
 	flag.Parse()
 	ctx := context.Background()
 
-	fmt.Println("== Alive and Name (seed 004) ==")
+	fmt.Println("== Alive and Name ==")
 	p1 := mp.NewProcess(Foo, 2*unit)
 	p2 := mp.NewProcess(Foo, 2*unit, mp.WithName("rocky"))
 	fmt.Printf("before Start: %s Alive()=%t Pid()=%d\n", p1.Name(), p1.Alive(), p1.Pid())
@@ -64,7 +68,8 @@ func main() {
 	}
 	fmt.Printf("after Start: %s Alive()=%t\n", p2.Name(), p2.Alive())
 	fmt.Printf("parent: %v\nparent: %v\n", p1, p2)
-	// The seed sleeps five seconds before asking again; waiting is the reliable way.
+	// Python's version sleeps five seconds and asks is_alive() again, hoping the children are done
+	// by then; waiting for them is the reliable way.
 	for _, p := range []*mp.Process{p1, p2} {
 		if err := p.Wait(ctx); err != nil {
 			log.Fatal(err)
@@ -72,7 +77,7 @@ func main() {
 		fmt.Printf("after Wait: %s Alive()=%t ExitCode()=%d\n", p.Name(), p.Alive(), p.ExitCode())
 	}
 
-	fmt.Println("== the child's name, pid and daemon flag, seen from the parent (seed 000 §6.1) ==")
+	fmt.Println("== the child's name, pid and daemon flag, seen from the parent ==")
 	p := mp.NewProcess(Whoami, struct{}{}, mp.WithName("liangxue"))
 	if err := p.Start(ctx); err != nil {
 		log.Fatal(err)
@@ -82,7 +87,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	fmt.Println("== Terminate (seed 004) ==")
+	fmt.Println("== Terminate ==")
 	p = mp.NewProcess(Foo, 20*unit)
 	if err := p.Start(ctx); err != nil {
 		log.Fatal(err)

@@ -1,10 +1,20 @@
-// Command children starts several children in a loop: seed 000 §3.3, where a for loop starts
-// three Process(target=func, args=(i,)), and seed 000 §7, where four children are started, their
-// Process objects kept in a list, and all of them joined before the main process goes on.
+// Command children starts several children in a loop, in three parts. First, a loop starts three
+// children: the parent's "this is the parent i" lines and the children's lines come in no fixed
+// order. Second, four children are started and only then waited for, all of them: the parent goes
+// on once the last has finished, about one unit after the start. Third, the same four children
+// with the wait inside the starting loop: each runs alone, and the whole takes four units.
 //
-// The seed warns that join must not go inside the starting loop: start all, then join all.
-// The last part shows why, with children that sleep one unit: joining inside the loop runs them
-// one after the other.
+// It mirrors Python's
+//
+//	l = []
+//	for place in places:
+//	    p = Process(target=hello, args=(place,))
+//	    p.start()
+//	    l.append(p)
+//	[p.join() for p in l]
+//
+// and shows why join must not go inside the starting loop: start all, then join all. In mp,
+// Start and Wait play start() and join().
 //
 //	go run ./examples/children -unit 100ms
 package main
@@ -21,7 +31,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Func is seed 000 §3.3's func(n).
+// Func prints which child it is, its pid and its parent's.
 var Func = mp.Register("children.func", func(ctx context.Context, n int) (struct{}, error) {
 	fmt.Printf("this is child %d: pid=%d ppid=%d\n", n, os.Getpid(), os.Getppid())
 	return struct{}{}, nil
@@ -33,7 +43,7 @@ type Place struct {
 	Sleep time.Duration
 }
 
-// Hello is seed 000 §7's func(i).
+// Hello sleeps, then says which place it is from.
 var Hello = mp.Register("children.hello", func(ctx context.Context, pl Place) (struct{}, error) {
 	time.Sleep(pl.Sleep)
 	fmt.Printf("child: I am from %s (pid=%d ppid=%d)\n", pl.Name, os.Getpid(), os.Getppid())
@@ -52,7 +62,7 @@ func main() {
 	ctx := context.Background()
 	fmt.Printf("parent: pid=%d\n", os.Getpid())
 
-	fmt.Println("== three children started in a loop (seed 000 §3.3) ==")
+	fmt.Println("== three children started in a loop ==")
 	var ps []*mp.Process
 	for i := range 3 {
 		p := mp.NewProcess(Func, i)
@@ -64,7 +74,7 @@ func main() {
 	}
 	waitAll(ctx, ps)
 
-	fmt.Println("== start all, then join all (seed 000 §7) ==")
+	fmt.Println("== start all, then join all ==")
 	start := time.Now()
 	ps = nil
 	for _, name := range places {
@@ -95,7 +105,7 @@ func main() {
 	fmt.Printf("parent: joining inside the loop took %.1fx as long\n", oneByOne.Seconds()/together.Seconds())
 }
 
-// waitAll waits for every process in ps: the seed's [p.join() for p in l].
+// waitAll waits for every process in ps: Python's [p.join() for p in l].
 func waitAll(ctx context.Context, ps []*mp.Process) {
 	for _, p := range ps {
 		if err := p.Wait(ctx); err != nil {

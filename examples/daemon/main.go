@@ -1,15 +1,25 @@
-// Command daemon shows daemon processes: seed 000 §6.2 and seed 004's two daemon lessons.
+// Command daemon shows daemon processes, in three parts. First, a daemon that sleeps a tenth of
+// a unit prints its end before the main process prints its line. Second, a daemon tries to start
+// a child and gets mp.ErrDaemonChildren. Third, a daemon (three units) and an ordinary child (five
+// units) are started and the main process's code ends after one unit: the daemon is terminated
+// and never prints its end, while the ordinary child runs to its end.
 //
-// A daemon is a child created WithDaemon(true) (Python's p.daemon = True before start). It has two
-// properties, as the seed says:
+// A daemon is a child created WithDaemon(true), Python's
+//
+//	p = Process(target=foo)
+//	p.daemon = True  # before start()
+//	p.start()
+//
+// and, as in Python, it has two properties:
 //
 //  1. it ends with its parent's code: when main returns, the deferred mp.Cleanup terminates the
 //     daemon children, while it waits for the other children to finish;
 //  2. it may not start children of its own: its Start returns mp.ErrDaemonChildren.
 //
-// Run it ten times faster than the seed's timing with:
+// Run it with:
 //
-//	go run ./examples/daemon -unit 100ms
+//	go run ./examples/daemon              # units of 1 s
+//	go run ./examples/daemon -unit 100ms  # the same, ten times faster
 package main
 
 import (
@@ -29,7 +39,8 @@ type Job struct {
 	Sleep time.Duration
 }
 
-// Sleeper is the seeds' foo and task: it prints "start", sleeps, and prints "end".
+// Sleeper prints "start", sleeps, and prints "end": the daemon and the ordinary child of every
+// part.
 var Sleeper = mp.Register("daemon.sleeper", func(ctx context.Context, j Job) (struct{}, error) {
 	fmt.Printf("%s start (daemon=%t), sleeping %v\n", j.Who, mp.Current().Daemon, j.Sleep)
 	time.Sleep(j.Sleep)
@@ -54,7 +65,7 @@ func main() {
 	flag.Parse()
 	ctx := context.Background()
 
-	fmt.Println("== a short daemon finishes before the main process (seed 000 §6.2) ==")
+	fmt.Println("== a short daemon finishes before the main process ==")
 	d := mp.NewProcess(Sleeper, Job{Who: "daemon", Sleep: unit / 10}, mp.WithDaemon(true))
 	if err := d.Start(ctx); err != nil {
 		log.Fatal(err)
@@ -65,7 +76,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	fmt.Println("== a daemon may not start children (seed 000 §6.2) ==")
+	fmt.Println("== a daemon may not start children ==")
 	d = mp.NewProcess(StartChild, struct{}{}, mp.WithDaemon(true))
 	if err := d.Start(ctx); err != nil {
 		log.Fatal(err)
@@ -74,7 +85,7 @@ func main() {
 	fmt.Printf("main: the daemon failed with: %v\n", err)
 	fmt.Printf("main: errors.Is(err, mp.ErrDaemonChildren) = %t\n", errors.Is(err, mp.ErrDaemonChildren))
 
-	fmt.Println("== the daemon ends with the main process, the other child does not (seed 004) ==")
+	fmt.Println("== the daemon ends with the main process, the other child does not ==")
 	daemon := mp.NewProcess(Sleeper, Job{Who: "daemon", Sleep: 3 * unit}, mp.WithDaemon(true))
 	child := mp.NewProcess(Sleeper, Job{Who: "child", Sleep: 5 * unit})
 	for _, p := range []*mp.Process{daemon, child} {

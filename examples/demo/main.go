@@ -12,8 +12,8 @@
 //	(e) mp.Apply with mp.WithTaskTimeout really kills a worker that never returns;
 //	(f) and no child is left behind.
 //
-// It gathers what the seed lessons teach about processes and pools (parallelism, apply and map,
-// a child's pid, terminate) into one program.
+// It gathers what the other examples teach one at a time about processes and pools (parallelism,
+// apply and map, a child's pid, terminate) into one program.
 package main
 
 import (

@@ -1,9 +1,20 @@
-// Command executor is seed 002 §1.5.2, concurrent.futures: a ProcessPoolExecutor takes tasks
-// with submit(fn, arg), which returns a Future at once, and shutdown(wait=True) waits until every
-// task is done before the main process goes on. In Go the executor is an *mp.Pool: mp.Submit
-// returns an *mp.Future, and pool.Shutdown is shutdown(wait=True). Two more of the module's
-// staples follow: as_completed (mp.AsCompleted), which yields futures in the order they finish,
-// and shutdown(cancel_futures=True) (mp.CancelPending), which drops the tasks not yet started.
+// Command executor uses an mp pool the way Python's concurrent.futures uses a
+// ProcessPoolExecutor, in three parts. Run it and you see: eight tasks submitted in an instant,
+// none done yet, then Shutdown returning once all are done, and their results; three tasks
+// submitted slowest first, reported in the order they finish; and five tasks on one worker, where
+// Shutdown with mp.CancelPending lets the running task finish and cancels the four not started.
+//
+// It mirrors Python's
+//
+//	pool = ProcessPoolExecutor(4)
+//	futures = [pool.submit(task, i) for i in range(8)]
+//	pool.shutdown(wait=True)  # returns when every task is done
+//	for f in as_completed(futures): ...
+//	pool.shutdown(cancel_futures=True)
+//
+// In Go the executor is an *mp.Pool: mp.Submit returns an *mp.Future at once, pool.Shutdown is
+// shutdown(wait=True), mp.AsCompleted is as_completed, and mp.CancelPending is
+// cancel_futures=True.
 //
 //	go run ./examples/executor              # tasks sleep 1 to 3 s at random
 //	go run ./examples/executor -unit 100ms

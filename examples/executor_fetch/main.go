@@ -1,14 +1,20 @@
-// Command executor_fetch is seed 002 §1.5.2, part 3: a ProcessPoolExecutor(10) fetches pages,
-// pool.submit(fetch_request, url) for each url, then pool.shutdown(wait=True). The seed notes
-// that one page (google.com, from where it was written) hangs until its request times out, and
-// that the other pages come back at once, without waiting for it: each fetch runs in its own
-// process.
+// Command executor_fetch fetches web pages on a pool of ten workers, one of which hangs. Run it and
+// each worker prints the page it fetched; the slow page's task is stopped by its timeout, and the
+// main process reports, for every page, its status, size and SHA-256 checked against what the
+// server sent, and that every other page was back long before the slow one gave up: each fetch
+// runs in its own process, and none waits for another.
 //
-// This program never touches the internet: it serves the seed's three pages, and more, from a
-// local HTTP server it starts itself (net/http/httptest), with the "google" page as slow as the
-// seed's. Each worker fetches a page, reports its status, size and SHA-256, and the main process
-// checks them against what the server sent. The slow page is bounded with mp.WithTaskTimeout: its
-// task's context is cancelled, which aborts the request in the worker.
+// It mirrors Python's
+//
+//	pool = ProcessPoolExecutor(10)
+//	for url in url_list:
+//	    pool.submit(fetch_request, url)
+//	pool.shutdown(wait=True)
+//
+// where one of the URLs never answers. This program never touches the internet: it serves its
+// pages from a local HTTP server it starts itself (net/http/httptest), with one of them, the
+// "google" page, slow on purpose. The slow page is bounded with mp.WithTaskTimeout: its task's
+// context is cancelled, which aborts the request in the worker.
 //
 //	go run ./examples/executor_fetch
 //	go run ./examples/executor_fetch -n 20 -timeout 300ms
@@ -44,8 +50,8 @@ type Page struct {
 	Took   time.Duration
 }
 
-// FetchRequest is the seed's fetch_request(url): get the page, print what came back (the seed
-// prints result.text; a line is enough here), return it.
+// FetchRequest is Python's fetch_request(url): get the page, print what came back (a line, not
+// the whole text), and return it.
 var FetchRequest = mp.Register("executor_fetch.fetch_request", func(ctx context.Context, url string) (Page, error) {
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -139,7 +145,7 @@ func main() {
 	mp.Init()
 	defer mp.Cleanup()
 
-	n := flag.Int("n", 5, "pages to fetch besides the seed's three")
+	n := flag.Int("n", 5, "pages to fetch besides the first three")
 	timeout := flag.Duration("timeout", 2*time.Second, "how long a fetch may take; the slow page takes longer")
 	flag.Parse()
 	ctx := context.Background()

@@ -1,9 +1,19 @@
-// Command hello starts a child process from a function: seed 000 §3.1, where Python's
-// Process(target=func, args=(1,)) runs func in a child that sleeps one second and prints its pid
-// and its parent's pid, while the main process sleeps two seconds and prints its own. Whoever
-// sleeps less prints first: parent and child run at the same time.
+// Command hello starts one child process from a function. Run it and you see three lines: the
+// parent says it started Process-1 and its pid, then the child prints its pid and its parent's
+// pid, and last the parent prints its own pid. The child sleeps one unit and the parent two, so
+// the child prints first: parent and child run at the same time.
 //
-//	go run ./examples/hello              # the seed's timing: 1 s and 2 s
+// It mirrors Python's
+//
+//	p = Process(target=func, args=(1,))
+//	p.start()
+//	time.sleep(2)
+//
+// Go cannot fork a running program, so an mp child is this same program started again: the
+// function is registered under a name with mp.Register so that the child can find it, and its
+// argument is encoded and sent to the child.
+//
+//	go run ./examples/hello              # the child sleeps 1 s, the parent 2 s
 //	go run ./examples/hello -unit 100ms  # the same, ten times faster
 package main
 
@@ -18,13 +28,14 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Args is what the parent hands to the child: the seed's n, and how long to sleep.
+// Args is what the parent hands to the child: a number to print, and how long to sleep.
 type Args struct {
 	N     int
 	Sleep time.Duration
 }
 
-// Func is the seed's func(n), registered so that a child process can run it.
+// Func is Python's func(n): it sleeps, then prints its pid and its parent's. It is registered
+// so that a child process can run it.
 var Func = mp.Register("hello.func", func(ctx context.Context, a Args) (struct{}, error) {
 	time.Sleep(a.Sleep)
 	fmt.Printf("child: func(%d) ran here; my pid=%d ppid=%d\n", a.N, os.Getpid(), os.Getppid())

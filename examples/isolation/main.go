@@ -1,10 +1,14 @@
-// Command isolation shows that processes do not share memory: seed 000 §7 ("children cannot
-// share memory") and seed 004 ("verify that the memory spaces are isolated from each other").
+// Command isolation shows that processes do not share memory. Run it and four children each
+// print the package-level variables counter and places as they find them (100 and empty) and as
+// they change them (99 and their own place); then the parent prints its own copies, unchanged
+// (1000 and [Beijing]); last, a fifth child sends its counter back as its result.
 //
-// Each child changes the package-level variables counter and places; the parent's copies do not
-// change. A child is a fresh run of the same program, as with Python's "spawn" start method: it
-// sees the package-level variables as initialised, not as the parent changed them at run time.
-// Data goes to a child in its argument, and comes back in its result.
+// In Python, too, a child changing a global changes only its own copy. A child is a fresh run of
+// the same program, as with Python's "spawn" start method: it sees the package-level variables as
+// initialised, not as the parent changed them at run time. Data goes to a child in its argument,
+// and comes back in its result.
+//
+//	go run ./examples/isolation
 package main
 
 import (

@@ -1,10 +1,17 @@
-// Command join shows that Wait (Python's join) turns asynchronous into synchronous: seed 000 §5,
-// where a child prints "the son is here" ten times and the parent, after p.join(), prints "dad is
-// here" five times; and seed 004's join lesson, where "main process" is printed only after the
-// child's "end".
+// Command join shows that Wait, Python's join(), turns asynchronous into synchronous. Run it and
+// you see three parts. Without Wait, the child's ten "the son is here" lines and the parent's five
+// "dad is here" lines interleave: both run at the same time. With Wait before the parent's loop,
+// every son line comes first. Last, a child prints "child: start" and "child: end", and only then
+// does the parent print "main process".
 //
-// Without Wait the parent and the child run at the same time and their lines interleave; with
-// Wait the parent blocks until the child has ended, so every child line comes first.
+// It mirrors Python's
+//
+//	p = Process(target=foo)
+//	p.start()
+//	p.join()  # instead of time.sleep(5): block until the child has ended
+//	print("main process")
+//
+// Waiting with a sleep guesses how long the child takes; Wait knows.
 //
 //	go run ./examples/join -unit 100ms
 package main
@@ -26,7 +33,7 @@ type Lines struct {
 	Every time.Duration
 }
 
-// Son is seed 000 §5's func: ten lines, 20 ms apart.
+// Son is Python's func: it prints "the son is here" l.Count times, l.Every apart.
 var Son = mp.Register("join.son", func(ctx context.Context, l Lines) (struct{}, error) {
 	for i := 1; i <= l.Count; i++ {
 		time.Sleep(l.Every)
@@ -35,7 +42,7 @@ var Son = mp.Register("join.son", func(ctx context.Context, l Lines) (struct{}, 
 	return struct{}{}, nil
 })
 
-// Foo is seed 004's foo: start, sleep, end.
+// Foo prints "start", sleeps, and prints "end".
 var Foo = mp.Register("join.foo", func(ctx context.Context, d time.Duration) (struct{}, error) {
 	fmt.Println("child: start")
 	time.Sleep(d)
@@ -56,7 +63,7 @@ func main() {
 	defer mp.Cleanup()
 
 	var unit time.Duration
-	flag.DurationVar(&unit, "unit", time.Second, "seed 004's child sleeps two units")
+	flag.DurationVar(&unit, "unit", time.Second, "the child of the last part sleeps two units")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -70,7 +77,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	fmt.Println("== with Wait: the parent blocks until the child has ended (seed 000 §5) ==")
+	fmt.Println("== with Wait: the parent blocks until the child has ended ==")
 	p = mp.NewProcess(Son, Lines{Tag: "[sync]", Count: 10, Every: 20 * time.Millisecond})
 	if err := p.Start(ctx); err != nil {
 		log.Fatal(err)
@@ -80,7 +87,7 @@ func main() {
 	}
 	dad("[sync]")
 
-	fmt.Println("== Wait instead of time.sleep (seed 004) ==")
+	fmt.Println("== Wait instead of time.sleep ==")
 	p = mp.NewProcess(Foo, 2*unit)
 	if err := p.Start(ctx); err != nil {
 		log.Fatal(err)

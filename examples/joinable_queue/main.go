@@ -1,10 +1,14 @@
-// Command joinable_queue is seed 001's JoinableQueue program ("生产者和消费者模型JoinableQueue"): the
-// main process puts ten foods on a JoinableQueue and starts one consumer, alex, as a daemon
-// process; the consumer loops for ever, taking a food, eating it (0.3 s) and calling task_done();
-// the main process calls q.join(), which returns once every food put has been marked done. Then
-// the main process's code is over, and the daemon consumer — still waiting in get() for food that
-// will never come — ends with it. No sentinel is needed: join() says when the work is done, and
-// the daemon flag says what becomes of the consumer.
+// Command joinable_queue ends a consumer with JoinableQueue's Join instead of a sentinel. Run it
+// and the consumer alex, a daemon process, eats ten foods one by one; then the main process's
+// Join returns, its code ends, and the daemon, still waiting for food, is terminated with it.
+//
+// It mirrors Python's JoinableQueue program, where the main process puts ten foods on a
+// JoinableQueue and starts one consumer, alex, as a daemon process; the consumer loops for ever,
+// taking a food, eating it (0.3 s) and calling task_done(); the main process calls q.join(), which
+// returns once every food put has been marked done. Then the main process's code is over, and the
+// daemon consumer — still waiting in get() for food that will never come — ends with it. No
+// sentinel is needed: join() says when the work is done, and the daemon flag says what becomes of
+// the consumer.
 //
 // In Go: mp.NewJoinableQueue, TaskDone, Join(ctx), mp.WithDaemon(true), and the deferred
 // mp.Cleanup that terminates daemon children when main returns (called here explicitly at the end,
@@ -25,7 +29,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// ConsumerArg is the seed's consumer(name, q), with how long eating takes.
+// ConsumerArg is the argument of Python's consumer(name, q), with how long eating takes.
 type ConsumerArg struct {
 	Name  string
 	Q     *mp.JoinableQueue[string]

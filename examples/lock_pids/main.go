@@ -1,13 +1,22 @@
-// Command lock_pids is seed 003's "similarity and difference of multi thread vs. multi process"
-// program: five threads, then five processes, run the same worker(sign, lock), which takes the
-// lock, prints its sign and os.getpid(), and releases the lock. Every thread prints the main
-// process's pid; every process prints a pid of its own. The lock keeps the lines from mixing on
-// the shared standard output: threading.Lock for the threads, multiprocessing.Lock for the
-// processes.
+// Command lock_pids shows threads and processes side by side. Run it and five "thread" lines all
+// print the main process's pid, then five "process" lines print five pids of their own; every
+// line comes out whole, because each worker prints under a lock.
+//
+// It mirrors Python's program where five threads, then five processes, run the same
+// worker(sign, lock), which takes the lock, prints its sign and os.getpid(), and releases the
+// lock:
+//
+//	def worker(sign, lock):
+//	    lock.acquire()
+//	    print(sign, os.getpid())
+//	    lock.release()
+//
+// The lock keeps the lines from mixing on the shared standard output: threading.Lock for the
+// threads, multiprocessing.Lock for the processes.
 //
 // In Go: goroutines are the threads and a sync.Mutex their lock; child processes get an
 // mp.Mutex in their argument. Both are a sync.Locker (m.Locker() for the mp.Mutex), so the very
-// same worker function serves both, as in the seed. The worker writes its line in three pieces
+// same worker function serves both, as in Python. The worker writes its line in three pieces
 // (sign, space, pid and newline), as Python's print writes its arguments one by one: without the
 // lock the pieces of different workers could interleave; with it every line comes out whole.
 //
@@ -24,7 +33,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// worker is the seed's worker(sign, lock).
+// worker is Python's worker(sign, lock).
 func worker(sign string, lock sync.Locker) {
 	lock.Lock() // lock.acquire()
 	defer lock.Unlock()
@@ -36,7 +45,7 @@ func worker(sign string, lock sync.Locker) {
 	}
 }
 
-// WorkerArg is the seed's args=('process', lock).
+// WorkerArg is Python's args=('process', lock): the worker's sign and the lock.
 type WorkerArg struct {
 	Sign string
 	Lock *mp.Mutex

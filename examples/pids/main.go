@@ -1,12 +1,14 @@
-// Command pids shows where pids come from: seed 004's "other uses of Process".
+// Command pids shows where pids come from. Run it and the parent prints the child's pid as 0
+// before Start, then the child's pid, its own and its own parent's; the child prints its own pid
+// and its parent's, which match.
 //
 //   - in a child, mp.Current().Pid (Python's current_process().pid) or os.Getpid() is its own
 //     pid, and os.Getppid() is its parent's;
 //   - in the parent, p.Pid() (Python's p.pid) is the child's pid; it is 0 until Start (Python's
 //     None), so read it after Start.
 //
-// As in the seed, the main process's code ends while the child still sleeps; the deferred
-// mp.Cleanup then waits for it, as Python waits for its non-daemon children at exit.
+// The main process's code ends while the child still sleeps; the deferred mp.Cleanup then waits
+// for it, as Python waits for its non-daemon children at exit.
 //
 //	go run ./examples/pids -unit 100ms
 package main
@@ -22,7 +24,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Task is the seed's task: it prints its pids, then sleeps.
+// Task prints its pids, then sleeps.
 var Task = mp.Register("pids.task", func(ctx context.Context, sleep time.Duration) (struct{}, error) {
 	fmt.Println("child: start")
 	fmt.Printf("child: my own pid, mp.Current().Pid: child pid=%d\n", mp.Current().Pid)

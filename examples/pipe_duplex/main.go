@@ -1,10 +1,17 @@
-// Command pipe_duplex is seed 003's Pipe program: mul.Pipe() makes a duplex pipe, whose two ends
-// go to two processes; proc1 sends "hello" on its end and then receives, proc2 receives and then
-// sends "hello, too". Each end both sends and receives: messages go both ways. proc2 prints first,
-// always: proc1's Recv cannot return before proc2 has sent, after printing.
+// Command pipe_duplex passes messages both ways over a duplex pipe between two processes. Run it
+// and proc2 prints the "hello" proc1 sent it, then proc1 prints the "hello, too" proc2 sent back;
+// then a one-way pipe carries one message from a child to the main process, and the wrong end
+// refuses to send.
 //
-// The seed also names the one-way pipe, Pipe(duplex=False): a second part shows mp.Pipe with
-// mp.OneWay(), whose first end only receives and second only sends.
+// It mirrors Python's
+//
+//	pipe = Pipe()  # duplex: each end both sends and receives
+//	Process(target=proc1, args=(pipe[0],)).start()  # send 'hello', then print(pipe.recv())
+//	Process(target=proc2, args=(pipe[1],)).start()  # print(pipe.recv()), then send 'hello, too'
+//
+// proc2 prints first, always: proc1's Recv cannot return before proc2 has sent, after printing.
+// The second part is Python's one-way pipe, Pipe(duplex=False): mp.Pipe with mp.OneWay(), whose
+// first end only receives and second only sends.
 //
 //	go run ./examples/pipe_duplex
 package main
@@ -19,7 +26,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Proc1 is the seed's proc1(pipe): send, then receive.
+// Proc1 is Python's proc1(pipe): send, then receive.
 var Proc1 = mp.Register("pipe_duplex.proc1", func(ctx context.Context, pipe *mp.Conn[string]) (struct{}, error) {
 	defer pipe.Close()
 	if err := pipe.Send(ctx, "hello"); err != nil { // pipe.send('hello')
@@ -33,7 +40,7 @@ var Proc1 = mp.Register("pipe_duplex.proc1", func(ctx context.Context, pipe *mp.
 	return struct{}{}, nil
 })
 
-// Proc2 is the seed's proc2(pipe): receive, then send.
+// Proc2 is Python's proc2(pipe): receive, then send.
 var Proc2 = mp.Register("pipe_duplex.proc2", func(ctx context.Context, pipe *mp.Conn[string]) (struct{}, error) {
 	defer pipe.Close()
 	msg, err := pipe.Recv(ctx)

@@ -1,14 +1,26 @@
-// Command pipe_eof shows when the receiving end of a pipe reports its end: seed 001's "管道的EOFError
-// 是怎么报出来的" program. In the seed, the main process makes lp, rp = Pipe() and hands both ends to
-// its consumers; each consumer closes its copy of lp (#1) and prints rp.recv() in a loop; the main
-// process sends 100 foods on lp and closes lp (#2). "Only when both are closed — lp in the main
-// process and lp in the child — is EOFError raised": a pipe end reports its end only once the
-// other end is closed in every process that holds a copy of it.
+// Command pipe_eof shows when the receiving end of a pipe reports its end. Run it and a consumer
+// child prints the foods the main process sends, then io.EOF once both copies of the send end are
+// closed; then the same the other way round; and last a Recv that times out instead of reporting
+// io.EOF, because the main process still holds a copy of the send end.
+//
+// It mirrors Python's
+//
+//	lp, rp = Pipe()
+//	# consumer(lp, rp) calls lp.close() (#1), then rp.recv() in a loop
+//	p = Process(target=consumer, args=(lp, rp))
+//	p.start()
+//	for i in range(100):
+//	    lp.send('food%s' % i)
+//	lp.close()  # (#2)
+//
+// where rp.recv() raises EOFError only once both are closed, lp in the child (#1) and lp in the
+// main process (#2): a pipe end reports its end only once the other end is closed in every process
+// that holds a copy of it.
 //
 // mp's Conn works the same way: Recv returns io.EOF (Python's EOFError) once every copy of the
 // other end is closed and every message sent has been received. Three parts:
 //
-//  1. The seed's program: the main process sends, a consumer child receives until io.EOF. Both
+//  1. Python's program: the main process sends, a consumer child receives until io.EOF. Both
 //     copies of the send end are closed: the child's (#1) and the main process's (#2).
 //  2. The other way round: a child sends on the send end of a one-way pipe and returns; the main
 //     process closes its own copy of the send end right after starting the child, and receives
@@ -17,10 +29,10 @@
 //     everything and exited, Recv waits for ever — no io.EOF can come while a copy of the send end
 //     is open, even one that is never used. A timeout shows it; closing the copy brings io.EOF.
 //
-// The seed starts four consumers on the same rp, and itself calls the pipe unsafe for that
-// ("管道在数据管理上是不安全的"): processes reading copies of one end take each other's messages, or
-// parts of them. So do they with mp, whose Recv reads ahead whatever has arrived; so one consumer
-// here. Several consumers take from a Queue, which is "a pipe plus a lock" (examples/queue_many).
+// Python's pipe is unsafe for several consumers reading copies of the same end: they take each
+// other's messages, or parts of them. So do they with mp, whose Recv reads ahead whatever has
+// arrived; so one consumer here. Several consumers take from a Queue, which is "a pipe plus a
+// lock" (examples/queue_many).
 //
 //	go run ./examples/pipe_eof
 //	go run ./examples/pipe_eof -n 10
@@ -39,12 +51,13 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Ends is what the seed hands to its consumer: both ends of the pipe, args=(lp, rp).
+// Ends is what the main process hands to its consumer: both ends of the pipe, Python's
+// args=(lp, rp).
 type Ends struct {
 	LP, RP *mp.Conn[string]
 }
 
-// Consumer is the seed's consumer(lp, rp).
+// Consumer is Python's consumer(lp, rp): close lp, then receive on rp until io.EOF.
 var Consumer = mp.Register("pipe_eof.consumer", func(ctx context.Context, e Ends) (struct{}, error) {
 	pid := os.Getpid()
 	fmt.Printf("consumer pid=%d ppid=%d: closing my copy of lp (#1)\n", pid, os.Getppid())
@@ -92,7 +105,7 @@ func main() {
 	ctx := context.Background()
 	fmt.Printf("main pid=%d\n", os.Getpid())
 
-	fmt.Println("== seed 001: the main process sends, a child receives until io.EOF ==")
+	fmt.Println("== the main process sends, a child receives until io.EOF ==")
 	lp, rp, err := mp.Pipe[string]() // lp, rp = Pipe()
 	if err != nil {
 		log.Fatal(err)
@@ -101,7 +114,7 @@ func main() {
 	if err := p.Start(ctx); err != nil {
 		log.Fatal(err)
 	}
-	rp.Close() // the seed's "#rp.close()": this process never receives on rp; the child has its copy
+	rp.Close() // this process never receives on rp; the child has its copy
 	for i := range *n {
 		if err := lp.Send(ctx, fmt.Sprintf("food%d", i)); err != nil { // lp.send('food%i' % i)
 			log.Fatal(err)

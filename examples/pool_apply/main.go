@@ -1,10 +1,16 @@
-// Command pool_apply submits tasks to a pool with mp.Apply, Python's pool.apply: seed 001 §3
-// ("p.apply(func=..., args=(...)) — synchronous submission, without the advantage of several
-// processes") and seed 002 §1.3, usage 2 ("serial: pool.apply(func=foo, args=(i,))"). Apply
-// waits for its task's result, so ten tasks run one after the other, even on a pool of five
-// workers; Submit, Python's apply_async, is shown last for comparison.
+// Command pool_apply submits tasks to a pool of five workers with mp.Apply, Python's
+// pool.apply. Run it and ten tasks run one after the other, each in a worker whose pid it prints:
+// Apply waits for its task's result before it returns, so the pool's other workers stay idle, and
+// the ten tasks take ten sleeps. Then the same ten tasks go through mp.Submit, Python's
+// apply_async, and take two rounds of five: the last line says how much slower Apply was.
 //
-//	go run ./examples/pool_apply              # foo sleeps 2 s, as in seed 002
+// It mirrors Python's
+//
+//	pool = Pool(5)
+//	for i in range(10):
+//	    res = pool.apply(func=foo, args=(i,))  # blocks until foo(i) has returned
+//
+//	go run ./examples/pool_apply              # foo sleeps 2 s
 //	go run ./examples/pool_apply -sleep 100ms
 package main
 
@@ -20,13 +26,13 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Args is foo's argument: the seed's i, and how long foo sleeps.
+// Args is foo's argument: the task's number, and how long foo sleeps.
 type Args struct {
 	I     int
 	Sleep time.Duration
 }
 
-// Foo is seed 002's foo(i): it sleeps, prints the pid of the worker it runs in, and returns i+100.
+// Foo is Python's foo(i): it sleeps, prints the pid of the worker it runs in, and returns i+100.
 var Foo = mp.Register("pool_apply.foo", func(ctx context.Context, a Args) (int, error) {
 	time.Sleep(a.Sleep)
 	fmt.Printf("in the process pid=%d ppid=%d: foo(%d)\n", os.Getpid(), os.Getppid(), a.I)
@@ -38,7 +44,7 @@ func main() {
 	defer mp.Cleanup()
 
 	sleep := flag.Duration("sleep", 2*time.Second, "how long foo sleeps")
-	workers := flag.Int("workers", 5, "worker processes in the pool: the seed's Pool(5)")
+	workers := flag.Int("workers", 5, "worker processes in the pool: Python's Pool(5)")
 	n := flag.Int("n", 10, "tasks to submit")
 	flag.Parse()
 	ctx := context.Background()

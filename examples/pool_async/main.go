@@ -1,18 +1,25 @@
-// Command pool_async submits tasks to a pool with mp.Submit, Python's pool.apply_async: seed 001
-// §3. Two lessons:
+// Command pool_async submits tasks to a pool with mp.Submit, Python's pool.apply_async, in two
+// parts.
 //
-//  1. apply_async returns at once with a result object, whose get() waits for the value: the seed
-//     submits wahaha(i) for i in range(100), where wahaha prints i and returns '*'*i, keeps the
-//     results in a list, prints the list, then each get(), then calls close() and join() and
-//     prints the time. In Go, Submit returns a *mp.Future and Wait is get().
+// First, apply_async and get: a hundred tasks are submitted at once, and the main process says how
+// few are done by the time it has submitted them all; then it waits for each result in turn and
+// prints it. Python's apply_async returns a result object at once, and its get() waits for the
+// value; in Go, Submit returns a *mp.Future, and its Wait is get():
 //
-//  2. A callback receives the function's return value, and it runs in the main process: the seed
-//     prints the main process's pid, submits wahaha(1) with callback=callb, where wahaha prints
-//     the worker's pid and returns num**num and callb prints os.getpid() and the value. In Go,
-//     Future.OnDone is the callback (and Python's error_callback: it gets the error too).
+//	result_lst = []
+//	for i in range(100):  # wahaha(i) prints i and returns '*'*i
+//	    result_lst.append(p.apply_async(func=wahaha, args=(i,)))
+//	for res in result_lst:
+//	    print(res.get())
 //
-//     go run ./examples/pool_async
-//     go run ./examples/pool_async -n 10
+// Second, callbacks, in the main process: three tasks each print the pid of the worker they run
+// in, and each one's callback prints the main process's pid with the result, or with the error for
+// the third, which fails. Python's apply_async(..., callback=callb) runs callb in the main process
+// too. In Go, Future.OnDone is the callback, and also Python's error_callback: it gets the error,
+// and errors.Is matches a registered sentinel error that crossed from the worker.
+//
+//	go run ./examples/pool_async
+//	go run ./examples/pool_async -n 10
 package main
 
 import (
@@ -28,7 +35,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Stars is lesson 1's wahaha(num): print num, return num*'*'.
+// Stars is the first part's wahaha(num): print num, return num*'*'.
 var Stars = mp.Register("pool_async.stars", func(ctx context.Context, num int) (string, error) {
 	fmt.Println(num)
 	return strings.Repeat("*", num), nil
@@ -38,7 +45,7 @@ var Stars = mp.Register("pool_async.stars", func(ctx context.Context, num int) (
 // matches it in the main process.
 var ErrNegative = mp.RegisterError("pool_async.negative", errors.New("negative exponent"))
 
-// Power is lesson 2's wahaha(num): print the worker's pid, return num**num.
+// Power is the second part's wahaha(num): print the worker's pid, return num**num.
 var Power = mp.Register("pool_async.power", func(ctx context.Context, num int) (int, error) {
 	fmt.Printf("child process: pid=%d ppid=%d computing %d**%d\n", os.Getpid(), os.Getppid(), num, num)
 	if num < 0 {
@@ -55,7 +62,7 @@ func main() {
 	mp.Init()
 	defer mp.Cleanup()
 
-	n := flag.Int("n", 100, "lesson 1 submits wahaha(i) for i in range(n)")
+	n := flag.Int("n", 100, "the first part submits wahaha(i) for i in range(n)")
 	flag.Parse()
 	ctx := context.Background()
 

@@ -1,12 +1,23 @@
-// Command pool_callback is seed 002 §1.3: a pool of three processes, Pool(3), runs foo(i) for
-// i in range(10) with apply_async and callback=call. foo sleeps 2 s, prints the pid of the
-// worker it runs in and returns i+100; call(arg) prints "-->exec done:", the value and
-// os.getpid() — the main process's pid, as the callback runs in the main process. The main
-// process prints its pid first and 'end' right after submitting, long before any task is done;
-// close() and join() then wait for the tasks. Ten tasks of 2 s on three workers take four rounds,
-// 8 s, against 20 s one after the other.
+// Command pool_callback runs ten tasks on a pool of three workers with a callback for each. Run it
+// and the main process prints its pid, then "end" right after submitting, long before any task is
+// done. Then each task prints the pid of the worker it runs in, and its callback prints
+// "-->exec done:", the task's value and the main process's pid: callbacks run in the main
+// process. Ten tasks of 2 s on three workers take four rounds, 8 s, against 20 s one after the
+// other; the last line says so.
 //
-//	go run ./examples/pool_callback              # foo sleeps 2 s, as in the seed
+// It mirrors Python's
+//
+//	pool = Pool(3)
+//	for i in range(10):
+//	    pool.apply_async(func=foo, args=(i,), callback=call)
+//	print("end")
+//	pool.close()
+//	pool.join()
+//
+// In Go, mp.Submit is apply_async, Future.OnDone registers the callback (it also gets the error,
+// as Python's error_callback does), and pool.Shutdown is close() followed by join().
+//
+//	go run ./examples/pool_callback              # foo sleeps 2 s
 //	go run ./examples/pool_callback -sleep 100ms
 package main
 
@@ -21,20 +32,20 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Args is foo's argument: the seed's i, and how long foo sleeps.
+// Args is foo's argument: the task's number, and how long foo sleeps.
 type Args struct {
 	I     int
 	Sleep time.Duration
 }
 
-// Foo is the seed's foo(i).
+// Foo is Python's foo(i): it sleeps, prints the pid of its worker, and returns i+100.
 var Foo = mp.Register("pool_callback.foo", func(ctx context.Context, a Args) (int, error) {
 	time.Sleep(a.Sleep)
 	fmt.Printf("in the process pid=%d ppid=%d (foo(%d))\n", os.Getpid(), os.Getppid(), a.I) // print("in the process", os.getpid())
 	return a.I + 100, nil
 })
 
-// call is the seed's call(arg): the callback, run by the main process.
+// call is Python's call(arg): the callback, run by the main process.
 func call(arg int, err error) {
 	if err != nil {
 		fmt.Printf("-->exec failed: %v pid=%d\n", err, os.Getpid())
@@ -57,7 +68,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("main process pid=%d\n", os.Getpid()) // print("主进程pid:", os.getpid())
+	fmt.Printf("main process pid=%d\n", os.Getpid()) // print("main process pid:", os.getpid())
 	for i := range *n {
 		// pool.apply_async(func=foo, args=(i,), callback=call)
 		mp.Submit(ctx, pool, Foo, Args{I: i, Sleep: *sleep}).OnDone(call)

@@ -1,14 +1,22 @@
-// Command pool_map runs one function over a range of numbers on a pool with mp.Map, Python's
-// pool.map: seed 001 §3, where p = Pool(5) and p.map(func=wahaha, iterable=range(101)) runs
-// wahaha(num) — sleep 1 to 3 s at random, then print num**num — on five worker processes, and
-// the main process times it. As the seed notes, map is the short form of a loop of apply_async
-// followed by close and join; in Go it also returns the results, in the order of the input,
-// however the workers finished.
+// Command pool_map runs one function over the numbers 0 to 100 on a pool of five workers with
+// mp.Map, Python's pool.map. Run it and each task, after sleeping 1 to 3 units at random, prints
+// num**num (shortened when long) and its worker's pid, in whatever order the workers finish; a
+// progress bar is drawn on standard error. Then the main process checks that the results came
+// back in the order of the input, prints a few, how many tasks each worker ran, and how long the
+// whole took: about a fifth of the units slept.
 //
-//	go run ./examples/pool_map              # units of 1 s, as in the seed: about 40 s
+// It mirrors Python's
+//
+//	p = Pool(5)
+//	p.map(func=wahaha, iterable=range(101))
+//	p.close()
+//	p.join()
+//
+// map is the short form of a loop of apply_async followed by close and join; like Python's, mp.Map
+// returns the results in the order of the input, however the workers finished.
+//
+//	go run ./examples/pool_map              # units of 1 s: about 40 s
 //	go run ./examples/pool_map -unit 10ms
-//
-// A progress bar (package progress) is drawn on standard error.
 package main
 
 import (
@@ -26,7 +34,7 @@ import (
 	"github.com/mp-go/mp/progress"
 )
 
-// Args is wahaha's argument: the seed's num, and the length of a unit of sleep.
+// Args is wahaha's argument: the number, and the length of a unit of sleep.
 type Args struct {
 	Num  int
 	Unit time.Duration
@@ -40,7 +48,7 @@ type Result struct {
 	Slept int // units
 }
 
-// Wahaha is the seed's wahaha(num): sleep 1 to 3 units at random, print num**num.
+// Wahaha is Python's wahaha(num): sleep 1 to 3 units at random, print num**num.
 var Wahaha = mp.Register("pool_map.wahaha", func(ctx context.Context, a Args) (Result, error) {
 	units := rand.IntN(3) + 1 // random.randint(1, 3)
 	time.Sleep(time.Duration(units) * a.Unit)
@@ -69,7 +77,7 @@ func main() {
 
 	unit := flag.Duration("unit", time.Second, "wahaha sleeps 1 to 3 units")
 	n := flag.Int("n", 101, "map over range(n)")
-	workers := flag.Int("workers", 5, "worker processes in the pool: the seed's Pool(5)")
+	workers := flag.Int("workers", 5, "worker processes in the pool: Python's Pool(5)")
 	flag.Parse()
 	ctx := context.Background()
 

@@ -1,8 +1,8 @@
-// Command producer_consumer is seed 001's producer/consumer model over a Queue ("生产者和消费者模型例子
-// None"): two producer processes, egon and taibai, each put ten foods on a shared queue, sleeping
-// a random 1 to 5 units before each; two consumer processes, alex and firedragon, each take foods
-// from it, sleeping a random 1 to 3 units before each, until they get None. The seed's three
-// points:
+// Command producer_consumer is the producer/consumer model over a queue, ended by a None sentinel.
+// Run it and you see two producer processes, egon and taibai, each put ten foods on a shared
+// queue, sleeping a random 1 to 5 units before each, and two consumer processes, alex and
+// firedragon, each take foods from it, sleeping a random 1 to 3 units before each, until they get
+// nil, Python's None; each says so and how many it ate. It makes three points:
 //
 //  1. the queue decouples the two sides: a slow side is helped by starting more of its processes;
 //  2. a consumer cannot tell that the producers are done, so the main process joins the producers
@@ -14,7 +14,7 @@
 // (mp's Queue can also be closed, as a Go channel is: Get then returns what is left and
 // mp.ErrClosed, and no sentinels are needed. examples/queue_many does that.)
 //
-//	go run ./examples/producer_consumer              # the seed's timing: 1 to 5 s per food
+//	go run ./examples/producer_consumer              # 1 to 5 s per food
 //	go run ./examples/producer_consumer -unit 100ms  # ten times faster
 package main
 
@@ -30,7 +30,8 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// ProducerArg is the seed's producer(name, food, q), with the number of foods and the time unit.
+// ProducerArg is the argument of Python's producer(name, food, q), with the number of foods and
+// the time unit.
 type ProducerArg struct {
 	Name, Food string
 	Q          *mp.Queue[*string]
@@ -38,7 +39,7 @@ type ProducerArg struct {
 	Unit       time.Duration
 }
 
-// ConsumerArg is the seed's consumer(name, q), with the time unit.
+// ConsumerArg is the argument of Python's consumer(name, q), with the time unit.
 type ConsumerArg struct {
 	Name string
 	Q    *mp.Queue[*string]

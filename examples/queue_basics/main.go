@@ -1,6 +1,8 @@
-// Command queue_basics walks through the Queue API that seed 001 lists — put, get, full, empty,
-// get_nowait, put_nowait — on an mp.Queue: "the queue is locked, safe to share between processes,
-// and keeps its values in first-in, first-out order".
+// Command queue_basics walks through the API of Python's multiprocessing.Queue — put, get, full,
+// empty, put_nowait, get_nowait — on an mp.Queue. Run it and each call prints what it returned:
+// a queue of capacity 3 fills up, refuses a fourth value at once or after a timeout, gives its
+// values back in the order they were put, and refuses a Get when empty. An mp.Queue, like
+// Python's, is safe to share between processes and keeps its values in first-in, first-out order.
 //
 //	Python                         Go
 //	q = Queue(3)                   q, err := mp.NewQueue[string](3)

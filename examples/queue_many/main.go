@@ -1,8 +1,9 @@
-// Command queue_many is seed 003's Queue program: multiprocessing.Queue(3) holds at most three
-// objects; ten input processes each put a string holding their pid and the time, ten output
-// processes each get one and print their own pid with it. The main process joins the inputs,
-// closes the queue ("no more object will come"), and joins the outputs. A Queue, unlike a Pipe,
-// lets many processes put and many get.
+// Command queue_many shares one small queue between twenty processes. Run it and ten output
+// processes each print their own pid and the string they got, "<pid>(put):<time>", put by one of
+// ten input processes; the queue holds at most three strings, as Python's
+// multiprocessing.Queue(3) does, and no string is lost or taken twice. The main process joins the
+// inputs, closes the queue ("no more object will come"), and joins the outputs. A Queue, unlike a
+// Pipe, lets many processes put and many get.
 //
 // In Go: mp.NewQueue[string](3). Two differences from Python, both visible here:
 //
@@ -15,9 +16,9 @@
 //     before the close, and a consumer that came too late would get mp.ErrClosed instead of
 //     waiting for ever.
 //
-// The seed takes a Lock around print so that the outputs do not mix; in Go one Printf of a short
-// line is one write to standard output, which is not mixed with another process's, so there is
-// no lock.
+// Python's version takes a Lock around print so that the outputs do not mix; in Go one Printf of
+// a short line is one write to standard output, which is not mixed with another process's, so
+// there is no lock.
 //
 //	go run ./examples/queue_many
 package main
@@ -32,14 +33,14 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// InputQ is the seed's inputQ(queue): put "<pid>(put):<time>".
+// InputQ is Python's inputQ(queue): put "<pid>(put):<time>".
 var InputQ = mp.Register("queue_many.input", func(ctx context.Context, q *mp.Queue[string]) (struct{}, error) {
 	now := float64(time.Now().UnixMicro()) / 1e6 // time.time()
 	info := fmt.Sprintf("%d(put):%.6f", os.Getpid(), now)
 	return struct{}{}, q.Put(ctx, info)
 })
 
-// OutputQ is the seed's outputQ(queue, lock): get one, print "<pid>(get):<what it got>".
+// OutputQ is Python's outputQ(queue, lock): get one, print "<pid>(get):<what it got>".
 var OutputQ = mp.Register("queue_many.output", func(ctx context.Context, q *mp.Queue[string]) (struct{}, error) {
 	info, err := q.Get(ctx)
 	if err != nil {

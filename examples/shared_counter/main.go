@@ -1,7 +1,8 @@
-// Command shared_counter is the shared-counter lesson of the Python tutorials: several processes
-// increment one counter in shared memory, multiprocessing.Value('i', 0), many times each. Without
-// a lock, counter.value += 1 is a read, an add and a write, and increments made at the same time
-// are lost; with counter.get_lock() around it the total is exact. Four ways, the same work each:
+// Command shared_counter has several processes increment one counter in shared memory, Python's
+// multiprocessing.Value('i', 0), many times each. Run it and you see four ways to count, each with
+// the total reached and the total expected: the first, with no lock, falls short. Without a lock,
+// counter.value += 1 is a read, an add and a write, and increments made at the same time are lost;
+// with counter.get_lock() around it the total is exact. Four ways, the same work each:
 //
 //  1. Store(Load()+1) with no lock: updates are lost (usually many; how many depends on the run);
 //  2. v.Lock(ctx); v.Store(v.Load()+1); v.Unlock() — Python's "with counter.get_lock():";

@@ -1,7 +1,9 @@
-// Command shared_memory is the shared-memory lesson of the Python tutorials
-// (multiprocessing.shared_memory): one process creates a block of memory under a name, another
+// Command shared_memory shares a block of memory between processes, as Python's
+// multiprocessing.shared_memory does: one process creates a block of memory under a name, another
 // attaches to it by that name, both see the same bytes, each closes its mapping, and the creator
-// unlinks the name.
+// unlinks the name. Run it and you see a child, given only the name, read what the main process
+// wrote and write back; after Unlink, opening the name fails; then the same with an anonymous
+// segment handed to the child in its argument.
 //
 // In Go:
 //

@@ -1,8 +1,20 @@
-// Command sleepers times three tasks that sleep 1, 2 and 3 units: seed 004's join lessons. Called
-// one after the other, or each started and joined before the next is started, they take about
-// 1+2+3 = 6 units; started all at once and then joined, about 3 units, the longest of them.
+// Command sleepers times three tasks that sleep 1, 2 and 3 units, run three ways. Called one
+// after the other in this process, or each started in a child and waited for before the next
+// starts, they take about 1+2+3 = 6 units; started all at once and then waited for, about 3 units,
+// the longest of them. It prints each way's time, and how much faster the parallel one was.
 //
-//	go run ./examples/sleepers             # units of 1 s, as in the seed
+// It mirrors Python's
+//
+//	for i in range(1, 4):
+//	    p = Process(target=foo, args=(i,))
+//	    p.start()
+//	    p_list.append(p)
+//	for p in p_list:
+//	    p.join()
+//
+// against calling foo(1), foo(2), foo(3) in turn, or joining each process right after its start.
+//
+//	go run ./examples/sleepers             # units of 1 s: about 6 s, 6 s and 3 s
 //	go run ./examples/sleepers -unit 100ms
 package main
 
@@ -16,13 +28,13 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// Nap is the argument of Foo: the seed's x, and the length of a unit.
+// Nap is the argument of Foo: how many units to sleep, and the length of a unit.
 type Nap struct {
 	X    int
 	Unit time.Duration
 }
 
-// Foo is the seed's foo(x): it sleeps x units.
+// Foo is Python's foo(x): it sleeps x units.
 var Foo = mp.Register("sleepers.foo", func(ctx context.Context, n Nap) (struct{}, error) {
 	fmt.Printf("process %d start\n", n.X)
 	time.Sleep(time.Duration(n.X) * n.Unit)
@@ -73,7 +85,7 @@ func main() {
 		}
 		ps = append(ps, p)
 	}
-	fmt.Println(ps) // the seed prints its p_list
+	fmt.Println(ps) // as Python prints its p_list: the processes, started and running
 	for _, p := range ps {
 		if err := p.Wait(ctx); err != nil {
 			log.Fatal(err)

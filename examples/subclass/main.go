@@ -1,10 +1,22 @@
-// Command subclass starts children in the subclass style: seed 000 §3.2 and §3.4, where a class
-// MyProcess(Process) overrides run(), and seed 004's class Task(Process) started as Task('Nick').
+// Command subclass starts children in the subclass style. Run it and each Run method prints the
+// name, pid and parent pid of the process it runs in: MyProcess(0) twice, once in the child
+// Process-1 and once in the parent (a direct call), then MyProcess(1) to (3) in three children,
+// and last Task(Nick) in a child named Nick.
 //
-// In Go the "subclass" is a type with a Run(ctx) error method, registered with
-// mp.RegisterRunner; its exported fields are the state the parent hands to the child. As in the
-// seed, Start runs Run in a new process, while calling Run directly (the seed's p1.run()) runs it
-// in the current process, like any method call.
+// It mirrors Python's
+//
+//	class MyProcess(Process):
+//	    def run(self):
+//	        print("run in", os.getpid())
+//
+//	p1 = MyProcess()
+//	p1.start()  # run() in a new process
+//	p1.run()    # run() here, in the caller, like any method call
+//
+// Go has no subclasses: the "subclass" is a type with a Run(ctx) error method, registered with
+// mp.RegisterRunner, and its exported fields are the state the parent hands to the child.
+//
+//	go run ./examples/subclass
 package main
 
 import (
@@ -16,7 +28,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// MyProcess is seed 000's class MyProcess(Process).
+// MyProcess is Python's class MyProcess(Process): its state is a count, set by the parent.
 type MyProcess struct {
 	Count int
 }
@@ -27,7 +39,7 @@ func (m *MyProcess) Run(ctx context.Context) error {
 	return nil
 }
 
-// Task is seed 004's class Task(Process), whose constructor takes a name.
+// Task is Python's class Task(Process), whose constructor takes the process's name.
 type Task struct {
 	Name string
 }
@@ -56,7 +68,7 @@ func main() {
 	ctx := context.Background()
 	fmt.Printf("parent: name=%s pid=%d ppid=%d\n", mp.Current().Name, os.Getpid(), os.Getppid())
 
-	fmt.Println("== one child from a Runner (seed 000 §3.2) ==")
+	fmt.Println("== one child from a Runner ==")
 	r := &MyProcess{Count: 0}
 	p1 := mp.NewRunnerProcess(r)
 	if err := p1.Start(ctx); err != nil { // Run in a new process
@@ -70,7 +82,7 @@ func main() {
 		log.Fatal(err)
 	}
 
-	fmt.Println("== several children from a Runner (seed 000 §3.4) ==")
+	fmt.Println("== several children from a Runner ==")
 	var ps []*mp.Process
 	for i := 1; i <= 3; i++ {
 		p := mp.NewRunnerProcess(&MyProcess{Count: i})
@@ -86,7 +98,7 @@ func main() {
 		}
 	}
 
-	fmt.Println("== Task('Nick') (seed 004) ==")
+	fmt.Println("== Task('Nick') ==")
 	// Python's Task('Nick') sets the process name in __init__; here the name is an option.
 	nick := mp.NewProcess(TaskFunc, &Task{Name: "Nick"}, mp.WithName("Nick"))
 	if err := nick.Start(ctx); err != nil {

@@ -1,6 +1,6 @@
-// Command sync_primitives shows the synchronisation primitives that seed 003 lists besides Lock —
-// "multiprocessing also has Lock/Event/Semaphore/Condition classes (these objects can be passed
-// to each process as arguments, like with threads)" — and Barrier, each between real processes:
+// Command sync_primitives shows, each between real processes, the synchronisation primitives that
+// Python's multiprocessing has besides Lock, the same as threading's: Event, Semaphore, Condition
+// and Barrier. Run it and each part prints what the children did while the primitive held them:
 //
 //   - mp.Event (multiprocessing.Event): three children wait until the main process sets it;
 //   - mp.Semaphore (multiprocessing.Semaphore(2)): of five children, at most two are inside at

@@ -1,22 +1,31 @@
-// Command tcp_echo is a multi-process TCP server: seed 001's "多进程实现tcp协议的socket的server端",
-// where the main process listens and accepts, and every accepted connection is handed to a new
-// child process — Process(target=func, args=(conn,)) — which greets the client, receives from it,
-// and closes the connection. Here each child greets its client, echoes every line it sends, and
-// prints its pid: a different process for every connection.
+// Command tcp_echo is a multi-process TCP server that starts one child process per connection.
+// Run it with -clients 3 and you see the server hand each accepted connection to a new child,
+// each child print its pid — a different process for every connection — and greet its client,
+// and each client check that the lines it sent came back intact.
 //
-// The seed's three rules for such a server, in Go:
+// It mirrors the Python server where the main process listens and accepts, and every accepted
+// connection is handed to a new child process, which greets the client, receives from it, and
+// closes the connection:
 //
-//  1. Address reuse: the seed sets SO_REUSEADDR, so that a restarted server can bind its port at
+//	while True:
+//	    conn, addr = sk.accept()
+//	    Process(target=func, args=(conn,)).start()
+//	    conn.close()
+//
+// Here each child greets its client and echoes every line it sends. Three rules for such a
+// server, in Go:
+//
+//  1. Address reuse: Python sets SO_REUSEADDR, so that a restarted server can bind its port at
 //     once while the connections of the previous one are in TIME_WAIT. Go's net.Listen sets
 //     SO_REUSEADDR on every TCP listener already (on Unix), so there is nothing to do.
 //  2. Closing sockets: a net.Conn in a task argument reaches the child as a working connection
 //     over the same socket (mpnet passes its descriptor). The parent closes its own copy at once:
 //     the connection lives on in the child, and the client sees its end when the child closes it.
-//     The parent closes the listener when it stops serving (the seed's finally: sk.close()).
+//     The parent closes the listener when it stops serving (Python's finally: sk.close()).
 //  3. No input() in a child: Python gives a child no standard input. An mp child shares its
 //     parent's, but a server child has no use for it: it talks to its client over the connection.
 //
-// The seed's client is a separate program that reads what the server sends and sends a line typed
+// Python's client is a separate program that reads what the server sends and sends a line typed
 // by the user; here -clients N runs N such clients against the server in this process, and then
 // shuts the server down. The clients keep their connections open until all of them have been
 // greeted — N children serving at the same time — then each sends its lines and checks that they
@@ -50,7 +59,7 @@ type ServeArg struct {
 	N    int
 }
 
-// Serve is the seed's func(conn), run in a new child for every connection: it greets the client,
+// Serve is Python's func(conn), run in a new child for every connection: it greets the client,
 // echoes each line it receives until the client closes its side, then closes the connection.
 var Serve = mp.Register("tcp_echo.serve", func(ctx context.Context, a ServeArg) (struct{}, error) {
 	defer a.Conn.Close() // conn.close()
@@ -171,7 +180,7 @@ func acceptLoop(ctx context.Context, ln net.Listener) ([]*mp.Process, error) {
 	}
 }
 
-// runClients runs n clients at the same time, each as the seed's client: it connects, reads the
+// runClients runs n clients at the same time, each like Python's client: it connects, reads the
 // server's greeting, then sends lines and checks that each one comes back. Every client keeps its
 // connection open until all n have been greeted: the n children serve at the same time.
 func runClients(addr string, n, lines int) error {

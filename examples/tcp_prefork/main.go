@@ -1,9 +1,14 @@
-// Command tcp_prefork is a pre-forked TCP server: the other classic shape of seed 001's
-// multi-process server. Instead of starting a child per accepted connection (examples/tcp_echo),
-// the parent creates the listener, starts K worker processes up front, and hands each of them the
-// same net.Listener in its task argument; every worker accepts on it and serves its connections
-// one at a time (it greets the client with its pid and echoes its lines). The kernel gives each
-// new connection to one of the workers waiting in Accept, so no process is started per connection.
+// Command tcp_prefork is a pre-forked TCP server, the other classic shape of a multi-process
+// server. Run it with -rounds 2 and you see K worker processes start, each client greeted by a
+// different worker's pid in every round, and each worker exit after serving its connections.
+//
+// Instead of starting a child per accepted connection (examples/tcp_echo), the parent creates the
+// listener, starts K worker processes up front, and hands each of them the same net.Listener in
+// its task argument; every worker accepts on it and serves its connections one at a time (it
+// greets the client with its pid and echoes its lines). The kernel gives each new connection to
+// one of the workers waiting in Accept, so no process is started per connection. In Python this
+// is a listening socket handed to K processes, Process(target=worker, args=(sk,)), each calling
+// sk.accept() in a loop.
 //
 // A listener in a task argument reaches the child as a working listener over the same socket
 // (mpnet passes its descriptor); the parent closes its own copy once the workers have theirs: it

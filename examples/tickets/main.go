@@ -1,26 +1,35 @@
-// Command tickets is seed 004's ticket-grabbing program (抢票小程序): db.txt holds {"count": 1};
-// each buyer process searches (prints how many tickets are left), then buys: it reads the file,
-// sleeps to simulate network I/O, and if count > 0 decrements it and writes the file back. Run
-// at the same time and without a lock, several buyers read count=1 before any has written 0, so
-// several "buy" the only ticket. The seed's version runs the buyers one by one (p.start();
-// p.join() in the loop) and concludes "to keep the data safe, give up some efficiency"; the
-// lesson that follows puts a multiprocessing.Lock around the read-modify-write instead, so that
-// only that part runs one buyer at a time.
+// Command tickets is a ticket-grabbing program: ten buyer processes race for the one ticket in a
+// file. Run it without -lock and every buyer prints "bought a ticket!": they all read count=1
+// before any wrote 0. Run it with -lock and one buyer buys the ticket while the others print
+// "sold out!".
+//
+// The file, db.txt, holds {"count": 1}; each buyer process searches (prints how many tickets are
+// left), then buys: it reads the file, sleeps to simulate network I/O, and if count > 0 decrements
+// it and writes the file back. The Python version of this program avoids the race by running the
+// buyers one by one (p.start(); p.join() in the loop): the data is safe, at the cost of all
+// parallelism. The better fix is a multiprocessing.Lock around the read-modify-write, so that only
+// that part runs one buyer at a time:
+//
+//	with lock:
+//	    res = json.load(open('db.txt'))
+//	    if res['count'] > 0:
+//	        res['count'] -= 1
+//	        json.dump(res, open('db.txt', 'w'))
 //
 // In Go: the buyers are child processes; the lock is an mp.Mutex in their argument, shared by
 // every process that holds it.
 //
-//   - -lock=false: the seed's race. The seed's sleep between the read and the write only makes
-//     the race likely; here every buyer also waits at an mp.Barrier of all the buyers after its
-//     read, so that all of them have read count=1 before any writes: every buyer "buys" the last
-//     ticket, on every run.
+//   - -lock=false: the race. A sleep between the read and the write only makes the race likely;
+//     here every buyer also waits at an mp.Barrier of all the buyers after its read, so that all
+//     of them have read count=1 before any writes: every buyer "buys" the last ticket, on every
+//     run.
 //   - -lock=true: the read, the sleep and the write happen under the mp.Mutex: one buyer buys the
 //     ticket, the others read count=0 and find it sold out; the file ends at {"count":0}.
 //
 // In both modes the buyers first search, then wait at a barrier ("the sale opens"), so every
 // buyer sees one ticket left and they all try to buy at the same moment.
 //
-//	go run ./examples/tickets              # without a lock: several buyers get the one ticket
+//	go run ./examples/tickets              # without a lock: every buyer gets the one ticket
 //	go run ./examples/tickets -lock        # with an mp.Mutex: exactly one
 //	go run ./examples/tickets -lock -n 15 -unit 100ms
 package main
@@ -71,7 +80,7 @@ func save(path string, db DB) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-// search is the seed's search(): sleep, read, print what is left.
+// search is Python's search(): sleep, read, print what is left.
 func search(a BuyerArg) error {
 	time.Sleep(a.Unit) // simulated network I/O
 	db, err := load(a.Path)
@@ -82,7 +91,7 @@ func search(a BuyerArg) error {
 	return nil
 }
 
-// get is the seed's get(): read, sleep, buy if there is a ticket left.
+// get is Python's get(): read, sleep, buy if there is a ticket left.
 func get(ctx context.Context, a BuyerArg) error {
 	if a.Lock {
 		if err := a.Mu.Lock(ctx); err != nil {
@@ -95,8 +104,8 @@ func get(ctx context.Context, a BuyerArg) error {
 		return err
 	}
 	if !a.Lock {
-		// Every buyer has read before any writes: the race the seed's sleep makes likely,
-		// made certain.
+		// Every buyer has read before any writes: the race a sleep makes likely, made
+		// certain.
 		if _, err := a.All.Wait(ctx); err != nil {
 			return err
 		}
@@ -116,7 +125,7 @@ func get(ctx context.Context, a BuyerArg) error {
 	return nil
 }
 
-// Buyer is the seed's task(): search, then get.
+// Buyer is Python's task(): search, then get.
 var Buyer = mp.Register("tickets.buyer", func(ctx context.Context, a BuyerArg) (struct{}, error) {
 	if err := search(a); err != nil {
 		return struct{}{}, err
@@ -133,7 +142,7 @@ func main() {
 
 	lock := flag.Bool("lock", false, "hold an mp.Mutex around the read-modify-write of the file")
 	n := flag.Int("n", 10, "buyer processes")
-	unit := flag.Duration("unit", time.Second, "simulated network I/O: the seed's time.sleep(1)")
+	unit := flag.Duration("unit", time.Second, "simulated network I/O: Python's time.sleep(1)")
 	flag.Parse()
 	ctx := context.Background()
 

@@ -1,5 +1,11 @@
-// Command zombies shows that mp leaves neither zombies nor orphans: seed 004's lesson on zombie
-// and orphan processes.
+// Command zombies shows that mp leaves neither zombies nor orphans. Run it and you see three
+// parts: a zombie made on purpose with os/exec, in state Z until it is waited for; five mp
+// children that exit with no Wait and leave no zombie; and a child killed with SIGKILL whose own
+// child dies with it instead of living on as an orphan.
+//
+// In Python a child that has exited stays a zombie until its parent joins it, or until
+// multiprocessing happens to poll it (in the next start() or active_children()); and the children
+// of a parent killed with SIGKILL live on, adopted by the system.
 //
 // A zombie is a child that has exited while its parent has not yet waited for it: the kernel
 // keeps its exit status, and `ps` shows it as <defunct> (state Z). The first part makes one with
