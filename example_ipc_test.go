@@ -342,7 +342,7 @@ func ExampleAsCompleted() {
 		futs = append(futs, mp.Submit(ctx, p, Cube, i))
 	}
 	var got []int
-	for f, err := range mp.AsCompleted(ctx, futs) {
+	for f, err := range mp.AsCompleted(ctx, futs...) {
 		if err != nil {
 			log.Fatal(err)
 		}

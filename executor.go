@@ -63,6 +63,16 @@ type Call struct {
 
 	impl     callImpl
 	finished atomic.Bool
+	job      *job // when a *Pool runs the call as a job: aborted through it, with no closure
+}
+
+// abortCall aborts c, which executeAll started with abort (nil when a *Pool runs it as c.job).
+func abortCall(c *Call, abort func(error), cause error) {
+	if c.job != nil {
+		c.job.pool.abort(c.job, cause)
+		return
+	}
+	abort(cause)
 }
 
 // Result is the outcome of a Call, given to Call.Finish.

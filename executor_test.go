@@ -377,7 +377,7 @@ func TestExecutorWaitHelpers(t *testing.T) {
 		}
 		var order []int
 		futs := []*mp.Future[int]{mp.Submit(ctx, ex, SleepSquare, 300), mp.Submit(ctx, ex, SleepSquare, 1)}
-		for f, err := range mp.AsCompleted(ctx, futs) {
+		for f, err := range mp.AsCompleted(ctx, futs...) {
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,7 +18,7 @@ type Future[R any] struct {
 	done   chan struct{}
 	val    R
 	err    error
-	cancel func() // aborts the task; nil once it is done
+	cancel func(error) // aborts the task; nil once it is done
 
 	mu        sync.Mutex
 	callbacks []func(R, error)
@@ -35,7 +35,7 @@ func (f *Future[R]) setCancel(abort func(error)) {
 	select {
 	case <-f.done:
 	default:
-		f.cancel = func() { abort(context.Canceled) }
+		f.cancel = abort
 	}
 	f.mu.Unlock()
 }
@@ -100,7 +100,7 @@ func (f *Future[R]) Cancel() bool {
 	default:
 	}
 	if cancel != nil {
-		cancel()
+		cancel(context.Canceled)
 	}
 	var zero R
 	f.resolve(zero, context.Canceled)
@@ -177,7 +177,7 @@ func WaitAll(ctx context.Context, ds ...Doner) error {
 // yielded once): Python's as_completed. Futures that are done already come first, in the order
 // given, even when ctx has ended. When ctx ends before the rest, it yields (nil, ctx.Err()) and
 // stops. Breaking out of the loop leaves the remaining futures running.
-func AsCompleted[R any](ctx context.Context, futs []*Future[R]) iter.Seq2[*Future[R], error] {
+func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Future[R], error] {
 	return func(yield func(*Future[R], error) bool) {
 		seen := make(map[*Future[R]]bool, len(futs))
 		var rest []*Future[R]

@@ -55,7 +55,7 @@ func TestAsCompletedDoneFirstEachOnce(t *testing.T) {
 	cancel()
 	var got []*mp.Future[int]
 	var errs []error
-	for f, err := range mp.AsCompleted(ended, []*mp.Future[int]{a, a, blocked, b, a}) {
+	for f, err := range mp.AsCompleted(ended, a, a, blocked, b, a) {
 		got = append(got, f)
 		errs = append(errs, err)
 	}

@@ -62,12 +62,12 @@ func (c *chunkCall[T, R]) runLocal(ctx context.Context, timeout time.Duration) (
 
 func (c *chunkCall[T, R]) finishLocal(done int, err error) { c.onDone(done, err) }
 
-// executeAll starts calls on ex, and returns their abort functions. A *Pool encodes every
-// argument before it queues any, so that an argument it cannot encode is reported (as err) before
-// anything runs.
+// executeAll starts calls on ex, and returns their abort functions, for abortCall. A *Pool
+// encodes every argument before it queues any, so that an argument it cannot encode is reported
+// (as err) before anything runs; its calls are aborted through their jobs, and aborts is nil.
 func executeAll(ex Executor, calls []*Call) ([]func(error), error) {
 	if p, ok := ex.(*Pool); ok && p != nil {
-		return p.executeAll(calls)
+		return nil, p.executeAll(calls)
 	}
 	aborts := make([]func(error), len(calls))
 	for i, c := range calls {
@@ -151,8 +151,12 @@ func Map[T, R any](ctx context.Context, ex Executor, f *Func[T, R], xs []T, opts
 		return nil, err
 	}
 	abortAll := func(err error) {
-		for _, abort := range aborts {
-			abort(err)
+		for i, c := range calls {
+			var abort func(error)
+			if aborts != nil {
+				abort = aborts[i]
+			}
+			abortCall(c, abort, err)
 		}
 	}
 	select {
@@ -204,7 +208,8 @@ func startProgress(fn func(Progress), total int, done func() int64) func() {
 
 // seqChunk is one chunk of a MapSeq in flight.
 type seqChunk[R any] struct {
-	abort func(error)
+	call  *Call
+	abort func(error) // see abortCall
 	res   []R
 	err   error
 	done  chan struct{}
@@ -262,7 +267,7 @@ func mapSeq[T, R any](ctx context.Context, ex Executor, f *Func[T, R], seq iter.
 		var inflight []*seqChunk[R] // in input order
 		defer func() {
 			for _, c := range inflight {
-				c.abort(context.Canceled)
+				abortCall(c.call, c.abort, context.Canceled)
 			}
 		}()
 		exhausted := false
@@ -294,7 +299,10 @@ func mapSeq[T, R any](ctx context.Context, ex Executor, f *Func[T, R], seq iter.
 				if err != nil {
 					return err
 				}
-				c.abort = aborts[0]
+				c.call = &call.Call
+				if aborts != nil {
+					c.abort = aborts[0]
+				}
 				inflight = append(inflight, c)
 			}
 			return nil

@@ -62,6 +62,7 @@ const (
 
 // job is one unit sent to a worker: one call, or one chunk of a map.
 type job struct {
+	pool    *Pool
 	id      uint64
 	fname   string
 	arg     []byte
@@ -136,12 +137,12 @@ func (p *Pool) newJob(c *Call) (*job, error) {
 		closeFDs(fds)
 		return nil, err
 	}
-	return &job{fname: c.Func, arg: b, chunk: c.Chunk, timeout: c.Timeout, retries: c.Retries, fds: fds, nfds: len(fds), call: c}, nil
+	return &job{pool: p, fname: c.Func, arg: b, chunk: c.Chunk, timeout: c.Timeout, retries: c.Retries, fds: fds, nfds: len(fds), call: c}, nil
 }
 
 // executeAll starts calls, encoding every argument before it queues any: an argument that
 // cannot be encoded fails them all, and nothing runs.
-func (p *Pool) executeAll(calls []*Call) ([]func(error), error) {
+func (p *Pool) executeAll(calls []*Call) error {
 	jobs := make([]*job, 0, len(calls))
 	for _, c := range calls {
 		j, err := p.newJob(c)
@@ -149,16 +150,15 @@ func (p *Pool) executeAll(calls []*Call) ([]func(error), error) {
 			for _, j := range jobs {
 				closeFDs(j.fds) // never sent
 			}
-			return nil, err
+			return err
 		}
 		jobs = append(jobs, j)
 	}
-	p.submit(jobs...)
-	aborts := make([]func(error), len(jobs))
 	for i, j := range jobs {
-		aborts[i] = func(cause error) { p.abort(j, cause) }
+		calls[i].job = j
 	}
-	return aborts, nil
+	p.submit(jobs...)
+	return nil
 }
 
 // apply runs c as Apply does: directly on an idle worker when one is free and nothing waits,

@@ -160,7 +160,7 @@ func killed(ctx context.Context, pool *mp.Pool, ranges []Range, want []int, note
 	}
 	bar := progress.Bar(os.Stderr, progress.WithLabel("    (b) futures"))
 	victim, done := 0, 0
-	for f, err := range mp.AsCompleted(ctx, futs) {
+	for f, err := range mp.AsCompleted(ctx, futs...) {
 		if err != nil {
 			log.Fatal(err)
 		}

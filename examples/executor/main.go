@@ -100,7 +100,7 @@ func main() {
 	for i, units := range []int{3, 1, 2} { // submitted slowest first
 		futs = append(futs, mp.Submit(ctx, pool, Task, Job{ID: i, Units: units, Unit: *unit}))
 	}
-	for f, err := range mp.AsCompleted(ctx, futs) {
+	for f, err := range mp.AsCompleted(ctx, futs...) {
 		if err != nil {
 			log.Fatal(err)
 		}
