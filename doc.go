@@ -63,7 +63,7 @@
 //     WithMaxMessage) is refused with ErrTooLarge as its header arrives; see Conn and
 //     DecodeLimits.
 //
-// # Pools
+// # Pools and executors
 //
 //	p, err := mp.NewPool(ctx, mp.WithWorkers(4))
 //	defer p.Close()
@@ -72,7 +72,9 @@
 //	v, err := fut.Wait(ctx)                                // 49
 //
 // Pool calls are package functions (methods cannot have type parameters): Apply, Submit, Map,
-// MapSeq and MapSeqUnordered.
+// MapSeq and MapSeqUnordered. They take an Executor: a *Pool (worker processes), a
+// *GoroutinePool (goroutines of this process: Python's ThreadPool), or a backend of another
+// package, such as a cluster's. The same code runs on each; only the constructor changes.
 //
 // # Queues, pipes and handles
 //

@@ -9,11 +9,13 @@ import (
 	"sync"
 )
 
-// Future is the pending result of a task submitted to a pool with Submit: Python's AsyncResult
-// and concurrent.futures.Future.
+// Future is the pending result of a task started with Submit, on any Executor: Python's
+// AsyncResult and concurrent.futures.Future.
 //
 // A Future is safe for concurrent use; Wait may be called any number of times, from any
-// goroutine, and returns the same result each time.
+// goroutine, and returns the same result each time. It lives in the process that submitted the
+// task and cannot be passed to another. It costs a small allocation and a channel; a callback
+// (OnDone) costs a hand-off to the executor's callback goroutine.
 type Future[R any] struct {
 	done   chan struct{}
 	val    R

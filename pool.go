@@ -14,8 +14,9 @@ import (
 // and concurrent.futures.ProcessPoolExecutor as one type. Workers start once and are reused; tasks
 // go to them through their control sockets, several at a time, and come back in order.
 //
-// Use the package functions to run work on a pool: Apply, Submit (a *Future), Map, MapSeq and
-// MapSeqUnordered. End it with Shutdown (let queued work finish) or Close (stop now); after either,
+// A Pool is an Executor: use the package functions to run work on it — Apply, Submit (a *Future),
+// Map, MapSeq and MapSeqUnordered — and the same code runs on a GoroutinePool or a cluster's
+// executor. End it with Shutdown (let queued work finish) or Close (stop now); after either,
 // every call fails with ErrClosed.
 //
 // Tasks wait in one queue in the parent; a worker takes a task when it has room, and a worker that
@@ -29,7 +30,9 @@ import (
 // is killed and replaced if the task does not return within the cancel grace.
 //
 // A Pool is safe for concurrent use. It cannot be passed to another process. Each worker is an
-// idle process of a few MiB (mostly the binary's code, shared) until given work.
+// idle process of a few MiB (mostly the binary's code, shared) until given work. On a 2-core
+// machine an Apply round trip of a tiny task takes about 12 µs, and tiny tasks submitted back to
+// back about 4 µs each (go test -bench 'PoolApply|PoolSubmit' ./bench).
 type Pool struct {
 	cfg         poolConfig
 	nextID      atomic.Uint64
