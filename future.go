@@ -89,9 +89,10 @@ func (f *Future[R]) Wait(ctx context.Context) (R, error) {
 func (f *Future[R]) Done() <-chan struct{} { return f.done }
 
 // Cancel cancels the task: a task still queued never runs; a running one has its context
-// cancelled in the worker, and its worker is killed and replaced if it does not return within the
-// pool's cancel grace. The future completes at once with context.Canceled. Cancel reports whether
-// it did that — false when the future had completed already.
+// cancelled. On a *Pool its worker is killed and replaced if it does not return within the
+// pool's cancel grace; on a *GoroutinePool a function that ignores its context runs on until it
+// returns. The future completes at once with context.Canceled. Cancel reports whether it did
+// that — false when the future had completed already.
 func (f *Future[R]) Cancel() bool {
 	f.mu.Lock()
 	cancel := f.cancel
