@@ -71,6 +71,10 @@ func (f *Future[R]) runCallback(fn func(R, error)) {
 // when the pool was closed first, context.Canceled after Cancel). ctx bounds the waiting only:
 // when it ends first, Wait returns ctx.Err() and the task goes on.
 func (f *Future[R]) Wait(ctx context.Context) (R, error) {
+	if f == nil || f.done == nil {
+		var zero R
+		return zero, errZeroFuture
+	}
 	select {
 	case <-f.done: // a result that is there wins over an ended ctx, as result(timeout=0) returns it
 		return f.val, f.err
@@ -85,8 +89,20 @@ func (f *Future[R]) Wait(ctx context.Context) (R, error) {
 	}
 }
 
-// Done returns a channel that is closed once the future has its result.
-func (f *Future[R]) Done() <-chan struct{} { return f.done }
+// Done returns a channel that is closed once the future has its result. A nil or zero Future,
+// not made by Submit, is done, and Wait returns an error matching ErrClosed.
+func (f *Future[R]) Done() <-chan struct{} {
+	if f == nil || f.done == nil {
+		return closedChan
+	}
+	return f.done
+}
+
+// errZeroFuture is the error of a nil or zero Future.
+var errZeroFuture = fmt.Errorf("%w: a nil or zero *mp.Future; futures come from mp.Submit", ErrClosed)
+
+// closedChan is a closed channel: the Done of a nil or zero Future.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Cancel cancels the task: a task still queued never runs; a running one has its context
 // cancelled. On a *Pool its worker is killed and replaced if it does not return within the
@@ -94,6 +110,9 @@ func (f *Future[R]) Done() <-chan struct{} { return f.done }
 // returns. The future completes at once with context.Canceled. Cancel reports whether it did
 // that — false when the future had completed already.
 func (f *Future[R]) Cancel() bool {
+	if f == nil || f.done == nil {
+		return false
+	}
 	f.mu.Lock()
 	cancel := f.cancel
 	f.mu.Unlock()
@@ -121,6 +140,11 @@ func (f *Future[R]) Cancel() bool {
 // reported on standard error and does not disturb the pool. If the future is done already, fn is
 // scheduled at once.
 func (f *Future[R]) OnDone(fn func(v R, err error)) {
+	if f == nil || f.done == nil {
+		var zero R
+		runCallback(nil, func() { fn(zero, errZeroFuture) })
+		return
+	}
 	f.mu.Lock()
 	select {
 	case <-f.done:
@@ -190,7 +214,7 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 			}
 			seen[f] = true
 			select {
-			case <-f.done:
+			case <-f.Done():
 				if !yield(f, nil) {
 					return
 				}
@@ -212,7 +236,7 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 			go func() {
 				defer wg.Done()
 				select {
-				case <-f.done:
+				case <-f.Done():
 					ready <- f
 				case <-stop:
 				}

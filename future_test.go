@@ -5,6 +5,7 @@ package mp_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/mp-go/mp"
@@ -64,5 +65,58 @@ func TestAsCompletedDoneFirstEachOnce(t *testing.T) {
 	}
 	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], context.Canceled) {
 		t.Fatalf("AsCompleted errors %v", errs)
+	}
+}
+
+func TestZeroValuesFailClearly(t *testing.T) {
+	ctx := ctxT(t)
+	var zf mp.Future[int]
+	for _, f := range []*mp.Future[int]{nil, &zf} {
+		if _, err := f.Wait(ctx); !errors.Is(err, mp.ErrClosed) || !strings.Contains(err.Error(), "mp.Submit") {
+			t.Errorf("Wait on a %v future = %v", f, err)
+		}
+		select {
+		case <-f.Done():
+		default:
+			t.Error("a nil or zero future is not done")
+		}
+		if f.Cancel() {
+			t.Error("Cancel of a nil or zero future reported true")
+		}
+		got := make(chan error, 1)
+		f.OnDone(func(_ int, err error) { got <- err })
+		if err := <-got; !errors.Is(err, mp.ErrClosed) {
+			t.Errorf("OnDone of a nil or zero future got %v", err)
+		}
+		for g, err := range mp.AsCompleted(ctx, f) {
+			if err != nil || g != f {
+				t.Errorf("AsCompleted of a nil or zero future = %v, %v", g, err)
+			}
+		}
+	}
+	var zp mp.Pool
+	var zg mp.GoroutinePool
+	for _, ex := range []mp.Executor{&zp, (*mp.Pool)(nil), &zg, (*mp.GoroutinePool)(nil)} {
+		if _, err := mp.Apply(ctx, ex, Square, 2); !errors.Is(err, mp.ErrClosed) {
+			t.Errorf("Apply on a zero %T = %v", ex, err)
+		}
+		if _, err := mp.Map(ctx, ex, Square, []int{1, 2}); !errors.Is(err, mp.ErrClosed) {
+			t.Errorf("Map on a zero %T = %v", ex, err)
+		}
+		if ex.Workers() != 0 {
+			t.Errorf("Workers of a zero %T = %d", ex, ex.Workers())
+		}
+	}
+	if err := zp.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := zp.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := zg.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := zg.Close(); err != nil {
+		t.Error(err)
 	}
 }

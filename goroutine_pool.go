@@ -128,9 +128,13 @@ func NewGoroutinePool(ctx context.Context, opts ...PoolOption) (*GoroutinePool, 
 	return p, nil
 }
 
-// Workers returns the number of worker goroutines (0 for a nil *GoroutinePool).
+// zero reports whether p is nil or a zero GoroutinePool, not made by NewGoroutinePool: every
+// call on it fails with ErrClosed, and Shutdown and Close do nothing.
+func (p *GoroutinePool) zero() bool { return p == nil || p.running == nil }
+
+// Workers returns the number of worker goroutines (0 for a nil or zero GoroutinePool).
 func (p *GoroutinePool) Workers() int {
-	if p == nil {
+	if p.zero() {
 		return 0
 	}
 	return p.workers
@@ -139,8 +143,8 @@ func (p *GoroutinePool) Workers() int {
 // Execute queues c for the pool's workers; it is the Executor method that Apply, Submit, Map and
 // the MapSeq functions call. A call on a pool that was shut down fails with ErrClosed.
 func (p *GoroutinePool) Execute(ctx context.Context, c *Call) (abort func(cause error)) {
-	if p == nil {
-		c.complete(nil, 0, fmt.Errorf("%w: nil *GoroutinePool", ErrClosed))
+	if p.zero() {
+		c.complete(nil, 0, fmt.Errorf("%w: a nil or zero *mp.GoroutinePool; make one with mp.NewGoroutinePool", ErrClosed))
 		return noAbort
 	}
 	g := &goCall{c: c}
@@ -352,6 +356,9 @@ func (p *GoroutinePool) Shutdown(ctx context.Context, opts ...ShutdownOption) er
 			o.applyShutdown(&so)
 		}
 	}
+	if p.zero() {
+		return nil
+	}
 	p.mu.Lock()
 	if p.state != poolOpen {
 		p.mu.Unlock()
@@ -410,7 +417,7 @@ func (p *GoroutinePool) takeQueueLocked() []*goCall {
 // wait for functions that ignore their context: their goroutines end when they return, and their
 // results are dropped. It waits for the callbacks of completed futures to run. Close is idempotent.
 func (p *GoroutinePool) Close() error {
-	if p == nil {
+	if p.zero() {
 		return nil
 	}
 	p.mu.Lock()

@@ -127,13 +127,17 @@ func (p *Pool) Execute(ctx context.Context, c *Call) (abort func(cause error)) {
 	return func(cause error) { p.abort(j, cause) }
 }
 
+// zero reports whether p is nil or a zero Pool, not made by NewPool: every call on it fails with
+// ErrClosed, and Shutdown and Close do nothing.
+func (p *Pool) zero() bool { return p == nil || p.workers == nil }
+
 // noAbort is the abort function of a call that completed before it started.
 func noAbort(error) {}
 
 // newJob makes the job of call c, encoding its argument.
 func (p *Pool) newJob(c *Call) (*job, error) {
-	if p == nil {
-		return nil, fmt.Errorf("%w: nil *Pool", ErrClosed)
+	if p.zero() {
+		return nil, fmt.Errorf("%w: a nil or zero *mp.Pool; make pools with mp.NewPool", ErrClosed)
 	}
 	b, fds, err := c.argWithHandles()
 	if err != nil {
@@ -191,9 +195,9 @@ func (p *Pool) bindContext(ctx context.Context, j *job) {
 	}
 }
 
-// Workers returns the number of worker processes the pool keeps (0 for a nil *Pool).
+// Workers returns the number of worker processes the pool keeps (0 for a nil or zero Pool).
 func (p *Pool) Workers() int {
-	if p == nil {
+	if p.zero() {
 		return 0
 	}
 	return p.cfg.workers
@@ -264,6 +268,9 @@ wait:
 // been reaped, for monitoring and tests. A worker that was just killed stays listed until its
 // owner has reaped it, a moment later.
 func (p *Pool) Pids() []int {
+	if p.zero() {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pids := make([]int, 0, len(p.workers))
@@ -452,6 +459,9 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
 			o.applyShutdown(&so)
 		}
 	}
+	if p.zero() {
+		return nil
+	}
 	p.mu.Lock()
 	if p.state == poolClosed {
 		p.mu.Unlock()
@@ -531,6 +541,9 @@ func CancelPending() ShutdownOption { return cancelPending{} }
 // Close returns once they have been reaped and every goroutine of the pool has ended. After Close,
 // every call on the pool fails with ErrClosed. Close is idempotent.
 func (p *Pool) Close() error {
+	if p.zero() {
+		return nil
+	}
 	p.mu.Lock()
 	if p.state != poolBroken {
 		p.state = poolClosed
