@@ -63,16 +63,22 @@ type Call struct {
 
 	impl     callImpl
 	finished atomic.Bool
-	job      *job // when a *Pool runs the call as a job: aborted through it, with no closure
+	job      *job           // when a *Pool runs the call as a job: aborted through it, with no closure
+	gpool    *GoroutinePool // when a GoroutinePool runs the call: aborted through it
+	g        goCall         // the GoroutinePool's state of the call
 }
 
-// abortCall aborts c, which executeAll started with abort (nil when a *Pool runs it as c.job).
+// abortCall aborts c, which executeAll started with abort (nil when a *Pool or a GoroutinePool
+// runs it).
 func abortCall(c *Call, abort func(error), cause error) {
-	if c.job != nil {
+	switch {
+	case c.job != nil:
 		c.job.pool.abort(c.job, cause)
-		return
+	case c.gpool != nil:
+		c.gpool.abort(c, cause)
+	default:
+		abort(cause)
 	}
-	abort(cause)
 }
 
 // Result is the outcome of a Call, given to Call.Finish.

@@ -1,7 +1,6 @@
 package mp
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"runtime/debug"
@@ -48,19 +47,56 @@ type GoroutinePool struct {
 	mu      sync.Mutex
 	wake    sync.Cond
 	state   poolState
-	queue   list.List // of *goCall, not yet started, oldest first
-	running map[*goCall]struct{}
+	queue   callQueue // calls not yet started, oldest first; aborted ones are skipped
+	running map[*Call]struct{}
 	live    int           // worker goroutines
 	idle    chan struct{} // closed when nothing is queued or running and Shutdown waits
 	gone    chan struct{} // closed when the last worker goroutine has ended after Shutdown
 }
 
-// goCall is a call queued on or running in a GoroutinePool.
+// goCall is the state of a call queued on or running in a GoroutinePool, kept in the Call.
 type goCall struct {
-	c       *Call
-	elem    *list.Element      // in the queue, while queued
 	cancel  context.CancelFunc // of the running function's context, once started
 	stopCtx func() bool        // unbinds the caller's ctx
+}
+
+// callQueue is a FIFO of calls.
+type callQueue struct {
+	calls []*Call
+	head  int
+}
+
+func (q *callQueue) push(c *Call) { q.calls = append(q.calls, c) }
+
+// pop returns the oldest call that has not completed (an aborted call is dropped), or nil.
+func (q *callQueue) pop() *Call {
+	for q.head < len(q.calls) {
+		c := q.calls[q.head]
+		q.calls[q.head] = nil
+		q.head++
+		if !c.Finished() {
+			return c
+		}
+	}
+	q.calls, q.head = q.calls[:0], 0
+	return nil
+}
+
+// live reports whether a call that has not completed is queued, dropping completed ones at the
+// head.
+func (q *callQueue) live() bool {
+	for q.head < len(q.calls) && q.calls[q.head].Finished() {
+		q.calls[q.head] = nil
+		q.head++
+	}
+	return q.head < len(q.calls)
+}
+
+// take empties the queue and returns what it held.
+func (q *callQueue) take() []*Call {
+	cs := q.calls[q.head:]
+	q.calls, q.head = nil, 0
+	return cs
 }
 
 // NewGoroutinePool starts a pool of n worker goroutines (WithWorkers; NumCPU() by default) and
@@ -95,7 +131,7 @@ func NewGoroutinePool(ctx context.Context, opts ...PoolOption) (*GoroutinePool, 
 		maxTasks: cfg.maxTasks,
 		timeout:  cfg.taskTimeout,
 		init:     cfg.initLocal,
-		running:  make(map[*goCall]struct{}),
+		running:  make(map[*Call]struct{}),
 	}
 	p.wake.L = &p.mu
 	started := make(chan error, p.workers)
@@ -147,36 +183,53 @@ func (p *GoroutinePool) Execute(ctx context.Context, c *Call) (abort func(cause 
 		c.complete(nil, 0, fmt.Errorf("%w: a nil or zero *mp.GoroutinePool; make one with mp.NewGoroutinePool", ErrClosed))
 		return noAbort
 	}
-	g := &goCall{c: c}
+	if !p.executeAll(ctx, []*Call{c}) {
+		return noAbort
+	}
+	return func(cause error) { p.abort(c, cause) }
+}
+
+// executeAll queues calls, under one lock; they are aborted with abort. It reports false when
+// the pool was closed: the calls have failed with ErrClosed.
+func (p *GoroutinePool) executeAll(ctx context.Context, calls []*Call) bool {
 	p.mu.Lock()
 	if p.state != poolOpen {
 		p.mu.Unlock()
-		c.complete(nil, 0, ErrClosed)
-		return noAbort
+		for _, c := range calls {
+			c.complete(nil, 0, ErrClosed)
+		}
+		return false
 	}
-	g.elem = p.queue.PushBack(g)
-	p.wake.Signal()
-	if ctx.Done() != nil {
-		g.stopCtx = context.AfterFunc(ctx, func() { p.abort(g, context.Cause(ctx)) })
+	for _, c := range calls {
+		c.gpool = p
+		p.queue.push(c)
+		if ctx.Done() != nil {
+			c.g.stopCtx = context.AfterFunc(ctx, func() { p.abort(c, context.Cause(ctx)) })
+		}
+	}
+	if len(calls) == 1 {
+		p.wake.Signal()
+	} else {
+		p.wake.Broadcast()
 	}
 	p.mu.Unlock()
-	return func(cause error) { p.abort(g, cause) }
+	return true
 }
 
-// abort ends call g with err at once: a queued call leaves the queue and never runs; a running
-// one has its function's context cancelled.
-func (p *GoroutinePool) abort(g *goCall, err error) {
-	if !g.c.complete(nil, 0, err) {
+// abort ends call c with err at once: a queued call never runs (the worker that comes to it
+// drops it); a running one has its function's context cancelled.
+func (p *GoroutinePool) abort(c *Call, err error) {
+	if !c.complete(nil, 0, err) {
 		return
 	}
+	g := &c.g
 	p.mu.Lock()
-	if g.elem != nil {
-		p.queue.Remove(g.elem)
-		g.elem = nil
-		p.signalIdleLocked()
-	} else if g.cancel != nil {
+	if g.cancel != nil {
 		g.cancel()
+	} else {
+		p.wake.Signal() // a worker drops it, so that Shutdown does not wait for it
 	}
+	p.signalIdleLocked()
 	stop := g.stopCtx
 	p.mu.Unlock()
 	if stop != nil {
@@ -204,13 +257,29 @@ func (p *GoroutinePool) worker(started chan<- error) {
 	} else if started != nil {
 		started <- nil
 	}
+	// The worker's context serves its calls one after the other until an abort cancels it; then
+	// the next call gets a fresh one. (A call's context is cancelled only while the call runs:
+	// run takes the cancel function back before the worker moves on.)
+	var ctx context.Context
+	var cancel context.CancelFunc
+	defer func() {
+		if cancel != nil {
+			cancel()
+		}
+	}()
 	for tasks := 0; p.maxTasks == 0 || tasks < p.maxTasks; tasks++ {
-		g, ctx := p.next()
-		if g == nil {
+		if ctx == nil || ctx.Err() != nil {
+			if cancel != nil {
+				cancel()
+			}
+			ctx, cancel = context.WithCancel(context.Background())
+		}
+		c := p.next(cancel)
+		if c == nil {
 			p.workerGone()
 			return
 		}
-		p.run(ctx, g)
+		p.run(ctx, c)
 	}
 	// Recycled after its maximum number of tasks: a fresh worker takes its place (and runs the
 	// initializer again), as a new process would.
@@ -228,27 +297,31 @@ func (p *GoroutinePool) workerGone() {
 	p.mu.Unlock()
 }
 
-// next waits for a call to run and returns it with its context, or nil once the pool ends.
-func (p *GoroutinePool) next() (*goCall, context.Context) {
+// next waits for a call to run and returns it, or nil once the pool ends. cancel cancels the
+// context the call will run with.
+func (p *GoroutinePool) next(cancel context.CancelFunc) *Call {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.queue.Len() == 0 && p.state == poolOpen {
+	for {
+		if p.state == poolClosed {
+			return nil
+		}
+		if c := p.queue.pop(); c != nil {
+			c.g.cancel = cancel
+			p.running[c] = struct{}{}
+			return c
+		}
+		p.signalIdleLocked()
+		if p.state != poolOpen {
+			return nil
+		}
 		p.wake.Wait()
 	}
-	if p.queue.Len() == 0 || p.state == poolClosed {
-		return nil, nil
-	}
-	g := p.queue.Remove(p.queue.Front()).(*goCall)
-	g.elem = nil
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	p.running[g] = struct{}{}
-	return g, ctx
 }
 
-// run runs call g and completes it.
-func (p *GoroutinePool) run(ctx context.Context, g *goCall) {
-	c := g.c
+// run runs call c and completes it.
+func (p *GoroutinePool) run(ctx context.Context, c *Call) {
+	g := &c.g
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = p.timeout
@@ -256,7 +329,7 @@ func (p *GoroutinePool) run(ctx context.Context, g *goCall) {
 	var timer *time.Timer
 	if timeout > 0 {
 		timer = time.AfterFunc(timeout*time.Duration(max(1, c.Chunk)), func() {
-			p.abort(g, fmt.Errorf("mp: task %s: %w", c.Func, context.DeadlineExceeded))
+			p.abort(c, fmt.Errorf("mp: task %s: %w", c.Func, context.DeadlineExceeded))
 		})
 	}
 	if lc, ok := c.impl.(localCall); ok {
@@ -275,8 +348,8 @@ func (p *GoroutinePool) run(ctx context.Context, g *goCall) {
 		timer.Stop()
 	}
 	p.mu.Lock()
-	delete(p.running, g)
-	g.cancel()
+	delete(p.running, c)
+	g.cancel = nil // the worker's context is not this call's to cancel any more
 	stop := g.stopCtx
 	p.signalIdleLocked()
 	p.mu.Unlock()
@@ -339,7 +412,7 @@ func runProtected(f func() error) (err error) {
 
 // signalIdleLocked wakes Shutdown when nothing is queued or running.
 func (p *GoroutinePool) signalIdleLocked() {
-	if p.idle != nil && p.queue.Len() == 0 && len(p.running) == 0 {
+	if p.idle != nil && len(p.running) == 0 && !p.queue.live() {
 		close(p.idle)
 		p.idle = nil
 	}
@@ -365,9 +438,9 @@ func (p *GoroutinePool) Shutdown(ctx context.Context, opts ...ShutdownOption) er
 		return nil
 	}
 	p.state = poolShuttingDown
-	var dropped []*goCall
+	var dropped []*Call
 	if so.cancelPending {
-		dropped = p.takeQueueLocked()
+		dropped = p.queue.take()
 	}
 	idle, gone := make(chan struct{}), make(chan struct{})
 	p.idle, p.gone = idle, gone
@@ -378,8 +451,8 @@ func (p *GoroutinePool) Shutdown(ctx context.Context, opts ...ShutdownOption) er
 	}
 	p.wake.Broadcast()
 	p.mu.Unlock()
-	for _, g := range dropped {
-		p.abort(g, context.Canceled)
+	for _, c := range dropped {
+		p.abort(c, context.Canceled)
 	}
 	select {
 	case <-idle:
@@ -400,18 +473,6 @@ func (p *GoroutinePool) Shutdown(ctx context.Context, opts ...ShutdownOption) er
 	return nil
 }
 
-// takeQueueLocked empties the queue and returns what it held.
-func (p *GoroutinePool) takeQueueLocked() []*goCall {
-	var gs []*goCall
-	for e := p.queue.Front(); e != nil; e = e.Next() {
-		g := e.Value.(*goCall)
-		g.elem = nil
-		gs = append(gs, g)
-	}
-	p.queue.Init()
-	return gs
-}
-
 // Close stops the pool now: queued and running calls fail with ErrClosed at once, the running
 // functions' contexts are cancelled, and every later call fails with ErrClosed. Close does not
 // wait for functions that ignore their context: their goroutines end when they return, and their
@@ -422,18 +483,18 @@ func (p *GoroutinePool) Close() error {
 	}
 	p.mu.Lock()
 	p.state = poolClosed
-	queued := p.takeQueueLocked()
-	running := make([]*goCall, 0, len(p.running))
-	for g := range p.running {
-		running = append(running, g)
+	queued := p.queue.take()
+	running := make([]*Call, 0, len(p.running))
+	for c := range p.running {
+		running = append(running, c)
 	}
 	p.wake.Broadcast()
 	p.mu.Unlock()
-	for _, g := range queued {
-		p.abort(g, ErrClosed)
+	for _, c := range queued {
+		p.abort(c, ErrClosed)
 	}
-	for _, g := range running {
-		p.abort(g, ErrClosed)
+	for _, c := range running {
+		p.abort(c, ErrClosed)
 	}
 	waitCallbacks(p)
 	return nil

@@ -64,10 +64,19 @@ func (c *chunkCall[T, R]) finishLocal(done int, err error) { c.onDone(done, err)
 
 // executeAll starts calls on ex, and returns their abort functions, for abortCall. A *Pool
 // encodes every argument before it queues any, so that an argument it cannot encode is reported
-// (as err) before anything runs; its calls are aborted through their jobs, and aborts is nil.
+// (as err) before anything runs. The pools of this package queue them all under one lock, and
+// their calls are aborted with no closure each: aborts is nil.
 func executeAll(ex Executor, calls []*Call) ([]func(error), error) {
-	if p, ok := ex.(*Pool); ok && p != nil {
-		return nil, p.executeAll(calls)
+	switch p := ex.(type) {
+	case *Pool:
+		if !p.zero() {
+			return nil, p.executeAll(calls)
+		}
+	case *GoroutinePool:
+		if !p.zero() {
+			p.executeAll(context.Background(), calls)
+			return nil, nil
+		}
 	}
 	aborts := make([]func(error), len(calls))
 	for i, c := range calls {

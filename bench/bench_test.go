@@ -319,6 +319,28 @@ func BenchmarkPoolMap(b *testing.B) {
 	}
 }
 
+// BenchmarkGoroutinePoolMap is goroutine_pool_map_chunk1, smaller: one op is one Map of 2,000
+// items, one call each, on a 2-goroutine GoroutinePool.
+func BenchmarkGoroutinePoolMap(b *testing.B) {
+	ctx := context.Background()
+	p, err := mp.NewGoroutinePool(ctx, mp.WithWorkers(poolWorkers))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	xs := Ints(2_000)
+	b.ReportAllocs()
+	var took time.Duration
+	for b.Loop() {
+		d, err := MapSquares(ctx, p, xs, mp.WithChunkSize(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		took += d
+	}
+	b.ReportMetric(float64(took.Nanoseconds())/float64(b.N)/float64(len(xs)), "ns/task")
+}
+
 // BenchmarkPoolApply is apply_latency with mp: one Apply of Empty on a warm 1-worker pool per op.
 func BenchmarkPoolApply(b *testing.B) {
 	noRaceExitSleep(b)

@@ -507,7 +507,7 @@ func Ints(n int) []int {
 
 // MapSquares squares every item of xs on the pool with mp.Map and checks the results: the
 // operation of pool_map_tiny and pool_map_chunk1. It returns how long the Map alone took.
-func MapSquares(ctx context.Context, p *mp.Pool, xs []int, opts ...mp.CallOption) (time.Duration, error) {
+func MapSquares(ctx context.Context, p mp.Executor, xs []int, opts ...mp.CallOption) (time.Duration, error) {
 	t0 := time.Now()
 	out, err := mp.Map(ctx, p, Square, xs, opts...)
 	took := time.Since(t0)

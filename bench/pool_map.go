@@ -48,6 +48,29 @@ var poolMapChunk1 = &Workload{
 	Targets: []Target{{Python: "fork", Ratio: 10}},
 }
 
+// goroutinePoolMapChunk1 is pool_map_chunk1 on goroutines: mp.GoroutinePool against Python's
+// ThreadPool, the cost per task of the in-process executor.
+var goroutinePoolMapChunk1 = &Workload{
+	Name:         "goroutine_pool_map_chunk1",
+	What:         "mp.Map of Square over Items ints on a warm 2-goroutine GoroutinePool, WithChunkSize(1); Python: ThreadPool(2)",
+	Unit:         "tasks/s",
+	Kind:         Throughput,
+	Samples:      10,
+	QuickSamples: 2,
+	Items:        100_000,
+	QuickItems:   2_000,
+	MP: func(ctx context.Context, s Size) (Result, error) {
+		p, err := mp.NewGoroutinePool(ctx, mp.WithWorkers(poolWorkers))
+		if err != nil {
+			return Result{}, err
+		}
+		defer p.Close()
+		return mapSamples(ctx, p, s, "mp.Map(ctx, GoroutinePool(2), Square, 0..n-1, mp.WithChunkSize(1))", mp.WithChunkSize(1))
+	},
+	Python:  []string{"fork"},
+	Targets: []Target{{Python: "fork", Ratio: 10}},
+}
+
 // poolMap starts a pool (not timed), maps a tenth of the items once to warm it up, then times
 // s.N Maps of s.Items items, a sample each, in tasks per second.
 func poolMap(ctx context.Context, s Size, op string, opts ...mp.CallOption) (Result, error) {
@@ -56,6 +79,12 @@ func poolMap(ctx context.Context, s Size, op string, opts ...mp.CallOption) (Res
 		return Result{}, err
 	}
 	defer p.Close()
+	return mapSamples(ctx, p, s, op, opts...)
+}
+
+// mapSamples maps a tenth of the items once on ex to warm it up, then times s.N Maps of s.Items
+// items, a sample each, in tasks per second.
+func mapSamples(ctx context.Context, p mp.Executor, s Size, op string, opts ...mp.CallOption) (Result, error) {
 	xs := Ints(s.Items)
 	if _, err := MapSquares(ctx, p, xs[:max(1, len(xs)/10)], opts...); err != nil {
 		return Result{}, err

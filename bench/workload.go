@@ -159,7 +159,7 @@ func (t Target) describe(w *Workload) string {
 // all is every workload, in table order.
 var all = []*Workload{
 	spawnJoin, runRoundtrip, idleRSS,
-	poolMapTiny, poolMapChunk1, applyLatency, executorSubmit, workerRSS,
+	poolMapTiny, poolMapChunk1, goroutinePoolMapChunk1, applyLatency, executorSubmit, workerRSS,
 	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth,
 	lockUncontended, lockContention, eventLatency, shmRead,
 }

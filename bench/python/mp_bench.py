@@ -243,6 +243,24 @@ def pool_map_chunk1(ctx, n, items):
     return _pool_map(ctx, n, items, 1)
 
 
+def goroutine_pool_map_chunk1(ctx, n, items):
+    """ThreadPool(2).map(square, range(items), chunksize=1): the in-process executor's cost per
+    task (ctx is not used: threads need no start method)."""
+    from multiprocessing.pool import ThreadPool
+
+    samples = []
+    with ThreadPool(POOL_WORKERS) as pool:
+        pool.map(square, range(max(1, items // 10)), chunksize=1)
+        for _ in range(n):
+            t0 = now_ns()
+            r = pool.map(square, range(items), chunksize=1)
+            dt = now_ns() - t0
+            if len(r) != items or r[-1] != (items - 1) ** 2:
+                raise RuntimeError("map(square) returned wrong results")
+            samples.append(items / (dt / 1e9))
+    return samples, {}
+
+
 def apply_latency(ctx, n):
     """Pool(1).apply(empty), each call timed, in microseconds, after warm-up calls."""
     samples = []
@@ -575,6 +593,8 @@ WORKLOADS = [
              "Pool(2).map(square, range(items))", items=1_000_000, quick_items=50_000),
     Workload("pool_map_chunk1", "tasks/s", pool_map_chunk1, "fork", 5, 2,
              "Pool(2).map(square, range(items), chunksize=1)", items=100_000, quick_items=2_000),
+    Workload("goroutine_pool_map_chunk1", "tasks/s", goroutine_pool_map_chunk1, "fork", 5, 2,
+             "ThreadPool(2).map(square, range(items), chunksize=1)", items=100_000, quick_items=2_000),
     Workload("apply_latency", "µs", apply_latency, "fork", 5000, 200, "Pool(1).apply(empty), each call timed"),
     Workload("executor_submit", "tasks/s", executor_submit, "fork", 3, 2,
              "ProcessPoolExecutor(2).submit(empty) x items, then result() of each", items=100_000, quick_items=2_000),
