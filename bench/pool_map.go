@@ -68,7 +68,7 @@ var goroutinePoolMapChunk1 = &Workload{
 		return mapSamples(ctx, p, s, "mp.Map(ctx, GoroutinePool(2), Square, 0..n-1, mp.WithChunkSize(1))", mp.WithChunkSize(1))
 	},
 	Python:  []string{"fork"},
-	Targets: []Target{{Python: "fork", Ratio: 10}},
+	Targets: []Target{{Python: "fork", Ratio: 5}},
 }
 
 // poolMap starts a pool (not timed), maps a tenth of the items once to warm it up, then times
