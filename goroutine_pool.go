@@ -37,7 +37,9 @@ import (
 // WithWorkerEnv, WithCancelGrace — are an ErrInvalidOption.
 //
 // A GoroutinePool is safe for concurrent use and cannot be passed to another process. It costs
-// a goroutine per worker, and a call about the cost of two goroutine hand-offs.
+// a goroutine per worker; a call in a Map costs about 0.4 µs on 2 cores, about six times less
+// than Python's ThreadPool (go test -bench GoroutinePoolMap ./bench; go run ./bench/compare -only
+// goroutine_pool_map_chunk1), and an Apply the cost of two goroutine hand-offs.
 type GoroutinePool struct {
 	workers  int
 	maxTasks int
