@@ -6,52 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
 	"github.com/mp-go/mp/internal/wire"
 )
-
-// ProcessInfo describes a process: this one (Current) or its parent (Parent).
-type ProcessInfo struct {
-	Name      string // "MainProcess" for a program's first process, as in Python
-	Pid       int
-	Daemon    bool
-	ParentPid int // os.Getppid() for the current process; 0 for Parent()
-	// ident numbers the children this process starts (Process-1:2); it belongs to the process
-	// and is left out when a ProcessInfo is sent to another.
-	ident string `cbor:"-"`
-}
-
-var (
-	current atomic.Pointer[ProcessInfo]
-	parent  atomic.Pointer[ProcessInfo]
-)
-
-func currentInfo() ProcessInfo {
-	if c := current.Load(); c != nil {
-		return *c
-	}
-	return ProcessInfo{Name: "MainProcess", Pid: os.Getpid(), ParentPid: os.Getppid()}
-}
-
-// Current describes the calling process: Python's current_process(). In a child it carries the
-// name and daemon flag its parent gave it.
-func Current() ProcessInfo {
-	c := currentInfo()
-	c.ParentPid = os.Getppid()
-	return c
-}
-
-// Parent describes the process that started this one, and false in a program's main process:
-// Python's parent_process().
-func Parent() (ProcessInfo, bool) {
-	if p := parent.Load(); p != nil {
-		return *p, true
-	}
-	return ProcessInfo{}, false
-}
 
 // Init must be the first statement of main, and of TestMain in tests that start processes:
 //

@@ -8,12 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
 	"github.com/mp-go/mp/internal/wire"
@@ -261,62 +258,6 @@ func (p *Process) spawn(task []byte, fds []int) error {
 	return nil
 }
 
-// childSpec says how to start a child: what Process options and pool workers have in common.
-type childSpec struct {
-	name      string
-	env       []string
-	stdout    io.Writer
-	stderr    io.Writer
-	stdoutSet bool
-	stderrSet bool
-	ownGroup  bool       // in a process group of its own, out of reach of the terminal's signals
-	extra     []*os.File // handed to the child after its control socket (descriptors 4, 5, …)
-}
-
-// startChild executes this binary as a child marked as such, with the child's end of a new
-// control socket as descriptor 3, and returns it with the parent's end. The caller owns the child:
-// it must wait for it and then call bootstrap.Reaped.
-func startChild(spec childSpec) (*exec.Cmd, *os.File, error) {
-	parentEnd, childEnd, err := controlPair()
-	if err != nil {
-		return nil, nil, fmt.Errorf("mp: control socket for %s: %w", spec.name, err)
-	}
-	exe, err := bootstrap.SelfExe()
-	if err != nil {
-		parentEnd.Close()
-		childEnd.Close()
-		return nil, nil, fmt.Errorf("mp: cannot find this program's binary: %w", err)
-	}
-	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        os.Args,
-		Env:         bootstrap.Environ(wire.Version, 1+len(spec.extra), spec.env),
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  append([]*os.File{childEnd}, spec.extra...),
-		SysProcAttr: bootstrap.SysProcAttr(),
-		// With a non-file writer for its output, a child is not done until the copy is; a
-		// program the child started that keeps the pipe open must not keep it so for ever.
-		WaitDelay: 2 * time.Second,
-	}
-	if spec.stdoutSet {
-		cmd.Stdout = spec.stdout
-	}
-	if spec.stderrSet {
-		cmd.Stderr = spec.stderr
-	}
-	if spec.ownGroup {
-		setOwnGroup(cmd.SysProcAttr)
-	}
-	err = bootstrap.Start(cmd)
-	childEnd.Close()
-	if err != nil {
-		parentEnd.Close()
-		return nil, nil, fmt.Errorf("mp: starting %s: %w", spec.name, err)
-	}
-	return cmd, parentEnd, nil
-}
-
 // own is the one owner of the child: it sends the task, reads the child's frames until the
 // control socket closes (the child exited), reaps it, and records how it ended.
 func (p *Process) own(conn *os.File, task []byte, fds []int) {
@@ -532,79 +473,4 @@ func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOpt
 		return zero, err
 	}
 	return r, nil
-}
-
-// active holds the started, unreaped children of this process, in start order.
-var active struct {
-	sync.Mutex
-	procs []*Process
-}
-
-func addActive(p *Process) {
-	active.Lock()
-	active.procs = append(active.procs, p)
-	active.Unlock()
-}
-
-func removeActive(p *Process) {
-	active.Lock()
-	active.procs = slices.DeleteFunc(active.procs, func(q *Process) bool { return q == p })
-	active.Unlock()
-}
-
-// ActiveChildren returns the children of this process that have been started and have not yet
-// ended, in the order they were started: Python's active_children().
-func ActiveChildren() []*Process {
-	active.Lock()
-	defer active.Unlock()
-	return slices.Clone(active.procs)
-}
-
-// Cleanup applies Python's exit rules to this process's children: it terminates the daemon
-// children, then waits for every child to end. A child that has not ended after three seconds is
-// named, with its pid, on standard error, once; Cleanup then goes on waiting. Put it at the top of
-// main, right after Init:
-//
-//	func main() {
-//		mp.Init()
-//		defer mp.Cleanup()
-//		...
-//	}
-//
-// Without it, children still never outlive the program — when main returns, the kernel kills them
-// (see Init) — but non-daemon children are cut short instead of being waited for. A child process
-// applies the same rules itself when its function returns.
-func Cleanup() {
-	for _, p := range ActiveChildren() {
-		if p.daemon {
-			p.Terminate()
-		}
-	}
-	waitChildren(os.Stderr, cleanupPatience)
-}
-
-// cleanupPatience is how long Cleanup waits in silence before it says which children it waits for.
-const cleanupPatience = 3 * time.Second
-
-// waitChildren waits for every active child to end. Children still running after patience are
-// named on w, once, so that a program stuck at exit says why (a child blocked on a full queue, say).
-func waitChildren(w io.Writer, patience time.Duration) {
-	timer := time.NewTimer(patience)
-	defer timer.Stop()
-	for _, p := range ActiveChildren() {
-		select {
-		case <-p.done:
-			continue
-		case <-timer.C: // fires once: later children are waited for in silence
-		}
-		var names []string
-		for _, c := range ActiveChildren() {
-			names = append(names, fmt.Sprintf("%s (pid %d)", c.name, c.Pid()))
-		}
-		if len(names) > 0 {
-			fmt.Fprintf(w, "mp: Cleanup has waited %v for %d child process(es) to end: %s; it waits on (a child blocked on a full queue or on a pipe nobody reads never ends: kill it, or make it a daemon)\n",
-				patience, len(names), strings.Join(names, ", "))
-		}
-		<-p.done
-	}
 }
