@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -105,7 +106,7 @@ func childMain(version int, fds []int, markerErr error) {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
 		os.Exit(2)
 	}
-	ctl, err := newFDReader(conn)
+	ctl, err := sys.NewFDReader(conn)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
 		os.Exit(2)

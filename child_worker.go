@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -33,7 +34,7 @@ import (
 //
 // A call whose argument holds handles has their descriptors sent ahead of it on the control socket,
 // in an FDs frame naming the call; the worker waits for them before decoding the argument.
-func workerMain(conn *os.File, ctl fdReader, callFD, replyFD, slotsFD int, task *wire.Task, initFDs []int) {
+func workerMain(conn *os.File, ctl sys.FDReader, callFD, replyFD, slotsFD int, task *wire.Task, initFDs []int) {
 	// The terminal's Ctrl-C is the parent's to handle; the pool puts workers in their own process
 	// group, and this keeps a stray SIGINT from killing a worker mid-task.
 	signal.Ignore(syscall.SIGINT)
@@ -127,7 +128,7 @@ func (w *workerState) takeFDs(id uint64) []int {
 }
 
 // watchAborts serves the control socket for the life of the worker.
-func (w *workerState) watchAborts(ctl fdReader) {
+func (w *workerState) watchAborts(ctl sys.FDReader) {
 	in := bufio.NewReader(ctl)
 	for {
 		typ, payload, err := wire.ReadFrame(in, 1<<10)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -415,7 +416,7 @@ func (p *Process) ExitCode() int { return int(p.exitCode.Load()) }
 
 // Terminate asks the process to end with SIGTERM, as Python's terminate. It does not wait: follow
 // it with Wait. It is a no-op on a process that has ended.
-func (p *Process) Terminate() error { return p.Signal(sigTerm) }
+func (p *Process) Terminate() error { return p.Signal(sys.SigTerm) }
 
 // Kill ends the process with SIGKILL, as Python's kill. It does not wait: follow it with Wait. It
 // is a no-op on a process that has ended.
