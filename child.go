@@ -196,16 +196,3 @@ func watchParent(conn *os.File, cancel context.CancelFunc) {
 		}
 	}
 }
-
-// callProtected runs the function, turning a panic into a wire error with the stack.
-func callProtected(ctx context.Context, run func(context.Context) ([]byte, error)) (value []byte, werr *wire.Error) {
-	werr = protect(func() error {
-		var err error
-		value, err = run(ctx)
-		return err
-	})
-	if werr != nil {
-		value = nil
-	}
-	return value, werr
-}

@@ -196,24 +196,9 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 		closeFDs(fds)
 		reply.Err = toWire(fmt.Errorf("%w: function %q is not registered in the worker", ErrNotRegistered, c.Func))
 	case c.Chunk > 0:
-		reply.Value, reply.Done, reply.Err = e.chunk(ctx, c.Arg, fds, c.Chunk, time.Duration(c.Timeout))
+		reply.Value, reply.Done, reply.Err = e.runChunk(ctx, c.Arg, fds, c.Chunk, time.Duration(c.Timeout))
 	default:
-		run, err := e.prepare(c.Arg, fds)
-		if err != nil {
-			reply.Err = toWire(err)
-			break
-		}
-		cctx := ctx
-		if c.Timeout > 0 {
-			var cancelT context.CancelFunc
-			cctx, cancelT = context.WithTimeout(ctx, time.Duration(c.Timeout))
-			defer cancelT()
-		}
-		reply.Value, reply.Err = callProtected(cctx, run)
-		if reply.Err == nil && c.Timeout > 0 && cctx.Err() == context.DeadlineExceeded {
-			// It returned, but after its deadline: the caller has been told it timed out.
-			reply.Value, reply.Err = nil, toWire(pastTimeout(c.Func, c.Timeout))
-		}
+		reply.Value, reply.Err = e.runOne(ctx, c.Arg, fds, time.Duration(c.Timeout))
 		if reply.Err == nil {
 			reply.Done = 1
 		}
@@ -224,9 +209,4 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 	w.running, w.cancel = 0, nil
 	w.mu.Unlock()
 	return reply
-}
-
-// pastTimeout is the error of a task that returned only after its timeout.
-func pastTimeout(name string, timeout int64) error {
-	return fmt.Errorf("mp: task %s ran past its timeout of %v: %w", name, time.Duration(timeout), context.DeadlineExceeded)
 }
