@@ -9,9 +9,9 @@ import (
 )
 
 // Func is a function registered to run in child processes: the typed handle Register returns.
-// Pass it to NewProcess or Run (and, later, to a pool). Functions cross the process boundary by
-// name, arguments and results by value (see the codec notes in the package documentation); T and
-// R are types whose values cross intact, which Register checks.
+// Pass it to NewProcess or Run, or to a pool's Apply, Submit, Map and MapSeq. Functions cross the
+// process boundary by name, arguments and results by value (see the codec notes in the package
+// documentation); T and R are types whose values cross intact, which Register checks.
 //
 // A *Func is immutable and safe for concurrent use. Calling it directly with Call runs it in the
 // current process.
