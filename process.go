@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
 	"github.com/mp-go/mp/internal/sys"
@@ -42,11 +43,17 @@ type Process struct {
 	stdoutSet bool
 	stderrSet bool
 	env       []string
+	// cancelGrace is how long Run lets the function take to return once its ctx is cancelled.
+	cancelGrace time.Duration
 
 	mu      sync.Mutex
 	started bool
 	cmd     *exec.Cmd
 	pid     atomic.Int64
+
+	// wmu serialises writes to the control socket: the task, then perhaps a cancel.
+	wmu  sync.Mutex
+	conn *os.File // the parent's end of the control socket, set before the child is started
 
 	ready    chan struct{} // closed when the child's Ready frame arrived
 	readyErr error         // the child's refusal, set before ready is closed
@@ -100,10 +107,11 @@ func newProcess(opts []ProcessOption) *Process {
 		ident = cur.ident + ":" + ident
 	}
 	p := &Process{
-		ident: ident,
-		name:  "Process-" + ident,
-		ready: make(chan struct{}),
-		done:  make(chan struct{}),
+		ident:       ident,
+		name:        "Process-" + ident,
+		cancelGrace: defaultCancelGrace,
+		ready:       make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	p.exitCode.Store(-1)
 	for _, o := range opts {
@@ -253,6 +261,9 @@ func (p *Process) spawn(task []byte, fds []int) error {
 	p.mu.Lock()
 	p.cmd = cmd
 	p.mu.Unlock()
+	p.wmu.Lock()
+	p.conn = conn
+	p.wmu.Unlock()
 	p.pid.Store(int64(cmd.Process.Pid))
 	addActive(p)
 	go p.own(conn, task, fds)
@@ -263,7 +274,9 @@ func (p *Process) spawn(task []byte, fds []int) error {
 // control socket closes (the child exited), reaps it, and records how it ended.
 func (p *Process) own(conn *os.File, task []byte, fds []int) {
 	var protoErr error
+	p.wmu.Lock()
 	err := wire.WriteFrame(fdWriter{conn, fds}, wire.TypeTask, task)
+	p.wmu.Unlock()
 	closeFDs(fds)
 	if err == nil {
 		protoErr = p.readFrames(conn)
@@ -447,9 +460,38 @@ func (p *Process) isStarted() bool {
 	return p.started
 }
 
+// cancel ends a started process gracefully: it asks the child to cancel its function's ctx, waits
+// up to the cancel grace for the child to end, kills it if it has not, and returns once it has
+// been reaped.
+func (p *Process) cancel() {
+	if p.cancelGrace > 0 && p.sendCancel() == nil {
+		t := time.NewTimer(p.cancelGrace)
+		defer t.Stop()
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+	}
+	p.Kill()
+	<-p.done
+}
+
+// sendCancel sends the child a Cancel frame: its watchParent cancels the function's ctx.
+func (p *Process) sendCancel() error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.conn == nil {
+		return ErrNotStarted
+	}
+	return wire.WriteFrame(p.conn, wire.TypeCancel, nil)
+}
+
 // Run runs f(ctx, arg) in a fresh child process and returns its result. When ctx ends first, the
-// child is killed and Run returns ctx.Err(). Errors are those of Start and Wait; a child that
-// exits with status 0 without returning (os.Exit(0) in the function) is ErrNoResult.
+// function's own ctx in the child is cancelled; the child is killed if it has not ended within
+// the cancel grace (WithCancelGrace, 250 ms by default), and Run returns ctx.Err() once the child
+// has ended either way. Errors are those of Start and Wait; a child that exits with status 0
+// without returning (os.Exit(0) in the function) is ErrNoResult.
 func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOption) (R, error) {
 	var zero R
 	p := NewProcess(f, arg, opts...)
@@ -459,8 +501,7 @@ func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOpt
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		p.Kill()
-		<-p.done
+		p.cancel()
 		return zero, ctx.Err()
 	}
 	if p.err != nil {
