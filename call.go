@@ -30,6 +30,7 @@ type caller interface {
 	runChunk(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration) (results []byte, done int, err *wire.Error)
 }
 
+// prepare is caller.prepare: decode now, run later (without a timeout: a Process has none).
 func (f *Func[T, R]) prepare(arg []byte, fds []int) (func(context.Context) ([]byte, error), error) {
 	var x T
 	if err := decodeArg("argument of "+f.name, arg, fds, &x); err != nil {
@@ -38,6 +39,7 @@ func (f *Func[T, R]) prepare(arg []byte, fds []int) (func(context.Context) ([]by
 	return func(ctx context.Context) ([]byte, error) { return f.runEncode(ctx, x, 0) }, nil
 }
 
+// runOne is caller.runOne: a pool call of one argument (Submit, Apply).
 func (f *Func[T, R]) runOne(ctx context.Context, arg []byte, fds []int, timeout time.Duration) ([]byte, *wire.Error) {
 	var x T
 	if err := decodeArg("argument of "+f.name, arg, fds, &x); err != nil {
@@ -55,6 +57,8 @@ func (f *Func[T, R]) runOne(ctx context.Context, arg []byte, fds []int, timeout 
 	return out, nil
 }
 
+// runChunk is caller.runChunk: a chunk of a Map or MapSeq (even a chunk of one item). It checks
+// for an abort every 64 items, and each item gets its own timeout.
 func (f *Func[T, R]) runChunk(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration) ([]byte, int, *wire.Error) {
 	xs, err := decodeSlice[T]("arguments of "+f.name, args, fds, n)
 	if err != nil {
