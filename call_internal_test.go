@@ -100,3 +100,18 @@ func BenchmarkRunOne(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRunChunk1 is the child's side of one chunk of one item (a Map with WithChunkSize(1)).
+func BenchmarkRunChunk1(b *testing.B) {
+	args, _, err := encodeSlice("x", []int{7}, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, werr := callSquare.runChunk(ctx, args, nil, 1, 0); werr != nil {
+			b.Fatal(werr)
+		}
+	}
+}
