@@ -53,7 +53,7 @@ type Process struct {
 
 	// wmu serialises writes to the control socket: the task, then perhaps a cancel.
 	wmu  sync.Mutex
-	conn *os.File // the parent's end of the control socket, set before the child is started
+	conn *os.File // the parent's end of the control socket, set once the child has started
 
 	ready    chan struct{} // closed when the child's Ready frame arrived
 	readyErr error         // the child's refusal, set before ready is closed
