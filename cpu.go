@@ -1,6 +1,10 @@
 package mp
 
-import "runtime"
+import (
+	"runtime"
+
+	"github.com/mp-go/mp/internal/sys"
+)
 
 // NumCPU returns the number of CPUs this process may use, the default number of workers: the CPUs
 // in its affinity mask (as runtime.NumCPU reports them), lowered to the cgroup CPU quota when one
@@ -8,7 +12,7 @@ import "runtime"
 // sets GOMAXPROCS.
 func NumCPU() int {
 	n := runtime.NumCPU()
-	if q := cgroupCPUQuota(); q > 0 && q < n {
+	if q := sys.CgroupCPUQuota(); q > 0 && q < n {
 		n = q
 	}
 	if n < 1 {

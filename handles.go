@@ -11,6 +11,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/mp-go/mp/internal/handlekind"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // Handles — queues, pipe ends, files, network connections and listeners — travel inside task
@@ -285,8 +286,8 @@ func stripHandles(v reflect.Value, path []int, where string, out *outHandles) (r
 
 // addHandle duplicates the descriptor of the handle h and records it at path.
 func addHandle(h reflect.Value, path []int, where string, out *outHandles) error {
-	if len(out.fds) >= maxHandles {
-		return fmt.Errorf("%w: %s: more than %d handles in one message", ErrEncode, where, maxHandles)
+	if len(out.fds) >= sys.MaxFDs {
+		return fmt.Errorf("%w: %s: more than %d handles in one message", ErrEncode, where, sys.MaxFDs)
 	}
 	ref := handleRef{Path: path}
 	var fd int
@@ -334,9 +335,9 @@ func dupConn(c syscall.Conn) (int, error) {
 	}
 	nfd := -1
 	var derr error
-	err = rc.Control(func(fd uintptr) { nfd, derr = dupFD(int(fd)) })
+	err = rc.Control(func(fd uintptr) { nfd, derr = sys.DupFD(int(fd)) })
 	if err == nil {
-		err = derr
+		err = notSupported(derr)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("its descriptor cannot be duplicated (was it closed before it was sent?): %w", err)
@@ -387,8 +388,8 @@ func decodeArgWith[T any](dm cbor.DecMode, what string, b []byte, fds []int, v *
 	}
 	need := 0
 	for _, ref := range env.Refs {
-		if ref.N < 0 || ref.N > maxHandles {
-			return fmt.Errorf("%w: %s: a handle of %d descriptors (at most %d travel in one message)", ErrProtocol, what, ref.N, maxHandles)
+		if ref.N < 0 || ref.N > sys.MaxFDs {
+			return fmt.Errorf("%w: %s: a handle of %d descriptors (at most %d travel in one message)", ErrProtocol, what, ref.N, sys.MaxFDs)
 		}
 		need += max(ref.N, 1)
 		if need > len(fds) {
@@ -527,8 +528,8 @@ type fdWriter struct {
 }
 
 func (w fdWriter) Write(b []byte) (int, error) {
-	if err := writeWithFDs(w.f, b, w.fds); err != nil {
-		return 0, err
+	if err := sys.WriteWithFDs(w.f, b, w.fds); err != nil {
+		return 0, notSupported(err)
 	}
 	return len(b), nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // ProcessOption configures a Process; pass options to NewProcess, NewRunnerProcess or Run.
@@ -69,4 +70,45 @@ func WithEnv(kv ...string) ProcessOption {
 		p.env = append(p.env, kv...)
 		return nil
 	})
+}
+
+// PoolProcessOption is an option that configures either a Pool (given to NewPool) or a Process
+// (given to NewProcess, NewRunnerProcess or Run).
+type PoolProcessOption interface {
+	PoolOption
+	ProcessOption
+}
+
+// defaultCancelGrace is how long cancelled work may take to return before its process is killed,
+// unless WithCancelGrace says otherwise.
+const defaultCancelGrace = 250 * time.Millisecond
+
+// WithCancelGrace sets how long work whose context was cancelled may take to return before its
+// process is killed:
+//   - in a Pool, a cancelled or timed-out task, after which its worker is killed and replaced;
+//   - for a Process run with Run, the child's function: when Run's ctx ends, the function's own
+//     ctx is cancelled (ctx.Err() is context.Canceled there), and the child is killed if it has
+//     not ended within d. A function that honours its ctx thus runs its clean-up and exits
+//     normally.
+//
+// The default is 250 ms. d < 0 is an ErrInvalidOption; 0 kills at once.
+func WithCancelGrace(d time.Duration) PoolProcessOption { return cancelGrace(d) }
+
+type cancelGrace time.Duration
+
+func (g cancelGrace) check() error {
+	if g < 0 {
+		return fmt.Errorf("%w: WithCancelGrace(%v): the grace cannot be negative", ErrInvalidOption, time.Duration(g))
+	}
+	return nil
+}
+
+func (g cancelGrace) applyPool(c *poolConfig) error {
+	c.cancelGrace = time.Duration(g)
+	return g.check()
+}
+
+func (g cancelGrace) applyProcess(p *Process) error {
+	p.cancelGrace = time.Duration(g)
+	return g.check()
 }

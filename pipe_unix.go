@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp/internal/fdpass"
+	"github.com/mp-go/mp/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,15 +81,9 @@ type conn struct {
 }
 
 func newConnPair() (*conn, *conn, error) {
-	syscall.ForkLock.RLock()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
+	fds, err := sys.Socketpair()
 	if err != nil {
-		return nil, nil, os.NewSyscallError("socketpair", err)
+		return nil, nil, err
 	}
 	for _, fd := range fds {
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, pipeBuffer)

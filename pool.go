@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -434,7 +435,7 @@ func (p *Pool) monitor() {
 		p.mu.Lock()
 		var over []*worker
 		for w := range p.workers {
-			if w.ready && !w.retiring && !w.exited && residentBytes(w.pid) > p.cfg.memoryLimit {
+			if w.ready && !w.retiring && !w.exited && sys.ResidentBytes(w.pid) > p.cfg.memoryLimit {
 				over = append(over, w)
 			}
 		}

@@ -32,7 +32,7 @@ type poolConfig struct {
 }
 
 func defaultPoolConfig() poolConfig {
-	return poolConfig{workers: NumCPU(), cancelGrace: 250 * time.Millisecond}
+	return poolConfig{workers: NumCPU(), cancelGrace: defaultCancelGrace}
 }
 
 type callConfig struct {
@@ -161,19 +161,6 @@ func WithWorkerMemoryLimit(bytes int64) PoolOption {
 			return fmt.Errorf("%w: WithWorkerMemoryLimit(%d)", ErrInvalidOption, bytes)
 		}
 		c.memoryLimit = bytes
-		return nil
-	})
-}
-
-// WithCancelGrace sets how long a cancelled or timed-out task may take to return after its
-// context was cancelled before its worker is killed and replaced. The default is 250 ms. d < 0 is
-// an ErrInvalidOption; 0 kills at once.
-func WithCancelGrace(d time.Duration) PoolOption {
-	return poolOptionFunc(func(c *poolConfig) error {
-		if d < 0 {
-			return fmt.Errorf("%w: WithCancelGrace(%v)", ErrInvalidOption, d)
-		}
-		c.cancelGrace = d
 		return nil
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -39,8 +40,8 @@ func (p *Pool) spawn(handshake chan<- error) {
 		}
 	}
 	if err == nil {
-		growPipe(callW)
-		growPipe(replyW)
+		sys.GrowWorkerPipe(callW)
+		sys.GrowWorkerPipe(replyW)
 		slotFile := os.NewFile(uintptr(slots.seg.FD), "mp-worker-slots")
 		slots.seg.FD = -1 // slotFile owns it now
 		var cmd *exec.Cmd

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -23,7 +24,7 @@ func (w *worker) callFrame(buf []byte, j *job) []byte {
 		j.fdsMu.Lock()
 		if n = len(j.fds); n > 0 {
 			// A failure means the worker is dying; its death requeues or fails the job.
-			writeWithFDs(w.conn, wire.AppendPair(nil, wire.TypeFDs, j.id, uint64(n)), j.fds)
+			sys.WriteWithFDs(w.conn, wire.AppendPair(nil, wire.TypeFDs, j.id, uint64(n)), j.fds)
 		}
 		j.fdsMu.Unlock()
 	}

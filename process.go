@@ -8,14 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -44,11 +43,17 @@ type Process struct {
 	stdoutSet bool
 	stderrSet bool
 	env       []string
+	// cancelGrace is how long Run lets the function take to return once its ctx is cancelled.
+	cancelGrace time.Duration
 
 	mu      sync.Mutex
 	started bool
 	cmd     *exec.Cmd
 	pid     atomic.Int64
+
+	// wmu serialises writes to the control socket: the task, then perhaps a cancel.
+	wmu  sync.Mutex
+	conn *os.File // the parent's end of the control socket, set once the child has started
 
 	ready    chan struct{} // closed when the child's Ready frame arrived
 	readyErr error         // the child's refusal, set before ready is closed
@@ -102,10 +107,11 @@ func newProcess(opts []ProcessOption) *Process {
 		ident = cur.ident + ":" + ident
 	}
 	p := &Process{
-		ident: ident,
-		name:  "Process-" + ident,
-		ready: make(chan struct{}),
-		done:  make(chan struct{}),
+		ident:       ident,
+		name:        "Process-" + ident,
+		cancelGrace: defaultCancelGrace,
+		ready:       make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	p.exitCode.Store(-1)
 	for _, o := range opts {
@@ -255,73 +261,22 @@ func (p *Process) spawn(task []byte, fds []int) error {
 	p.mu.Lock()
 	p.cmd = cmd
 	p.mu.Unlock()
+	p.wmu.Lock()
+	p.conn = conn
+	p.wmu.Unlock()
 	p.pid.Store(int64(cmd.Process.Pid))
 	addActive(p)
 	go p.own(conn, task, fds)
 	return nil
 }
 
-// childSpec says how to start a child: what Process options and pool workers have in common.
-type childSpec struct {
-	name      string
-	env       []string
-	stdout    io.Writer
-	stderr    io.Writer
-	stdoutSet bool
-	stderrSet bool
-	ownGroup  bool       // in a process group of its own, out of reach of the terminal's signals
-	extra     []*os.File // handed to the child after its control socket (descriptors 4, 5, …)
-}
-
-// startChild executes this binary as a child marked as such, with the child's end of a new
-// control socket as descriptor 3, and returns it with the parent's end. The caller owns the child:
-// it must wait for it and then call bootstrap.Reaped.
-func startChild(spec childSpec) (*exec.Cmd, *os.File, error) {
-	parentEnd, childEnd, err := controlPair()
-	if err != nil {
-		return nil, nil, fmt.Errorf("mp: control socket for %s: %w", spec.name, err)
-	}
-	exe, err := bootstrap.SelfExe()
-	if err != nil {
-		parentEnd.Close()
-		childEnd.Close()
-		return nil, nil, fmt.Errorf("mp: cannot find this program's binary: %w", err)
-	}
-	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        os.Args,
-		Env:         bootstrap.Environ(wire.Version, 1+len(spec.extra), spec.env),
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  append([]*os.File{childEnd}, spec.extra...),
-		SysProcAttr: bootstrap.SysProcAttr(),
-		// With a non-file writer for its output, a child is not done until the copy is; a
-		// program the child started that keeps the pipe open must not keep it so for ever.
-		WaitDelay: 2 * time.Second,
-	}
-	if spec.stdoutSet {
-		cmd.Stdout = spec.stdout
-	}
-	if spec.stderrSet {
-		cmd.Stderr = spec.stderr
-	}
-	if spec.ownGroup {
-		setOwnGroup(cmd.SysProcAttr)
-	}
-	err = bootstrap.Start(cmd)
-	childEnd.Close()
-	if err != nil {
-		parentEnd.Close()
-		return nil, nil, fmt.Errorf("mp: starting %s: %w", spec.name, err)
-	}
-	return cmd, parentEnd, nil
-}
-
 // own is the one owner of the child: it sends the task, reads the child's frames until the
 // control socket closes (the child exited), reaps it, and records how it ended.
 func (p *Process) own(conn *os.File, task []byte, fds []int) {
 	var protoErr error
+	p.wmu.Lock()
 	err := wire.WriteFrame(fdWriter{conn, fds}, wire.TypeTask, task)
+	p.wmu.Unlock()
 	closeFDs(fds)
 	if err == nil {
 		protoErr = p.readFrames(conn)
@@ -474,7 +429,7 @@ func (p *Process) ExitCode() int { return int(p.exitCode.Load()) }
 
 // Terminate asks the process to end with SIGTERM, as Python's terminate. It does not wait: follow
 // it with Wait. It is a no-op on a process that has ended.
-func (p *Process) Terminate() error { return p.Signal(sigTerm) }
+func (p *Process) Terminate() error { return p.Signal(sys.SigTerm) }
 
 // Kill ends the process with SIGKILL, as Python's kill. It does not wait: follow it with Wait. It
 // is a no-op on a process that has ended.
@@ -505,9 +460,38 @@ func (p *Process) isStarted() bool {
 	return p.started
 }
 
+// cancel ends a started process gracefully: it asks the child to cancel its function's ctx, waits
+// up to the cancel grace for the child to end, kills it if it has not, and returns once it has
+// been reaped.
+func (p *Process) cancel() {
+	if p.cancelGrace > 0 && p.sendCancel() == nil {
+		t := time.NewTimer(p.cancelGrace)
+		defer t.Stop()
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+	}
+	p.Kill()
+	<-p.done
+}
+
+// sendCancel sends the child a Cancel frame: its watchParent cancels the function's ctx.
+func (p *Process) sendCancel() error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.conn == nil {
+		return ErrNotStarted
+	}
+	return wire.WriteFrame(p.conn, wire.TypeCancel, nil)
+}
+
 // Run runs f(ctx, arg) in a fresh child process and returns its result. When ctx ends first, the
-// child is killed and Run returns ctx.Err(). Errors are those of Start and Wait; a child that
-// exits with status 0 without returning (os.Exit(0) in the function) is ErrNoResult.
+// function's own ctx in the child is cancelled; the child is killed if it has not ended within
+// the cancel grace (WithCancelGrace, 250 ms by default), and Run returns ctx.Err() once the child
+// has ended either way. Errors are those of Start and Wait; a child that exits with status 0
+// without returning (os.Exit(0) in the function) is ErrNoResult.
 func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOption) (R, error) {
 	var zero R
 	p := NewProcess(f, arg, opts...)
@@ -517,8 +501,7 @@ func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOpt
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		p.Kill()
-		<-p.done
+		p.cancel()
 		return zero, ctx.Err()
 	}
 	if p.err != nil {
@@ -532,79 +515,4 @@ func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOpt
 		return zero, err
 	}
 	return r, nil
-}
-
-// active holds the started, unreaped children of this process, in start order.
-var active struct {
-	sync.Mutex
-	procs []*Process
-}
-
-func addActive(p *Process) {
-	active.Lock()
-	active.procs = append(active.procs, p)
-	active.Unlock()
-}
-
-func removeActive(p *Process) {
-	active.Lock()
-	active.procs = slices.DeleteFunc(active.procs, func(q *Process) bool { return q == p })
-	active.Unlock()
-}
-
-// ActiveChildren returns the children of this process that have been started and have not yet
-// ended, in the order they were started: Python's active_children().
-func ActiveChildren() []*Process {
-	active.Lock()
-	defer active.Unlock()
-	return slices.Clone(active.procs)
-}
-
-// Cleanup applies Python's exit rules to this process's children: it terminates the daemon
-// children, then waits for every child to end. A child that has not ended after three seconds is
-// named, with its pid, on standard error, once; Cleanup then goes on waiting. Put it at the top of
-// main, right after Init:
-//
-//	func main() {
-//		mp.Init()
-//		defer mp.Cleanup()
-//		...
-//	}
-//
-// Without it, children still never outlive the program — when main returns, the kernel kills them
-// (see Init) — but non-daemon children are cut short instead of being waited for. A child process
-// applies the same rules itself when its function returns.
-func Cleanup() {
-	for _, p := range ActiveChildren() {
-		if p.daemon {
-			p.Terminate()
-		}
-	}
-	waitChildren(os.Stderr, cleanupPatience)
-}
-
-// cleanupPatience is how long Cleanup waits in silence before it says which children it waits for.
-const cleanupPatience = 3 * time.Second
-
-// waitChildren waits for every active child to end. Children still running after patience are
-// named on w, once, so that a program stuck at exit says why (a child blocked on a full queue, say).
-func waitChildren(w io.Writer, patience time.Duration) {
-	timer := time.NewTimer(patience)
-	defer timer.Stop()
-	for _, p := range ActiveChildren() {
-		select {
-		case <-p.done:
-			continue
-		case <-timer.C: // fires once: later children are waited for in silence
-		}
-		var names []string
-		for _, c := range ActiveChildren() {
-			names = append(names, fmt.Sprintf("%s (pid %d)", c.name, c.Pid()))
-		}
-		if len(names) > 0 {
-			fmt.Fprintf(w, "mp: Cleanup has waited %v for %d child process(es) to end: %s; it waits on (a child blocked on a full queue or on a pipe nobody reads never ends: kill it, or make it a daemon)\n",
-				patience, len(names), strings.Join(names, ", "))
-		}
-		<-p.done
-	}
 }

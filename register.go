@@ -4,18 +4,14 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/mp-go/mp/internal/wire"
 )
 
 // Func is a function registered to run in child processes: the typed handle Register returns.
-// Pass it to NewProcess or Run (and, later, to a pool). Functions cross the process boundary by
-// name, arguments and results by value (see the codec notes in the package documentation); T and
-// R are types whose values cross intact, which Register checks.
+// Pass it to NewProcess or Run, or to a pool's Apply, Submit, Map and MapSeq. Functions cross the
+// process boundary by name, arguments and results by value (see the codec notes in the package
+// documentation); T and R are types whose values cross intact, which Register checks.
 //
 // A *Func is immutable and safe for concurrent use. Calling it directly with Call runs it in the
 // current process.
@@ -33,21 +29,11 @@ func (f *Func[T, R]) Call(ctx context.Context, arg T) (R, error) { return f.fn(c
 // String returns "mp.Func(name)".
 func (f *Func[T, R]) String() string { return "mp.Func(" + f.name + ")" }
 
-// entry is the untyped view of a registered function that a child runs.
+// entry is a registered function as the registry holds it: its name, and the *Func[T, R] behind
+// the untyped interface that children call (call.go).
 type entry struct {
-	name    string
-	argType reflect.Type
-	// prepare decodes the argument and returns a closure that runs the function and encodes
-	// its result. Decoding happens before the handshake completes, so a bad argument is reported
-	// to Start rather than as a failure of the function.
-	// fds are the descriptors of the handles in the argument; prepare owns them.
-	prepare func(arg []byte, fds []int) (run func(ctx context.Context) ([]byte, error), err error)
-	// chunk runs the function on each of n arguments encoded as one slice, in order, stopping at
-	// the first error or panic. It returns the encoded results of the first done arguments and, if
-	// done < n, the error of argument number done. timeout, when positive, bounds each argument's
-	// call.
-	// fds are the descriptors of the handles in the arguments; chunk owns them.
-	chunk func(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration) (results []byte, done int, err *wire.Error)
+	name string
+	caller
 }
 
 var registry struct {
@@ -90,80 +76,8 @@ func Register[T, R any](name string, fn func(ctx context.Context, arg T) (R, err
 	}
 	checkFuncTypes[T, R](name)
 	f := &Func[T, R]{name: name, fn: fn}
-	register(&entry{
-		name:    name,
-		argType: reflect.TypeFor[T](),
-		prepare: func(arg []byte, fds []int) (func(context.Context) ([]byte, error), error) {
-			var x T
-			if err := decodeArg("argument of "+name, arg, fds, &x); err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context) ([]byte, error) {
-				r, err := fn(ctx, x)
-				if err != nil {
-					return nil, err
-				}
-				return encodeValue("result of "+name, r)
-			}, nil
-		},
-		chunk: func(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration) ([]byte, int, *wire.Error) {
-			xs, err := decodeSlice[T]("arguments of "+name, args, fds, n)
-			if err != nil {
-				return nil, 0, toWire(err)
-			}
-			rs := make([]R, 0, len(xs))
-			werr := protect(func() error {
-				done := ctx.Done()
-				for i, x := range xs {
-					if i&63 == 0 {
-						select {
-						case <-done:
-							return ctx.Err() // the chunk was aborted: stop between items
-						default:
-						}
-					}
-					cctx, cancel := ctx, context.CancelFunc(nil)
-					if timeout > 0 {
-						cctx, cancel = context.WithTimeout(ctx, timeout)
-					}
-					r, err := fn(cctx, x)
-					if err == nil && timeout > 0 && cctx.Err() == context.DeadlineExceeded {
-						err = fmt.Errorf("mp: task %s ran past its timeout of %v: %w", name, timeout, context.DeadlineExceeded)
-					}
-					if cancel != nil {
-						cancel()
-					}
-					if err != nil {
-						return err
-					}
-					rs = append(rs, r)
-				}
-				return nil
-			})
-			out, _, err := encodeSlice("results of "+name, rs, false)
-			if err != nil {
-				return nil, 0, toWire(err)
-			}
-			return out, len(rs), werr
-		},
-	})
+	register(&entry{name: name, caller: f})
 	return f
-}
-
-// protect runs f, turning its error or its panic (with the stack) into a wire error.
-func protect(f func() error) (werr *wire.Error) {
-	defer func() {
-		if r := recover(); r != nil {
-			werr = &wire.Error{Message: fmt.Sprint(r), Type: fmt.Sprintf("%T", r), Panic: true, Stack: string(debug.Stack())}
-			if e, ok := r.(error); ok {
-				werr.Codes = toWire(e).Codes
-			}
-		}
-	}()
-	if err := f(); err != nil {
-		return toWire(err)
-	}
-	return nil
 }
 
 func register(e *entry) {

@@ -12,9 +12,9 @@ import (
 
 // EnvKey is the environment variable that marks a process as an mp child. Its value is
 // "<protocol version>:<descriptor numbers>", the descriptors comma-separated: the control socket
-// first, then any others the child is handed (a pool worker's abort socket). The child removes it
-// from its environment as soon as it has read it, so that processes it starts in turn are marked
-// afresh.
+// first, then any others the child is handed (a pool worker's call and reply pipes and its call
+// slots). The child removes it from its environment as soon as it has read it, so that processes
+// it starts in turn are marked afresh.
 const EnvKey = "MP_CHILD_V1"
 
 // ChildFD is the descriptor number the control socket gets in every child; further descriptors

@@ -1,4 +1,4 @@
-package mp
+package sys
 
 import (
 	"os"
@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// residentBytes returns the resident memory of process pid, or 0 if it cannot be read.
-func residentBytes(pid int) int64 {
+// ResidentBytes returns the resident memory of process pid, read from /proc/<pid>/statm, or 0 if
+// it cannot be read. The pool's memory limit compares it with the limit.
+func ResidentBytes(pid int) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
 	if err != nil {
 		return 0

@@ -11,29 +11,31 @@ import (
 	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
-// workerMain is Init in a pool worker: it runs the initializer, answers the handshake, then serves
-// Call frames in the order they arrive, one at a time, answering each with a Reply, until the
-// parent sends Retire (or dies). It never returns.
+// workerMain is Init in a pool worker. It runs the initializer, answers the handshake, then serves
+// calls one at a time, in the order they arrive, until the parent sends Retire (or dies). It never
+// returns.
 //
-// Calls arrive on a pipe (descriptor 4) and replies leave on another (5): a pipe costs half what a
-// socket does per round trip. One goroutine reads calls, runs them and writes replies, so a call
-// costs no goroutine hand-off. A reply is sent the moment its function returns, never held back for
-// the next call's sake (the caller may be waiting for it before it lets the next call finish): it
-// goes through the reply ring in the shared segment, and the reply pipe rings the parent's reader
-// only when that sleeps (replies.go).
+// What the worker is handed, and what for:
+//   - descriptor 3, the control socket: Abort frames (cancel the running call) and FDs frames (the
+//     descriptors of a call's handles, sent ahead of the call, which waits for them before its
+//     argument is decoded), read by a goroutine of their own (watchAborts);
+//   - descriptors 4 and 5, the call and reply pipes: a pipe makes a cheaper round trip than a
+//     socket. One goroutine reads a call, runs it (call.go) and writes its reply, so a call costs
+//     no hand-off between goroutines;
+//   - descriptor 6, the segment shared with the parent: the call slots (slots.go) and the reply
+//     ring (replies.go).
 //
-// Descriptor 6 is the segment shared with the parent: the call slots (slots.go) and the reply ring. The worker starts a
-// call only by swapping its slot from sent to running, skips (without a reply) a call the parent
-// took back, and marks the slot done once the function has returned, before the reply is written.
-// Aborts come on the control socket, watched by a goroutine of their own: an Abort cancels the
-// running call. End of file on the socket or the call pipe means the parent died.
-//
-// A call whose argument holds handles has their descriptors sent ahead of it on the control socket,
-// in an FDs frame naming the call; the worker waits for them before decoding the argument.
-func workerMain(conn *os.File, ctl fdReader, callFD, replyFD, slotsFD int, task *wire.Task, initFDs []int) {
+// A call starts only by swapping its slot from sent to running, so that the parent can take back
+// a call that has not started (the worker skips it, without a reply); the slot is marked done once
+// the function has returned, before the reply is written. A reply leaves the moment its function
+// returns, never held back for the next call (its caller may be waiting for it before it lets the
+// next call finish): it goes through the reply ring, and the reply pipe wakes the parent's reader
+// only when that sleeps. End of file on the control socket or the call pipe means the parent died.
+func workerMain(conn *os.File, ctl sys.FDReader, callFD, replyFD, slotsFD int, task *wire.Task, initFDs []int) {
 	// The terminal's Ctrl-C is the parent's to handle; the pool puts workers in their own process
 	// group, and this keeps a stray SIGINT from killing a worker mid-task.
 	signal.Ignore(syscall.SIGINT)
@@ -127,7 +129,7 @@ func (w *workerState) takeFDs(id uint64) []int {
 }
 
 // watchAborts serves the control socket for the life of the worker.
-func (w *workerState) watchAborts(ctl fdReader) {
+func (w *workerState) watchAborts(ctl sys.FDReader) {
 	in := bufio.NewReader(ctl)
 	for {
 		typ, payload, err := wire.ReadFrame(in, 1<<10)
@@ -195,24 +197,9 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 		closeFDs(fds)
 		reply.Err = toWire(fmt.Errorf("%w: function %q is not registered in the worker", ErrNotRegistered, c.Func))
 	case c.Chunk > 0:
-		reply.Value, reply.Done, reply.Err = e.chunk(ctx, c.Arg, fds, c.Chunk, time.Duration(c.Timeout))
+		reply.Value, reply.Done, reply.Err = e.runChunk(ctx, c.Arg, fds, c.Chunk, time.Duration(c.Timeout))
 	default:
-		run, err := e.prepare(c.Arg, fds)
-		if err != nil {
-			reply.Err = toWire(err)
-			break
-		}
-		cctx := ctx
-		if c.Timeout > 0 {
-			var cancelT context.CancelFunc
-			cctx, cancelT = context.WithTimeout(ctx, time.Duration(c.Timeout))
-			defer cancelT()
-		}
-		reply.Value, reply.Err = callProtected(cctx, run)
-		if reply.Err == nil && c.Timeout > 0 && cctx.Err() == context.DeadlineExceeded {
-			// It returned, but after its deadline: the caller has been told it timed out.
-			reply.Value, reply.Err = nil, toWire(pastTimeout(c.Func, c.Timeout))
-		}
+		reply.Value, reply.Err = e.runOne(ctx, c.Arg, fds, time.Duration(c.Timeout))
 		if reply.Err == nil {
 			reply.Done = 1
 		}
@@ -223,9 +210,4 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 	w.running, w.cancel = 0, nil
 	w.mu.Unlock()
 	return reply
-}
-
-// pastTimeout is the error of a task that returned only after its timeout.
-func pastTimeout(name string, timeout int64) error {
-	return fmt.Errorf("mp: task %s ran past its timeout of %v: %w", name, time.Duration(timeout), context.DeadlineExceeded)
 }

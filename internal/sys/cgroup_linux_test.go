@@ -1,4 +1,4 @@
-package mp
+package sys
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package mp
+package sys
 
 import (
 	"bufio"
@@ -8,12 +8,12 @@ import (
 	"strings"
 )
 
-// cgroupCPUQuota returns the CPU limit of this process's cgroup, rounded up, or 0 when there is
+// CgroupCPUQuota returns the CPU limit of this process's cgroup, rounded up, or 0 when there is
 // none. It reads cgroup v2's cpu.max along the path from the process's cgroup to the root (the
-// tightest limit wins), and cgroup v1's cfs quota and period.
-func cgroupCPUQuota() int { return cgroupCPUQuotaAt("/proc/self/cgroup", "/sys/fs/cgroup") }
+// tightest limit wins), and cgroup v1's cfs quota and period. mp.NumCPU lowers the CPU count to it.
+func CgroupCPUQuota() int { return cgroupCPUQuotaAt("/proc/self/cgroup", "/sys/fs/cgroup") }
 
-// cgroupCPUQuotaAt is cgroupCPUQuota reading the given cgroup membership file and cgroup
+// cgroupCPUQuotaAt is CgroupCPUQuota reading the given cgroup membership file and cgroup
 // mount, so that tests can give it a made-up hierarchy.
 func cgroupCPUQuotaAt(membership, root string) int {
 	f, err := os.Open(membership)
@@ -72,6 +72,7 @@ func cgroupCPUQuotaAt(membership, root string) int {
 	return best
 }
 
+// readNumber reads a file holding one number, or returns 0.
 func readNumber(path string) float64 {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -6,52 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
-
-// ProcessInfo describes a process: this one (Current) or its parent (Parent).
-type ProcessInfo struct {
-	Name      string // "MainProcess" for a program's first process, as in Python
-	Pid       int
-	Daemon    bool
-	ParentPid int // os.Getppid() for the current process; 0 for Parent()
-	// ident numbers the children this process starts (Process-1:2); it belongs to the process
-	// and is left out when a ProcessInfo is sent to another.
-	ident string `cbor:"-"`
-}
-
-var (
-	current atomic.Pointer[ProcessInfo]
-	parent  atomic.Pointer[ProcessInfo]
-)
-
-func currentInfo() ProcessInfo {
-	if c := current.Load(); c != nil {
-		return *c
-	}
-	return ProcessInfo{Name: "MainProcess", Pid: os.Getpid(), ParentPid: os.Getppid()}
-}
-
-// Current describes the calling process: Python's current_process(). In a child it carries the
-// name and daemon flag its parent gave it.
-func Current() ProcessInfo {
-	c := currentInfo()
-	c.ParentPid = os.Getppid()
-	return c
-}
-
-// Parent describes the process that started this one, and false in a program's main process:
-// Python's parent_process().
-func Parent() (ProcessInfo, bool) {
-	if p := parent.Load(); p != nil {
-		return *p, true
-	}
-	return ProcessInfo{}, false
-}
 
 // Init must be the first statement of main, and of TestMain in tests that start processes:
 //
@@ -146,7 +106,7 @@ func childMain(version int, fds []int, markerErr error) {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
 		os.Exit(2)
 	}
-	ctl, err := newFDReader(conn)
+	ctl, err := sys.NewFDReader(conn)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mp: FATAL: control socket: %v\n", err)
 		os.Exit(2)
@@ -235,17 +195,4 @@ func watchParent(conn *os.File, cancel context.CancelFunc) {
 			cancel()
 		}
 	}
-}
-
-// callProtected runs the function, turning a panic into a wire error with the stack.
-func callProtected(ctx context.Context, run func(context.Context) ([]byte, error)) (value []byte, werr *wire.Error) {
-	werr = protect(func() error {
-		var err error
-		value, err = run(ctx)
-		return err
-	})
-	if werr != nil {
-		value = nil
-	}
-	return value, werr
 }

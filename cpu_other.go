@@ -1,5 +1,0 @@
-//go:build !linux
-
-package mp
-
-func cgroupCPUQuota() int { return 0 }
