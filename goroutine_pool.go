@@ -372,30 +372,17 @@ func runEncoded(ctx context.Context, c *Call, timeout time.Duration) ([]byte, in
 		return nil, 0, err
 	}
 	if c.Chunk > 0 {
-		value, done, werr := e.chunk(ctx, arg, nil, c.Chunk, timeout)
+		value, done, werr := e.runChunk(ctx, arg, nil, c.Chunk, timeout)
 		if werr != nil {
-			return value, done, fromWire("", 0, werr)
+			return value, done, fromWire(currentInfo().Name, currentInfo().Pid, werr)
 		}
 		return value, done, nil
 	}
-	var value []byte
-	err = runProtected(func() error {
-		run, err := e.prepare(arg, nil)
-		if err != nil {
-			return err
-		}
-		cctx, cancel := ctx, context.CancelFunc(func() {})
-		if timeout > 0 {
-			cctx, cancel = context.WithTimeout(ctx, timeout)
-		}
-		defer cancel()
-		value, err = run(cctx)
-		if err == nil && timeout > 0 && cctx.Err() == context.DeadlineExceeded {
-			return fmt.Errorf("mp: task %s ran past its timeout of %v: %w", c.Func, timeout, context.DeadlineExceeded)
-		}
-		return err
-	})
-	return value, 0, err
+	value, werr := e.runOne(ctx, arg, nil, timeout)
+	if werr != nil {
+		return nil, 0, fromWire(currentInfo().Name, currentInfo().Pid, werr)
+	}
+	return value, 0, nil
 }
 
 // runProtected runs f, turning a panic into a *PanicError with the stack.

@@ -51,7 +51,7 @@ func (c *chunkCall[T, R]) runLocal(ctx context.Context, timeout time.Duration) (
 			return i, ctx.Err() // the chunk was aborted: stop between items
 		default:
 		}
-		r, err := callWithTimeout(ctx, c.f, x, timeout)
+		r, err := runWithTimeout(ctx, c.f.name, timeout, c.f.fn, x)
 		if err != nil {
 			return i, err
 		}

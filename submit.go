@@ -2,7 +2,6 @@ package mp
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -96,25 +95,8 @@ func (c *taskCall[T, R]) finish(value []byte, _ int, err error) {
 	c.fut.resolve(r, nil)
 }
 
-// callWithTimeout runs f(ctx, x) in this process, its ctx bounded by timeout when that is
-// positive. A function that returns nil after its deadline fails with an error saying so, as it
-// does in a worker process.
-func callWithTimeout[T, R any](ctx context.Context, f *Func[T, R], x T, timeout time.Duration) (R, error) {
-	if timeout <= 0 {
-		return f.fn(ctx, x)
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	r, err := f.fn(cctx, x)
-	if err == nil && cctx.Err() == context.DeadlineExceeded {
-		var zero R
-		return zero, fmt.Errorf("mp: task %s ran past its timeout of %v: %w", f.name, timeout, context.DeadlineExceeded)
-	}
-	return r, err
-}
-
 func (c *taskCall[T, R]) runLocal(ctx context.Context, timeout time.Duration) (int, error) {
-	r, err := callWithTimeout(ctx, c.f, c.arg, timeout)
+	r, err := runWithTimeout(ctx, c.f.name, timeout, c.f.fn, c.arg)
 	c.res = r
 	return 0, err
 }
