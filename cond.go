@@ -18,10 +18,16 @@ import (
 // waiter takes it is not specified (it is usually one asleep at the time of the Signal, not
 // necessarily the one waiting longest). Wakeups may still be spurious — a waiter that dies
 // without taking its token leaves it to a later waiter — so wait in a loop that checks the
-// condition. Wait, Signal and Broadcast cost a few atomic operations, plus a futex system call
-// when there is a sleeper to wake.
+// condition.
+//
+// A Cond is safe for concurrent use by goroutines and processes. It is a handle (see the package
+// doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue); it
+// travels as two descriptors, its own and its Mutex's. Wait, Signal and Broadcast cost a few
+// atomic operations, plus a futex system call when there is a sleeper to wake; a Signal answered
+// by a waiter in another process, each under the Mutex, takes about TBD µs the round trip on a
+// 2-core Linux VM. It takes one page of shared memory, besides its Mutex's.
 type Cond struct {
-	s   *shared
+	syncHandle
 	seq *uint32 // bumped by every wake-up: the futex word the waiters sleep on
 	// count holds the waiters not yet chosen by a wake-up (low half) and the wake-up tokens not
 	// yet taken (high half). One word, so that a waiter leaving early can tell which it was.
@@ -36,10 +42,11 @@ const (
 	condToken = 1 << 32 // one token, in count
 )
 
-// NewCond makes a condition variable over m.
+// NewCond makes a condition variable over m. A nil, zero or closed m is an error that matches
+// both ErrInvalidOption and, as any use of such a handle does, ErrClosed.
 func NewCond(m *Mutex) (*Cond, error) {
-	if m == nil || m.s.check() != nil {
-		return nil, fmt.Errorf("%w: NewCond needs an open *mp.Mutex", ErrInvalidOption)
+	if err := m.check(); err != nil {
+		return nil, fmt.Errorf("%w: NewCond needs an open *mp.Mutex: %w", ErrInvalidOption, err)
 	}
 	s, err := newShared(kindCond, 0)
 	if err != nil {
@@ -49,7 +56,7 @@ func NewCond(m *Mutex) (*Cond, error) {
 }
 
 func newCond(s *shared, m *Mutex) *Cond {
-	return track(&Cond{s: s, seq: s.word(condSeq), count: s.word64(condCount), L: m}, s)
+	return track(&Cond{syncHandle: syncHandle{s}, seq: s.word(condSeq), count: s.word64(condCount), L: m}, s)
 }
 
 // Wait unlocks c.L, waits for a Signal, Notify or Broadcast (or for ctx to end), and locks c.L
@@ -57,11 +64,8 @@ func newCond(s *shared, m *Mutex) *Cond {
 // previous owner of c.L is reported as ErrOwnerDead, with c.L locked. A Wait whose ctx ends just
 // as a wake-up chooses it returns nil, so that the wake-up is not lost.
 func (c *Cond) Wait(ctx context.Context) error {
-	if err := c.s.check(); err != nil {
+	if err := c.check(); err != nil {
 		return err
-	}
-	if c.L == nil {
-		return fmt.Errorf("%w: a Cond without a Mutex; make it with mp.NewCond", ErrInvalidOption)
 	}
 	atomic.AddUint64(c.count, 1) // before Unlock: a Signal made under c.L after it counts this waiter
 	c.L.Unlock()
@@ -85,7 +89,7 @@ func (c *Cond) Wait(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := c.s.check(); err != nil {
+		if err := c.check(); err != nil {
 			return err
 		}
 	}
@@ -131,6 +135,9 @@ func (c *Cond) Signal() error { return c.wake(1) }
 // Notify wakes up to n processes (or goroutines) waiting on c: Python's notify(n). A negative n
 // is an ErrInvalidOption.
 func (c *Cond) Notify(n int) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	if n < 0 {
 		return fmt.Errorf("%w: Cond.Notify(%d)", ErrInvalidOption, n)
 	}
@@ -142,7 +149,7 @@ func (c *Cond) Broadcast() error { return c.wake(math.MaxInt32) }
 
 // wake hands out up to n tokens, one to each waiter not yet chosen, and wakes as many sleepers.
 func (c *Cond) wake(n int) error {
-	if err := c.s.check(); err != nil {
+	if err := c.check(); err != nil {
 		return err
 	}
 	var k uint64
@@ -161,22 +168,41 @@ func (c *Cond) wake(n int) error {
 	return nil
 }
 
-// Close releases this process's hold on c (not on its Mutex).
-func (c *Cond) Close() error { return c.s.close() }
-
-// A Cond travels with its Mutex: two descriptors.
-func (c *Cond) handleDupN() ([]int, string, error) {
+// Close releases this process's hold on c (not on its Mutex): its descriptor now, its page of
+// memory once c is garbage. A Wait of this process that is waiting returns, with c.L locked, an
+// error wrapping ErrClosed. Close is idempotent, and does nothing on a nil Cond.
+func (c *Cond) Close() error {
 	if c == nil {
-		return nil, "", (*shared)(nil).check()
+		return nil
+	}
+	return c.s.close()
+}
+
+// check returns the error of a method called on c when c is nil, zero or closed; a Cond whose L
+// was set to nil counts as zero.
+func (c *Cond) check() error {
+	if c == nil {
+		return (*shared)(nil).check(kindCond)
+	}
+	if err := c.s.check(kindCond); err != nil {
+		return err
 	}
 	if c.L == nil {
-		return nil, "", fmt.Errorf("%w: a Cond without its Mutex", ErrInvalidOption)
+		return fmt.Errorf("%w: a *mp.Cond without a Mutex (its L is nil); make it with mp.NewCond", ErrClosed)
 	}
-	fd, meta, err := c.s.dup()
+	return nil
+}
+
+// handleDup implements handle: a Cond travels with its Mutex, as two descriptors.
+func (c *Cond) handleDup() ([]int, string, error) {
+	if err := c.check(); err != nil {
+		return nil, "", err
+	}
+	fd, meta, err := c.s.dup(kindCond)
 	if err != nil {
 		return nil, "", err
 	}
-	mfd, _, err := c.L.s.dup()
+	mfd, _, err := c.L.s.dup(kindMutex)
 	if err != nil {
 		closeFD(fd)
 		return nil, "", err
@@ -184,10 +210,10 @@ func (c *Cond) handleDupN() ([]int, string, error) {
 	return []int{fd, mfd}, meta, nil
 }
 
-func (*Cond) handleAdoptN(fds []int, meta string) (any, error) {
+func (*Cond) handleAdopt(fds []int, meta string) (any, error) {
 	if len(fds) != 2 {
 		closeFDs(fds)
-		return nil, fmt.Errorf("a %q arrived with %d descriptors", meta, len(fds))
+		return nil, fmt.Errorf("a %q arrived with %d descriptors; a Cond travels with its Mutex", meta, len(fds))
 	}
 	s, err := adoptShared(fds[0], meta, kindCond)
 	if err != nil {
@@ -207,15 +233,3 @@ func (c *Cond) handleRelease() {
 	c.s.close()
 	c.L.Close()
 }
-
-func (c *Cond) handleDup() (int, string, error) {
-	return -1, "", fmt.Errorf("%w: a Cond travels with its Mutex", ErrInvalidOption)
-}
-
-func (*Cond) handleAdopt(fd int, meta string) (any, error) {
-	closeFD(fd)
-	return nil, fmt.Errorf("a %s arrived without its Mutex", meta)
-}
-
-// MarshalCBOR refuses to encode a Cond outside a task argument or a Conn's Send.
-func (c *Cond) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindCond) }

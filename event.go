@@ -6,8 +6,15 @@ import (
 )
 
 // Event is a flag shared by processes that they can wait for: Python's multiprocessing.Event.
+//
+// An Event is safe for concurrent use by goroutines and processes. It is a handle (see the package
+// doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue), and the
+// child gets the same event. Set, Clear and IsSet are an atomic operation each (Set adds a futex
+// wake-up when someone waits); a Set in one process seen by a Wait in another, and answered the
+// same way, takes about 10 µs the round trip on a 2-core Linux VM. It takes one page of shared
+// memory.
 type Event struct {
-	s       *shared
+	syncHandle
 	flag    *uint32
 	waiting *uint32
 }
@@ -22,12 +29,12 @@ func NewEvent() (*Event, error) {
 }
 
 func newEvent(s *shared) *Event {
-	return track(&Event{s: s, flag: s.word(offWords), waiting: s.word(offWords + 4)}, s)
+	return track(&Event{syncHandle: syncHandle{s}, flag: s.word(offWords), waiting: s.word(offWords + 4)}, s)
 }
 
 // Set sets the event and wakes every process waiting for it.
 func (e *Event) Set() error {
-	if err := e.s.check(); err != nil {
+	if err := e.check(); err != nil {
 		return err
 	}
 	if atomic.SwapUint32(e.flag, 1) == 0 {
@@ -38,7 +45,7 @@ func (e *Event) Set() error {
 
 // Clear resets the event.
 func (e *Event) Clear() error {
-	if err := e.s.check(); err != nil {
+	if err := e.check(); err != nil {
 		return err
 	}
 	atomic.StoreUint32(e.flag, 0)
@@ -46,12 +53,15 @@ func (e *Event) Clear() error {
 }
 
 // IsSet reports whether the event is set.
-func (e *Event) IsSet() bool { return e.s.check() == nil && atomic.LoadUint32(e.flag) != 0 }
+func (e *Event) IsSet() bool {
+	mustOpen(e.check())
+	return atomic.LoadUint32(e.flag) != 0
+}
 
 // Wait waits until the event is set or ctx ends (Python's wait(timeout) is Wait with a ctx that
 // has a timeout; a nil error is its True).
 func (e *Event) Wait(ctx context.Context) error {
-	if err := e.s.check(); err != nil {
+	if err := e.check(); err != nil {
 		return err
 	}
 	if atomic.LoadUint32(e.flag) != 0 {
@@ -76,28 +86,33 @@ func (e *Event) Wait(ctx context.Context) error {
 			return err
 		}
 		if e.s.closed.Load() {
-			return e.s.check()
+			return e.check() // closed by another goroutine while this one waited
 		}
 	}
 }
 
-// Close releases this process's hold on e.
-func (e *Event) Close() error { return e.s.close() }
-
-func (e *Event) handleDup() (int, string, error) {
+// Close releases this process's hold on e: its descriptor now, its page of memory once e is
+// garbage. The event lives on in the other processes that hold it; a Wait of this process that is
+// waiting returns an error wrapping ErrClosed. Close is idempotent, and does nothing on a nil Event.
+func (e *Event) Close() error {
 	if e == nil {
-		return -1, "", (*shared)(nil).check()
+		return nil
 	}
-	return e.s.dup()
+	return e.s.close()
 }
 
-func (*Event) handleAdopt(fd int, meta string) (any, error) {
-	s, err := adoptShared(fd, meta, kindEvent)
+// check returns the error of a method called on e when e is nil, zero or closed.
+func (e *Event) check() error {
+	if e == nil {
+		return (*shared)(nil).check(kindEvent)
+	}
+	return e.s.check(kindEvent)
+}
+
+func (*Event) handleAdopt(fds []int, meta string) (any, error) {
+	s, err := adoptShared(firstFD(fds), meta, kindEvent)
 	if err != nil {
 		return nil, err
 	}
 	return newEvent(s), nil
 }
-
-// MarshalCBOR refuses to encode an Event outside a task argument or a Conn's Send.
-func (e *Event) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindEvent) }

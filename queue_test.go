@@ -176,36 +176,36 @@ func TestQueueInProcess(t *testing.T) {
 	if s := within(t, "the woken Get", res); s != "late" {
 		t.Fatalf("woken Get = %q", s)
 	}
-	// Close: Put fails, Get drains, then ErrClosed; a blocked Get is woken.
+	// Shutdown: Put fails, Get drains, then ErrClosed; a blocked Get is woken.
 	q.Put(ctx, "left")
-	q.Close()
+	q.Shutdown()
 	if err := q.Put(ctx, "x"); !errors.Is(err, mp.ErrClosed) {
-		t.Fatalf("Put after Close: %v", err)
+		t.Fatalf("Put after Shutdown: %v", err)
 	}
 	if s, err := q.Get(ctx); s != "left" || err != nil {
-		t.Fatalf("Get after Close = %q, %v; want the value left", s, err)
+		t.Fatalf("Get after Shutdown = %q, %v; want the value left", s, err)
 	}
 	if _, err := q.Get(ctx); !errors.Is(err, mp.ErrClosed) {
-		t.Fatalf("Get on closed and empty: %v", err)
+		t.Fatalf("Get on shut down and empty: %v", err)
 	}
-	if !q.Closed() {
-		t.Fatal("Closed() = false after Close")
+	if !q.IsShutdown() {
+		t.Fatal("IsShutdown() = false after Shutdown")
 	}
 }
 
-func TestQueueCloseWakesGet(t *testing.T) {
-	q, _ := mp.NewQueue[int](0)
+func TestQueueShutdownWakesGet(t *testing.T) {
+	q := must(mp.NewQueue[int](0))
 	done := make(chan error)
 	go func() { _, err := q.Get(context.Background()); done <- err }()
 	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
-	q.Close()
+	q.Shutdown()
 	select {
 	case err := <-done:
 		if !errors.Is(err, mp.ErrClosed) {
-			t.Fatalf("blocked Get after Close: %v", err)
+			t.Fatalf("blocked Get after Shutdown: %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not wake a blocked Get")
+		t.Fatal("Shutdown did not wake a blocked Get")
 	}
 }
 
@@ -239,7 +239,7 @@ func TestQueueBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Values that cannot be encoded: the error is Put's, and nothing is put.
-	qf, _ := mp.NewQueue[any](0)
+	qf := must(mp.NewQueue[any](0))
 	if err := qf.Put(ctx, func() {}); !errors.Is(err, mp.ErrEncode) {
 		t.Fatalf("Put of a func: %v; want ErrEncode", err)
 	}
@@ -263,8 +263,8 @@ func TestQueueBadInput(t *testing.T) {
 
 func TestQueueAcrossProcesses(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](3) // Queue(3) with many producers and consumers, as seed 003
-	out, _ := mp.NewQueue[Item](0)
+	q := must(mp.NewQueue[Item](3)) // Queue(3) with many producers and consumers, as seed 003
+	out := must(mp.NewQueue[Item](0))
 	const producers, consumers, each = 4, 3, 200
 	var procs []*mp.Process
 	for i := range producers {
@@ -287,7 +287,7 @@ func TestQueueAcrossProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q.Close()
+	q.Shutdown()
 	for _, p := range cons {
 		if err := p.Wait(ctx); err != nil {
 			t.Fatal(err)
@@ -316,7 +316,7 @@ func TestQueueAcrossProcesses(t *testing.T) {
 
 func TestQueueFIFOPerProducer(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](0, mp.WithQueueBuffer(16<<10))
+	q := must(mp.NewQueue[Item](0, mp.WithQueueBuffer(16<<10)))
 	var procs []*mp.Process
 	for i := range 3 {
 		p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: i, N: 500})
@@ -347,7 +347,7 @@ func TestQueueFIFOPerProducer(t *testing.T) {
 // every item it put is delivered. (No feeder thread can be cut off.)
 func TestQueueProducerKilledAfterPut(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](0)
+	q := must(mp.NewQueue[Item](0))
 	p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: 1, N: 100, Kill: true})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -371,8 +371,8 @@ func TestQueueProducerKilledAfterPut(t *testing.T) {
 // that the queue keeps working for the others and that at most one item per kill is lost.
 func TestQueueConsumerKilledInGet(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](0)
-	out, _ := mp.NewQueue[Item](0)
+	q := must(mp.NewQueue[Item](0))
+	out := must(mp.NewQueue[Item](0))
 	const n = 30000 // enough that the consumers killed do not take them all
 	prod := mp.NewProcess(Produce, ProduceArg{Q: q, ID: 0, N: n})
 	if err := prod.Start(ctx); err != nil {
@@ -394,7 +394,7 @@ func TestQueueConsumerKilledInGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A survivor drains the rest.
-	q.Close()
+	q.Shutdown()
 	last := mp.NewProcess(Consume, ConsumeArg{Q: q, Out: out})
 	if err := last.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -467,11 +467,11 @@ func TestJoinableQueue(t *testing.T) {
 // values are written off and the queue goes on. While the consumer lives, Join waits for it.
 func TestJoinableQueueConsumerDies(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewJoinableQueue[int](0)
+	q := must(mp.NewJoinableQueue[int](0))
 	for i := range 5 {
 		q.Put(ctx, i)
 	}
-	took, _ := mp.NewEvent()
+	took := must(mp.NewEvent())
 	p := mp.NewProcess(TakeAndKeep, TakeArg{Q: q, N: 2, Took: took})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -521,11 +521,11 @@ func TestJoinableQueueConsumerDies(t *testing.T) {
 // queue and for live consumers, and reports the values of a consumer that dies.
 func TestJoinableQueueCloseAndDeadConsumer(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewJoinableQueue[int](0)
+	q := must(mp.NewJoinableQueue[int](0))
 	for i := range 3 {
 		q.Put(ctx, i)
 	}
-	took, _ := mp.NewEvent()
+	took := must(mp.NewEvent())
 	p := mp.NewProcess(TakeAndKeep, TakeArg{Q: q, N: 2, Took: took})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -533,7 +533,7 @@ func TestJoinableQueueCloseAndDeadConsumer(t *testing.T) {
 	if err := took.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	q.Close()
+	q.Shutdown()
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	if err := q.Join(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -557,7 +557,7 @@ func TestJoinableQueueCloseAndDeadConsumer(t *testing.T) {
 
 func TestQueueManyGoroutines(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[int](8)
+	q := must(mp.NewQueue[int](8))
 	var wg sync.WaitGroup
 	const g, each = 4, 500
 	for i := range g {
@@ -588,7 +588,7 @@ func TestQueueManyGoroutines(t *testing.T) {
 // producer exits and Wait returns.
 func TestQueueJoinProducerFirst(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](0)
+	q := must(mp.NewQueue[Item](0))
 	p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: 0, N: 2000})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)

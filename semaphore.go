@@ -19,8 +19,14 @@ import (
 // when a dead holder's pid has been given to another process since). A process killed between
 // taking permits and recording them (a few instructions) leaks them, as does one that takes
 // permits while 64 other live processes are recorded.
+//
+// A Semaphore is safe for concurrent use by goroutines and processes. It is a handle (see the
+// package doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue),
+// and the child gets the same semaphore. Acquire and Release cost a few atomic operations when no
+// one waits (about 25 ns for the pair on a 2-core Linux VM), plus a futex wake-up when someone
+// does. It takes one page of shared memory.
 type Semaphore struct {
-	s       *shared
+	syncHandle
 	count   *uint32
 	waiting *uint32
 	bound   *uint32
@@ -68,12 +74,13 @@ func makeSemaphore(n int, bounded bool) (*Semaphore, error) {
 }
 
 func newSemaphore(s *shared) *Semaphore {
-	return track(&Semaphore{s: s, count: s.word(semCount), waiting: s.word(semWaiting), bound: s.word(semBound)}, s)
+	return track(&Semaphore{syncHandle: syncHandle{s}, count: s.word(semCount), waiting: s.word(semWaiting), bound: s.word(semBound)}, s)
 }
 
-// Acquire takes n permits, waiting until there are enough or ctx ends.
+// Acquire takes n permits, waiting until there are enough or ctx ends. When ctx ends first, it
+// takes none and returns ctx's error. A negative n is an ErrInvalidOption.
 func (sem *Semaphore) Acquire(ctx context.Context, n int) error {
-	if err := sem.s.check(); err != nil {
+	if err := sem.check(); err != nil {
 		return err
 	}
 	if n < 0 || n > math.MaxInt32 {
@@ -107,9 +114,11 @@ func (sem *Semaphore) Acquire(ctx context.Context, n int) error {
 	}
 }
 
-// TryAcquire takes n permits if there are enough now, and reports whether it did.
+// TryAcquire takes n permits if there are enough now, and reports whether it did. A negative n
+// takes none and reports false.
 func (sem *Semaphore) TryAcquire(n int) bool {
-	if sem.s.check() != nil || n < 0 {
+	mustOpen(sem.check())
+	if n < 0 || n > math.MaxInt32 {
 		return false
 	}
 	for {
@@ -127,7 +136,7 @@ func (sem *Semaphore) TryAcquire(n int) bool {
 // Release returns n permits. A bounded semaphore panics if it would then hold more than its
 // initial count.
 func (sem *Semaphore) Release(n int) error {
-	if err := sem.s.check(); err != nil {
+	if err := sem.check(); err != nil {
 		return err
 	}
 	if n < 0 || n > math.MaxInt32 {
@@ -150,14 +159,27 @@ func (sem *Semaphore) Release(n int) error {
 
 // Value returns the number of permits available now.
 func (sem *Semaphore) Value() int {
-	if sem.s.check() != nil {
-		return 0
-	}
+	mustOpen(sem.check())
 	return int(atomic.LoadUint32(sem.count))
 }
 
-// Close releases this process's hold on sem (permits it holds stay taken).
-func (sem *Semaphore) Close() error { return sem.s.close() }
+// Close releases this process's hold on sem: its descriptor now, its page of memory once sem is
+// garbage. Permits this process holds stay taken (until it releases them through another handle,
+// or exits and a waiter reclaims them). Close is idempotent, and does nothing on a nil Semaphore.
+func (sem *Semaphore) Close() error {
+	if sem == nil {
+		return nil
+	}
+	return sem.s.close()
+}
+
+// check returns the error of a method called on sem when sem is nil, zero or closed.
+func (sem *Semaphore) check() error {
+	if sem == nil {
+		return (*shared)(nil).check(kindSemaphore)
+	}
+	return sem.s.check(kindSemaphore)
+}
 
 // record adds d to this process's holding (never below zero: a process may release permits it did
 // not take, as with any semaphore).
@@ -217,20 +239,10 @@ func (sem *Semaphore) reclaim() {
 	}
 }
 
-func (sem *Semaphore) handleDup() (int, string, error) {
-	if sem == nil {
-		return -1, "", (*shared)(nil).check()
-	}
-	return sem.s.dup()
-}
-
-func (*Semaphore) handleAdopt(fd int, meta string) (any, error) {
-	s, err := adoptShared(fd, meta, kindSemaphore)
+func (*Semaphore) handleAdopt(fds []int, meta string) (any, error) {
+	s, err := adoptShared(firstFD(fds), meta, kindSemaphore)
 	if err != nil {
 		return nil, err
 	}
 	return newSemaphore(s), nil
 }
-
-// MarshalCBOR refuses to encode a Semaphore outside a task argument or a Conn's Send.
-func (sem *Semaphore) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindSemaphore) }

@@ -176,8 +176,8 @@ func TestJoinHolderPidReused(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range holderEntries {
-			if q.r.holderHeld(i) == q.r.held.Load() {
-				atomic.StoreUint64(q.r.holderID(i), uint64(id))
+			if q.q.r.holderHeld(i) == q.q.r.held.Load() {
+				atomic.StoreUint64(q.q.r.holderID(i), uint64(id))
 				return
 			}
 		}

@@ -18,9 +18,15 @@ type Number interface {
 
 // Value is a number in shared memory: Python's multiprocessing.Value. Load, Store, Add and
 // CompareAndSwap are atomic; Lock and Unlock (a robust Mutex of its own, Python's get_lock())
-// guard compound updates. Methods panic with ErrClosed after Close.
+// guard compound updates.
+//
+// A Value is safe for concurrent use by goroutines and processes. It is a handle (see the package
+// doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue), and the
+// child gets the same number; the receiver's T must have the sender's size. Load, Store, Add and
+// CompareAndSwap are one atomic operation each (a few ns; Add on a float is a compare-and-swap
+// loop). It takes one page of shared memory.
 type Value[T Number] struct {
-	s    *shared
+	syncHandle
 	lock *uint32
 	p    unsafe.Pointer
 }
@@ -40,7 +46,7 @@ func NewValue[T Number](initial T) (*Value[T], error) {
 }
 
 func newValue[T Number](s *shared) *Value[T] {
-	return track(&Value[T]{s: s, lock: s.word(offWords), p: unsafe.Pointer(&s.mem[valueAt])}, s)
+	return track(&Value[T]{syncHandle: syncHandle{s}, lock: s.word(offWords), p: unsafe.Pointer(&s.mem[valueAt])}, s)
 }
 
 func is64[T Number]() bool { var z T; return unsafe.Sizeof(z) == 8 }
@@ -85,13 +91,13 @@ func (v *Value[T]) casBits(old, nw uint64) bool {
 
 // Load returns the value.
 func (v *Value[T]) Load() T {
-	v.s.mustCheck()
+	mustOpen(v.check())
 	return fromBits[T](v.loadBits())
 }
 
 // Store sets the value.
 func (v *Value[T]) Store(x T) {
-	v.s.mustCheck()
+	mustOpen(v.check())
 	if is64[T]() {
 		atomic.StoreUint64((*uint64)(v.p), toBits(x))
 	} else {
@@ -101,7 +107,7 @@ func (v *Value[T]) Store(x T) {
 
 // Add adds delta to the value and returns the new value.
 func (v *Value[T]) Add(delta T) T {
-	v.s.mustCheck()
+	mustOpen(v.check())
 	if !isFloat[T]() {
 		if is64[T]() {
 			return fromBits[T](atomic.AddUint64((*uint64)(v.p), toBits(delta)))
@@ -120,33 +126,46 @@ func (v *Value[T]) Add(delta T) T {
 // CompareAndSwap sets the value to nw if it is old, and reports whether it did. Floats compare by
 // their bits.
 func (v *Value[T]) CompareAndSwap(old, nw T) bool {
-	v.s.mustCheck()
+	mustOpen(v.check())
 	return v.casBits(toBits(old), toBits(nw))
 }
 
 // Lock locks the Value's own mutex (see Mutex.Lock for ErrOwnerDead).
-func (v *Value[T]) Lock(ctx context.Context) error { return lockOwned(ctx, v.s, v.lock) }
+func (v *Value[T]) Lock(ctx context.Context) error {
+	if err := v.check(); err != nil {
+		return err
+	}
+	return lockOwned(ctx, v.s, kindValue, v.lock)
+}
 
 // Unlock unlocks the Value's mutex; it panics if it is not locked.
 func (v *Value[T]) Unlock() {
-	v.s.mustCheck()
+	mustOpen(v.check())
 	if !unlockWord(v.lock) {
 		panic("mp: Unlock of unlocked Value")
 	}
 }
 
-// Close releases this process's hold on v.
-func (v *Value[T]) Close() error { return v.s.close() }
-
-func (v *Value[T]) handleDup() (int, string, error) {
+// Close releases this process's hold on v: its descriptor now, its page of memory once v is
+// garbage. The number lives on in the other processes that hold it. Close is idempotent, and does
+// nothing on a nil Value.
+func (v *Value[T]) Close() error {
 	if v == nil {
-		return -1, "", (*shared)(nil).check()
+		return nil
 	}
-	return v.s.dup()
+	return v.s.close()
 }
 
-func (*Value[T]) handleAdopt(fd int, meta string) (any, error) {
-	s, err := adoptShared(fd, meta, kindValue)
+// check returns the error of a method called on v when v is nil, zero or closed.
+func (v *Value[T]) check() error {
+	if v == nil {
+		return (*shared)(nil).check(kindValue)
+	}
+	return v.s.check(kindValue)
+}
+
+func (*Value[T]) handleAdopt(fds []int, meta string) (any, error) {
+	s, err := adoptShared(firstFD(fds), meta, kindValue)
 	if err != nil {
 		return nil, err
 	}
@@ -158,15 +177,19 @@ func (*Value[T]) handleAdopt(fd int, meta string) (any, error) {
 	return newValue[T](s), nil
 }
 
-// MarshalCBOR refuses to encode a Value outside a task argument or a Conn's Send.
-func (v *Value[T]) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindValue) }
-
 // Array is an array of numbers in shared memory: Python's multiprocessing.Array. Slice is a view
 // of the shared memory itself — writes are seen by every process — and Lock and Unlock (a robust
 // Mutex of its own) guard compound updates. Use sync/atomic on the elements for single-word
 // atomic updates.
+//
+// An Array is safe for concurrent use by goroutines and processes in the sense that its methods
+// are; what the elements hold is the caller's to guard (with Lock, or atomics). It is a handle
+// (see the package doc): pass it to a child in a task or Process argument, or over a Conn (not on
+// a Queue), and the child gets the same memory; the receiver's T must have the sender's size. The
+// elements are plain memory: reading and writing them costs what it costs in a Go slice. It takes
+// 256 bytes of header plus its elements, rounded up to a page.
 type Array[T Number] struct {
-	s    *shared
+	syncHandle
 	lock *uint32
 	data []T
 }
@@ -200,51 +223,65 @@ func newArray[T Number](s *shared) (*Array[T], error) {
 	if n > 0 {
 		data = unsafe.Slice((*T)(unsafe.Pointer(&s.mem[arrayAt])), n)
 	}
-	a := &Array[T]{s: s, lock: s.word(offWords), data: data}
+	a := &Array[T]{syncHandle: syncHandle{s}, lock: s.word(offWords), data: data}
 	// As for SharedMemory: a slice of the mapping may outlive a, so the mapping stays until Close.
 	runtime.AddCleanup(a, (*shm.Segment).CloseFD, s.seg)
 	return a, nil
 }
 
-// Slice returns the array's elements, in shared memory. The slice stays valid until Close, even
-// if a itself is no longer referenced (an Array dropped without Close keeps its mapping until the
-// process exits); it must not be used after Close.
+// Slice returns the array's elements, in shared memory. The slice stays valid until the process
+// exits, even once a is garbage or closed: an Array keeps its mapping, which the collector cannot
+// track through the slice.
 func (a *Array[T]) Slice() []T {
-	a.s.mustCheck()
+	mustOpen(a.check())
 	return a.data
 }
 
 // Len returns the number of elements.
-func (a *Array[T]) Len() int { return len(a.data) }
+func (a *Array[T]) Len() int {
+	mustOpen(a.check())
+	return len(a.data)
+}
 
 // Lock locks the Array's own mutex (see Mutex.Lock for ErrOwnerDead).
-func (a *Array[T]) Lock(ctx context.Context) error { return lockOwned(ctx, a.s, a.lock) }
+func (a *Array[T]) Lock(ctx context.Context) error {
+	if err := a.check(); err != nil {
+		return err
+	}
+	return lockOwned(ctx, a.s, kindArray, a.lock)
+}
 
 // Unlock unlocks the Array's mutex; it panics if it is not locked.
 func (a *Array[T]) Unlock() {
-	a.s.mustCheck()
+	mustOpen(a.check())
 	if !unlockWord(a.lock) {
 		panic("mp: Unlock of unlocked Array")
 	}
 }
 
-// Close releases this process's hold on a.
-func (a *Array[T]) Close() error { return a.s.close() }
-
-func (a *Array[T]) handleDup() (int, string, error) {
+// Close releases this process's hold on a: its descriptor now. Its mapping stays until the
+// process exits (slices from Slice may still point into it, and the collector cannot see them);
+// Slice and the other methods fail after Close as the package doc says. The memory lives on in
+// the other processes that hold it. Close is idempotent, and does nothing on a nil Array.
+func (a *Array[T]) Close() error {
 	if a == nil {
-		return -1, "", (*shared)(nil).check()
+		return nil
 	}
-	return a.s.dup()
+	return a.s.close()
 }
 
-func (*Array[T]) handleAdopt(fd int, meta string) (any, error) {
-	s, err := adoptShared(fd, meta, kindArray)
+// check returns the error of a method called on a when a is nil, zero or closed.
+func (a *Array[T]) check() error {
+	if a == nil {
+		return (*shared)(nil).check(kindArray)
+	}
+	return a.s.check(kindArray)
+}
+
+func (*Array[T]) handleAdopt(fds []int, meta string) (any, error) {
+	s, err := adoptShared(firstFD(fds), meta, kindArray)
 	if err != nil {
 		return nil, err
 	}
 	return newArray[T](s)
 }
-
-// MarshalCBOR refuses to encode an Array outside a task argument or a Conn's Send.
-func (a *Array[T]) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR(kindArray) }
