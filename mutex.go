@@ -1,8 +1,8 @@
 package mp
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
