@@ -26,10 +26,11 @@ type Item struct {
 
 // ProduceArg tells a producer child what to put.
 type ProduceArg struct {
-	Q    *mp.Queue[Item]
-	ID   int
-	N    int
-	Kill bool // SIGKILL itself right after the last Put returns
+	Q     *mp.Queue[Item]
+	ID    int
+	N     int
+	Kill  bool // SIGKILL itself right after the last Put returns
+	Close bool // Close its handle after the last Put, as a Python port's q.close() does
 }
 
 // TakeArg asks a child to take N values from Q, set Took, and keep them — no TaskDone — until it
@@ -56,6 +57,14 @@ var (
 		if a.Kill {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
+		}
+		if a.Close {
+			if err := a.Q.Close(); err != nil {
+				return a.N, err
+			}
+			if err := a.Q.Put(ctx, Item{}); !errors.Is(err, mp.ErrClosed) {
+				return a.N, fmt.Errorf("Put after this process's Close: %v; want ErrClosed", err)
+			}
 		}
 		return a.N, nil
 	})
@@ -637,5 +646,90 @@ func BenchmarkQueueInProcess(b *testing.B) {
 		if _, err := q.Get(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestQueueCloseIsPerProcess: producers that Close their handle, as each producer of a Python
+// port calls q.close(), do not end the queue for the others: every value they put arrives, and
+// the queue goes on. Only Shutdown ends it for everybody.
+func TestQueueCloseIsPerProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q := must(mp.NewQueue[Item](0))
+	defer q.Close()
+	var procs []*mp.Process
+	for id := range 2 {
+		p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: id, N: 50, Close: true})
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q.IsShutdown() {
+		t.Fatal("the queue is shut down after producers closed their handles")
+	}
+	for i := range 100 {
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatalf("Get %d: %v", i, err)
+		}
+	}
+	if err := q.Put(ctx, Item{Seq: 1}); err != nil {
+		t.Fatalf("Put after the producers' Close: %v", err)
+	}
+	if err := q.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Get(ctx); err != nil {
+		t.Fatalf("Get after Shutdown, with a value left: %v", err)
+	}
+	if _, err := q.Get(ctx); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("Get after Shutdown, empty: %v; want ErrClosed", err)
+	}
+}
+
+// TestQueueCloseInProcess: Close wakes a Get of this handle that waits, with ErrClosed, and does
+// not touch another handle of this process to the same queue (here one received over a Conn).
+func TestQueueCloseInProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q := must(mp.NewQueue[int](0))
+	a, b, err := mp.Pipe[*mp.Queue[int]]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if err := a.Send(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	mp.ClearQueueSleepFlags(q)
+	got := make(chan error, 1)
+	go func() { _, err := q.Get(ctx); got <- err }()
+	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := within(t, "the Get woken by Close", got); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("waiting Get after Close: %v; want ErrClosed", err)
+	}
+	if err := other.Put(ctx, 7); err != nil {
+		t.Fatalf("Put on the other handle: %v", err)
+	}
+	if v, err := other.Get(ctx); v != 7 || err != nil {
+		t.Fatalf("Get on the other handle = %d, %v", v, err)
+	}
+	if other.IsShutdown() {
+		t.Fatal("Close shut the queue down")
 	}
 }

@@ -98,6 +98,9 @@ func (sem *Semaphore) Acquire(ctx context.Context, n int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if sem.s.closed.Load() {
+			return sem.check() // closed by another goroutine while this one waited
+		}
 		if i < 8 {
 			osYield()
 			continue
