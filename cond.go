@@ -18,14 +18,19 @@ import (
 // waiter takes it is not specified (it is usually one asleep at the time of the Signal, not
 // necessarily the one waiting longest). Wakeups may still be spurious — a waiter that dies
 // without taking its token leaves it to a later waiter — so wait in a loop that checks the
-// condition.
+// condition. A Wait that begins after a Signal or Broadcast may take its token ahead of a waiter
+// that was asleep then (unlike sync.Cond): a goroutine that signals and then waits on the same
+// Cond can take its own wake-up back and leave the other waiting. When two sides wait for
+// different conditions (a ping-pong, a producer and a consumer), give each condition a Cond of
+// its own over the same Mutex.
 //
 // A Cond is safe for concurrent use by goroutines and processes. It is a handle (see the package
 // doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue); it
 // travels as two descriptors, its own and its Mutex's. Wait, Signal and Broadcast cost a few
-// atomic operations, plus a futex system call when there is a sleeper to wake; a Signal answered
-// by a waiter in another process, each under the Mutex, takes about TBD µs the round trip on a
-// 2-core Linux VM. It takes one page of shared memory, besides its Mutex's.
+// atomic operations, plus a futex system call when there is a sleeper to wake: two goroutines
+// taking turns under the Mutex, each waking the other with Signal, make a round trip in about
+// 13 µs on a 2-core Linux VM (BenchmarkCondPingPong). It takes one page of shared memory,
+// besides its Mutex's.
 type Cond struct {
 	syncHandle
 	seq *uint32 // bumped by every wake-up: the futex word the waiters sleep on

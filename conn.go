@@ -47,8 +47,9 @@ import (
 //
 // An end is a handle (see the package doc): pass it in a task or Process argument, or over
 // another Conn (not on a Queue). A Conn is a Unix stream socket, so it costs a descriptor and the
-// socket's kernel buffers; a Send and Recv of a small value to a child that sends it back takes
-// about TBD µs the round trip on a 2-core Linux VM.
+// socket's kernel buffers; a small value sent to a child that sends it back makes the round trip in
+// about 15 µs on a 2-core Linux VM (pipe_pingpong in bench/compare), a bare socketpair's floor
+// being 8 µs.
 type Conn[T any] struct {
 	c *conn
 }

@@ -37,8 +37,9 @@ import (
 // which is how producers tell consumers "no more". The buffer is freed when the last process
 // holding the queue has closed it (or dropped it, to the garbage collector, or exited).
 //
-// A Put and Get of a small value between two processes cost about TBD µs each way (TBD M
-// values a second) on a 2-core Linux VM; a 1 KiB value about TBD µs.
+// A producer process and a consumer process move about 4 million small values a second through a
+// Queue[int] (0.25 µs each), and about 700 MB/s of 1 KiB values, on a 2-core Linux VM
+// (queue_throughput and queue_throughput_1k in bench/compare).
 //
 // Values of plain number types (and arrays of them) are stored as their memory, byte slices and
 // strings as their bytes, other types in the package's codec. Handles cannot be put on a queue

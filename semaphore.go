@@ -23,8 +23,8 @@ import (
 // A Semaphore is safe for concurrent use by goroutines and processes. It is a handle (see the
 // package doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue),
 // and the child gets the same semaphore. Acquire and Release cost a few atomic operations when no
-// one waits (about 25 ns for the pair on a 2-core Linux VM), plus a futex wake-up when someone
-// does. It takes one page of shared memory.
+// one waits — about 0.1 µs for the pair on a 2-core Linux VM (BenchmarkSemaphore) — plus a futex
+// wake-up when someone does. It takes one page of shared memory.
 type Semaphore struct {
 	syncHandle
 	count   *uint32

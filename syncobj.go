@@ -111,13 +111,6 @@ func (s *shared) check(kind uint32) error {
 	return nil
 }
 
-// mustCheck panics with check's error: for methods that have no error result.
-func (s *shared) mustCheck(kind uint32) {
-	if err := s.check(kind); err != nil {
-		panic(err)
-	}
-}
-
 // zeroUse is the error of a method called on a nil or zero handle of type typ, made by ctor.
 func zeroUse(typ, ctor string) error {
 	return fmt.Errorf("%w: use of a nil or zero %s; make one with %s", ErrClosed, typ, ctor)

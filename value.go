@@ -23,8 +23,9 @@ type Number interface {
 // A Value is safe for concurrent use by goroutines and processes. It is a handle (see the package
 // doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue), and the
 // child gets the same number; the receiver's T must have the sender's size. Load, Store, Add and
-// CompareAndSwap are one atomic operation each (a few ns; Add on a float is a compare-and-swap
-// loop). It takes one page of shared memory.
+// CompareAndSwap are one atomic operation each: an Add takes about 20 ns on a 2-core Linux VM
+// (BenchmarkValueAdd; on a float it is a compare-and-swap loop). It takes one page of shared
+// memory.
 type Value[T Number] struct {
 	syncHandle
 	lock *uint32
