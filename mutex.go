@@ -3,6 +3,7 @@ package mp
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -56,6 +57,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	defer runtime.KeepAlive(m) // its cleanup unmaps m.w: not while a Lock waits on it
 	return lockOwned64(ctx, m.s, kindMutex, m.w)
 }
 

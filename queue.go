@@ -210,6 +210,13 @@ func (r *ring) drop() {
 	}
 }
 
+// exit ends a call on q that entered r. It is a method of q, deferred, so that q stays reachable
+// until the call returns: the garbage collector's cleanup of q would close this handle under it.
+func (q *Queue[T]) exit(r *ring) { r.exit() }
+
+// exit ends a call on q that entered r, keeping q reachable until then (see Queue.exit).
+func (q *JoinableQueue[T]) exit(r *ring) { r.exit() }
+
 // enter starts a call on q: it returns q's ring, to exit when done, or the error of a call on a
 // nil, zero or closed queue.
 func (q *Queue[T]) enter() (*ring, error) {
@@ -237,7 +244,7 @@ func (q *Queue[T]) put(ctx context.Context, v T, try bool) error {
 	if err != nil {
 		return err
 	}
-	defer r.exit()
+	defer q.exit(r)
 	switch rawKind[T]() {
 	case rawMemory:
 		return r.put(ctx, unsafe.Slice((*byte)(unsafe.Pointer(&v)), unsafe.Sizeof(v)), true, try)
@@ -269,7 +276,7 @@ func (q *Queue[T]) get(ctx context.Context, try bool) (T, error) {
 	if err != nil {
 		return v, err
 	}
-	defer r.exit()
+	defer q.exit(r)
 	kind := rawKind[T]()
 	size := int(unsafe.Sizeof(v))
 	b, raw, err := r.get(ctx, try, func(n int, raw bool) []byte {
@@ -302,7 +309,7 @@ func (q *Queue[T]) get(ctx context.Context, try bool) (T, error) {
 func (q *Queue[T]) Len() int {
 	r, err := q.enter()
 	mustOpen(err)
-	defer r.exit()
+	defer q.exit(r)
 	return r.length()
 }
 
@@ -310,7 +317,7 @@ func (q *Queue[T]) Len() int {
 func (q *Queue[T]) Cap() int {
 	r, err := q.enter()
 	mustOpen(err)
-	defer r.exit()
+	defer q.exit(r)
 	return int(r.capacity)
 }
 
@@ -326,7 +333,7 @@ func (q *Queue[T]) Shutdown() error {
 	if err != nil {
 		return err
 	}
-	defer r.exit()
+	defer q.exit(r)
 	r.shutdown()
 	return nil
 }
@@ -336,7 +343,7 @@ func (q *Queue[T]) Shutdown() error {
 func (q *Queue[T]) IsShutdown() bool {
 	r, err := q.enter()
 	mustOpen(err)
-	defer r.exit()
+	defer q.exit(r)
 	return r.isClosed()
 }
 
@@ -367,7 +374,7 @@ func (q *Queue[T]) String() string {
 	if err != nil {
 		return name + "(closed)"
 	}
-	defer r.exit()
+	defer q.exit(r)
 	s := fmt.Sprintf("%s(len %d, cap %d", name, r.length(), r.capacity)
 	if r.isClosed() {
 		s += ", shut down"
@@ -478,7 +485,7 @@ func (q *JoinableQueue[T]) String() string {
 		}
 		return name + "(closed)"
 	}
-	defer r.exit()
+	defer q.exit(r)
 	s := fmt.Sprintf("%s(len %d, cap %d, unfinished %d", name, r.length(), r.capacity, r.unfinished())
 	if r.isClosed() {
 		s += ", shut down"
@@ -491,7 +498,7 @@ func (q *JoinableQueue[T]) String() string {
 func (q *JoinableQueue[T]) TaskDone() {
 	r, err := q.enter()
 	mustOpen(err)
-	defer r.exit()
+	defer q.exit(r)
 	if !r.taskDone() {
 		panic("mp: JoinableQueue.TaskDone called more times than there were items put")
 	}
@@ -514,7 +521,7 @@ func (q *JoinableQueue[T]) Join(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer r.exit()
+	defer q.exit(r)
 	return r.join(ctx)
 }
 
@@ -523,7 +530,7 @@ func (q *JoinableQueue[T]) Join(ctx context.Context) error {
 func (q *JoinableQueue[T]) Unfinished() int {
 	r, err := q.enter()
 	mustOpen(err)
-	defer r.exit()
+	defer q.exit(r)
 	return r.unfinished()
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -731,5 +732,47 @@ func TestQueueCloseInProcess(t *testing.T) {
 	}
 	if other.IsShutdown() {
 		t.Fatal("Close shut the queue down")
+	}
+}
+
+// TestQueueGetKeepsItsHandle: a Get waiting on a handle that nothing else references keeps it
+// open: the garbage collector's cleanup, which closes a dropped handle, does not run under it.
+func TestQueueGetKeepsItsHandle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q := must(mp.NewQueue[int](0))
+	defer q.Close()
+	a, b, err := mp.Pipe[*mp.Queue[int]]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if err := a.Send(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		other, err := b.Recv(ctx) // referenced by the Get below only
+		if err != nil {
+			got <- err
+			return
+		}
+		v, err := other.Get(ctx)
+		if err == nil && v != 7 {
+			err = fmt.Errorf("got %d, want 7", v)
+		}
+		got <- err
+	}()
+	mp.ClearQueueSleepFlags(q)
+	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
+	for range 3 {
+		runtime.GC()
+	}
+	if err := q.Put(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := within(t, "the Get", got); err != nil {
+		t.Fatalf("Get on a handle referenced only by itself: %v", err)
 	}
 }

@@ -136,6 +136,7 @@ func (v *Value[T]) Lock(ctx context.Context) error {
 	if err := v.check(); err != nil {
 		return err
 	}
+	defer runtime.KeepAlive(v) // its cleanup unmaps v.lock: not while a Lock waits on it
 	return lockOwned(ctx, v.s, kindValue, v.lock)
 }
 
