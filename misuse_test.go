@@ -242,6 +242,20 @@ func TestMisuseConstructors(t *testing.T) {
 	if err := zs.Unlink(); !errors.Is(err, mp.ErrClosed) {
 		t.Errorf("Unlink of a zero SharedMemory: %v", err)
 	}
+
+	// A closed or zero handle cannot be passed on: an ErrEncode error that wraps ErrClosed.
+	a, b, err := mp.Pipe[LockedCount]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	for name, m := range map[string]*mp.Mutex{"zero": new(mp.Mutex), "closed": closed} {
+		err := a.Send(context.Background(), LockedCount{M: m})
+		if !errors.Is(err, mp.ErrEncode) || !errors.Is(err, mp.ErrClosed) {
+			t.Errorf("Send of a %s Mutex: %v; want ErrEncode and ErrClosed", name, err)
+		}
+	}
 }
 
 // TestMarshalCBORRefuses: a handle encoded with the cbor package directly, by pointer, by value
