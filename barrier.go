@@ -24,7 +24,7 @@ import (
 // A Barrier is safe for concurrent use by goroutines and processes. It is a handle (see the
 // package doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue),
 // and the child gets the same barrier. A round costs each party a lock and a store, and the last
-// a futex wake-up of the others: about 6 µs for two parties on a 2-core Linux VM
+// a futex wake-up of the others: about 4 µs for two parties on a 2-core Linux VM
 // (BenchmarkBarrier). It takes a page of shared memory (more above 448 parties).
 type Barrier struct {
 	syncHandle

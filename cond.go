@@ -18,11 +18,9 @@ import (
 // waiter takes it is not specified (it is usually one asleep at the time of the Signal, not
 // necessarily the one waiting longest). Wakeups may still be spurious — a waiter that dies
 // without taking its token leaves it to a later waiter — so wait in a loop that checks the
-// condition. A Wait that begins after a Signal or Broadcast may take its token ahead of a waiter
-// that was asleep then (unlike sync.Cond): a goroutine that signals and then waits on the same
-// Cond can take its own wake-up back and leave the other waiting. When two sides wait for
-// different conditions (a ping-pong, a producer and a consumer), give each condition a Cond of
-// its own over the same Mutex.
+// condition. A Wait that begins after a Signal or Broadcast has returned never takes that
+// wake-up: a goroutine that signals and then waits on the same Cond leaves the token to the
+// waiter it meant to wake, as with sync.Cond.
 //
 // A Cond is safe for concurrent use by goroutines and processes. It is a handle (see the package
 // doc): pass it to a child in a task or Process argument, or over a Conn (not on a Queue); it
@@ -72,12 +70,16 @@ func (c *Cond) Wait(ctx context.Context) error {
 	if err := c.check(); err != nil {
 		return err
 	}
+	// The wake-ups made before this Wait are not for it: it takes a token only once seq has moved
+	// on from what it is now, so that a goroutine that Signals and then Waits does not take back
+	// the token it has just handed out.
+	since := atomic.LoadUint32(c.seq)
 	atomic.AddUint64(c.count, 1) // before Unlock: a Signal made under c.L after it counts this waiter
 	c.L.Unlock()
 	woken := false
 	for {
 		seq := atomic.LoadUint32(c.seq) // before looking for a token: a wake-up after it changes seq
-		if c.takeToken() {
+		if seq != since && c.takeToken() {
 			woken = true
 			break
 		}

@@ -35,16 +35,14 @@ func BenchmarkValueAdd(b *testing.B) {
 	}
 }
 
-// BenchmarkCondPingPong is one round trip between two goroutines that take turns under one
-// Mutex, each waiting on a Cond of its own and signalling the other's (one Cond per condition:
-// see Cond on a waiter that signals and then waits on the same Cond).
+// BenchmarkCondPingPong is one round trip between two goroutines that take turns under a Cond:
+// each sets whose turn it is, Signals, and Waits for its own turn.
 func BenchmarkCondPingPong(b *testing.B) {
 	ctx := context.Background()
 	m := must(mp.NewMutex())
 	defer m.Close()
-	conds := [2]*mp.Cond{must(mp.NewCond(m)), must(mp.NewCond(m))}
-	defer conds[0].Close()
-	defer conds[1].Close()
+	c := must(mp.NewCond(m))
+	defer c.Close()
 	turn := must(mp.NewValue[int64](0))
 	defer turn.Close()
 	n := b.N
@@ -57,12 +55,12 @@ func BenchmarkCondPingPong(b *testing.B) {
 		defer m.Unlock()
 		for range n {
 			for turn.Load() != me {
-				if err := conds[me].Wait(ctx); err != nil {
+				if err := c.Wait(ctx); err != nil {
 					return err
 				}
 			}
 			turn.Store(1 - me)
-			conds[1-me].Signal()
+			c.Signal()
 		}
 		return nil
 	}

@@ -758,3 +758,42 @@ func waitGroup(t *testing.T, what string, wg *sync.WaitGroup) {
 	go func() { wg.Wait(); close(done) }()
 	within(t, what, done)
 }
+
+// TestCondSignalThenWait: two goroutines take turns under one Cond, each Signalling and then
+// Waiting for its own turn. The Signal's token goes to the other, never back to the goroutine that
+// waits right after making it (which would leave both waiting).
+func TestCondSignalThenWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m := must(mp.NewMutex())
+	defer m.Close()
+	c := must(mp.NewCond(m))
+	defer c.Close()
+	turn := must(mp.NewValue[int64](0))
+	defer turn.Close()
+	const rounds = 2000
+	player := func(me int64) error {
+		if err := m.Lock(ctx); err != nil {
+			return err
+		}
+		defer m.Unlock()
+		for range rounds {
+			for turn.Load() != me {
+				if err := c.Wait(ctx); err != nil {
+					return fmt.Errorf("player %d: %w", me, err)
+				}
+			}
+			turn.Store(1 - me)
+			c.Signal()
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- player(1) }()
+	if err := player(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
