@@ -82,8 +82,10 @@
 //
 // A Queue lives in shared memory: Put encodes synchronously and returns its error, and once it
 // returns nil the value is in the queue, whatever happens to the producer next; Get is robust to
-// a consumer killed in the middle (see Queue). A Conn is a Unix socket; Recv reports io.EOF once
-// the other end is closed in every process.
+// a consumer killed in the middle (see Queue). Shutdown ends a queue for every process (later Puts
+// fail, Gets drain what is left, then fail, with ErrClosed): that is how producers say "no more".
+// Close releases only this process's handle, as every Close does (see Handles). A Conn is a Unix
+// socket; Recv reports io.EOF once the other end is closed in every process.
 //
 // # Handles
 //
