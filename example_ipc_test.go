@@ -72,6 +72,13 @@ var (
 		defer s.Release(1)
 		return true, nil
 	})
+	lockAndDie = mp.Register("example.lock_and_die", func(ctx context.Context, m *mp.Mutex) (struct{}, error) {
+		if err := m.Lock(ctx); err != nil {
+			return struct{}{}, err
+		}
+		os.Exit(3) // dies holding the lock
+		return struct{}{}, nil
+	})
 	drain = mp.Register("example.drain", func(ctx context.Context, q *mp.Queue[string]) (int, error) {
 		n := 0
 		for {
@@ -287,6 +294,37 @@ func ExampleValue() {
 	fmt.Println(total.Load())
 	// Output:
 	// 2000
+}
+
+// A child dies holding the mutex. The next Lock takes it over and returns ErrOwnerDead with the
+// mutex locked: repair what it guards, then Unlock. (Python's Lock would wait for ever.) An
+// "if err != nil { return err }" here would return holding the lock; check ErrOwnerDead first.
+func ExampleMutex_ownerDead() {
+	ctx := context.Background()
+	m, err := mp.NewMutex()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	_, err = mp.Run(ctx, lockAndDie, m)
+	var exit *mp.ExitError
+	if !errors.As(err, &exit) {
+		log.Fatal(err)
+	}
+	fmt.Println("the child exited with status", exit.ExitCode())
+	err = m.Lock(ctx)
+	switch {
+	case errors.Is(err, mp.ErrOwnerDead):
+		fmt.Println("the holder died; repairing what the mutex guards")
+	case err != nil:
+		log.Fatal(err)
+	}
+	m.Unlock()
+	fmt.Println("locked now:", m.Locked())
+	// Output:
+	// the child exited with status 3
+	// the holder died; repairing what the mutex guards
+	// locked now: false
 }
 
 // A child squares the numbers of an array in shared memory, in place; the parent sees them:
