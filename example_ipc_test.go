@@ -72,6 +72,48 @@ var (
 		defer s.Release(1)
 		return true, nil
 	})
+	lockAndDie = mp.Register("example.lock_and_die", func(ctx context.Context, m *mp.Mutex) (struct{}, error) {
+		if err := m.Lock(ctx); err != nil {
+			return struct{}{}, err
+		}
+		os.Exit(3) // dies holding the lock
+		return struct{}{}, nil
+	})
+	drain = mp.Register("example.drain", func(ctx context.Context, q *mp.Queue[string]) (int, error) {
+		n := 0
+		for {
+			if _, err := q.Get(ctx); errors.Is(err, mp.ErrClosed) {
+				return n, nil // shut down, and nothing left
+			} else if err != nil {
+				return n, err
+			}
+			n++
+		}
+	})
+	waitForValue = mp.Register("example.wait_for_value", func(ctx context.Context, a CondValue) (int64, error) {
+		if err := a.C.L.Lock(ctx); err != nil {
+			return 0, err
+		}
+		defer a.C.L.Unlock()
+		for a.V.Load() == 0 { // wait in a loop that checks the condition
+			if err := a.C.Wait(ctx); err != nil {
+				return 0, err
+			}
+		}
+		return a.V.Load(), nil
+	})
+	addOnes = mp.Register("example.add_ones", func(ctx context.Context, v *mp.Value[int64]) (struct{}, error) {
+		for range 1000 {
+			v.Add(1)
+		}
+		return struct{}{}, nil
+	})
+	squares = mp.Register("example.squares", func(ctx context.Context, a *mp.Array[int32]) (struct{}, error) {
+		for i, x := range a.Slice() {
+			a.Slice()[i] = x * x
+		}
+		return struct{}{}, nil
+	})
 	fill = mp.Register("example.fill", func(ctx context.Context, name string) (struct{}, error) {
 		m, err := mp.OpenSharedMemory(name, 0)
 		if err != nil {
@@ -87,6 +129,12 @@ var (
 type LockedCount struct {
 	M *mp.Mutex
 	N *mp.Array[int64]
+}
+
+// CondValue is a condition variable and the value it is about; the Cond brings its Mutex along.
+type CondValue struct {
+	C *mp.Cond
+	V *mp.Value[int64]
 }
 
 // StartArg is a task that waits for a start signal.
@@ -127,6 +175,35 @@ func ExampleQueue() {
 	// three
 }
 
+// Shutdown tells every consumer, in every process, that no more values will come: a Get returns
+// what is left, then ErrClosed (Python 3.13's Queue.shutdown). Close, by contrast, lets go of
+// this process's handle only, and the queue goes on for the others.
+func ExampleQueue_Shutdown() {
+	ctx := context.Background()
+	q, err := mp.NewQueue[string](0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer q.Close()
+	for _, w := range []string{"a", "b", "c"} {
+		if err := q.Put(ctx, w); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := q.Shutdown(); err != nil {
+		log.Fatal(err)
+	}
+	n, err := mp.Run(ctx, drain, q) // a child gets until the queue is empty
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("the child got", n, "values")
+	fmt.Println(errors.Is(q.Put(ctx, "d"), mp.ErrClosed))
+	// Output:
+	// the child got 3 values
+	// true
+}
+
 // Join waits until every value put has been marked done by a consumer: Python's JoinableQueue.
 func ExampleJoinableQueue() {
 	ctx := context.Background()
@@ -154,6 +231,118 @@ func ExampleJoinableQueue() {
 	// done 1
 	// done 2
 	// all done
+}
+
+// A child waits, under the Cond's Mutex, until the parent has set a value and signalled:
+// Python's multiprocessing.Condition. The Cond brings its Mutex to the child.
+func ExampleCond() {
+	ctx := context.Background()
+	m, err := mp.NewMutex()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	c, err := mp.NewCond(m)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	v, err := mp.NewValue[int64](0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer v.Close()
+	got := make(chan int64, 1)
+	go func() {
+		n, err := mp.Run(ctx, waitForValue, CondValue{C: c, V: v})
+		if err != nil {
+			log.Fatal(err)
+		}
+		got <- n
+	}()
+	if err := m.Lock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	v.Store(42)
+	c.Broadcast() // the child may be waiting already, or not yet: it checks v either way
+	m.Unlock()
+	fmt.Println("the child saw", <-got)
+	// Output:
+	// the child saw 42
+}
+
+// Two children add to one number in shared memory at once; Add is atomic: Python's
+// multiprocessing.Value.
+func ExampleValue() {
+	ctx := context.Background()
+	total, err := mp.NewValue[int64](0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer total.Close()
+	a, b := mp.NewProcess(addOnes, total), mp.NewProcess(addOnes, total)
+	for _, p := range []*mp.Process{a, b} {
+		if err := p.Start(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for _, p := range []*mp.Process{a, b} {
+		if err := p.Wait(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println(total.Load())
+	// Output:
+	// 2000
+}
+
+// A child dies holding the mutex. The next Lock takes it over and returns ErrOwnerDead with the
+// mutex locked: repair what it guards, then Unlock. (Python's Lock would wait for ever.) An
+// "if err != nil { return err }" here would return holding the lock; check ErrOwnerDead first.
+func ExampleMutex_ownerDead() {
+	ctx := context.Background()
+	m, err := mp.NewMutex()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	_, err = mp.Run(ctx, lockAndDie, m)
+	var exit *mp.ExitError
+	if !errors.As(err, &exit) {
+		log.Fatal(err)
+	}
+	fmt.Println("the child exited with status", exit.ExitCode())
+	err = m.Lock(ctx)
+	switch {
+	case errors.Is(err, mp.ErrOwnerDead):
+		fmt.Println("the holder died; repairing what the mutex guards")
+	case err != nil:
+		log.Fatal(err)
+	}
+	m.Unlock()
+	fmt.Println("locked now:", m.Locked())
+	// Output:
+	// the child exited with status 3
+	// the holder died; repairing what the mutex guards
+	// locked now: false
+}
+
+// A child squares the numbers of an array in shared memory, in place; the parent sees them:
+// Python's multiprocessing.Array.
+func ExampleArray() {
+	ctx := context.Background()
+	a, err := mp.NewArray[int32](5)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	for i := range a.Slice() {
+		a.Slice()[i] = int32(i + 1)
+	}
+	run(ctx, mp.NewProcess(squares, a))
+	fmt.Println(a.Slice())
+	// Output:
+	// [1 4 9 16 25]
 }
 
 // Two ends of a pipe; one goes to a child, which answers each message: Python's Pipe().

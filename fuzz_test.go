@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -89,12 +90,12 @@ func fuzzDescriptors(t *testing.T, kinds []byte) []int {
 		var err error
 		switch k % 8 {
 		case 0:
-			q, _ := NewQueue[int](0, WithQueueBuffer(4096))
+			q := must(NewQueue[int](0, WithQueueBuffer(4096)))
 			fd, err = q.r.seg.Dup()
 			q.r.release()
 		case 1:
-			m, _ := NewMutex()
-			fd, _, err = m.handleDup()
+			m := must(NewMutex())
+			fd, err = firstOf(m.handleDup())
 			m.Close()
 		case 2:
 			a, b, _ := Pipe[int]()
@@ -108,12 +109,12 @@ func fuzzDescriptors(t *testing.T, kinds []byte) []int {
 		case 5:
 			fd = memfd(t, ringData+4096, binary.NativeEndian.AppendUint32(nil, ringMagic))
 		case 6:
-			b, _ := NewBarrier(2)
-			fd, _, err = b.handleDup()
+			b := must(NewBarrier(2))
+			fd, err = firstOf(b.handleDup())
 			b.Close()
 		case 7:
-			s, _ := CreateSharedMemory("", 4096)
-			fd, _, err = s.handleDup()
+			s := must(CreateSharedMemory("", 4096))
+			fd, err = firstOf(s.handleDup())
 			s.Close()
 		}
 		if err != nil {
@@ -354,17 +355,17 @@ func ringSeeds(t testing.TB) [][]byte {
 	q.Put(context.Background(), []byte("hello"))
 	q.Put(context.Background(), []byte("world"))
 	seeds = append(seeds, image(q.r))
-	qa, _ := NewQueue[any](3, WithQueueBuffer(minQueueBuffer))
+	qa := must(NewQueue[any](3, WithQueueBuffer(minQueueBuffer)))
 	qa.Put(context.Background(), map[string]any{"a": []any{1, "x"}})
 	qa.Put(context.Background(), 7)
 	seeds = append(seeds, image(qa.r))
-	qi, _ := NewJoinableQueue[int](0, WithQueueBuffer(minQueueBuffer))
+	qi := must(NewJoinableQueue[int](0, WithQueueBuffer(minQueueBuffer)))
 	for i := range 1000 { // wraps around the ring
 		qi.Put(context.Background(), i)
 		qi.TryGet()
 	}
 	qi.Put(context.Background(), 42)
-	seeds = append(seeds, image(qi.r), []byte{})
+	seeds = append(seeds, image(qi.q.r), []byte{})
 	return seeds
 }
 
@@ -438,4 +439,21 @@ func codecSeeds(t testing.TB) [][]byte {
 		{0x9f, 0xf6, 0xf6, 0xff},
 		{0xd8, 0x40, 0x9f, 0xa0, 0xff},
 	}
+}
+
+// firstOf returns the one descriptor of a handleDup's result.
+func firstOf(fds []int, _ string, err error) (int, error) {
+	if err != nil {
+		return -1, err
+	}
+	return fds[0], nil
+}
+
+// must returns v, and panics (failing the test, with err's message) if err is not nil: for the
+// constructors a test cannot go on without.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(fmt.Sprintf("must: %v", err))
+	}
+	return v
 }

@@ -23,20 +23,16 @@ import (
 // built from the received descriptor, at each position. Types that cannot hold a handle skip the
 // walk entirely.
 
-// handle is implemented by mp's own handle types.
+// handle is implemented by mp's own handle types. Most travel as one descriptor; a Cond travels
+// as two, its own and its Mutex's.
 type handle interface {
-	// handleDup returns a duplicate of the handle's descriptor, with what the receiver needs to
-	// rebuild it.
-	handleDup() (fd int, meta string, err error)
+	// handleDup returns duplicates of the handle's descriptors, which the caller owns, with what
+	// the receiver needs to rebuild it. It fails, wrapping ErrClosed, on a nil, zero or closed
+	// handle.
+	handleDup() (fds []int, meta string, err error)
 	// handleAdopt is called on the zero value of the handle's type and returns a new handle of
-	// that type over the received descriptor fd, which it owns.
-	handleAdopt(fd int, meta string) (any, error)
-}
-
-// multiHandle is a handle made of several descriptors (a Cond and its Mutex).
-type multiHandle interface {
-	handleDupN() (fds []int, meta string, err error)
-	handleAdoptN(fds []int, meta string) (any, error)
+	// that type over the received descriptors fds (never empty), which it owns, also on error.
+	handleAdopt(fds []int, meta string) (any, error)
 }
 
 var (
@@ -293,19 +289,19 @@ func addHandle(h reflect.Value, path []int, where string, out *outHandles) error
 	var fd int
 	var err error
 	switch x := h.Interface().(type) {
-	case multiHandle:
+	case handle:
 		var fds []int
-		fds, ref.Meta, err = x.handleDupN()
+		fds, ref.Meta, err = x.handleDup()
 		if err != nil {
 			return fmt.Errorf("%w: %s: %s: %w", ErrEncode, where, h.Type(), err)
 		}
-		ref.Kind, ref.N = "mp", len(fds)
+		ref.Kind = "mp"
+		if len(fds) > 1 {
+			ref.N = len(fds)
+		}
 		out.refs = append(out.refs, ref)
 		out.fds = append(out.fds, fds...)
 		return nil
-	case handle:
-		ref.Kind = "mp"
-		fd, ref.Meta, err = x.handleDup()
 	case *os.File:
 		ref.Kind, ref.Meta = "file", x.Name()
 		fd, err = dupConn(x)
@@ -435,8 +431,13 @@ func fillHandle(root reflect.Value, ref handleRef, fds []int) (any, error) {
 		return nil, err
 	}
 	st := slot.Type()
-	if m, ok := reflect.Zero(st).Interface().(multiHandle); ok && len(fds) > 1 {
-		val, err := m.handleAdoptN(fds, ref.Meta)
+	if ref.Kind == "mp" {
+		h, ok := reflect.Zero(st).Interface().(handle)
+		if !ok {
+			closeFDs(fds)
+			return nil, fmt.Errorf("a %q arrived where the receiver has a %s", ref.Meta, st)
+		}
+		val, err := h.handleAdopt(fds, ref.Meta)
 		if err != nil {
 			return nil, err
 		}
@@ -446,13 +447,6 @@ func fillHandle(root reflect.Value, ref handleRef, fds []int) (any, error) {
 	fd := fds[0]
 	var val any
 	switch ref.Kind {
-	case "mp":
-		h, ok := reflect.Zero(st).Interface().(handle)
-		if !ok {
-			closeFD(fd)
-			return nil, fmt.Errorf("a %q arrived where the receiver has a %s", ref.Meta, st)
-		}
-		val, err = h.handleAdopt(fd, ref.Meta)
 	case "file":
 		val = os.NewFile(uintptr(fd), ref.Meta)
 	default:

@@ -341,3 +341,12 @@ func TestCtrlC(t *testing.T) {
 	}
 	waitGone(t, pids...)
 }
+
+// must returns v, and panics (failing the test, with err's message) if err is not nil: for the
+// constructors a test cannot go on without.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(fmt.Sprintf("must: %v", err))
+	}
+	return v
+}

@@ -136,6 +136,9 @@ func (r *ring) join(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if r.dropped() {
+			return r.droppedError()
+		}
 		atomic.StoreUint32(r.jwait, 1)
 		if uint32(atomic.LoadUint64(r.tail)>>32) == d {
 			break

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -26,10 +27,11 @@ type Item struct {
 
 // ProduceArg tells a producer child what to put.
 type ProduceArg struct {
-	Q    *mp.Queue[Item]
-	ID   int
-	N    int
-	Kill bool // SIGKILL itself right after the last Put returns
+	Q     *mp.Queue[Item]
+	ID    int
+	N     int
+	Kill  bool // SIGKILL itself right after the last Put returns
+	Close bool // Close its handle after the last Put, as a Python port's q.close() does
 }
 
 // TakeArg asks a child to take N values from Q, set Took, and keep them — no TaskDone — until it
@@ -56,6 +58,14 @@ var (
 		if a.Kill {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
+		}
+		if a.Close {
+			if err := a.Q.Close(); err != nil {
+				return a.N, err
+			}
+			if err := a.Q.Put(ctx, Item{}); !errors.Is(err, mp.ErrClosed) {
+				return a.N, fmt.Errorf("Put after this process's Close: %v; want ErrClosed", err)
+			}
 		}
 		return a.N, nil
 	})
@@ -176,36 +186,36 @@ func TestQueueInProcess(t *testing.T) {
 	if s := within(t, "the woken Get", res); s != "late" {
 		t.Fatalf("woken Get = %q", s)
 	}
-	// Close: Put fails, Get drains, then ErrClosed; a blocked Get is woken.
+	// Shutdown: Put fails, Get drains, then ErrClosed; a blocked Get is woken.
 	q.Put(ctx, "left")
-	q.Close()
+	q.Shutdown()
 	if err := q.Put(ctx, "x"); !errors.Is(err, mp.ErrClosed) {
-		t.Fatalf("Put after Close: %v", err)
+		t.Fatalf("Put after Shutdown: %v", err)
 	}
 	if s, err := q.Get(ctx); s != "left" || err != nil {
-		t.Fatalf("Get after Close = %q, %v; want the value left", s, err)
+		t.Fatalf("Get after Shutdown = %q, %v; want the value left", s, err)
 	}
 	if _, err := q.Get(ctx); !errors.Is(err, mp.ErrClosed) {
-		t.Fatalf("Get on closed and empty: %v", err)
+		t.Fatalf("Get on shut down and empty: %v", err)
 	}
-	if !q.Closed() {
-		t.Fatal("Closed() = false after Close")
+	if !q.IsShutdown() {
+		t.Fatal("IsShutdown() = false after Shutdown")
 	}
 }
 
-func TestQueueCloseWakesGet(t *testing.T) {
-	q, _ := mp.NewQueue[int](0)
+func TestQueueShutdownWakesGet(t *testing.T) {
+	q := must(mp.NewQueue[int](0))
 	done := make(chan error)
 	go func() { _, err := q.Get(context.Background()); done <- err }()
 	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
-	q.Close()
+	q.Shutdown()
 	select {
 	case err := <-done:
 		if !errors.Is(err, mp.ErrClosed) {
-			t.Fatalf("blocked Get after Close: %v", err)
+			t.Fatalf("blocked Get after Shutdown: %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not wake a blocked Get")
+		t.Fatal("Shutdown did not wake a blocked Get")
 	}
 }
 
@@ -239,7 +249,7 @@ func TestQueueBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Values that cannot be encoded: the error is Put's, and nothing is put.
-	qf, _ := mp.NewQueue[any](0)
+	qf := must(mp.NewQueue[any](0))
 	if err := qf.Put(ctx, func() {}); !errors.Is(err, mp.ErrEncode) {
 		t.Fatalf("Put of a func: %v; want ErrEncode", err)
 	}
@@ -263,8 +273,8 @@ func TestQueueBadInput(t *testing.T) {
 
 func TestQueueAcrossProcesses(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](3) // Queue(3) with many producers and consumers, as seed 003
-	out, _ := mp.NewQueue[Item](0)
+	q := must(mp.NewQueue[Item](3)) // Queue(3) with many producers and consumers, as seed 003
+	out := must(mp.NewQueue[Item](0))
 	const producers, consumers, each = 4, 3, 200
 	var procs []*mp.Process
 	for i := range producers {
@@ -287,7 +297,7 @@ func TestQueueAcrossProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q.Close()
+	q.Shutdown()
 	for _, p := range cons {
 		if err := p.Wait(ctx); err != nil {
 			t.Fatal(err)
@@ -316,7 +326,7 @@ func TestQueueAcrossProcesses(t *testing.T) {
 
 func TestQueueFIFOPerProducer(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](0, mp.WithQueueBuffer(16<<10))
+	q := must(mp.NewQueue[Item](0, mp.WithQueueBuffer(16<<10)))
 	var procs []*mp.Process
 	for i := range 3 {
 		p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: i, N: 500})
@@ -347,7 +357,7 @@ func TestQueueFIFOPerProducer(t *testing.T) {
 // every item it put is delivered. (No feeder thread can be cut off.)
 func TestQueueProducerKilledAfterPut(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](0)
+	q := must(mp.NewQueue[Item](0))
 	p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: 1, N: 100, Kill: true})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -371,8 +381,8 @@ func TestQueueProducerKilledAfterPut(t *testing.T) {
 // that the queue keeps working for the others and that at most one item per kill is lost.
 func TestQueueConsumerKilledInGet(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](0)
-	out, _ := mp.NewQueue[Item](0)
+	q := must(mp.NewQueue[Item](0))
+	out := must(mp.NewQueue[Item](0))
 	const n = 30000 // enough that the consumers killed do not take them all
 	prod := mp.NewProcess(Produce, ProduceArg{Q: q, ID: 0, N: n})
 	if err := prod.Start(ctx); err != nil {
@@ -394,7 +404,7 @@ func TestQueueConsumerKilledInGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A survivor drains the rest.
-	q.Close()
+	q.Shutdown()
 	last := mp.NewProcess(Consume, ConsumeArg{Q: q, Out: out})
 	if err := last.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -467,11 +477,11 @@ func TestJoinableQueue(t *testing.T) {
 // values are written off and the queue goes on. While the consumer lives, Join waits for it.
 func TestJoinableQueueConsumerDies(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewJoinableQueue[int](0)
+	q := must(mp.NewJoinableQueue[int](0))
 	for i := range 5 {
 		q.Put(ctx, i)
 	}
-	took, _ := mp.NewEvent()
+	took := must(mp.NewEvent())
 	p := mp.NewProcess(TakeAndKeep, TakeArg{Q: q, N: 2, Took: took})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -521,11 +531,11 @@ func TestJoinableQueueConsumerDies(t *testing.T) {
 // queue and for live consumers, and reports the values of a consumer that dies.
 func TestJoinableQueueCloseAndDeadConsumer(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewJoinableQueue[int](0)
+	q := must(mp.NewJoinableQueue[int](0))
 	for i := range 3 {
 		q.Put(ctx, i)
 	}
-	took, _ := mp.NewEvent()
+	took := must(mp.NewEvent())
 	p := mp.NewProcess(TakeAndKeep, TakeArg{Q: q, N: 2, Took: took})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -533,7 +543,7 @@ func TestJoinableQueueCloseAndDeadConsumer(t *testing.T) {
 	if err := took.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	q.Close()
+	q.Shutdown()
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	if err := q.Join(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -557,7 +567,7 @@ func TestJoinableQueueCloseAndDeadConsumer(t *testing.T) {
 
 func TestQueueManyGoroutines(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[int](8)
+	q := must(mp.NewQueue[int](8))
 	var wg sync.WaitGroup
 	const g, each = 4, 500
 	for i := range g {
@@ -588,7 +598,7 @@ func TestQueueManyGoroutines(t *testing.T) {
 // producer exits and Wait returns.
 func TestQueueJoinProducerFirst(t *testing.T) {
 	ctx := ctxT(t)
-	q, _ := mp.NewQueue[Item](0)
+	q := must(mp.NewQueue[Item](0))
 	p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: 0, N: 2000})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -637,5 +647,132 @@ func BenchmarkQueueInProcess(b *testing.B) {
 		if _, err := q.Get(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestQueueCloseIsPerProcess: producers that Close their handle, as each producer of a Python
+// port calls q.close(), do not end the queue for the others: every value they put arrives, and
+// the queue goes on. Only Shutdown ends it for everybody.
+func TestQueueCloseIsPerProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q := must(mp.NewQueue[Item](0))
+	defer q.Close()
+	var procs []*mp.Process
+	for id := range 2 {
+		p := mp.NewProcess(Produce, ProduceArg{Q: q, ID: id, N: 50, Close: true})
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q.IsShutdown() {
+		t.Fatal("the queue is shut down after producers closed their handles")
+	}
+	for i := range 100 {
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatalf("Get %d: %v", i, err)
+		}
+	}
+	if err := q.Put(ctx, Item{Seq: 1}); err != nil {
+		t.Fatalf("Put after the producers' Close: %v", err)
+	}
+	if err := q.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Get(ctx); err != nil {
+		t.Fatalf("Get after Shutdown, with a value left: %v", err)
+	}
+	if _, err := q.Get(ctx); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("Get after Shutdown, empty: %v; want ErrClosed", err)
+	}
+}
+
+// TestQueueCloseInProcess: Close wakes a Get of this handle that waits, with ErrClosed, and does
+// not touch another handle of this process to the same queue (here one received over a Conn).
+func TestQueueCloseInProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q := must(mp.NewQueue[int](0))
+	a, b, err := mp.Pipe[*mp.Queue[int]]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if err := a.Send(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	mp.ClearQueueSleepFlags(q)
+	got := make(chan error, 1)
+	go func() { _, err := q.Get(ctx); got <- err }()
+	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := within(t, "the Get woken by Close", got); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("waiting Get after Close: %v; want ErrClosed", err)
+	}
+	if err := other.Put(ctx, 7); err != nil {
+		t.Fatalf("Put on the other handle: %v", err)
+	}
+	if v, err := other.Get(ctx); v != 7 || err != nil {
+		t.Fatalf("Get on the other handle = %d, %v", v, err)
+	}
+	if other.IsShutdown() {
+		t.Fatal("Close shut the queue down")
+	}
+}
+
+// TestQueueGetKeepsItsHandle: a Get waiting on a handle that nothing else references keeps it
+// open: the garbage collector's cleanup, which closes a dropped handle, does not run under it.
+func TestQueueGetKeepsItsHandle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q := must(mp.NewQueue[int](0))
+	defer q.Close()
+	a, b, err := mp.Pipe[*mp.Queue[int]]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	if err := a.Send(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		other, err := b.Recv(ctx) // referenced by the Get below only
+		if err != nil {
+			got <- err
+			return
+		}
+		v, err := other.Get(ctx)
+		if err == nil && v != 7 {
+			err = fmt.Errorf("got %d, want 7", v)
+		}
+		got <- err
+	}()
+	mp.ClearQueueSleepFlags(q)
+	waitUntil(t, "Get sleeps for a value", func() bool { return mp.QueueGetterAsleep(q) })
+	for range 3 {
+		runtime.GC()
+	}
+	if err := q.Put(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := within(t, "the Get", got); err != nil {
+		t.Fatalf("Get on a handle referenced only by itself: %v", err)
 	}
 }

@@ -96,6 +96,7 @@ type ring struct {
 	tailHi, headHi                                  *uint32
 
 	held atomic.Pointer[uint32] // this process's count in the holders table (joinable.go)
+	hold queueHold              // this process's handle: its calls in flight, and its Close (queue.go)
 }
 
 func newRing(size, capacity int, joinable bool) (*ring, error) {
@@ -153,7 +154,9 @@ func attachRing(seg *shm.Segment) (*ring, error) {
 	return r, nil
 }
 
-func (r *ring) release() { r.seg.Close() }
+// release unmaps the ring and closes its descriptor, once: Queue.Close's last step, or the drop
+// of a ring that was never handed out.
+func (r *ring) release() { r.hold.once.Do(func() { r.seg.Close() }) }
 
 // length is the number of records in the ring.
 func (r *ring) length() int {
@@ -225,12 +228,15 @@ func (r *ring) put(ctx context.Context, payload []byte, raw, try bool) error {
 	}
 	need := n + 4
 	for {
+		if r.dropped() {
+			return r.droppedError()
+		}
 		if err := r.lock(ctx, r.plock); err != nil {
 			return err
 		}
 		if r.isClosed() {
 			r.unlock(r.plock)
-			return fmt.Errorf("%w: Put on a closed queue", ErrClosed)
+			return fmt.Errorf("%w: Put on a queue that was shut down", ErrClosed)
 		}
 		t := atomic.LoadUint64(r.tail)
 		h := atomic.LoadUint64(r.head)
@@ -295,6 +301,9 @@ func (r *ring) get(ctx context.Context, try bool, dst func(n int, raw bool) []by
 		r.claimHolder() // outside the lock: it may look at every entry
 	}
 	for {
+		if r.dropped() {
+			return nil, false, r.droppedError()
+		}
 		if err := r.lock(ctx, r.clock); err != nil {
 			return nil, false, err
 		}
@@ -327,7 +336,7 @@ func (r *ring) get(ctx context.Context, try bool, dst func(n int, raw bool) []by
 		}
 		r.unlock(r.clock)
 		if closed {
-			return nil, false, fmt.Errorf("%w: the queue is closed and empty", ErrClosed)
+			return nil, false, fmt.Errorf("%w: the queue was shut down and is empty", ErrClosed)
 		}
 		if try {
 			return nil, false, ErrQueueEmpty
@@ -347,8 +356,8 @@ func (r *ring) get(ctx context.Context, try bool, dst func(n int, raw bool) []by
 	}
 }
 
-// close marks the ring closed for every process and wakes every sleeper.
-func (r *ring) close() {
+// shutdown marks the ring closed for every process and wakes every sleeper (Queue.Shutdown).
+func (r *ring) shutdown() {
 	if r.isClosed() {
 		return
 	}
@@ -357,6 +366,11 @@ func (r *ring) close() {
 	r.lock(context.Background(), r.plock)
 	atomic.StoreUint32(r.closed, 1)
 	r.unlock(r.plock)
+	r.wakeAll()
+}
+
+// wakeAll wakes every sleeper on the ring, in every process.
+func (r *ring) wakeAll() {
 	futex.Wake(r.tailHi, math.MaxInt32)
 	futex.Wake(r.headHi, math.MaxInt32)
 	futex.Wake(r.done, math.MaxInt32)

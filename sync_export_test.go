@@ -25,7 +25,7 @@ func QueueGetterAsleep[T any](q *Queue[T]) bool { return atomic.LoadUint32(q.r.c
 func QueuePutterAsleep[T any](q *Queue[T]) bool { return atomic.LoadUint32(q.r.pwait) != 0 }
 
 // QueueJoinerAsleep reports whether a Join has announced that it sleeps on q.
-func QueueJoinerAsleep[T any](q *JoinableQueue[T]) bool { return atomic.LoadUint32(q.r.jwait) != 0 }
+func QueueJoinerAsleep[T any](q *JoinableQueue[T]) bool { return atomic.LoadUint32(q.q.r.jwait) != 0 }
 
 // ClearQueueSleepFlags forgets that Gets or Puts announced they sleep on q, for a test that
 // wants to see a new one announce it: a sleeper raises its flag again each time it sleeps.

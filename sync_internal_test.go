@@ -5,6 +5,8 @@ package mp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp/internal/procid"
+	"github.com/mp-go/mp/internal/shm"
 )
 
 // stranger starts an unrelated live process (sleep 60) and returns its ID as the system tells it
@@ -176,8 +179,8 @@ func TestJoinHolderPidReused(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range holderEntries {
-			if q.r.holderHeld(i) == q.r.held.Load() {
-				atomic.StoreUint64(q.r.holderID(i), uint64(id))
+			if q.q.r.holderHeld(i) == q.q.r.held.Load() {
+				atomic.StoreUint64(q.q.r.holderID(i), uint64(id))
 				return
 			}
 		}
@@ -206,5 +209,18 @@ func TestJoinHolderPidReused(t *testing.T) {
 	}
 	if n := q.Unfinished(); n != 0 {
 		t.Fatalf("Unfinished after the loss was reported = %d; want 0 (written off)", n)
+	}
+}
+
+// TestShmErrorMatchesErrNotSupported: internal/shm's ErrNotSupported (what a platform without
+// shared memory returns) matches mp.ErrNotSupported once it reaches the root's API, and other
+// errors keep their identity.
+func TestShmErrorMatchesErrNotSupported(t *testing.T) {
+	err := fmt.Errorf("mp: making a queue: %w", shmError(shm.ErrNotSupported))
+	if !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("%v does not match ErrNotSupported", err)
+	}
+	if err := shmError(fs.ErrPermission); err != fs.ErrPermission {
+		t.Fatalf("shmError(fs.ErrPermission) = %v", err)
 	}
 }

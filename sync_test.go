@@ -195,8 +195,8 @@ func TestMutexInProcess(t *testing.T) {
 
 func TestMutexAcrossProcesses(t *testing.T) {
 	ctx := ctxT(t)
-	m, _ := mp.NewMutex()
-	v, _ := mp.NewValue[int64](0)
+	m := must(mp.NewMutex())
+	v := must(mp.NewValue[int64](0))
 	const procs, each = 4, 2000
 	var ps []*mp.Process
 	for range procs {
@@ -236,8 +236,8 @@ func TestMutexAcrossProcesses(t *testing.T) {
 // with ErrOwnerDead.
 func TestMutexOwnerDies(t *testing.T) {
 	ctx := ctxT(t)
-	m, _ := mp.NewMutex()
-	locked, _ := mp.NewEvent()
+	m := must(mp.NewMutex())
+	locked := must(mp.NewEvent())
 	p := mp.NewProcess(HoldLock, HoldArg{M: m, Locked: locked})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestSemaphore(t *testing.T) {
 	if _, err := mp.NewSemaphore(-1); !errors.Is(err, mp.ErrInvalidOption) {
 		t.Fatalf("negative count: %v", err)
 	}
-	s, _ := mp.NewBoundedSemaphore(2)
+	s := must(mp.NewBoundedSemaphore(2))
 	if !s.TryAcquire(2) || s.TryAcquire(1) || s.Value() != 0 {
 		t.Fatal("TryAcquire does not count")
 	}
@@ -311,7 +311,7 @@ func TestSemaphore(t *testing.T) {
 		s.Release(1)
 	}()
 	// An unbounded one may grow.
-	u, _ := mp.NewSemaphore(0)
+	u := must(mp.NewSemaphore(0))
 	u.Release(3)
 	if u.Value() != 3 {
 		t.Fatalf("Value after Release(3) = %d", u.Value())
@@ -321,8 +321,8 @@ func TestSemaphore(t *testing.T) {
 // TestSemaphoreHolderDies: permits held by a killed process come back to the semaphore.
 func TestSemaphoreHolderDies(t *testing.T) {
 	ctx := ctxT(t)
-	s, _ := mp.NewBoundedSemaphore(2)
-	took, _ := mp.NewEvent()
+	s := must(mp.NewBoundedSemaphore(2))
+	took := must(mp.NewEvent())
 	p := mp.NewProcess(TakePermits, SemArg{S: s, K: 2, Took: took})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -346,7 +346,7 @@ func TestSemaphoreHolderDies(t *testing.T) {
 
 func TestEvent(t *testing.T) {
 	ctx := ctxT(t)
-	e, _ := mp.NewEvent()
+	e := must(mp.NewEvent())
 	p := mp.NewProcess(WaitEvent, e)
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -379,9 +379,9 @@ func TestEvent(t *testing.T) {
 
 func TestCond(t *testing.T) {
 	ctx := ctxT(t)
-	m, _ := mp.NewMutex()
-	c, _ := mp.NewCond(m)
-	v, _ := mp.NewValue[int64](0)
+	m := must(mp.NewMutex())
+	c := must(mp.NewCond(m))
+	v := must(mp.NewValue[int64](0))
 	var ps []*mp.Process
 	for range 3 {
 		p := mp.NewProcess(WaitCond, CondArg{C: c, V: v, Want: 3})
@@ -421,7 +421,7 @@ func TestBarrier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := mp.NewQueue[int](0)
+	out := must(mp.NewQueue[int](0))
 	var ps []*mp.Process
 	for range 3 {
 		p := mp.NewProcess(WaitBarrier, BarrierArg{B: b, Rounds: 2, Out: out})
@@ -452,7 +452,7 @@ func TestBarrier(t *testing.T) {
 		t.Fatalf("arrival indices over two rounds: %v", idx)
 	}
 	// A party that times out breaks it for the others.
-	b2, _ := mp.NewBarrier(3)
+	b2 := must(mp.NewBarrier(3))
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Add(1)
@@ -489,8 +489,8 @@ func TestBarrier(t *testing.T) {
 // TestBarrierPartyDies kills a process waiting at a barrier: the others get ErrBrokenBarrier.
 func TestBarrierPartyDies(t *testing.T) {
 	ctx := ctxT(t)
-	b, _ := mp.NewBarrier(3)
-	out, _ := mp.NewQueue[int](0)
+	b := must(mp.NewBarrier(3))
+	out := must(mp.NewQueue[int](0))
 	p := mp.NewProcess(WaitBarrier, BarrierArg{B: b, Rounds: 1, Out: out})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -518,9 +518,9 @@ func TestSharedMemory(t *testing.T) {
 	if _, err := mp.CreateSharedMemory(name, 4096); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("creating an existing name: %v", err)
 	}
-	anon, _ := mp.CreateSharedMemory("", 100)
+	anon := must(mp.CreateSharedMemory("", 100))
 	copy(anon.Bytes(), "anon")
-	arr, _ := mp.NewArray[float64](3)
+	arr := must(mp.NewArray[float64](3))
 	copy(arr.Slice(), []float64{1.5, 2.5, 3.5})
 	got, err := mp.Run(ctx, ReadShm, ShmArg{Anon: anon, Name: "/" + name, Arr: arr})
 	if err != nil {
@@ -586,18 +586,18 @@ func TestLeakedSharedMemory(t *testing.T) {
 }
 
 func TestValueAndArray(t *testing.T) {
-	f, _ := mp.NewValue(1.5)
+	f := must(mp.NewValue(1.5))
 	if f.Add(1) != 2.5 || f.Load() != 2.5 || !f.CompareAndSwap(2.5, 4) || f.Load() != 4 {
 		t.Fatalf("float Value: %v", f.Load())
 	}
-	i, _ := mp.NewValue[uint32](7)
+	i := must(mp.NewValue[uint32](7))
 	if i.Add(3) != 10 || i.CompareAndSwap(9, 1) {
 		t.Fatal("uint32 Value")
 	}
 	if _, err := mp.NewArray[int64](-1); !errors.Is(err, mp.ErrInvalidOption) {
 		t.Fatalf("negative length: %v", err)
 	}
-	a, _ := mp.NewArray[int32](1000)
+	a := must(mp.NewArray[int32](1000))
 	if a.Len() != 1000 || len(a.Slice()) != 1000 {
 		t.Fatal("Array length")
 	}
@@ -616,8 +616,8 @@ func TestValueAndArray(t *testing.T) {
 // breaks the barrier rather than completing the round.
 func TestBarrierLastArrivalSeesDeadParty(t *testing.T) {
 	ctx := ctxT(t)
-	b, _ := mp.NewBarrier(2)
-	out, _ := mp.NewQueue[int](0)
+	b := must(mp.NewBarrier(2))
+	out := must(mp.NewQueue[int](0))
 	p := mp.NewProcess(WaitBarrier, BarrierArg{B: b, Rounds: 1, Out: out})
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -635,9 +635,9 @@ func TestBarrierLastArrivalSeesDeadParty(t *testing.T) {
 // rest.
 func TestCondSignalWakesOne(t *testing.T) {
 	ctx := ctxT(t)
-	m, _ := mp.NewMutex()
-	c, _ := mp.NewCond(m)
-	woke, _ := mp.NewQueue[int](0)
+	m := must(mp.NewMutex())
+	c := must(mp.NewCond(m))
+	woke := must(mp.NewQueue[int](0))
 	const n = 4
 	var ps []*mp.Process
 	for i := range n {
@@ -693,8 +693,8 @@ func TestCondSignalWakesOne(t *testing.T) {
 // waiter still waiting, not to the one gone.
 func TestCondWaitCancelled(t *testing.T) {
 	ctx := ctxT(t)
-	m, _ := mp.NewMutex()
-	c, _ := mp.NewCond(m)
+	m := must(mp.NewMutex())
+	c := must(mp.NewCond(m))
 	waitIn := func(ctx context.Context) <-chan error {
 		ch := make(chan error, 1)
 		go func() {
@@ -757,4 +757,43 @@ func waitGroup(t *testing.T, what string, wg *sync.WaitGroup) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	within(t, what, done)
+}
+
+// TestCondSignalThenWait: two goroutines take turns under one Cond, each Signalling and then
+// Waiting for its own turn. The Signal's token goes to the other, never back to the goroutine that
+// waits right after making it (which would leave both waiting).
+func TestCondSignalThenWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m := must(mp.NewMutex())
+	defer m.Close()
+	c := must(mp.NewCond(m))
+	defer c.Close()
+	turn := must(mp.NewValue[int64](0))
+	defer turn.Close()
+	const rounds = 2000
+	player := func(me int64) error {
+		if err := m.Lock(ctx); err != nil {
+			return err
+		}
+		defer m.Unlock()
+		for range rounds {
+			for turn.Load() != me {
+				if err := c.Wait(ctx); err != nil {
+					return fmt.Errorf("player %d: %w", me, err)
+				}
+			}
+			turn.Store(1 - me)
+			c.Signal()
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- player(1) }()
+	if err := player(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

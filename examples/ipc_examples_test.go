@@ -355,7 +355,7 @@ func testQueueMany(t *testing.T) {
 	}
 	sameSet(t, "processes that got a value", gets, outputs)
 	sameSet(t, "processes that put the values got", puts, inputs)
-	r.index("main: the input processes are done; closed the queue (Closed()=true)")
+	r.index("main: the input processes are done; shut the queue down (IsShutdown()=true)")
 	if last := r.lines[len(r.lines)-1]; last != "main: the output processes are done; Len()=0" {
 		t.Errorf("last line %q", last)
 	}
@@ -394,10 +394,10 @@ func testQueueBasics(t *testing.T) {
 	}
 	s.find(`^main: all 6 put and taken; Len\(\)=0$`)
 
-	r.section("Close").want(
-		"put x, y, then Close(): Closed()=true Len()=2",
-		"Put(z): mp: closed: Put on a closed queue; errors.Is(err, mp.ErrClosed) = true",
+	r.section("Shutdown").want(
+		"put x, y, then Shutdown(): IsShutdown()=true Len()=2",
+		"Put(z): mp: closed: Put on a queue that was shut down; errors.Is(err, mp.ErrClosed) = true",
 		"Get() = x",
 		"Get() = y",
-		"Get(): mp: closed: the queue is closed and empty; errors.Is(err, mp.ErrClosed) = true")
+		"Get(): mp: closed: the queue was shut down and is empty; errors.Is(err, mp.ErrClosed) = true")
 }

@@ -105,16 +105,16 @@ func main() {
 	}
 	fmt.Printf("main: all %d put and taken; Len()=%d\n", n, nums.Len())
 
-	fmt.Println("== Close ==")
+	fmt.Println("== Shutdown ==")
 	for _, v := range []string{"x", "y"} {
 		if err := q.Put(ctx, v); err != nil {
 			log.Fatal(err)
 		}
 	}
-	if err := q.Close(); err != nil {
+	if err := q.Shutdown(); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("put x, y, then Close(): Closed()=%t Len()=%d\n", q.Closed(), q.Len())
+	fmt.Printf("put x, y, then Shutdown(): IsShutdown()=%t Len()=%d\n", q.IsShutdown(), q.Len())
 	err = q.Put(ctx, "z")
 	fmt.Printf("Put(z): %v; errors.Is(err, mp.ErrClosed) = %t\n", err, errors.Is(err, mp.ErrClosed))
 	for {

@@ -72,10 +72,10 @@ func main() {
 	fmt.Printf("main: started 10 output processes %v\n", pids(record2))
 
 	wait(ctx, record1)
-	if err := queue.Close(); err != nil { // queue.close(): no more object will come
+	if err := queue.Shutdown(); err != nil { // queue.close(): no more object will come
 		log.Fatal(err)
 	}
-	fmt.Printf("main: the input processes are done; closed the queue (Closed()=%t)\n", queue.Closed())
+	fmt.Printf("main: the input processes are done; shut the queue down (IsShutdown()=%t)\n", queue.IsShutdown())
 	wait(ctx, record2)
 	fmt.Printf("main: the output processes are done; Len()=%d\n", queue.Len())
 }

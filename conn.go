@@ -20,7 +20,8 @@ import (
 // use it must Close its own copy, or the reader never sees the end (examples/pipe_eof shows it).
 // Send to an end whose peer is closed everywhere fails with an error matching syscall.EPIPE.
 //
-// One goroutine at a time sends and one receives (each side is locked). An end is meant to be used
+// A Conn is safe for concurrent use: one goroutine at a time sends and one receives (each side is
+// locked). An end is meant to be used
 // by one process at a time in each direction: Recv reads ahead into a buffer of its own, so two
 // processes receiving from copies of one end take each other's bytes, and a message larger than
 // the socket's buffer sent from two processes at once can interleave — as in Python, where this
@@ -43,6 +44,12 @@ import (
 //     is closed (later calls fail with ErrClosed);
 //   - the other end closed in the middle of a message: an error matching ErrProtocol and
 //     io.ErrUnexpectedEOF, returned by every later Recv too.
+//
+// An end is a handle (see the package doc): pass it in a task or Process argument, or over
+// another Conn (not on a Queue). A Conn is a Unix stream socket, so it costs a descriptor and the
+// socket's kernel buffers; a small value sent to a child that sends it back makes the round trip in
+// about 15 µs on a 2-core Linux VM (pipe_pingpong in bench/compare), a bare socketpair's floor
+// being 8 µs.
 type Conn[T any] struct {
 	c *conn
 }
@@ -221,7 +228,7 @@ func (c *Conn[T]) Poll(timeout time.Duration) (bool, error) {
 
 // Close closes this process's copy of the end. Copies held by other processes stay open; the other
 // end sees io.EOF once all are closed. Operations after Close fail with ErrClosed; a Recv blocked
-// in another goroutine returns ErrClosed. Close is idempotent.
+// in another goroutine returns ErrClosed. Close is idempotent, and does nothing on a nil Conn.
 func (c *Conn[T]) Close() error {
 	if c == nil || c.c == nil {
 		return nil
@@ -239,7 +246,7 @@ func (c *Conn[T]) String() string {
 
 func (c *Conn[T]) check(send bool) error {
 	if c == nil || c.c == nil {
-		return fmt.Errorf("%w: use of a nil or zero *mp.Conn; make one with mp.Pipe", ErrClosed)
+		return zeroUse("*mp.Conn", "mp.Pipe")
 	}
 	if send && !c.c.canSend {
 		return fmt.Errorf("%w: Send on the receive-only end of a one-way pipe", ErrInvalidOption)
@@ -250,15 +257,20 @@ func (c *Conn[T]) check(send bool) error {
 	return nil
 }
 
-func (c *Conn[T]) handleDup() (int, string, error) {
+// handleDup implements handle: one descriptor, the socket's, with the end's directions and limits.
+func (c *Conn[T]) handleDup() ([]int, string, error) {
 	if c == nil || c.c == nil {
-		return -1, "", fmt.Errorf("%w: a zero *mp.Conn", ErrClosed)
+		return nil, "", zeroUse("*mp.Conn", "mp.Pipe")
 	}
 	fd, err := c.c.dup()
-	return fd, connMeta(c.c.canSend, c.c.canRecv, c.c.connLimits), err
+	if err != nil {
+		return nil, "", err
+	}
+	return []int{fd}, connMeta(c.c.canSend, c.c.canRecv, c.c.connLimits), nil
 }
 
-func (*Conn[T]) handleAdopt(fd int, meta string) (any, error) {
+func (*Conn[T]) handleAdopt(fds []int, meta string) (any, error) {
+	fd := firstFD(fds)
 	send, recv, lim, err := parseConnMeta(meta)
 	if err != nil {
 		closeFD(fd)
@@ -272,11 +284,9 @@ func (*Conn[T]) handleAdopt(fd int, meta string) (any, error) {
 	return &Conn[T]{cc}, nil
 }
 
-// MarshalCBOR refuses to encode a Conn outside a task argument or a Send, where it would lose its
-// descriptor.
-func (c *Conn[T]) MarshalCBOR() ([]byte, error) {
-	return nil, fmt.Errorf("%w: a *mp.Conn travels only in a task argument or a Conn's Send", ErrEncode)
-}
+// MarshalCBOR refuses to encode a Conn with the cbor package: it is a handle, and handles travel
+// only as descriptors, in a task argument, a Process argument or a Conn's Send.
+func (c *Conn[T]) MarshalCBOR() ([]byte, error) { return nil, refuseCBOR("*mp.Conn") }
 
 // connMeta describes an end for its receiver: its directions, then its limits when they are not
 // the defaults ("*mp.Conn (duplex)\x00<max message>,<depth>,<elements>,<pairs>").
