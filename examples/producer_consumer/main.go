@@ -11,8 +11,9 @@
 //  3. the main process joins the producers before it puts the sentinels, so every food is on the
 //     queue before the first nil.
 //
-// (mp's Queue can also be closed, as a Go channel is: Get then returns what is left and
-// mp.ErrClosed, and no sentinels are needed. examples/queue_many does that.)
+// (mp's Queue can also be shut down, as a Go channel is closed — Python 3.13's Queue.shutdown:
+// Get then returns what is left and mp.ErrClosed, and no sentinels are needed.
+// examples/queue_many does that.)
 //
 //	go run ./examples/producer_consumer              # 1 to 5 s per food
 //	go run ./examples/producer_consumer -unit 100ms  # ten times faster

@@ -10,11 +10,12 @@
 //   - The bound is real for processes that cannot run yet: the consumers are started only once
 //     the producers have filled the queue (Len() == Cap() == 3); the other seven producers wait in
 //     Put until the consumers make room.
-//   - Python's queue.close() only says that this process will put nothing more. mp's Close closes
-//     the queue for every process, as closing a channel does: Put fails from then on, and Get
+//   - Python's queue.close() only says that this process will put nothing more, and so does mp's
+//     Close. To tell every process that no more values will come, mp has Shutdown (Python 3.13's
+//     Queue.shutdown), which works as closing a channel does: Put fails from then on, and Get
 //     returns the values left and then mp.ErrClosed — so the consumers still get every value put
-//     before the close, and a consumer that came too late would get mp.ErrClosed instead of
-//     waiting for ever.
+//     before the shutdown, and a consumer that came too late gets mp.ErrClosed instead of waiting
+//     for ever.
 //
 // Python's version takes a Lock around print so that the outputs do not mix; in Go one Printf of
 // a short line is one write to standard output, which is not mixed with another process's, so
@@ -72,7 +73,7 @@ func main() {
 	fmt.Printf("main: started 10 output processes %v\n", pids(record2))
 
 	wait(ctx, record1)
-	if err := queue.Shutdown(); err != nil { // queue.close(): no more object will come
+	if err := queue.Shutdown(); err != nil { // Python 3.13: queue.shutdown(): no more object will come
 		log.Fatal(err)
 	}
 	fmt.Printf("main: the input processes are done; shut the queue down (IsShutdown()=%t)\n", queue.IsShutdown())
