@@ -26,10 +26,11 @@ type poolConfig struct {
 	cancelGrace time.Duration
 	retries     int
 	env         []string
+	startWorker startWorkerFunc // how workers are started: startOSWorker but in tests
 }
 
 func defaultPoolConfig() poolConfig {
-	return poolConfig{workers: NumCPU(), cancelGrace: 250 * time.Millisecond}
+	return poolConfig{workers: NumCPU(), cancelGrace: 250 * time.Millisecond, startWorker: startOSWorker}
 }
 
 type callConfig struct {

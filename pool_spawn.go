@@ -12,6 +12,48 @@ import (
 
 var workerCounter atomic.Int64
 
+// workerProc is a started worker process as the pool sees it: what it signals and how it is
+// reaped. A pool starts its workers with its config's startWorker, which is startOSWorker but for
+// tests of the pool's bookkeeping, whose "processes" are goroutines
+// (pool_bookkeeping_internal_test.go).
+type workerProc interface {
+	pid() int
+	// kill ends the process at once (SIGKILL). It is safe from any goroutine, and a no-op once
+	// the process has ended.
+	kill()
+	// wait waits for the process to end and reaps it; the pool calls it once. st says how it
+	// ended, for an ExitError (nil if unknown); crashed, whether it ended otherwise than by
+	// exiting with status 0.
+	wait() (st *os.ProcessState, crashed bool)
+}
+
+// startWorkerFunc starts a worker process as startChild does: the child's end of a new control
+// socket as its descriptor 3, spec.extra after it. It returns the process and the parent's end of
+// the socket; the caller closes its copies of spec.extra either way.
+type startWorkerFunc func(spec childSpec) (workerProc, *os.File, error)
+
+// startOSWorker is the real startWorkerFunc: a re-exec of this binary.
+func startOSWorker(spec childSpec) (workerProc, *os.File, error) {
+	cmd, conn, err := startChild(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return osWorker{cmd}, conn, nil
+}
+
+// osWorker is a worker process started by startChild.
+type osWorker struct{ cmd *exec.Cmd }
+
+func (o osWorker) pid() int { return o.cmd.Process.Pid }
+func (o osWorker) kill()    { o.cmd.Process.Kill() }
+
+func (o osWorker) wait() (*os.ProcessState, bool) {
+	o.cmd.Wait()
+	bootstrap.Reaped()
+	st := o.cmd.ProcessState
+	return st, st != nil && !st.Success()
+}
+
 // spawn starts one worker. If handshake is not nil, it receives exactly one value: nil once the
 // worker has answered its handshake, or why it did not. The caller has added one to p.owners for
 // it: the worker's owner goroutine releases it, or spawn does when it starts none.
@@ -43,9 +85,9 @@ func (p *Pool) spawn(handshake chan<- error) {
 		growPipe(replyW)
 		slotFile := os.NewFile(uintptr(slots.seg.FD), "mp-worker-slots")
 		slots.seg.FD = -1 // slotFile owns it now
-		var cmd *exec.Cmd
+		var proc workerProc
 		var conn *os.File
-		cmd, conn, err = startChild(childSpec{name: name, env: p.cfg.env, ownGroup: true, extra: []*os.File{callR, replyW, slotFile}})
+		proc, conn, err = p.cfg.startWorker(childSpec{name: name, env: p.cfg.env, ownGroup: true, extra: []*os.File{callR, replyW, slotFile}})
 		callR.Close()
 		replyW.Close()
 		slotFile.Close()
@@ -54,7 +96,7 @@ func (p *Pool) spawn(handshake chan<- error) {
 			replyR.Close()
 			slots.seg.Close()
 		} else {
-			p.adopt(name, n, cmd, conn, callW, replyR, slots, handshake)
+			p.adopt(name, n, proc, conn, callW, replyR, slots, handshake)
 			return
 		}
 	}
@@ -66,9 +108,9 @@ func (p *Pool) spawn(handshake chan<- error) {
 }
 
 // adopt takes a started worker process into the pool and starts its owner.
-func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, calls, replies *os.File, slots *slotTable, handshake chan<- error) {
+func (p *Pool) adopt(name string, n int64, proc workerProc, conn, calls, replies *os.File, slots *slotTable, handshake chan<- error) {
 	w := &worker{
-		p: p, cmd: cmd, conn: conn, calls: calls, replies: replies, pid: cmd.Process.Pid, name: name,
+		p: p, proc: proc, conn: conn, calls: calls, replies: replies, pid: proc.pid(), name: name,
 		slots: slots, free: allSlotsFree,
 		kick: make(chan struct{}, 1), rkick: make(chan struct{}, 1),
 		quit: make(chan struct{}), dead: make(chan struct{}), done: make(chan struct{}),
@@ -78,13 +120,12 @@ func (p *Pool) adopt(name string, n int64, cmd *exec.Cmd, conn, calls, replies *
 	if p.state == poolClosed || p.state == poolBroken {
 		err := p.closedErr()
 		p.mu.Unlock()
-		cmd.Process.Kill()
-		cmd.Wait()
+		proc.kill()
+		proc.wait()
 		conn.Close()
 		calls.Close()
 		replies.Close()
 		slots.seg.Close()
-		bootstrap.Reaped()
 		if handshake != nil {
 			handshake <- err
 		}

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"sync"
 	"time"
 
-	"github.com/mp-go/mp/internal/bootstrap"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -33,12 +31,17 @@ func (w *worker) callFrame(buf []byte, j *job) []byte {
 // worker is the parent's side of one worker process.
 type worker struct {
 	p       *Pool
-	cmd     *exec.Cmd
+	proc    workerProc
 	conn    *os.File // control socket: handshake, then aborts
 	calls   *os.File // pipe to the worker: calls and Retire
 	replies *os.File // pipe from the worker: replies
 	pid     int
 	name    string
+
+	// How the process ended, once reaped (reap): for the owner, then for exit.
+	reaped  bool
+	st      *os.ProcessState
+	crashed bool
 
 	wmu sync.Mutex // serialises writes to calls
 	amu sync.Mutex // serialises writes to conn
@@ -83,7 +86,15 @@ func (w *worker) send(frames []byte) {
 }
 
 func (w *worker) kill() {
-	w.cmd.Process.Kill()
+	w.proc.kill()
+}
+
+// reap waits for the process to end, once, and records how it ended. Only the owner calls it.
+func (w *worker) reap() {
+	if !w.reaped {
+		w.reaped = true
+		w.st, w.crashed = w.proc.wait()
+	}
 }
 
 // retireLocked tells the worker to finish what it has and exit, and takes it out of the rotation.
@@ -254,7 +265,7 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	p.mu.Unlock()
 	close(w.quit)
 	<-writerDone
-	w.cmd.Wait()
+	w.reap()
 	<-w.dead
 	w.amu.Lock()
 	w.conn.Close()
@@ -263,7 +274,6 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	w.calls.Close()
 	w.wmu.Unlock()
 	w.replies.Close()
-	bootstrap.Reaped()
 	w.exit(err)
 	p.mu.Lock()
 	w.slots.seg.Close() // exit has read the slots; nothing reads them once the worker has exited
@@ -275,9 +285,8 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 func (w *worker) handshake(in *bufio.Reader) error {
 	typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
 	if err != nil {
-		w.cmd.Wait()
-		st := w.cmd.ProcessState
-		return fmt.Errorf("%w: %w; is mp.Init() the first statement of main?", ErrHandshake, &ExitError{Name: w.name, Pid: w.pid, ProcessState: st})
+		w.reap()
+		return fmt.Errorf("%w: %w; is mp.Init() the first statement of main?", ErrHandshake, &ExitError{Name: w.name, Pid: w.pid, ProcessState: w.st})
 	}
 	var r wire.Ready
 	if typ != wire.TypeReady || wire.Unmarshal(payload, &r) != nil {
@@ -499,7 +508,7 @@ func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
 // worker takes this one's place.
 func (w *worker) exit(startErr error) {
 	p := w.p
-	st := w.cmd.ProcessState
+	st := w.st
 	p.mu.Lock()
 	delete(p.workers, w)
 	for i, q := range p.waiting {
@@ -555,7 +564,7 @@ func (w *worker) exit(startErr error) {
 	if open && len(requeue) > 0 {
 		p.queue = append(requeue, p.queue...)
 	}
-	crashed := startErr == nil && st != nil && !st.Success() && !w.retiring
+	crashed := startErr == nil && w.crashed && !w.retiring
 	if crashed && !ran {
 		p.deathsNoProgress++
 	}
