@@ -293,6 +293,46 @@ func TestBookkeepingDeathLosesDoneTask(t *testing.T) {
 	readyWorker(t, p, 2)
 }
 
+// Three workers in a row that fail their handshake break the pool: queued tasks and later ones
+// fail with ErrBrokenPool, and no worker is started after that.
+func TestBookkeepingStartFailuresBreakPool(t *testing.T) {
+	for _, how := range []string{"handshake", "exec"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := testCtx(t)
+			refused := errors.New("initializer refused")
+			fails := func(n int) error {
+				if n >= 2 {
+					return refused
+				}
+				return nil
+			}
+			f := &fakeWorkers{}
+			if how == "handshake" {
+				f.refuse = fails
+			} else {
+				f.startErr = fails
+			}
+			p := newFakePool(t, f, 1)
+			readyWorker(t, p, 1)
+			f.proc(1).kill() // its replacements cannot start
+			queued := Submit(ctx, p, bkCount, t.Name())
+			if _, err := queued.Wait(ctx); !errors.Is(err, ErrBrokenPool) || !strings.Contains(err.Error(), refused.Error()) {
+				t.Fatalf("task queued while workers fail to start: %v; want ErrBrokenPool, with the last failure", err)
+			}
+			if _, err := Apply(ctx, p, bkCount, t.Name()); !errors.Is(err, ErrBrokenPool) {
+				t.Fatalf("task submitted to a broken pool: %v; want ErrBrokenPool", err)
+			}
+			if r := runsOf(t.Name()); r != 0 {
+				t.Errorf("a task ran %d times on a pool without workers", r)
+			}
+			p.Close() // waits for every owner: no start is under way after it
+			if n := f.starts(); n != 4 {
+				t.Errorf("%d starts; want 4: the first worker, then three failures", n)
+			}
+		})
+	}
+}
+
 // One failed start, then a good one, does not count towards a broken pool: the count is of
 // failures in a row.
 func TestBookkeepingStartFailureThenSuccess(t *testing.T) {

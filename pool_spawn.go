@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/mp-go/mp/internal/bootstrap"
 	"github.com/mp-go/mp/internal/wire"
@@ -54,10 +55,46 @@ func (o osWorker) wait() (*os.ProcessState, bool) {
 	return st, st != nil && !st.Success()
 }
 
-// spawn starts one worker. If handshake is not nil, it receives exactly one value: nil once the
-// worker has answered its handshake, or why it did not. The caller has added one to p.owners for
-// it: the worker's owner goroutine releases it, or spawn does when it starts none.
+// spawn starts one worker. If handshake is not nil (NewPool's first workers), it receives exactly
+// one value: nil once the worker has answered its handshake, or why it did not. The caller has
+// added one to p.owners for it: the worker's owner goroutine releases it, or spawn does when it
+// starts none. A replacement that cannot be started is tried again, as one that fails its
+// handshake is (exit), until three failures in a row break the pool. Nothing is started for a
+// pool that is closed or broken.
 func (p *Pool) spawn(handshake chan<- error) {
+	for {
+		p.mu.Lock()
+		stopped := p.state == poolClosed || p.state == poolBroken
+		err := p.closedErr()
+		p.mu.Unlock()
+		if !stopped {
+			if err = p.start(handshake); err == nil {
+				return // adopted: its owner has the handshake and the p.owners count
+			}
+			p.workerFailedStart(err)
+		}
+		if handshake != nil {
+			handshake <- err
+		}
+		p.mu.Lock()
+		retry := !stopped && handshake == nil && p.wantsWorkerLocked()
+		p.mu.Unlock()
+		if !retry {
+			p.owners.Done()
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // do not spin on a worker that cannot start
+	}
+}
+
+// wantsWorkerLocked reports whether the pool replaces a worker that is gone: while it is open, and
+// while it shuts down with work left. The caller holds p.mu.
+func (p *Pool) wantsWorkerLocked() bool {
+	return p.state == poolOpen || p.state == poolShuttingDown && (len(p.queue) > 0 || p.sent > 0)
+}
+
+// start starts one worker process and adopts it, or returns why it could not start it.
+func (p *Pool) start(handshake chan<- error) error {
 	n := workerCounter.Add(1)
 	name := "PoolWorker-" + strconv.FormatInt(n, 10)
 	// Calls and replies travel on two pipes, which cost half what a socket does per round trip;
@@ -97,14 +134,9 @@ func (p *Pool) spawn(handshake chan<- error) {
 			slots.seg.Close()
 		} else {
 			p.adopt(name, n, proc, conn, callW, replyR, slots, handshake)
-			return
 		}
 	}
-	if handshake != nil {
-		handshake <- err
-	}
-	p.workerFailedStart(err)
-	p.owners.Done()
+	return err
 }
 
 // adopt takes a started worker process into the pool and starts its owner.

@@ -568,7 +568,7 @@ func (w *worker) exit(startErr error) {
 	if crashed && !ran {
 		p.deathsNoProgress++
 	}
-	respawn := open && !w.replaced && (p.state == poolOpen || len(p.queue) > 0 || p.sent > 0)
+	respawn := !w.replaced && p.wantsWorkerLocked()
 	if startErr == nil && p.deathsNoProgress > maxDeathsNoProgress(p.cfg.workers) && p.state == poolOpen {
 		p.breakLocked(fmt.Errorf("%w: %d workers died in a row without finishing a task", ErrBrokenPool, p.deathsNoProgress))
 		respawn = false
