@@ -497,3 +497,32 @@ func TestBookkeepingBreakKillsSurvivors(t *testing.T) {
 		t.Fatal("the broken pool's surviving worker was not killed")
 	}
 }
+
+// A worker retired by WithMaxTasksPerWorker exits cleanly, is replaced once (by retireLocked, not
+// again by its exit), and its exit counts as no death.
+func TestBookkeepingMaxTasksReplacesOnce(t *testing.T) {
+	ctx := testCtx(t)
+	f := &fakeWorkers{}
+	p := newFakePool(t, f, 1, WithMaxTasksPerWorker(2))
+	for i := range 4 {
+		if _, err := Apply(ctx, p, bkCount, fmt.Sprintf("%s/%d", t.Name(), i)); err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+	}
+	readyWorker(t, p, 3) // tasks 0 and 1 ran on fake 1, 2 and 3 on fake 2; fake 3 waits for work
+	eventually(t, p, "the retired workers are gone", func() bool { return len(p.workers) == 1 })
+	if n := f.starts(); n != 3 {
+		t.Errorf("%d workers started; want 3", n)
+	}
+	for i := 1; i <= 2; i++ {
+		if ended, clean := f.proc(i).exitedCleanly(); !ended || !clean {
+			t.Errorf("retired fake worker %d: ended %v, cleanly %v; want retired", i, ended, clean)
+		}
+	}
+	p.mu.Lock()
+	deaths := p.deathsNoProgress
+	p.mu.Unlock()
+	if deaths != 0 { // no task has finished since fake 2's exit to reset the count
+		t.Errorf("retirements counted as %d deaths", deaths)
+	}
+}
