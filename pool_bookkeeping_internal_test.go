@@ -75,6 +75,11 @@ var bkHold = Register("test.bookkeeping.hold", func(ctx context.Context, key str
 	}
 })
 
+// bkStubborn is bkHold deaf to its context: only its worker's death ends it early.
+var bkStubborn = Register("test.bookkeeping.stubborn", func(ctx context.Context, key string) (string, error) {
+	return bkHold.Call(context.Background(), key)
+})
+
 // runs counts the runs of bkCount, by key.
 var runs struct {
 	sync.Mutex
@@ -524,5 +529,37 @@ func TestBookkeepingMaxTasksReplacesOnce(t *testing.T) {
 	p.mu.Unlock()
 	if deaths != 0 { // no task has finished since fake 2's exit to reset the count
 		t.Errorf("retirements counted as %d deaths", deaths)
+	}
+}
+
+// A cancelled task fails with its context's error at once; if it does not return within the
+// cancel grace, its worker is killed and replaced, and that death is the task's, not one without
+// progress. (A timeout ends a task the same way, by abort.)
+func TestBookkeepingCancelKillsAfterGrace(t *testing.T) {
+	ctx := testCtx(t)
+	f := &fakeWorkers{}
+	p := newFakePool(t, f, 1, WithCancelGrace(10*time.Millisecond))
+	h := newHold(t, t.Name())
+	tctx, cancel := context.WithCancel(ctx)
+	fut := Submit(tctx, p, bkStubborn, t.Name())
+	h.waitStarted(t)
+	cancel()
+	if _, err := fut.Wait(ctx); !errors.Is(err, context.Canceled) || errors.Is(err, ErrWorkerDied) {
+		t.Fatalf("cancelled task: %v; want context.Canceled", err)
+	}
+	select {
+	case <-f.proc(1).exited:
+	case <-ctx.Done():
+		t.Fatal("the worker of a task deaf to its cancel was not killed after the grace")
+	}
+	readyWorker(t, p, 2)
+	p.mu.Lock()
+	deaths := p.deathsNoProgress
+	p.mu.Unlock()
+	if deaths != 0 {
+		t.Errorf("the kill of a worker running a task counted as %d deaths without progress", deaths)
+	}
+	if _, err := Apply(ctx, p, bkCount, t.Name()); err != nil {
+		t.Fatalf("task after the kill: %v", err)
 	}
 }
