@@ -38,11 +38,6 @@ type worker struct {
 	pid     int
 	name    string
 
-	// How the process ended, once reaped (reap): for the owner, then for exit.
-	reaped  bool
-	st      *os.ProcessState
-	crashed bool
-
 	wmu sync.Mutex // serialises writes to calls
 	amu sync.Mutex // serialises writes to conn
 
@@ -69,6 +64,11 @@ type worker struct {
 	quit  chan struct{}
 	dead  chan struct{} // closed when the control socket reports the worker gone
 	done  chan struct{}
+
+	// How the process ended, once reaped (reap): for the owner, then for exit.
+	reaped  bool
+	st      *os.ProcessState
+	crashed bool
 }
 
 func (w *worker) wake() {
