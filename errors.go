@@ -280,6 +280,9 @@ func (e *ExitError) Unwrap() error { return e.cause }
 func (e *ExitError) Code() int { return exitCode(e.ProcessState) }
 
 func describeExit(st *os.ProcessState) string {
+	if st == nil {
+		return "ended; its exit status is unknown" // it could not be waited for
+	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return "was killed by signal: " + ws.Signal().String()
 	}
@@ -287,6 +290,9 @@ func describeExit(st *os.ProcessState) string {
 }
 
 func exitCode(st *os.ProcessState) int {
+	if st == nil {
+		return -1
+	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return -int(ws.Signal())
 	}

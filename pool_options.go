@@ -29,10 +29,11 @@ type poolConfig struct {
 	cancelGrace time.Duration
 	retries     int
 	env         []string
+	startWorker startWorkerFunc // how workers are started: startOSWorker but in tests
 }
 
 func defaultPoolConfig() poolConfig {
-	return poolConfig{workers: NumCPU(), cancelGrace: defaultCancelGrace}
+	return poolConfig{workers: NumCPU(), cancelGrace: defaultCancelGrace, startWorker: startOSWorker}
 }
 
 type callConfig struct {

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"sync"
 	"time"
 
-	"github.com/mp-go/mp/internal/bootstrap"
 	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
@@ -34,7 +32,7 @@ func (w *worker) callFrame(buf []byte, j *job) []byte {
 // worker is the parent's side of one worker process.
 type worker struct {
 	p       *Pool
-	cmd     *exec.Cmd
+	proc    workerProc
 	conn    *os.File // control socket: handshake, then aborts
 	calls   *os.File // pipe to the worker: calls and Retire
 	replies *os.File // pipe from the worker: replies
@@ -67,6 +65,11 @@ type worker struct {
 	quit  chan struct{}
 	dead  chan struct{} // closed when the control socket reports the worker gone
 	done  chan struct{}
+
+	// How the process ended, once reaped (reap): for the owner, then for exit.
+	reaped  bool
+	st      *os.ProcessState
+	crashed bool
 }
 
 func (w *worker) wake() {
@@ -84,7 +87,15 @@ func (w *worker) send(frames []byte) {
 }
 
 func (w *worker) kill() {
-	w.cmd.Process.Kill()
+	w.proc.kill()
+}
+
+// reap waits for the process to end, once, and records how it ended. Only the owner calls it.
+func (w *worker) reap() {
+	if !w.reaped {
+		w.reaped = true
+		w.st, w.crashed = w.proc.wait()
+	}
 }
 
 // retireLocked tells the worker to finish what it has and exit, and takes it out of the rotation.
@@ -255,7 +266,7 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	p.mu.Unlock()
 	close(w.quit)
 	<-writerDone
-	w.cmd.Wait()
+	w.reap()
 	<-w.dead
 	w.amu.Lock()
 	w.conn.Close()
@@ -264,7 +275,6 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	w.calls.Close()
 	w.wmu.Unlock()
 	w.replies.Close()
-	bootstrap.Reaped()
 	w.exit(err)
 	p.mu.Lock()
 	w.slots.seg.Close() // exit has read the slots; nothing reads them once the worker has exited
@@ -276,9 +286,8 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 func (w *worker) handshake(in *bufio.Reader) error {
 	typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
 	if err != nil {
-		w.cmd.Wait()
-		st := w.cmd.ProcessState
-		return fmt.Errorf("%w: %w; is mp.Init() the first statement of main?", ErrHandshake, &ExitError{Name: w.name, Pid: w.pid, ProcessState: st})
+		w.reap()
+		return fmt.Errorf("%w: %w; is mp.Init() the first statement of main?", ErrHandshake, &ExitError{Name: w.name, Pid: w.pid, ProcessState: w.st})
 	}
 	var r wire.Ready
 	if typ != wire.TypeReady || wire.Unmarshal(payload, &r) != nil {
@@ -493,14 +502,11 @@ func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
 	return true
 }
 
-// exit handles the end of the worker process, once every reply it wrote has been read. Each job
-// still pending is judged by its slot: the one that was running fails with the worker's exit status
-// (or goes back to the queue, if it has retries left); one whose function had returned fails with
-// ErrResultLost; those that had not started go back to the front of the pool's queue. Then a new
-// worker takes this one's place.
+// exit handles the end of the worker process, once every reply it wrote has been read: it takes
+// back the worker's unfinished jobs (takeBackLocked), requeues or fails them, and decides whether a
+// new worker takes its place (replaceLocked).
 func (w *worker) exit(startErr error) {
 	p := w.p
-	st := w.cmd.ProcessState
 	p.mu.Lock()
 	delete(p.workers, w)
 	for i, q := range p.waiting {
@@ -509,67 +515,18 @@ func (w *worker) exit(startErr error) {
 			break
 		}
 	}
-	pending := w.pending
-	w.pending = nil
-	p.sent -= len(pending)
-	type failure struct {
-		j   *job
-		err error
-	}
-	var failed []failure
-	var requeue []*job
-	ran := false // a job was running: the worker did not die idle
-	for _, j := range pending {
-		j.w = nil
-		if j.finished.Load() {
-			if w.slots.state(j.slot, j.id) >= slotRunning {
-				ran = true
-			}
-			continue
-		}
-		switch w.slots.state(j.slot, j.id) {
-		case slotSent:
-			j.stopTimer() // it had not started: its timeout starts again on its next worker
-			requeue = append(requeue, j)
-		case slotDone:
-			ran = true
-			failed = append(failed, failure{j, &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrResultLost}})
-		default: // running
-			ran = true
-			j.starts++
-			if j.starts <= j.retries {
-				j.stopTimer()
-				requeue = append(requeue, j)
-				continue
-			}
-			var err error = &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrWorkerDied}
-			if st == nil {
-				err = fmt.Errorf("%w: %s (pid %d)", ErrWorkerDied, w.name, w.pid)
-			}
-			if j.starts > 1 {
-				err = fmt.Errorf("mp: task %s: its worker died in each of %d attempts; the last: %w", j.fname, j.starts, err)
-			}
-			failed = append(failed, failure{j, err})
-		}
-	}
+	failed, requeue, ran := w.takeBackLocked()
 	open := p.state == poolOpen || p.state == poolShuttingDown
-	if open && len(requeue) > 0 {
-		p.queue = append(requeue, p.queue...)
-	}
-	crashed := startErr == nil && st != nil && !st.Success() && !w.retiring
-	if crashed && !ran {
-		p.deathsNoProgress++
-	}
-	respawn := open && !w.replaced && (p.state == poolOpen || len(p.queue) > 0 || p.sent > 0)
-	if startErr == nil && p.deathsNoProgress > maxDeathsNoProgress(p.cfg.workers) && p.state == poolOpen {
-		p.breakLocked(fmt.Errorf("%w: %d workers died in a row without finishing a task", ErrBrokenPool, p.deathsNoProgress))
-		respawn = false
-	}
-	w.replaced = true
-	if !open {
-		requeue = append(requeue, p.queue...)
+	if open {
+		if len(requeue) > 0 {
+			p.queue = append(requeue, p.queue...)
+		}
+		requeue = nil
+	} else {
+		requeue = append(requeue, p.queue...) // nothing runs any more: they fail, with the queue
 		p.queue = nil
 	}
+	respawn := w.replaceLocked(startErr, ran)
 	p.kickWaitingLocked()
 	p.signalIdleLocked()
 	state := p.state
@@ -587,10 +544,8 @@ func (w *worker) exit(startErr error) {
 		}
 		f.j.complete(nil, 0, err)
 	}
-	if !open {
-		for _, j := range requeue {
-			j.complete(nil, 0, closedErr)
-		}
+	for _, j := range requeue {
+		j.complete(nil, 0, closedErr)
 	}
 	if startErr != nil {
 		p.workerFailedStart(startErr)
@@ -601,4 +556,77 @@ func (w *worker) exit(startErr error) {
 		}
 		p.spawn(nil)
 	}
+}
+
+// failedJob is a job taken back from a dead worker that fails, with why.
+type failedJob struct {
+	j   *job
+	err error
+}
+
+// takeBackLocked takes back the jobs still pending on the dead worker, each judged by its slot:
+// one that had not started is to be requeued; the one that was running fails with the worker's
+// exit status (ErrWorkerDied), or is to be requeued if it has retries left; one whose function had
+// returned fails with ErrResultLost. ran reports whether a job was running or done: the worker did
+// not die idle. The caller holds p.mu.
+func (w *worker) takeBackLocked() (failed []failedJob, requeue []*job, ran bool) {
+	p := w.p
+	st := w.st
+	pending := w.pending
+	w.pending = nil
+	p.sent -= len(pending)
+	for _, j := range pending {
+		j.w = nil
+		if j.finished.Load() {
+			if w.slots.state(j.slot, j.id) >= slotRunning {
+				ran = true
+			}
+			continue
+		}
+		switch w.slots.state(j.slot, j.id) {
+		case slotSent:
+			j.stopTimer() // it had not started: its timeout starts again on its next worker
+			requeue = append(requeue, j)
+		case slotDone:
+			ran = true
+			failed = append(failed, failedJob{j, &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrResultLost}})
+		default: // running
+			ran = true
+			j.starts++
+			if j.starts <= j.retries {
+				j.stopTimer()
+				requeue = append(requeue, j)
+				continue
+			}
+			var err error = &ExitError{Name: w.name, Pid: w.pid, ProcessState: st, cause: ErrWorkerDied}
+			if st == nil {
+				err = fmt.Errorf("%w: %s (pid %d)", ErrWorkerDied, w.name, w.pid)
+			}
+			if j.starts > 1 {
+				err = fmt.Errorf("mp: task %s: its worker died in each of %d attempts; the last: %w", j.fname, j.starts, err)
+			}
+			failed = append(failed, failedJob{j, err})
+		}
+	}
+	return failed, requeue, ran
+}
+
+// replaceLocked counts the dead worker's death and reports whether a new worker is to take its
+// place: not when the pool wants no more workers (wantsWorkerLocked), nor when the worker was
+// replaced already (retireLocked), nor when this death breaks the pool — more than
+// maxDeathsNoProgress crashes in a row with no task finished (ran says whether it had one running
+// or done). A worker that failed to start is counted by workerFailedStart instead. The caller
+// holds p.mu, and has requeued the worker's jobs.
+func (w *worker) replaceLocked(startErr error, ran bool) bool {
+	p := w.p
+	if startErr == nil && w.crashed && !w.retiring && !ran {
+		p.deathsNoProgress++
+	}
+	respawn := !w.replaced && p.wantsWorkerLocked()
+	w.replaced = true
+	if startErr == nil && p.deathsNoProgress > maxDeathsNoProgress(p.cfg.workers) && p.state == poolOpen {
+		p.breakLocked(fmt.Errorf("%w: %d workers died in a row without finishing a task", ErrBrokenPool, p.deathsNoProgress))
+		return false
+	}
+	return respawn
 }
