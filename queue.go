@@ -48,26 +48,6 @@ type Queue[T any] struct {
 	r *ring
 }
 
-// JoinableQueue is a Queue that also counts the values processed: Python's JoinableQueue. Every
-// value put must be matched by a TaskDone call, and Join waits until all are. It is safe for
-// concurrent use, passed to children as a Queue is (a JoinableQueue may arrive where a *Queue is
-// expected), and follows the Queue's rules for Close and Shutdown.
-//
-// Unlike Python's, a JoinableQueue notices consumers that die between Get and TaskDone: it
-// records how many values each process (known by its pid and start time) has taken and not yet
-// marked done, and Join returns an error matching ErrOwnerDead, within about 200 ms, once every
-// unfinished value is held by a process that has died (see Join). This assumes that each value's
-// TaskDone is called in the process that took it with Get, as is usual. Values may be marked done
-// in another process (Join returns once all are, as always), but the process that took them then
-// counts as holding them: if it dies while another still works on them, Join reports them lost,
-// and their TaskDone after that counts for another value (or panics, as one too many, if there is
-// none). The bookkeeping costs Get and TaskDone one more atomic operation each; it covers up to 192
-// consumer processes at a time (more are counted together, as live, and Join waits for their
-// values as Python's does).
-type JoinableQueue[T any] struct {
-	q Queue[T]
-}
-
 // QueueOption configures NewQueue.
 type QueueOption interface{ applyQueue(*queueConfig) error }
 
@@ -106,18 +86,6 @@ func NewQueue[T any](capacity int, opts ...QueueOption) (*Queue[T], error) {
 	return newQueue[T](r), nil
 }
 
-// NewJoinableQueue makes a JoinableQueue, as NewQueue makes a Queue.
-func NewJoinableQueue[T any](capacity int, opts ...QueueOption) (*JoinableQueue[T], error) {
-	if err := checkElemType[T]("NewJoinableQueue"); err != nil {
-		return nil, err
-	}
-	r, err := makeRing(capacity, true, opts)
-	if err != nil {
-		return nil, err
-	}
-	return newJoinable[T](r), nil
-}
-
 func makeRing(capacity int, joinable bool, opts []QueueOption) (*ring, error) {
 	guardChild()
 	if capacity < 0 || capacity > 1<<31-1 {
@@ -142,12 +110,6 @@ func makeRing(capacity int, joinable bool, opts []QueueOption) (*ring, error) {
 
 func newQueue[T any](r *ring) *Queue[T] {
 	q := &Queue[T]{r: r}
-	runtime.AddCleanup(q, (*ring).drop, r)
-	return q
-}
-
-func newJoinable[T any](r *ring) *JoinableQueue[T] {
-	q := &JoinableQueue[T]{Queue[T]{r: r}}
 	runtime.AddCleanup(q, (*ring).drop, r)
 	return q
 }
@@ -213,9 +175,6 @@ func (r *ring) drop() {
 // exit ends a call on q that entered r. It is a method of q, deferred, so that q stays reachable
 // until the call returns: the garbage collector's cleanup of q would close this handle under it.
 func (q *Queue[T]) exit(r *ring) { r.exit() }
-
-// exit ends a call on q that entered r, keeping q reachable until then (see Queue.exit).
-func (q *JoinableQueue[T]) exit(r *ring) { r.exit() }
 
 // enter starts a call on q: it returns q's ring, to exit when done, or the error of a call on a
 // nil, zero or closed queue.
@@ -382,158 +341,6 @@ func (q *Queue[T]) String() string {
 	return s + ")"
 }
 
-// enter starts a call on q, as Queue.enter does, naming the JoinableQueue in its errors.
-func (q *JoinableQueue[T]) enter() (*ring, error) {
-	if q == nil || q.q.r == nil {
-		return nil, zeroUse("*mp.JoinableQueue", "mp.NewJoinableQueue")
-	}
-	return q.q.enter()
-}
-
-// queue returns q's Queue for a method that delegates to it, with the error of a nil or zero q.
-func (q *JoinableQueue[T]) queue() (*Queue[T], error) {
-	if q == nil || q.q.r == nil {
-		return nil, zeroUse("*mp.JoinableQueue", "mp.NewJoinableQueue")
-	}
-	return &q.q, nil
-}
-
-// Put puts v on the queue, as Queue.Put does; it must be matched by a TaskDone.
-func (q *JoinableQueue[T]) Put(ctx context.Context, v T) error {
-	qq, err := q.queue()
-	if err != nil {
-		return err
-	}
-	return qq.Put(ctx, v)
-}
-
-// TryPut puts v on the queue if there is room now, as Queue.TryPut does.
-func (q *JoinableQueue[T]) TryPut(v T) error {
-	qq, err := q.queue()
-	if err != nil {
-		return err
-	}
-	return qq.TryPut(v)
-}
-
-// Get takes the oldest value from the queue, as Queue.Get does; mark it done with TaskDone.
-func (q *JoinableQueue[T]) Get(ctx context.Context) (T, error) {
-	qq, err := q.queue()
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	return qq.Get(ctx)
-}
-
-// TryGet takes the oldest value if there is one now, as Queue.TryGet does.
-func (q *JoinableQueue[T]) TryGet() (T, error) {
-	qq, err := q.queue()
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	return qq.TryGet()
-}
-
-// Len returns the number of values in the queue, as Queue.Len does.
-func (q *JoinableQueue[T]) Len() int {
-	qq, err := q.queue()
-	mustOpen(err)
-	return qq.Len()
-}
-
-// Cap returns the queue's item limit, 0 for none.
-func (q *JoinableQueue[T]) Cap() int {
-	qq, err := q.queue()
-	mustOpen(err)
-	return qq.Cap()
-}
-
-// Shutdown shuts the queue down for every process, as Queue.Shutdown does.
-func (q *JoinableQueue[T]) Shutdown() error {
-	qq, err := q.queue()
-	if err != nil {
-		return err
-	}
-	return qq.Shutdown()
-}
-
-// IsShutdown reports whether the queue has been shut down (by any process).
-func (q *JoinableQueue[T]) IsShutdown() bool {
-	qq, err := q.queue()
-	mustOpen(err)
-	return qq.IsShutdown()
-}
-
-// Close releases this process's handle on the queue, as Queue.Close does; the queue goes on for
-// the others. Close is idempotent, and does nothing on a nil JoinableQueue.
-func (q *JoinableQueue[T]) Close() error {
-	if q == nil {
-		return nil
-	}
-	return q.q.Close()
-}
-
-// String describes the queue: "mp.JoinableQueue[int](len 3, cap 10, unfinished 4)".
-func (q *JoinableQueue[T]) String() string {
-	name := fmt.Sprintf("mp.JoinableQueue[%v]", reflect.TypeFor[T]())
-	r, err := q.enter()
-	if err != nil {
-		if q == nil || q.q.r == nil {
-			return name + "(nil)"
-		}
-		return name + "(closed)"
-	}
-	defer q.exit(r)
-	s := fmt.Sprintf("%s(len %d, cap %d, unfinished %d", name, r.length(), r.capacity, r.unfinished())
-	if r.isClosed() {
-		s += ", shut down"
-	}
-	return s + ")"
-}
-
-// TaskDone marks one value taken from the queue as processed: Python's task_done. It panics when
-// called more times than values were put, as Python raises ValueError.
-func (q *JoinableQueue[T]) TaskDone() {
-	r, err := q.enter()
-	mustOpen(err)
-	defer q.exit(r)
-	if !r.taskDone() {
-		panic("mp: JoinableQueue.TaskDone called more times than there were items put")
-	}
-}
-
-// Join waits until every value ever put has been marked processed with TaskDone, or ctx ends:
-// Python's join.
-//
-// Values taken by processes that died before marking them done will never be: once the queue is
-// empty and every unfinished value is held by a dead process, Join writes those values off — they
-// count as done from then on, so Unfinished drops by them and a later Join waits only for values
-// put since — and returns an error matching ErrOwnerDead that says how many were lost. It notices
-// within about 200 ms of the last death (at once if the queue is shut down then). Every Join waiting
-// at the time returns that error; a value taken by a process killed inside Get, before the value
-// reached it, is counted among them. While values are left in the queue, Join waits for them (it
-// cannot know whether some process will still Get them), even when every consumer has died: bound
-// it with ctx.
-func (q *JoinableQueue[T]) Join(ctx context.Context) error {
-	r, err := q.enter()
-	if err != nil {
-		return err
-	}
-	defer q.exit(r)
-	return r.join(ctx)
-}
-
-// Unfinished returns the number of values put and not yet marked with TaskDone (nor written off
-// by Join as lost with a dead consumer).
-func (q *JoinableQueue[T]) Unfinished() int {
-	r, err := q.enter()
-	mustOpen(err)
-	defer q.exit(r)
-	return r.unfinished()
-}
-
 // How a queue stores values of a type without the codec.
 const (
 	rawNone   = iota
@@ -613,31 +420,6 @@ func (*Queue[T]) handleAdopt(fds []int, meta string) (any, error) {
 // handleRelease lets go of a queue just received that will not be delivered (the message
 // holding it failed to decode): it closes this handle, and does not shut the queue down.
 func (q *Queue[T]) handleRelease() { q.Close() }
-
-// handleDup implements handle: one descriptor, the buffer's.
-func (q *JoinableQueue[T]) handleDup() ([]int, string, error) { return dupRing(q.enter, joinableMeta) }
-
-func (*JoinableQueue[T]) handleAdopt(fds []int, meta string) (any, error) {
-	fd := firstFD(fds)
-	if meta != joinableMeta {
-		closeFD(fd)
-		return nil, fmt.Errorf("a %q arrived where the receiver has a *mp.JoinableQueue", meta)
-	}
-	r, err := adoptRing(fd, meta)
-	if err != nil {
-		return nil, err
-	}
-	return newJoinable[T](r), nil
-}
-
-// handleRelease lets go of a queue just received that will not be delivered.
-func (q *JoinableQueue[T]) handleRelease() { q.Close() }
-
-// MarshalCBOR refuses to encode a JoinableQueue with the cbor package: it is a handle, and
-// handles travel only as descriptors, in a task argument, a Process argument or a Conn's Send.
-func (q *JoinableQueue[T]) MarshalCBOR() ([]byte, error) {
-	return nil, refuseCBOR("*mp.JoinableQueue")
-}
 
 // dupRing duplicates the descriptor of the ring that enter returns.
 func dupRing(enter func() (*ring, error), meta string) ([]int, string, error) {
