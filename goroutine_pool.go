@@ -412,12 +412,7 @@ func (p *GoroutinePool) signalIdleLocked() {
 // back to Close and returns ctx.Err(). With CancelPending, calls that have not started fail with
 // context.Canceled instead of running. Calling Shutdown after the pool was ended returns nil.
 func (p *GoroutinePool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
-	var so shutdownConfig
-	for _, o := range opts {
-		if o != nil {
-			o.applyShutdown(&so)
-		}
-	}
+	so := shutdownOptions(opts)
 	if p.zero() {
 		return nil
 	}

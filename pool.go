@@ -454,12 +454,7 @@ func (p *Pool) monitor() {
 // cancelled (their futures fail with context.Canceled) instead of run: Python's
 // shutdown(cancel_futures=True). Calling Shutdown after the pool was ended returns nil.
 func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
-	var so shutdownConfig
-	for _, o := range opts {
-		if o != nil {
-			o.applyShutdown(&so)
-		}
-	}
+	so := shutdownOptions(opts)
 	if p.zero() {
 		return nil
 	}
@@ -534,6 +529,17 @@ type shutdownConfig struct{ cancelPending bool }
 type cancelPending struct{}
 
 func (cancelPending) applyShutdown(c *shutdownConfig) { c.cancelPending = true }
+
+// shutdownOptions applies opts, skipping nil ones.
+func shutdownOptions(opts []ShutdownOption) shutdownConfig {
+	var so shutdownConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyShutdown(&so)
+		}
+	}
+	return so
+}
 
 // CancelPending makes Shutdown cancel the tasks that have not started instead of running them.
 func CancelPending() ShutdownOption { return cancelPending{} }

@@ -53,43 +53,29 @@ func readPid(t *testing.T, path string) int {
 	return 0
 }
 
-func TestPoolCalls(t *testing.T) {
+// TestPoolWorkers checks what only a process pool has: its workers' pids. What every executor
+// does is in executor_test.go.
+func TestPoolWorkers(t *testing.T) {
 	ctx := ctxT(t)
 	p := newPool(t, mp.WithWorkers(2))
 	if p.Workers() != 2 || len(p.Pids()) != 2 {
 		t.Fatalf("Workers %d Pids %v", p.Workers(), p.Pids())
 	}
-	if v, err := mp.Apply(ctx, p, Square, 9); err != nil || v != 81 {
-		t.Fatalf("Apply = %d, %v", v, err)
-	}
-	fut := mp.Submit(ctx, p, Square, 5)
-	for range 2 { // a future may be waited on any number of times
-		if v, err := fut.Wait(ctx); err != nil || v != 25 {
-			t.Fatalf("Submit.Wait = %d, %v", v, err)
+	seen := map[int]bool{}
+	for range 20 {
+		pid, err := mp.Apply(ctx, p, Pid, struct{}{})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if fut.Cancel() {
-		t.Fatal("Cancel of a done future reported true")
-	}
-	for _, tc := range []struct {
-		name string
-		opts []mp.CallOption
-		n    int
-	}{{"default chunks", nil, 10000}, {"chunk 1", []mp.CallOption{mp.WithChunkSize(1)}, 500}, {"chunk 7", []mp.CallOption{mp.WithChunkSize(7)}, 1000}, {"empty", nil, 0}} {
-		got, err := mp.Map(ctx, p, Square, ints(tc.n), tc.opts...)
-		if err != nil || len(got) != tc.n {
-			t.Fatalf("%s: Map = %d results, %v", tc.name, len(got), err)
+		if pid == os.Getpid() {
+			t.Fatal("a task ran in the parent")
 		}
-		for i, v := range got {
-			if v != i*i {
-				t.Fatalf("%s: Map[%d] = %d", tc.name, i, v)
-			}
-		}
+		seen[pid] = true
 	}
-	// Non-plain types go through the codec.
-	words, err := mp.Map(ctx, p, Hello2, []string{"a", "b", "c"}, mp.WithChunkSize(2))
-	if err != nil || !slices.Equal(words, []string{"<a>", "<b>", "<c>"}) {
-		t.Fatalf("Map(strings) = %v, %v", words, err)
+	for pid := range seen {
+		if !slices.Contains(p.Pids(), pid) {
+			t.Fatalf("a task ran in %d, not a worker of %v", pid, p.Pids())
+		}
 	}
 }
 
