@@ -321,107 +321,40 @@ func TestPoolInitializer(t *testing.T) {
 	}
 }
 
+// TestPoolShutdownAndClose checks what only a process pool has: after Shutdown and after Close no
+// worker process is left. What Shutdown and Close do with the calls is in executor_test.go.
 func TestPoolShutdownAndClose(t *testing.T) {
 	ctx := ctxT(t)
-	p, err := mp.NewPool(ctx, mp.WithWorkers(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pids := p.Pids()
-	var futs []*mp.Future[int]
-	for i := range 10 {
-		futs = append(futs, mp.Submit(ctx, p, SleepSquare, 20+i))
-	}
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for i, f := range futs {
-		if v, err := f.Wait(ctx); err != nil || v != (20+i)*(20+i) {
-			t.Fatalf("queued task %d after Shutdown = %d, %v; want it run", i, v, err)
-		}
-	}
-	for _, pid := range pids {
-		if mptest.Exists(pid) {
-			t.Fatalf("worker %d outlived Shutdown", pid)
-		}
-	}
-	if _, err := mp.Apply(ctx, p, Square, 1); !errors.Is(err, mp.ErrClosed) {
-		t.Fatalf("Apply after Shutdown = %v", err)
-	}
-	if _, err := mp.Map(ctx, p, Square, ints(3)); !errors.Is(err, mp.ErrClosed) {
-		t.Fatalf("Map after Shutdown = %v", err)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	// Shutdown with CancelPending: queued tasks are cancelled, the running one finishes.
-	p, err = mp.NewPool(ctx, mp.WithWorkers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	running := startedSleep(t, ctx, p, 200)
-	var queued []*mp.Future[int]
-	for range 5 {
-		queued = append(queued, mp.Submit(ctx, p, SleepSquare, 200))
-	}
-	if err := p.Shutdown(ctx, mp.CancelPending()); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := running.Wait(ctx); err != nil || v != 40000 {
-		t.Fatalf("running task = %d, %v", v, err)
-	}
-	for _, f := range queued {
-		if _, err := f.Wait(ctx); !errors.Is(err, context.Canceled) {
-			t.Fatalf("pending task after Shutdown(CancelPending) = %v", err)
-		}
-	}
-
-	// Close: running and queued tasks fail with ErrClosed, at once.
-	p, err = mp.NewPool(ctx, mp.WithWorkers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pids = p.Pids()
-	a := startedSleep(t, ctx, p, 60_000)
-	b := mp.Submit(ctx, p, SleepSquare, 60_000)
-	start := time.Now()
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if time.Since(start) > 5*time.Second {
-		t.Fatalf("Close took %v", time.Since(start))
-	}
-	for _, f := range []*mp.Future[int]{a, b} {
-		if _, err := f.Wait(ctx); !errors.Is(err, mp.ErrClosed) {
-			t.Fatalf("task after Close = %v", err)
-		}
-	}
-	for _, pid := range pids {
-		if mptest.Exists(pid) {
-			t.Fatalf("worker %d outlived Close", pid)
-		}
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal("second Close:", err)
-	}
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatal("Shutdown after Close:", err)
-	}
-
-	// Shutdown bounded by its ctx falls back to Close.
-	p, err = mp.NewPool(ctx, mp.WithWorkers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stuck := mp.Submit(ctx, p, Sleep, time.Minute)
-	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	defer cancel()
-	if err := p.Shutdown(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown past its ctx = %v", err)
-	}
-	if _, err := stuck.Wait(ctx); !errors.Is(err, mp.ErrClosed) {
-		t.Fatalf("stuck task after forced shutdown = %v", err)
+	for _, tc := range []struct {
+		name string
+		end  func(p *mp.Pool) error
+	}{
+		{"Shutdown", func(p *mp.Pool) error { return p.Shutdown(ctx) }},
+		{"Close", func(p *mp.Pool) error { return p.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := mp.NewPool(ctx, mp.WithWorkers(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pids := p.Pids()
+			running := startedSleep(t, ctx, p, 100)
+			if err := tc.end(p); err != nil {
+				t.Fatal(err)
+			}
+			for _, pid := range pids {
+				if mptest.Exists(pid) {
+					t.Fatalf("worker %d outlived %s", pid, tc.name)
+				}
+			}
+			if len(p.Pids()) != 0 {
+				t.Fatalf("Pids after %s = %v", tc.name, p.Pids())
+			}
+			if _, err := running.Wait(ctx); tc.name == "Shutdown" && err != nil {
+				t.Fatalf("a running task after Shutdown = %v", err)
+			}
+			p.Close()
+		})
 	}
 }
 
