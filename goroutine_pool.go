@@ -106,14 +106,9 @@ func (q *callQueue) take() []*Call {
 // invalid options as an ErrInvalidOption. ctx bounds the start only. The pool must be ended with
 // Shutdown or Close.
 func NewGoroutinePool(ctx context.Context, opts ...PoolOption) (*GoroutinePool, error) {
-	cfg := defaultPoolConfig()
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o.applyPool(&cfg); err != nil {
-			return nil, err
-		}
+	cfg, err := buildPoolConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	def := defaultPoolConfig()
 	for _, bad := range []struct {

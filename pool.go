@@ -210,14 +210,9 @@ func (p *Pool) Workers() int {
 // returned as its error. The pool must be ended with Shutdown or Close.
 func NewPool(ctx context.Context, opts ...PoolOption) (*Pool, error) {
 	guardChild()
-	cfg := defaultPoolConfig()
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o.applyPool(&cfg); err != nil {
-			return nil, err
-		}
+	cfg, err := buildPoolConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.initFunc != "" {
 		if _, ok := lookup(cfg.initFunc); !ok {

@@ -32,6 +32,20 @@ type poolConfig struct {
 	startWorker startWorkerFunc // how workers are started: startOSWorker but in tests
 }
 
+// buildPoolConfig applies opts, skipping nil ones, to the defaults.
+func buildPoolConfig(opts []PoolOption) (poolConfig, error) {
+	cfg := defaultPoolConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.applyPool(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
 func defaultPoolConfig() poolConfig {
 	return poolConfig{workers: NumCPU(), cancelGrace: defaultCancelGrace, startWorker: startOSWorker}
 }
