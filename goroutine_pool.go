@@ -36,6 +36,8 @@ import (
 // accepted; options that only mean something for processes — WithWorkerMemoryLimit,
 // WithWorkerEnv, WithCancelGrace — are an ErrInvalidOption.
 //
+// It works on every platform, Windows included, since it starts no process.
+//
 // A GoroutinePool is safe for concurrent use and cannot be passed to another process. It costs
 // a goroutine per worker; a call in a Map costs about 0.4 µs on 2 cores, about six times less
 // than Python's ThreadPool (go test -bench GoroutinePoolMap ./bench; go run ./bench/compare -only
