@@ -18,7 +18,13 @@ import (
 
 // Version is the control protocol version. A child that receives a Task of another version
 // refuses it in its Ready frame.
-const Version = 1
+//
+// Parent and child are the same binary, so the encoding has no optional parts: a change to any
+// message's encoding bumps Version (which the child's environment marker carries too, so that a
+// child of another version stops before it reads a frame), and every field is always encoded.
+//
+// Versions: 1, the first; 2 added Error.Values and Error.Unregistered.
+const Version = 2
 
 // Frame types.
 const (
@@ -233,13 +239,27 @@ func (m *Result) decode(r *reader) {
 
 // Error is an error flattened for the wire. Codes name the registered sentinels the error matched
 // (errors.Is) in the child, so that the parent can rebuild an error that matches the same ones.
+// Values are the errors of registered types found in the error's chain, with their fields, so
+// that the parent can rebuild them (errors.As); Unregistered names error types found in the chain
+// that the parent could rebuild if they were registered.
 type Error struct {
-	Message string
-	Type    string
-	Codes   []string
-	Errno   int
-	Panic   bool
-	Stack   string
+	Message      string
+	Type         string
+	Codes        []string
+	Errno        int
+	Panic        bool
+	Stack        string
+	Values       []Value  // since version 2
+	Unregistered []string // since version 2
+}
+
+// Value is an error of a registered type, found in an Error's chain: the code it is registered
+// under and its fields as the mp package's codec encodes them (CBOR). Problem, when not empty,
+// says why the fields could not be encoded; Fields is empty then.
+type Value struct {
+	Code    string
+	Fields  []byte
+	Problem string
 }
 
 // appendTo encodes a possibly nil error: a presence byte, then the fields.
@@ -256,7 +276,18 @@ func (e *Error) appendTo(b []byte) []byte {
 	}
 	b = appendInt(b, int64(e.Errno))
 	b = appendBool(b, e.Panic)
-	return appendString(b, e.Stack)
+	b = appendString(b, e.Stack)
+	b = appendInt(b, int64(len(e.Values)))
+	for _, v := range e.Values {
+		b = appendString(b, v.Code)
+		b = appendBytes(b, v.Fields)
+		b = appendString(b, v.Problem)
+	}
+	b = appendInt(b, int64(len(e.Unregistered)))
+	for _, u := range e.Unregistered {
+		b = appendString(b, u)
+	}
+	return b
 }
 
 func decodeError(r *reader) *Error {
@@ -264,18 +295,34 @@ func decodeError(r *reader) *Error {
 		return nil
 	}
 	e := &Error{Message: r.string(), Type: r.string()}
-	n := r.int()
-	if n < 0 || n > int64(len(r.b)) { // each code takes at least one byte
-		r.fail("bad code count")
-		return e
-	}
-	for range n {
-		e.Codes = append(e.Codes, r.string())
-	}
+	e.Codes = r.strings("code")
 	e.Errno = int(r.int())
 	e.Panic = r.bool()
 	e.Stack = r.string()
+	n := r.int()
+	if n < 0 || n > int64(len(r.b))/3 { // each value takes at least three bytes
+		r.fail("bad value count")
+		return e
+	}
+	for range n {
+		e.Values = append(e.Values, Value{Code: r.string(), Fields: r.bytes(), Problem: r.string()})
+	}
+	e.Unregistered = r.strings("type name")
 	return e
+}
+
+// strings reads a count, then that many strings; what names them in the error.
+func (r *reader) strings(what string) []string {
+	n := r.int()
+	if n < 0 || n > int64(len(r.b)) { // each string takes at least one byte
+		r.fail("bad " + what + " count")
+		return nil
+	}
+	var out []string
+	for range n {
+		out = append(out, r.string())
+	}
+	return out
 }
 
 // Marshal encodes a control message. The encoding is a fixed sequence of varints and

@@ -70,7 +70,8 @@ func TestUnmarshalRejectsGarbage(t *testing.T) {
 }
 
 func TestMessagesRoundTrip(t *testing.T) {
-	we := &Error{Message: "sold out", Type: "*errors.errorString", Codes: []string{"a.b", "c"}, Errno: 2, Panic: true, Stack: "goroutine 1"}
+	we := &Error{Message: "sold out", Type: "*errors.errorString", Codes: []string{"a.b", "c"}, Errno: 2, Panic: true, Stack: "goroutine 1",
+		Values: []Value{{Code: "shop.out_of_stock", Fields: []byte{0xa1, 0x61, 0x4e, 0x02}}, {Code: "shop.bad", Problem: "cannot encode"}}, Unregistered: []string{"*shop.Other"}}
 	for _, tc := range []struct{ in, out Message }{
 		{&Ready{Version: 1, Pid: 1234}, &Ready{}},
 		{&Ready{Version: 1, Pid: 1234, Err: we}, &Ready{}},
@@ -198,7 +199,8 @@ func checkDecode(t *testing.T, typ byte, payload []byte) {
 
 // frameSeeds are streams of valid frames, and a few broken ones.
 func frameSeeds() [][]byte {
-	we := &Error{Message: "sold out", Type: "*errors.errorString", Codes: []string{"a.b", "c"}, Errno: 2, Panic: true, Stack: "goroutine 1"}
+	we := &Error{Message: "sold out", Type: "*errors.errorString", Codes: []string{"a.b", "c"}, Errno: 2, Panic: true, Stack: "goroutine 1",
+		Values: []Value{{Code: "shop.out_of_stock", Fields: []byte{0xa1, 0x61, 0x4e, 0x02}}, {Code: "shop.bad", Problem: "cannot encode"}}, Unregistered: []string{"*shop.Other"}}
 	one := func(typ byte, m Message) []byte { return AppendFrame(nil, typ, m) }
 	return [][]byte{
 		one(TypeTask, &Task{Version: Version, Func: "f", Arg: []byte{1, 2, 3}, Name: "Process-1", Ident: "1", ParentPid: 42, Worker: true, InitFunc: "i", InitArg: []byte{4}}),
