@@ -138,7 +138,8 @@ func protect(f func() error) (werr *wire.Error) {
 		if r := recover(); r != nil {
 			werr = &wire.Error{Message: fmt.Sprint(r), Type: fmt.Sprintf("%T", r), Panic: true, Stack: string(debug.Stack())}
 			if e, ok := r.(error); ok {
-				werr.Codes = toWire(e).Codes
+				ew := toWire(e)
+				werr.Codes, werr.Values = ew.Codes, ew.Values
 			}
 		}
 	}()

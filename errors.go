@@ -88,12 +88,15 @@ var (
 	ErrResultLost = errors.New("mp: the task ran, but its worker died before its result was sent")
 )
 
-// errorRegistry maps stable codes to sentinel errors, in registration order.
+// errorRegistry maps stable codes to sentinel errors, in registration order, and to error types
+// (RegisterErrorType). Sentinels and types share one space of codes.
 var errorRegistry struct {
 	sync.RWMutex
 	codes  []string
 	errs   []error
 	byCode map[string]error
+	types  map[string]*errorType       // by code
+	byType map[reflect.Type]*errorType // by the registered type
 }
 
 func init() {
@@ -161,6 +164,9 @@ func RegisterError(code string, err error) error {
 	if _, dup := errorRegistry.byCode[code]; dup {
 		panic("mp: RegisterError called twice for code " + code)
 	}
+	if et, dup := errorRegistry.types[code]; dup {
+		panic(fmt.Sprintf("mp: RegisterError(%q): the code is registered already, for the error type %s", code, et.typ))
+	}
 	errorRegistry.byCode[code] = err
 	errorRegistry.codes = append(errorRegistry.codes, code)
 	errorRegistry.errs = append(errorRegistry.errs, err)
@@ -168,7 +174,7 @@ func RegisterError(code string, err error) error {
 }
 
 // toWire flattens err for the control channel, keeping the codes of every registered sentinel it
-// matches and its errno, if any.
+// matches, its errno, if any, and the errors of registered types in its chain (typedToWire).
 func toWire(err error) *wire.Error {
 	we := &wire.Error{Message: err.Error(), Type: reflect.TypeOf(err).String()}
 	errorRegistry.RLock()
@@ -182,6 +188,7 @@ func toWire(err error) *wire.Error {
 	if errors.As(err, &errno) {
 		we.Errno = int(errno)
 	}
+	typedToWire(err, we)
 	return we
 }
 
@@ -201,32 +208,55 @@ func sentinels(we *wire.Error) []error {
 	return out
 }
 
-// fromWire rebuilds an error received from process name/pid.
+// fromWire rebuilds an error received from process name/pid: the errors of registered types in
+// its chain first (typedFromWire), then the sentinels it matched.
 func fromWire(name string, pid int, we *wire.Error) error {
+	typed, problem := typedFromWire(we)
+	errs := append(typed, sentinels(we)...)
 	if we.Panic {
-		return &PanicError{Name: name, Pid: pid, Value: we.Message, Stack: we.Stack, errs: sentinels(we)}
+		return &PanicError{Name: name, Pid: pid, Value: we.Message, Stack: we.Stack, errs: errs}
 	}
-	return &ProcessError{Name: name, Pid: pid, Message: we.Message, Type: we.Type, errs: sentinels(we)}
+	return &ProcessError{Name: name, Pid: pid, Message: we.Message, Type: we.Type, Unregistered: we.Unregistered, FieldsErr: problem, errs: errs}
 }
 
 // ProcessError is an error returned by a function that ran in a child process. It carries the
 // child's message, the Go type of the original error, and the child's name and pid. errors.Is
 // matches every registered sentinel (see RegisterError) the original error matched in the child,
-// and a syscall.Errno it wrapped.
+// and a syscall.Errno it wrapped. errors.As finds, with their fields, the errors of registered
+// types (see RegisterErrorType) that the original error's chain held in the child.
 type ProcessError struct {
 	Name    string // the child's process name
 	Pid     int    // the child's pid
 	Message string // the original error's message
 	Type    string // the original error's dynamic Go type, such as "*fs.PathError"
-	errs    []error
+	// Unregistered names the types of errors in the original error's chain, declared outside the
+	// standard library and mp, that are not registered with RegisterErrorType, such as
+	// "*main.QuotaError": errors.As cannot find them here until they are. Error mentions them.
+	Unregistered []string
+	// FieldsErr, when not nil, says why an error of a registered type in the original error's
+	// chain did not arrive: its fields could not be encoded in the child, or decoded here (an
+	// ErrDecode error). errors.As does not find that error; the rest of the ProcessError is
+	// intact, and FieldsErr is not in its chain (errors.Is(err, ErrDecode) stays false). Error
+	// mentions it.
+	FieldsErr error
+	errs      []error
 }
 
-// Error returns the child's message, prefixed with which process it came from.
+// Error returns the child's message, prefixed with which process it came from. It is followed by
+// how to register the types named in Unregistered, if any, and by FieldsErr, if set.
 func (e *ProcessError) Error() string {
-	return fmt.Sprintf("mp: process %s (pid %d): %s", e.Name, e.Pid, strings.TrimPrefix(e.Message, "mp: "))
+	msg := fmt.Sprintf("mp: process %s (pid %d): %s", e.Name, e.Pid, strings.TrimPrefix(e.Message, "mp: "))
+	if len(e.Unregistered) > 0 {
+		msg += " (register " + strings.Join(e.Unregistered, ", ") + " with mp.RegisterErrorType to receive it with errors.As)"
+	}
+	if e.FieldsErr != nil {
+		msg += " (" + strings.TrimPrefix(e.FieldsErr.Error(), "mp: ") + ")"
+	}
+	return msg
 }
 
-// Unwrap returns the registered sentinels the original error matched in the child.
+// Unwrap returns the errors of registered types the original error's chain held in the child,
+// rebuilt with their fields, then the registered sentinels it matched.
 func (e *ProcessError) Unwrap() []error { return e.errs }
 
 // PanicError reports a panic in a function that ran in a child process, with the child's stack.
@@ -243,7 +273,8 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("mp: process %s (pid %d) panicked: %s", e.Name, e.Pid, e.Value)
 }
 
-// Unwrap returns the registered sentinels the panic value matched, when it was an error.
+// Unwrap returns, when the panic value was an error, the errors of registered types in its chain
+// (see RegisterErrorType) and the registered sentinels it matched.
 func (e *PanicError) Unwrap() []error { return e.errs }
 
 // ExitError reports a child that ended without reporting a result: it called os.Exit with a
