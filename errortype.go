@@ -228,8 +228,14 @@ func typedFromWire(we *wire.Error) (errs []error, problem error) {
 var mpPackage = reflect.TypeFor[ProcessError]().PkgPath()
 
 // registrable reports whether an error of type t is worth a hint: a named type declared outside
-// the standard library and mp.
+// the standard library and mp, which RegisterErrorType would accept.
 func registrable(t reflect.Type) bool {
+	return userType(t) && errorTypeProblem(t) == ""
+}
+
+// userType reports whether t, or the type it points to, is a named type declared outside the
+// standard library and mp.
+func userType(t reflect.Type) bool {
 	nt := t
 	if nt.Kind() == reflect.Pointer {
 		nt = nt.Elem()
