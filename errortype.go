@@ -94,14 +94,14 @@ func RegisterErrorType[T error](code string) {
 			panic(fmt.Sprintf("mp: RegisterErrorType[%s](%q): values of %s cannot cross processes intact: %s", t, code, t, p))
 		}
 	}
-	what := "fields of the error " + t.String()
+	const what = "the fields of an error"
 	et := &errorType{code: code, typ: t, decode: func(b []byte) (error, error) {
 		var v T
 		if err := decodeValue(what, b, &v); err != nil {
 			return nil, err
 		}
 		if t.Kind() == reflect.Pointer && reflect.ValueOf(v).IsNil() {
-			return nil, fmt.Errorf("%w: %s: a nil %s", ErrDecode, what, t)
+			return nil, fmt.Errorf("%w: %s into %s: a nil pointer", ErrDecode, what, t)
 		}
 		return v, nil
 	}}
