@@ -46,7 +46,11 @@
 //     parent's unless redirected) and its control socket.
 //   - An error returned in a child keeps its identity: errors.Is matches every sentinel registered
 //     with RegisterError (this package's, and those of context, io, io/fs and os, are registered
-//     already) and a wrapped syscall.Errno; a panic is a *PanicError with the child's stack.
+//     already) and a wrapped syscall.Errno, and errors.As finds, with its exported fields, an error
+//     of a type registered with RegisterErrorType anywhere in the child's chain (Python's except
+//     with a custom exception class); decoding those fields runs none of the type's code. Any
+//     other error arrives as a *ProcessError with the child's message and type name, which says
+//     how to register a type of yours; a panic is a *PanicError with the child's stack.
 //   - A child that reaches mp without having called Init fails loudly and starts nothing: no fork
 //     bombs.
 //   - A pool worker that dies mid-task fails exactly the task it was running (ErrWorkerDied, with
