@@ -188,3 +188,22 @@ func TestRegisterErrorTypeRefuses(t *testing.T) {
 	// A type that passes every check: refused only because Init has run (TestMain calls it).
 	panics("after Init", "after mp.Init", func() { RegisterErrorType[*wrapsErrTagged]("mp.test.x") })
 }
+
+// FuzzErrorTypeFields feeds fromWire hostile field bytes for a registered type: it must return a
+// *ProcessError that either holds the rebuilt value or says in FieldsErr why it does not, and
+// keeps its sentinel either way.
+func FuzzErrorTypeFields(f *testing.F) {
+	good := toWire(&wireErr{Name: "a", Count: 3, Items: []int{1, 2}}).Values[0].Fields
+	for _, seed := range [][]byte{good, nil, {0xf6}, {0xa0}, {0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, []byte(strings.Repeat("\x81", 300))} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, fields []byte) {
+		we := &wire.Error{Message: "m", Codes: []string{"mp.test.wire_sentinel"}, Values: []wire.Value{{Code: "mp.test.wire_err", Fields: fields}}}
+		err := fromWire("w", 1, we)
+		var pe *ProcessError
+		var got *wireErr
+		if !errors.As(err, &pe) || !errors.Is(err, errWireSentinel) || errors.As(err, &got) != (pe.FieldsErr == nil) {
+			t.Fatalf("fromWire = %v (FieldsErr %v, value %v)", err, pe.FieldsErr, got)
+		}
+	})
+}
