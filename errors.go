@@ -147,7 +147,8 @@ func init() {
 //	var ErrSoldOut = mp.RegisterError("shop.sold_out", errors.New("sold out"))
 //
 // Register sentinels at package level, as functions are, so that parent and child agree. It
-// panics on an empty code, a nil error, or a code registered twice. The sentinels of this package,
+// panics on an empty code, a nil error, or a code registered twice (codes are shared with
+// RegisterErrorType, which registers error types whose fields travel). The sentinels of this package,
 // of context, io, io/fs and os are registered already.
 func RegisterError(code string, err error) error {
 	if code == "" {

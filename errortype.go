@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/mp-go/mp/internal/bootstrap"
 	"github.com/mp-go/mp/internal/wire"
@@ -230,8 +231,15 @@ var mpPackage = reflect.TypeFor[ProcessError]().PkgPath()
 // registrable reports whether an error of type t is worth a hint: a named type declared outside
 // the standard library and mp, which RegisterErrorType would accept.
 func registrable(t reflect.Type) bool {
-	return userType(t) && errorTypeProblem(t) == ""
+	if v, ok := registrableCache.Load(t); ok {
+		return v.(bool)
+	}
+	ok := userType(t) && errorTypeProblem(t) == ""
+	registrableCache.Store(t, ok)
+	return ok
 }
+
+var registrableCache sync.Map // reflect.Type → bool
 
 // userType reports whether t, or the type it points to, is a named type declared outside the
 // standard library and mp.
