@@ -39,6 +39,21 @@ func WithDaemon(daemon bool) ProcessOption {
 	})
 }
 
+// WithQuietFailures turns off the report of the process's failure when nothing observes it. By
+// default a child that fails — its function returns an error or panics, or it exits with a
+// non-zero status or dies of a signal this process did not send — and whose error nobody observes
+// (Wait, Start or Run returning it, or ExitCode read after it ended) is reported on standard
+// error, with its name, pid and error, and the first lines of a panic's stack: by Cleanup (and
+// Main), or when the *Process is garbage-collected, whichever comes first. That is what Python
+// does when it prints a failed child's traceback. Use this option for a child whose failure is
+// expected and of no interest.
+func WithQuietFailures() ProcessOption {
+	return processOptionFunc(func(p *Process) error {
+		p.quiet = true
+		return nil
+	})
+}
+
 // WithStdout sends the child's standard output to w instead of this process's standard output.
 // An *os.File is handed to the child as its descriptor; any other writer is fed by a goroutine
 // that copies from a pipe, and Wait returns once the copy is complete. A nil w discards the
