@@ -27,21 +27,23 @@ import (
 //	}
 //
 // It calls Init (in a child, Init runs the child's task and exits: Main goes no further), then
-// f with a ctx that is cancelled when the program receives SIGINT (Ctrl-C) or SIGTERM — an
+// f with a ctx that is cancelled when the program receives SIGINT (Ctrl-C) or, but on Windows, SIGTERM — an
 // orderly stop: Run, pools and whatever else f passes ctx to see it end, and context.Cause(ctx)
-// names the signal (the cause matches context.Canceled). A second signal ends the program at once, as it would without Main (its
-// children die with it). When f returns, or panics, Main calls Cleanup: it terminates the daemon
+// names the signal (the cause matches context.Canceled). A second signal, or one that comes
+// once f has returned, ends the program at once, as it would without Main (its children die
+// with it). When f returns, or panics, Main calls Cleanup: it terminates the daemon
 // children, waits for the others, and reports the failures of children nobody waited for. Then:
 //   - f returned nil: the program exits 0;
 //   - f returned an error after a signal: it exits 128+signal (130 for SIGINT), as a program
 //     killed by it would; the error is printed on standard error, prefixed with the program's
-//     name, unless it is only the ctx's context.Canceled;
+//     name, unless it matches context.Canceled (the ctx's own error, or its cause);
 //   - f returned another error: it is printed so, and the program exits 1;
 //   - f panicked: the panic goes on once Cleanup has returned.
 //
-// Main never returns. Unlike a defer mp.Cleanup() in main, it cannot be forgotten, and
-// os.Exit or log.Fatal in f cannot skip it: return an error instead. Init and Cleanup remain for
-// programs that want to arrange this themselves.
+// Main never returns. Unlike a defer mp.Cleanup() in main, it cannot be forgotten; but, as any
+// deferred call, it is skipped by os.Exit and log.Fatal in f, which end the program at once (the
+// children are killed with it): return an error instead. Init and Cleanup remain for programs
+// that arrange their exit themselves.
 func Main(f func(ctx context.Context) error) {
 	Init()
 	ctx, cancel := context.WithCancelCause(context.Background())
