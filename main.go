@@ -27,7 +27,7 @@ import (
 //	}
 //
 // It calls Init (in a child, Init runs the child's task and exits: Main goes no further), then
-// f with a ctx that is cancelled when the program receives SIGINT (Ctrl-C) or, but on Windows, SIGTERM — an
+// f with a ctx that is cancelled when the program receives SIGINT (Ctrl-C) or SIGTERM (SIGINT only on Windows) — an
 // orderly stop: Run, pools and whatever else f passes ctx to see it end, and context.Cause(ctx)
 // names the signal (the cause matches context.Canceled). A second signal, or one that comes
 // once f has returned, ends the program at once, as it would without Main (its children die

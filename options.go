@@ -41,7 +41,9 @@ func WithDaemon(daemon bool) ProcessOption {
 
 // WithQuietFailures turns off the report of the process's failure when nothing observes it. By
 // default a child that fails — its function returns an error or panics, or it exits with a
-// non-zero status or dies of a signal this process did not send — and whose error nobody observes
+// non-zero status or is killed by a signal, unless this process had signalled it (Terminate,
+// Kill, Signal, Cleanup ending a daemon) or Main was interrupted by that signal — and whose error
+// nobody observes
 // (Wait, Start or Run returning it, or ExitCode read after it ended) is reported on standard
 // error, with its name, pid and error, and the first lines of a panic's stack: by Cleanup (and
 // Main), or when the *Process is garbage-collected, whichever comes first. That is what Python
