@@ -39,16 +39,16 @@ func WithDaemon(daemon bool) ProcessOption {
 	})
 }
 
-// WithQuietFailures turns off the report of the process's failure when nothing observes it. By
-// default a child that fails — its function returns an error or panics, or it exits with a
-// non-zero status or is killed by a signal, unless this process had signalled it (Terminate,
-// Kill, Signal, Cleanup ending a daemon) or Main was interrupted by that signal — and whose error
-// nobody observes
-// (Wait, Start or Run returning it, or ExitCode read after it ended) is reported on standard
-// error, with its name, pid and error, and the first lines of a panic's stack: by Cleanup (and
-// Main), or when the *Process is garbage-collected, whichever comes first. That is what Python
-// does when it prints a failed child's traceback. Use this option for a child whose failure is
-// expected and of no interest.
+// WithQuietFailures turns off the report of the process's failure when nothing observes it.
+//
+// By default, a child that fails and whose error nobody observes is reported on standard error,
+// with its name, pid and error, and the first lines of a panic's stack, as Python prints a failed
+// child's traceback: by Cleanup (and so by Main), or when its *Process is garbage-collected,
+// whichever comes first. A child fails when its function returns an error or panics, or it exits
+// with a non-zero status or is killed by a signal — unless this process had signalled it
+// (Terminate, Kill, Signal, Cleanup ending a daemon) or the signal is the one that interrupted
+// Main. Its error is observed when Wait, Start or Run returns it, or ExitCode is read after it
+// ended. Use this option for a child whose failure is expected and of no interest.
 func WithQuietFailures() ProcessOption {
 	return processOptionFunc(func(p *Process) error {
 		p.quiet = true
