@@ -111,9 +111,10 @@ func runHelper(mode string) {
 		fmt.Println("pids", strings.Join(pids, " "))
 		check(procs[4].Kill())
 		if how == "wait" {
-			for _, p := range procs[:3] {
-				fmt.Println("wait:", p.Wait(ctx) != nil)
-			}
+			// Observed: two by Wait, one by reading its exit code, as Python's join and exitcode.
+			fmt.Println("wait:", procs[0].Wait(ctx) != nil, procs[2].Wait(ctx) != nil)
+			<-procs[1].Done()
+			fmt.Println("exit code:", procs[1].ExitCode())
 		}
 	case mode == "main:join":
 		// mp.Main joins a non-daemon child, and reports one that failed unobserved.
@@ -124,6 +125,14 @@ func runHelper(mode string) {
 			check(f.Start(ctx))
 			fmt.Printf("pids %d %d\n", n.Pid(), f.Pid())
 			return nil
+		})
+	case mode == "main:panic":
+		// A panicking main function still joins its non-daemon child before the panic goes on.
+		mp.Main(func(ctx context.Context) error {
+			n := mp.NewProcess(Touch, TouchArg{Path: os.Getenv("MP_TEST_TOUCH"), After: 300 * time.Millisecond})
+			check(n.Start(ctx))
+			fmt.Printf("pids %d\n", n.Pid())
+			panic("main panics on purpose")
 		})
 	case mode == "main:error":
 		mp.Main(func(ctx context.Context) error {

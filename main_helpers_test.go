@@ -43,7 +43,8 @@ func helperStderr(cmd *exec.Cmd) string { return cmd.Stderr.(*strings.Builder).S
 // TestUnobservedFailuresReported: a parent that never waits for its failing children returns
 // through Cleanup, which names each on standard error with its pid and error, and the panicking
 // function's frame; children this process ended itself (a daemon Cleanup terminates, a child it
-// killed) are not failures. With Wait, or WithQuietFailures, nothing is printed.
+// killed) are not failures. With Wait (or ExitCode read once it ended), or WithQuietFailures,
+// nothing is printed.
 func TestUnobservedFailuresReported(t *testing.T) {
 	for _, how := range []string{"nowait", "wait", "quiet"} {
 		t.Run(how, func(t *testing.T) {
@@ -55,6 +56,9 @@ func TestUnobservedFailuresReported(t *testing.T) {
 				t.Fatalf("helper exited %d; stdout %q", code, rest)
 			}
 			waitGone(t, pids...)
+			if how == "wait" && rest != "wait: true true\nexit code: 1\n" {
+				t.Errorf("helper said %q", rest)
+			}
 			if how != "nowait" {
 				if stderr != "" {
 					t.Fatalf("the parent %s, and something was reported:\n%s", how, stderr)
@@ -102,6 +106,21 @@ func TestMainJoinsChildren(t *testing.T) {
 	}
 	if want := "mp: child process failer (pid " + itoa(pids[1]) + ") failed"; !strings.Contains(helperStderr(cmd), want) {
 		t.Errorf("stderr lacks %q:\n%s", want, helperStderr(cmd))
+	}
+	waitGone(t, pids...)
+}
+
+// TestMainPanic: when Main's function panics, the non-daemon child is still joined, and then the
+// panic goes on as Go's own: its message on standard error, exit status 2.
+func TestMainPanic(t *testing.T) {
+	touch := filepath.Join(t.TempDir(), "touched")
+	cmd, out, _ := startHelper(t, "", "main:panic", "MP_TEST_TOUCH="+touch)
+	pids := readPids(t, out)
+	if code, _ := finish(t, cmd, out); code != 2 || !strings.Contains(helperStderr(cmd), "panic: main panics on purpose") {
+		t.Fatalf("helper exited %d with stderr %q; want 2 and the panic", code, helperStderr(cmd))
+	}
+	if b, err := os.ReadFile(touch); err != nil || string(b) != "done" {
+		t.Fatalf("the non-daemon child was not waited for: %q, %v", b, err)
 	}
 	waitGone(t, pids...)
 }
