@@ -13,7 +13,9 @@ import (
 	"github.com/mp-go/mp/internal/wire"
 )
 
-// Init must be the first statement of main, and of TestMain in tests that start processes:
+// Init must be the first statement of main, and of TestMain in tests that start processes. Main
+// calls it for you, and Cleanup, and is the simplest main; Init and Cleanup are for programs that
+// arrange their exit themselves:
 //
 //	func main() {
 //		mp.Init()

@@ -79,8 +79,10 @@ func ActiveChildren() []*Process {
 
 // Cleanup applies Python's exit rules to this process's children: it terminates the daemon
 // children, then waits for every child to end. A child that has not ended after three seconds is
-// named, with its pid, on standard error, once; Cleanup then goes on waiting. Put it at the top of
-// main, right after Init:
+// named, with its pid, on standard error, once; Cleanup then goes on waiting. Last, it reports on
+// standard error every child that failed and whose error nobody observed (see WithQuietFailures),
+// as Python prints a failed child's traceback. Main calls it for you; if you do not use Main, put
+// it at the top of main, right after Init:
 //
 //	func main() {
 //		mp.Init()
@@ -98,6 +100,7 @@ func Cleanup() {
 		}
 	}
 	waitChildren(os.Stderr, cleanupPatience)
+	reportUnobserved(failureWriter())
 }
 
 // cleanupPatience is how long Cleanup waits in silence before it says which children it waits for.

@@ -388,10 +388,11 @@ func (c *conn) readError(ctx context.Context, err error) error {
 }
 
 // violation closes the Conn, whose stream can no longer be trusted, and returns the ErrProtocol
-// error that says why.
+// error that says why, and its likeliest cause: within a process Recv is serialised, so a broken
+// stream most often means that two processes used copies of one end at once.
 func (c *conn) violation(why string) error {
 	c.close()
-	return fmt.Errorf("%w: %s; the Conn is closed", ErrProtocol, why)
+	return fmt.Errorf("%w: %s; the Conn is closed (were two processes reading one end of the pipe at once, or writing to it? each reads ahead, so they split each other's messages: give each its own Pipe, or guard the end with an mp.Lock)", ErrProtocol, why)
 }
 
 // complete takes a received message's descriptors, and closes the descriptors nobody claims.

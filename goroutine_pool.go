@@ -163,6 +163,14 @@ func NewGoroutinePool(ctx context.Context, opts ...PoolOption) (*GoroutinePool, 
 	return p, nil
 }
 
+// The errors of calls a *GoroutinePool refuses or drops once it is shut down; each matches
+// ErrClosed.
+var (
+	errGoroutinePoolShutDown      = fmt.Errorf("%w: the *mp.GoroutinePool was shut down (Shutdown or Close was called) and takes no new work", ErrClosed)
+	errGoroutinePoolClosedQueued  = fmt.Errorf("%w: the *mp.GoroutinePool was closed (Close was called) before this call ran", ErrClosed)
+	errGoroutinePoolClosedRunning = fmt.Errorf("%w: the *mp.GoroutinePool was closed (Close was called) while this call ran", ErrClosed)
+)
+
 // zero reports whether p is nil or a zero GoroutinePool, not made by NewGoroutinePool: every
 // call on it fails with ErrClosed, and Shutdown and Close do nothing.
 func (p *GoroutinePool) zero() bool { return p == nil || p.running == nil }
@@ -195,7 +203,7 @@ func (p *GoroutinePool) executeAll(ctx context.Context, calls []*Call) bool {
 	if p.state != poolOpen {
 		p.mu.Unlock()
 		for _, c := range calls {
-			c.complete(nil, 0, ErrClosed)
+			c.complete(nil, 0, errGoroutinePoolShutDown)
 		}
 		return false
 	}
@@ -472,10 +480,10 @@ func (p *GoroutinePool) Close() error {
 	p.wake.Broadcast()
 	p.mu.Unlock()
 	for _, c := range queued {
-		p.abort(c, ErrClosed)
+		p.abort(c, errGoroutinePoolClosedQueued)
 	}
 	for _, c := range running {
-		p.abort(c, ErrClosed)
+		p.abort(c, errGoroutinePoolClosedRunning)
 	}
 	waitCallbacks(p)
 	return nil

@@ -86,6 +86,72 @@ func runHelper(mode string) {
 		sdctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		fmt.Println("shutdown:", p.Shutdown(sdctx))
+	case strings.HasPrefix(mode, "unobserved:"):
+		// Children that fail, and a parent that returns through Cleanup: without Wait (their
+		// failures are reported), with Wait, or with WithQuietFailures (nothing is).
+		how := strings.TrimPrefix(mode, "unobserved:")
+		defer mp.Cleanup()
+		var opts []mp.ProcessOption
+		if how == "quiet" {
+			opts = append(opts, mp.WithQuietFailures())
+		}
+		procs := []*mp.Process{
+			mp.NewProcess(Fail, "unobserved", append(opts, mp.WithName("failer"))...),
+			mp.NewProcess(Panic, "unobserved", append(opts, mp.WithName("panicker"))...),
+			mp.NewProcess(Exit, 3, append(opts, mp.WithName("exiter"))...),
+			// Ended by this process, not failures: a daemon that Cleanup terminates, a child killed.
+			mp.NewProcess(Sleep, time.Hour, mp.WithName("daemon"), mp.WithDaemon(true)),
+			mp.NewProcess(Sleep, time.Hour, mp.WithName("killed")),
+		}
+		var pids []string
+		for _, p := range procs {
+			check(p.Start(ctx))
+			pids = append(pids, strconv.Itoa(p.Pid()))
+		}
+		fmt.Println("pids", strings.Join(pids, " "))
+		check(procs[4].Kill())
+		if how == "wait" {
+			// Observed: two by Wait, one by reading its exit code, as Python's join and exitcode.
+			fmt.Println("wait:", procs[0].Wait(ctx) != nil, procs[2].Wait(ctx) != nil)
+			<-procs[1].Done()
+			fmt.Println("exit code:", procs[1].ExitCode())
+		}
+	case mode == "main:join":
+		// mp.Main joins a non-daemon child, and reports one that failed unobserved.
+		mp.Main(func(ctx context.Context) error {
+			n := mp.NewProcess(Touch, TouchArg{Path: os.Getenv("MP_TEST_TOUCH"), After: 300 * time.Millisecond})
+			check(n.Start(ctx))
+			f := mp.NewProcess(Fail, "in main", mp.WithName("failer"))
+			check(f.Start(ctx))
+			fmt.Printf("pids %d %d\n", n.Pid(), f.Pid())
+			return nil
+		})
+	case mode == "main:panic":
+		// A panicking main function still joins its non-daemon child before the panic goes on.
+		mp.Main(func(ctx context.Context) error {
+			n := mp.NewProcess(Touch, TouchArg{Path: os.Getenv("MP_TEST_TOUCH"), After: 300 * time.Millisecond})
+			check(n.Start(ctx))
+			fmt.Printf("pids %d\n", n.Pid())
+			panic("main panics on purpose")
+		})
+	case mode == "main:error":
+		mp.Main(func(ctx context.Context) error {
+			return errors.New("the main function failed on purpose")
+		})
+	case mode == "main:sigint":
+		// SIGINT cancels Main's ctx: the pool's task sees it end, the function returns, and
+		// Cleanup terminates the daemon child.
+		mp.Main(func(ctx context.Context) error {
+			d := mp.NewProcess(Sleep, time.Hour, mp.WithDaemon(true))
+			check(d.Start(ctx))
+			p, err := mp.NewPool(ctx, mp.WithWorkers(1))
+			check(err)
+			defer p.Close()
+			fmt.Printf("pids %d %d\n", d.Pid(), p.Pids()[0])
+			_, err = mp.Apply(ctx, p, SleepSquare, int(time.Hour/time.Millisecond))
+			fmt.Printf("apply: %v; cause: %v\n", err, context.Cause(ctx))
+			return err
+		})
 	case mode == "numcpu":
 		fmt.Printf("numcpu %d\n", mp.NumCPU())
 	case mode == "replaced":

@@ -39,6 +39,23 @@ func WithDaemon(daemon bool) ProcessOption {
 	})
 }
 
+// WithQuietFailures turns off the report of the process's failure when nothing observes it.
+//
+// By default, a child that fails and whose error nobody observes is reported on standard error,
+// with its name, pid and error, and the first lines of a panic's stack, as Python prints a failed
+// child's traceback: by Cleanup (and so by Main), or when its *Process is garbage-collected,
+// whichever comes first. A child fails when its function returns an error or panics, or it exits
+// with a non-zero status or is killed by a signal — unless this process had signalled it
+// (Terminate, Kill, Signal, Cleanup ending a daemon) or the signal is the one that interrupted
+// Main. Its error is observed when Wait, Start or Run returns it, or ExitCode is read after it
+// ended. Use this option for a child whose failure is expected and of no interest.
+func WithQuietFailures() ProcessOption {
+	return processOptionFunc(func(p *Process) error {
+		p.quiet = true
+		return nil
+	})
+}
+
 // WithStdout sends the child's standard output to w instead of this process's standard output.
 // An *os.File is handed to the child as its descriptor; any other writer is fed by a goroutine
 // that copies from a pipe, and Wait returns once the copy is complete. A nil w discards the

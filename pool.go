@@ -283,8 +283,18 @@ func (p *Pool) closedErr() error {
 	if p.state == poolBroken {
 		return p.brokenErr
 	}
-	return ErrClosed
+	if p.state == poolShuttingDown {
+		return errPoolShuttingDown
+	}
+	return errPoolShutDown
 }
+
+// The errors of work a *Pool refuses or drops once it is shut down; each matches ErrClosed.
+var (
+	errPoolShuttingDown = fmt.Errorf("%w: the *mp.Pool is shutting down (Shutdown was called) and takes no new work", ErrClosed)
+	errPoolShutDown     = fmt.Errorf("%w: the *mp.Pool was shut down (Shutdown or Close was called) and takes no new work", ErrClosed)
+	errPoolClosedQueued = fmt.Errorf("%w: the *mp.Pool was closed (Close was called) before this task ran", ErrClosed)
+)
 
 // workerFailedStart counts a worker that never became ready, and breaks the pool after three in a
 // row.
@@ -557,7 +567,7 @@ func (p *Pool) Close() error {
 	}
 	p.mu.Unlock()
 	for _, j := range q {
-		j.complete(nil, 0, ErrClosed)
+		j.complete(nil, 0, errPoolClosedQueued)
 	}
 	p.owners.Wait()
 	p.initFDsOnce.Do(func() { closeFDs(p.cfg.initFDs) })

@@ -45,11 +45,15 @@ type Process struct {
 	env       []string
 	// cancelGrace is how long Run lets the function take to return once its ctx is cancelled.
 	cancelGrace time.Duration
+	quiet       bool // WithQuietFailures: an unobserved failure is not reported
 
 	mu      sync.Mutex
 	started bool
 	cmd     *exec.Cmd
 	pid     atomic.Int64
+	// signalled is set before this process sends the child a signal: an exit caused by it is
+	// not reported as an unobserved failure.
+	signalled atomic.Bool
 
 	// wmu serialises writes to the control socket: the task, then perhaps a cancel.
 	wmu  sync.Mutex
@@ -63,6 +67,7 @@ type Process struct {
 	err       error
 	result    []byte
 	hasResult bool
+	failure   *failure // the record of an unobserved failure, or nil (see failures.go)
 	exitCode  atomic.Int64
 }
 
@@ -137,9 +142,9 @@ func (p *Process) Pid() int { return int(p.pid.Load()) }
 // String describes the process as Python's repr does, for logs: name, pid and state.
 func (p *Process) String() string {
 	state := "initial"
-	switch {
-	case p.ExitCode() != -1:
-		state = "stopped exitcode=" + strconv.Itoa(p.ExitCode())
+	switch code := int(p.exitCode.Load()); {
+	case code != -1:
+		state = "stopped exitcode=" + strconv.Itoa(code)
 	case p.Alive():
 		state = "started"
 	}
@@ -177,6 +182,7 @@ func (p *Process) Start(ctx context.Context) error {
 	case <-p.ready:
 		if p.readyErr != nil {
 			<-p.done
+			p.observe()
 			return p.readyErr
 		}
 		return nil
@@ -184,11 +190,13 @@ func (p *Process) Start(ctx context.Context) error {
 		select {
 		case <-p.ready:
 			if p.readyErr == nil {
-				return nil // it ran and ended already
+				return nil // it ran and ended already: Wait tells how
 			}
+			p.observe()
 			return p.readyErr
 		default:
 		}
+		p.observe()
 		return p.err
 	case <-ctx.Done():
 		p.Kill()
@@ -200,6 +208,7 @@ func (p *Process) Start(ctx context.Context) error {
 			}
 		default:
 		}
+		p.observe()
 		return ctx.Err()
 	}
 }
@@ -320,6 +329,7 @@ func (p *Process) own(conn *os.File, task []byte, fds []int) {
 	if st != nil {
 		p.exitCode.Store(int64(exitCode(st)))
 	}
+	p.recordFailure()
 	removeActive(p)
 	close(p.done)
 }
@@ -392,11 +402,13 @@ func (p *Process) Wait(ctx context.Context) error {
 	}
 	select {
 	case <-p.done: // an ended process wins over an ended ctx
+		p.observe()
 		return p.err
 	default:
 	}
 	select {
 	case <-p.done:
+		p.observe()
 		return p.err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -425,7 +437,17 @@ func (p *Process) Alive() bool {
 // ExitCode returns the exit code in Python's convention: 0 when the function returned nil, 1 when
 // it returned an error or panicked, n when the child called os.Exit(n), minus the signal number
 // when a signal killed it, and -1 before it has ended (or when it never started).
-func (p *Process) ExitCode() int { return int(p.exitCode.Load()) }
+//
+// Reading the exit code of a process that has ended counts as observing how it ended, as Wait
+// does: a failure is then not reported as unobserved (see WithQuietFailures).
+func (p *Process) ExitCode() int {
+	select {
+	case <-p.done:
+		p.observe()
+	default:
+	}
+	return int(p.exitCode.Load())
+}
 
 // Terminate asks the process to end with SIGTERM, as Python's terminate. It does not wait: follow
 // it with Wait. It is a no-op on a process that has ended.
@@ -448,6 +470,7 @@ func (p *Process) Signal(sig os.Signal) error {
 	if cmd == nil || !p.Alive() {
 		return nil
 	}
+	p.signalled.Store(true)
 	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("mp: signalling %s (pid %d): %w", p.name, p.Pid(), err)
 	}
@@ -502,8 +525,10 @@ func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOpt
 	case <-p.done:
 	case <-ctx.Done():
 		p.cancel()
+		p.observe()
 		return zero, ctx.Err()
 	}
+	p.observe()
 	if p.err != nil {
 		return zero, p.err
 	}

@@ -21,7 +21,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log"
 	"os"
 	"time"
 
@@ -42,23 +41,24 @@ var Func = mp.Register("hello.func", func(ctx context.Context, a Args) (struct{}
 	return struct{}{}, nil
 })
 
+// unit is how long the child sleeps; the parent sleeps two units.
+var unit time.Duration
+
 func main() {
-	mp.Init()
-	defer mp.Cleanup()
+	// mp.Main is Python's if __name__ == "__main__": main(). In a child it runs the child's
+	// task and exits; here it runs this function, then waits for the children, as Python's exit
+	// does, and exits 1 with the error if the function returns one.
+	mp.Main(func(ctx context.Context) error {
+		flag.DurationVar(&unit, "unit", time.Second, "the child sleeps one unit, the parent two")
+		flag.Parse()
 
-	var unit time.Duration
-	flag.DurationVar(&unit, "unit", time.Second, "the child sleeps one unit, the parent two")
-	flag.Parse()
-	ctx := context.Background()
-
-	p := mp.NewProcess(Func, Args{N: 1, Sleep: unit})
-	if err := p.Start(ctx); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("parent: started %s (pid %d); sleeping %v\n", p.Name(), p.Pid(), 2*unit)
-	time.Sleep(2 * unit)
-	fmt.Printf("parent: I am the main process; my pid=%d ppid=%d\n", os.Getpid(), os.Getppid())
-	if err := p.Wait(ctx); err != nil {
-		log.Fatal(err)
-	}
+		p := mp.NewProcess(Func, Args{N: 1, Sleep: unit})
+		if err := p.Start(ctx); err != nil {
+			return err
+		}
+		fmt.Printf("parent: started %s (pid %d); sleeping %v\n", p.Name(), p.Pid(), 2*unit)
+		time.Sleep(2 * unit)
+		fmt.Printf("parent: I am the main process; my pid=%d ppid=%d\n", os.Getpid(), os.Getppid())
+		return p.Wait(ctx)
+	})
 }
