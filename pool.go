@@ -291,9 +291,10 @@ func (p *Pool) closedErr() error {
 
 // The errors of work a *Pool refuses or drops once it is shut down; each matches ErrClosed.
 var (
-	errPoolShuttingDown = fmt.Errorf("%w: the *mp.Pool is shutting down (Shutdown was called) and takes no new work", ErrClosed)
-	errPoolShutDown     = fmt.Errorf("%w: the *mp.Pool was shut down (Shutdown or Close was called) and takes no new work", ErrClosed)
-	errPoolClosedQueued = fmt.Errorf("%w: the *mp.Pool was closed (Close was called) before this task ran", ErrClosed)
+	errPoolShuttingDown  = fmt.Errorf("%w: the *mp.Pool is shutting down (Shutdown was called) and takes no new work", ErrClosed)
+	errPoolShutDown      = fmt.Errorf("%w: the *mp.Pool was shut down (Shutdown or Close was called) and takes no new work", ErrClosed)
+	errPoolClosedQueued  = fmt.Errorf("%w: the *mp.Pool was closed (Close was called) before this task ran", ErrClosed)
+	errPoolClosedRunning = fmt.Errorf("%w: the *mp.Pool was closed (Close was called) while this task ran", ErrClosed)
 )
 
 // workerFailedStart counts a worker that never became ready, and breaks the pool after three in a

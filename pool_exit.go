@@ -46,7 +46,7 @@ func (w *worker) exit(startErr error) {
 		f.j.stopTimer()
 		err := f.err
 		if state == poolClosed {
-			err = ErrClosed
+			err = errPoolClosedRunning
 		}
 		f.j.complete(nil, 0, err)
 	}
