@@ -62,6 +62,7 @@ type Call struct {
 	Retries int
 
 	impl     callImpl
+	inline   bool // encode big values inline, not by shared memory: the argument leaves the machine (Arg)
 	finished atomic.Bool
 	job      *job           // when a *Pool runs the call as a job: aborted through it, with no closure
 	gpool    *GoroutinePool // when a GoroutinePool runs the call: aborted through it
@@ -121,6 +122,7 @@ func (c *Call) Arg() ([]byte, error) {
 	if c == nil || c.impl == nil {
 		return nil, fmt.Errorf("%w: Arg of a nil or zero *mp.Call", ErrInvalidOption)
 	}
+	c.inline = true
 	b, fds, err := c.impl.encode()
 	if err != nil {
 		return nil, err

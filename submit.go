@@ -79,7 +79,7 @@ func newTaskCall[T, R any](ctx context.Context, ex Executor, f *Func[T, R], arg 
 }
 
 func (c *taskCall[T, R]) encode() ([]byte, []int, error) {
-	return encodeArg("argument of "+c.f.name, c.arg)
+	return encodeWith("argument of "+c.f.name, c.arg, true, !c.Call.inline)
 }
 
 func (c *taskCall[T, R]) finish(value []byte, _ int, err error) {

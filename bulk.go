@@ -1,0 +1,261 @@
+package mp
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/mp-go/mp/internal/shm"
+	"github.com/mp-go/mp/internal/sys"
+)
+
+// Big values travel through shared memory. A []byte, a string or a slice of plain numbers of
+// BulkThreshold bytes or more, at the top of a task argument or in a struct field, slice element
+// or pointer inside it, is copied once into a new anonymous shared memory segment (a memfd on
+// Linux), and the message carries the segment's descriptor instead of the bytes, as it carries a
+// handle's: a handleRef of kind "bulk" whose Meta is the value's size in bytes. The receiver
+// checks that one descriptor arrived for it, that the segment's real size (fstat) is the size
+// announced and a whole number of the slot's elements, and that the slot is of a type a bulk
+// value may fill; it then maps the segment read-only, copies the bytes into a new value of the
+// slot's type, unmaps it and closes the descriptor, on every path. A receiver therefore never
+// maps more than the sender put into a segment, and the value it gets is its own: nothing is
+// shared once it is decoded, so its lifetime is that of any Go value.
+//
+// The sender keeps the segment of a value it encoded in a small cache, keyed by the value's
+// address, length and type, and checks the bytes against the segment on a hit (a memcmp, no
+// allocation): N pending calls with the same big argument cost one segment, not N copies, and
+// a value changed in place between two calls is encoded anew. The cache holds at most
+// bulkCacheEntries segments of bulkCacheBytes in all, and lets go of a segment bulkCacheIdle after
+// its last use; a message sent keeps its segment alive by its own descriptor until it is
+// delivered, whatever the cache does.
+//
+// Where the platform has no shared memory segments (Windows) the value is encoded inline.
+// Results of pool tasks and values on a Queue are encoded inline for now.
+
+// BulkThreshold is the size, in bytes, from which a []byte, string or slice of plain numbers in a
+// task argument or a Conn message travels through shared memory instead of inside the message.
+// Below it, copying through the pipe costs less than making a segment (about 60 µs, measured on
+// Linux with memfd_create, ftruncate, mmap and munmap); above it, the one copy into the segment
+// replaces the encoding, the pipe transfer and the decoding.
+const BulkThreshold = 1 << 20
+
+// bulkThreshold is BulkThreshold, changed by tests.
+var bulkThreshold = BulkThreshold
+
+const (
+	bulkCacheEntries = 4
+	bulkCacheBytes   = 1 << 30
+	bulkCacheIdle    = 2 * time.Second
+)
+
+// bulkKind is the Kind of a handleRef that carries a bulk value.
+const bulkKind = "bulk"
+
+// bulkElem returns the size of the elements of t when values of t may travel as bulk values:
+// []byte, string, or a slice of plain numbers.
+func bulkElem(t reflect.Type) (int, bool) {
+	switch {
+	case t.Kind() == reflect.String:
+		return 1, true
+	case t.Kind() == reflect.Slice && plainType(t.Elem()) && t.Elem().Size() > 0:
+		return int(t.Elem().Size()), true
+	}
+	return 0, false
+}
+
+// mayBulkCache caches mayBulk by type.
+var mayBulkCache sync.Map // reflect.Type → bool
+
+// mayBulk reports whether a value of type t can contain a value that travels as a bulk value.
+func mayBulk(t reflect.Type) bool {
+	if v, ok := mayBulkCache.Load(t); ok {
+		return v.(bool)
+	}
+	mayBulkCache.Store(t, false) // while computing, as mayHold
+	r := computeMayBulk(t)
+	mayBulkCache.Store(t, r)
+	return r
+}
+
+func computeMayBulk(t reflect.Type) bool {
+	if _, ok := bulkElem(t); ok {
+		return true
+	}
+	if isHandleType(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return mayBulk(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && mayBulk(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bulkBytes returns the memory of v, a value of a bulk type.
+func bulkBytes(v reflect.Value) []byte {
+	if v.Kind() == reflect.String {
+		s := v.String()
+		return unsafe.Slice(unsafe.StringData(s), len(s))
+	}
+	n := v.Len() * int(v.Type().Elem().Size())
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(v.UnsafePointer()), n)
+}
+
+// addBulk puts the bytes of v, a value of a bulk type of at least bulkThreshold bytes, into a
+// shared memory segment and records a duplicate of its descriptor at path. It reports false,
+// with nothing recorded, when the platform has no segments: v then travels inline.
+func addBulk(v reflect.Value, path []int, where string, out *outHandles) (bool, error) {
+	if len(out.fds) >= sys.MaxFDs {
+		return false, nil // no room for another descriptor: inline
+	}
+	b := bulkBytes(v)
+	fd, err := bulkCache.segment(b, v.Type())
+	if err == shm.ErrNotSupported {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: a shared memory segment for %d bytes: %v", ErrEncode, where, len(b), err)
+	}
+	out.refs = append(out.refs, handleRef{Path: path, Kind: bulkKind, Meta: strconv.Itoa(len(b))})
+	out.fds = append(out.fds, fd)
+	out.bulks++
+	return true, nil
+}
+
+// bulkEntry is a segment of the cache.
+type bulkEntry struct {
+	ptr  unsafe.Pointer
+	n    int
+	t    reflect.Type
+	seg  *shm.Segment
+	last time.Time
+}
+
+// bulkSegments is the sender's cache of segments (see the comment at the top of this file).
+type bulkSegments struct {
+	mu      sync.Mutex
+	entries []*bulkEntry
+	timer   *time.Timer
+}
+
+var bulkCache bulkSegments
+
+// segment returns a new descriptor of a segment holding b, the memory of a value of type t.
+func (c *bulkSegments) segment(b []byte, t reflect.Type) (int, error) {
+	ptr := unsafe.Pointer(unsafe.SliceData(b))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.entries {
+		if e.ptr == ptr && e.n == len(b) && e.t == t {
+			if bytes.Equal(e.seg.Mem, b) {
+				e.last = time.Now()
+				return e.seg.Dup()
+			}
+			c.drop(i) // changed in place since: encode it anew
+			break
+		}
+	}
+	seg, err := shm.CreateAnon("mp-bulk", len(b))
+	if err != nil {
+		return -1, err
+	}
+	copy(seg.Mem, b)
+	fd, err := seg.Dup()
+	if err != nil {
+		seg.Close()
+		return -1, err
+	}
+	total := len(b)
+	for _, e := range c.entries {
+		total += e.n
+	}
+	for len(c.entries) > 0 && (len(c.entries) >= bulkCacheEntries || total > bulkCacheBytes) {
+		total -= c.entries[0].n
+		c.drop(0) // the oldest
+	}
+	if len(b) <= bulkCacheBytes {
+		// The entry keeps the value's address: a value that is garbage and whose memory is
+		// reused for another is told apart by the comparison of its bytes.
+		c.entries = append(c.entries, &bulkEntry{ptr: ptr, n: len(b), t: t, seg: seg, last: time.Now()})
+		if c.timer == nil {
+			c.timer = time.AfterFunc(bulkCacheIdle, c.expire)
+		}
+	} else {
+		seg.Close()
+	}
+	return fd, nil
+}
+
+// drop lets go of entry i. The caller holds c.mu.
+func (c *bulkSegments) drop(i int) {
+	c.entries[i].seg.Close()
+	c.entries = append(c.entries[:i], c.entries[i+1:]...)
+}
+
+// expire lets go of the segments unused for bulkCacheIdle.
+func (c *bulkSegments) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for i := 0; i < len(c.entries); {
+		if now.Sub(c.entries[i].last) >= bulkCacheIdle {
+			c.drop(i)
+		} else {
+			i++
+		}
+	}
+	c.timer = nil
+	if len(c.entries) > 0 {
+		c.timer = time.AfterFunc(bulkCacheIdle, c.expire)
+	}
+}
+
+// fillBulk builds the bulk value described by ref from fds (which it owns) and stores it in slot.
+func fillBulk(slot reflect.Value, ref handleRef, fds []int) error {
+	defer closeFDs(fds)
+	if len(fds) != 1 {
+		return fmt.Errorf("a bulk value with %d descriptors", len(fds))
+	}
+	for slot.Kind() == reflect.Pointer {
+		if slot.IsNil() {
+			// The encoder's copy holds a pointer to a nil slice, which CBOR carries as nil.
+			slot.Set(reflect.New(slot.Type().Elem()))
+		}
+		slot = slot.Elem()
+	}
+	st := slot.Type()
+	elem, ok := bulkElem(st)
+	if !ok {
+		return fmt.Errorf("a bulk value arrived where the receiver has a %s", st)
+	}
+	size, err := strconv.Atoi(ref.Meta)
+	if err != nil || size <= 0 || size%elem != 0 {
+		return fmt.Errorf("a bulk value of size %q for a %s", ref.Meta, st)
+	}
+	mem, unmap, err := mapBulk(fds[0], size)
+	if err != nil {
+		return err
+	}
+	defer unmap()
+	if st.Kind() == reflect.String {
+		slot.SetString(string(mem))
+		return nil
+	}
+	xs := reflect.MakeSlice(st, size/elem, size/elem)
+	copy(bulkBytes(xs), mem)
+	slot.Set(xs)
+	return nil
+}
