@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/mp-go/mp/internal/shm"
 	"github.com/mp-go/mp/internal/sys"
 )
@@ -258,4 +259,23 @@ func fillBulk(slot reflect.Value, ref handleRef, fds []int) error {
 	copy(bulkBytes(xs), mem)
 	slot.Set(xs)
 	return nil
+}
+
+// decodeResult decodes a task's result, b with the descriptors of its segments fds (which it
+// owns), into *v. A result carries bulk values only: a reference of another kind, which a worker
+// never sends, is an ErrDecode error.
+func decodeResult[T any](what string, b []byte, fds []int, v *T) error {
+	if hasHandles(b) {
+		var tag cbor.RawTag
+		var env envelope
+		if codecDec.Unmarshal(b, &tag) == nil && codecDec.Unmarshal(tag.Content, &env) == nil {
+			for _, ref := range env.Refs {
+				if ref.Kind != bulkKind {
+					closeFDs(fds)
+					return fmt.Errorf("%w: %s: a handle (%s) in a result", ErrDecode, what, ref.describe())
+				}
+			}
+		}
+	}
+	return decodeArg(what, b, fds, v)
 }

@@ -124,7 +124,6 @@ func (o *outHandles) close() {
 // shared memory when bulk is set too (bulk.go); the descriptors returned belong to the caller
 // (closeFDs).
 func encodeWith(what string, v any, allow, bulk bool) ([]byte, []int, error) {
-	bulk = bulk && allow
 	if v == nil || !mayHold(reflect.TypeOf(v)) && !(bulk && mayBulk(reflect.TypeOf(v))) {
 		b, err := marshalValue(what, v)
 		return b, nil, err

@@ -97,7 +97,14 @@ func (j *job) stopTimer() {
 }
 
 func (j *job) complete(value []byte, done int, err error) bool {
+	return j.completeFDs(value, nil, done, err)
+}
+
+// completeFDs is complete for a result that came with the descriptors of its shared memory
+// segments, which it owns.
+func (j *job) completeFDs(value []byte, rfds []int, done int, err error) bool {
 	if !j.finished.CompareAndSwap(false, true) {
+		closeFDs(rfds)
 		return false
 	}
 	if j.nfds > 0 {
@@ -109,7 +116,7 @@ func (j *job) complete(value []byte, done int, err error) bool {
 	if stop := j.stopCtx.Load(); stop != nil {
 		(*stop)()
 	}
-	j.call.complete(value, done, err)
+	j.call.completeFDs(value, rfds, done, err)
 	return true
 }
 

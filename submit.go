@@ -84,8 +84,10 @@ func (c *taskCall[T, R]) encode() ([]byte, []int, error) {
 
 func (c *taskCall[T, R]) finish(value []byte, _ int, err error) {
 	var r R
-	if err == nil {
-		err = decodeValue("result of "+c.f.name, value, &r)
+	if fds := c.takeResFDs(); err == nil {
+		err = decodeResult("result of "+c.f.name, value, fds, &r)
+	} else {
+		closeFDs(fds)
 	}
 	if err != nil {
 		var zero R

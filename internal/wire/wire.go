@@ -17,8 +17,9 @@ import (
 )
 
 // Version is the control protocol version. A child that receives a Task of another version
-// refuses it in its Ready frame.
-const Version = 1
+// refuses it in its Ready frame. Version 2 added TypeReplyFDs: a worker sends frames on the
+// control socket after its handshake.
+const Version = 2
 
 // Frame types.
 const (
@@ -31,6 +32,10 @@ const (
 	TypeAbort  byte = 7 // parent → worker: cancel call ID (payload: the ID as a uvarint)
 	TypeRetire byte = 8 // parent → worker: finish the calls received, then exit
 	TypeFDs    byte = 9 // parent → worker: the descriptors of call ID's handles, attached (payload: ID and count, by AppendPair)
+	// TypeReplyFDs: worker → parent, on the control socket, before the Reply to call ID: the
+	// descriptors of the shared memory segments its result refers to, attached (payload: ID and
+	// count, by AppendPair).
+	TypeReplyFDs byte = 10
 )
 
 // HeaderSize is the size of a frame header in bytes.
