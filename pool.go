@@ -122,8 +122,8 @@ func (j *job) completeFDs(value []byte, rfds []int, done int, err error) bool {
 
 // Execute starts c on the pool's workers; it is the Executor method that Apply, Submit, Map and
 // the MapSeq functions call, and code outside this package rarely needs it. It encodes the
-// argument in the caller, passing the handles it holds to the worker by descriptor, and queues
-// the call. A call on a pool that was shut down fails with ErrClosed.
+// argument in the caller, passing the handles it holds to the worker by descriptor and its big
+// values by shared memory (see BulkThreshold), and queues the call. A call on a pool that was shut down fails with ErrClosed.
 func (p *Pool) Execute(ctx context.Context, c *Call) (abort func(cause error)) {
 	j, err := p.newJob(c)
 	if err != nil {
