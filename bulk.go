@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -21,8 +23,8 @@ import (
 // handle's: a handleRef of kind "bulk" whose Meta is the value's size in bytes. The receiver
 // checks that one descriptor arrived for it, that the segment's real size (fstat) is the size
 // announced and a whole number of the slot's elements, and that the slot is of a type a bulk
-// value may fill; it then maps the segment read-only, copies the bytes into a new value of the
-// slot's type, unmaps it and closes the descriptor, on every path. A receiver therefore never
+// value may fill; it then reads the segment (pread, nothing is mapped) into a new value of the
+// slot's type, and closes the descriptor, on every path. A receiver therefore never
 // maps more than the sender put into a segment, and the value it gets is its own: nothing is
 // shared once it is decoded, so its lifetime is that of any Go value.
 //
@@ -133,7 +135,23 @@ func addBulk(v reflect.Value, path []int, where string, out *outHandles) (bool, 
 	out.refs = append(out.refs, handleRef{Path: path, Kind: bulkKind, Meta: strconv.Itoa(len(b))})
 	out.fds = append(out.fds, fd)
 	out.bulks++
+	bulkSent.Store(true)
 	return true, nil
+}
+
+// bulkReceived and bulkSent record that a big value was decoded or encoded since a worker last
+// looked (collectAfterBulk).
+var bulkReceived, bulkSent atomic.Bool
+
+// collectAfterBulk runs a collection in a worker whose call has just received or sent a big value:
+// the value is garbage once its call is over, and collecting it at once lets the next call's
+// value reuse its memory instead of growing the heap to twice its size (GOGC's default) before
+// the collector runs. The collection costs little: a big value has no pointers to scan.
+func collectAfterBulk() {
+	r, s := bulkReceived.Swap(false), bulkSent.Swap(false)
+	if r || s {
+		runtime.GC()
+	}
 }
 
 // bulkEntry is a segment of the cache.
@@ -246,17 +264,24 @@ func fillBulk(slot reflect.Value, ref handleRef, fds []int) error {
 	if err != nil || size <= 0 || size%elem != 0 {
 		return fmt.Errorf("a bulk value of size %q for a %s", ref.Meta, st)
 	}
-	mem, unmap, err := mapBulk(fds[0], size)
-	if err != nil {
+	// The size was checked against the segment's before anything is allocated.
+	if err := checkBulkSize(fds[0], size); err != nil {
 		return err
 	}
-	defer unmap()
 	if st.Kind() == reflect.String {
-		slot.SetString(string(mem))
+		b := make([]byte, size)
+		if err := readBulk(fds[0], b); err != nil {
+			return err
+		}
+		slot.SetString(unsafe.String(unsafe.SliceData(b), size)) // b is not used again
+		bulkReceived.Store(true)
 		return nil
 	}
 	xs := reflect.MakeSlice(st, size/elem, size/elem)
-	copy(bulkBytes(xs), mem)
+	if err := readBulk(fds[0], bulkBytes(xs)); err != nil {
+		return err
+	}
+	bulkReceived.Store(true)
 	slot.Set(xs)
 	return nil
 }

@@ -2,7 +2,12 @@ package mp
 
 import "errors"
 
-// mapBulk is not supported on Windows, where no bulk value is sent.
-func mapBulk(fd, size int) ([]byte, func(), error) {
-	return nil, nil, errors.New("a bulk value: no shared memory segments on this platform")
+// readBulk is not supported on Windows, where no bulk value is sent.
+func readBulk(fd int, dst []byte) error {
+	return errors.New("a bulk value: no shared memory segments on this platform")
+}
+
+// checkBulkSize is not supported on Windows, where no bulk value is sent.
+func checkBulkSize(fd, size int) error {
+	return errors.New("a bulk value: no shared memory segments on this platform")
 }

@@ -99,6 +99,7 @@ func workerMain(conn *os.File, ctl sys.FDReader, callFD, replyFD, slotsFD int, t
 			if err := out.write(buf); err != nil {
 				bootstrap.KillSelf()
 			}
+			collectAfterBulk()
 		case wire.TypeRetire:
 			Cleanup()
 			os.Exit(0)
