@@ -17,15 +17,15 @@ import (
 )
 
 // Big values travel through shared memory. A []byte, a string or a slice of plain numbers of
-// BulkThreshold bytes or more, at the top of a task argument or in a struct field, slice element
-// or pointer inside it, is copied once into a new anonymous shared memory segment (a memfd on
+// BulkThreshold bytes or more — a task argument or result, or a struct field, slice element or
+// pointer target inside one, or the same in a Conn message — is copied once into a new anonymous shared memory segment (a memfd on
 // Linux), and the message carries the segment's descriptor instead of the bytes, as it carries a
 // handle's: a handleRef of kind "bulk" whose Meta is the value's size in bytes. The receiver
 // checks that one descriptor arrived for it, that the segment's real size (fstat) is the size
 // announced and a whole number of the slot's elements, and that the slot is of a type a bulk
 // value may fill; it then reads the segment (pread, nothing is mapped) into a new value of the
 // slot's type, and closes the descriptor, on every path. A receiver therefore never
-// maps more than the sender put into a segment, and the value it gets is its own: nothing is
+// allocates more than the sender put into a segment, and the value it gets is its own: nothing is
 // shared once it is decoded, so its lifetime is that of any Go value.
 //
 // The sender keeps the segment of a value it encoded in a small cache, keyed by the value's
@@ -36,8 +36,13 @@ import (
 // its last use; a message sent keeps its segment alive by its own descriptor until it is
 // delivered, whatever the cache does.
 //
-// Where the platform has no shared memory segments (Windows) the value is encoded inline.
-// Results of pool tasks and values on a Queue are encoded inline for now.
+// A pool task's result travels the same way: the worker sends the segments' descriptors on the
+// control socket ahead of its reply (reply_fds.go). Where the platform has no shared memory
+// segments (Windows) the value is encoded inline, as it is, for now, in a Queue item, the result
+// of mp.Run or of a Process, a value behind an interface (a field of type any), a map, and a Map
+// chunk's results; and in Call.Arg, whose bytes leave the machine. The receiver's copy is made
+// with pread, so the value it decodes is its own Go memory, garbage collected as any other: no
+// mapping outlives its message.
 
 // BulkThreshold is the size, in bytes, from which a []byte, string or slice of plain numbers in a
 // task argument or a Conn message travels through shared memory instead of inside the message.
@@ -45,9 +50,6 @@ import (
 // Linux with memfd_create, ftruncate, mmap and munmap); above it, the one copy into the segment
 // replaces the encoding, the pipe transfer and the decoding.
 const BulkThreshold = 1 << 20
-
-// bulkThreshold is BulkThreshold, changed by tests.
-var bulkThreshold = BulkThreshold
 
 const (
 	bulkCacheEntries = 4
@@ -117,7 +119,7 @@ func bulkBytes(v reflect.Value) []byte {
 	return unsafe.Slice((*byte)(v.UnsafePointer()), n)
 }
 
-// addBulk puts the bytes of v, a value of a bulk type of at least bulkThreshold bytes, into a
+// addBulk puts the bytes of v, a value of a bulk type of at least BulkThreshold bytes, into a
 // shared memory segment and records a duplicate of its descriptor at path. It reports false,
 // with nothing recorded, when the platform has no segments: v then travels inline.
 func addBulk(v reflect.Value, path []int, where string, out *outHandles) (bool, error) {

@@ -4,6 +4,7 @@ package mp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strconv"
 	"testing"
@@ -175,5 +176,26 @@ func TestBulkHostile(t *testing.T) {
 	}
 	if after := fdCount(t); after != before {
 		t.Fatalf("%d descriptors before, %d after: a hostile reference leaked some", before, after)
+	}
+}
+
+// A big value sent over a Conn travels by shared memory and arrives intact.
+func TestBulkConn(t *testing.T) {
+	a, b, err := Pipe[bulkHolder]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	big := bigBytes(5 << 20)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { done <- a.Send(ctx, bulkHolder{Name: "conn", Seq: big}) }()
+	got, err := b.Recv(ctx)
+	if err != nil || got.Name != "conn" || !bytes.Equal(got.Seq, big) {
+		t.Fatalf("Recv: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
