@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 )
@@ -197,5 +198,34 @@ func TestBulkConn(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkBulk measures one encode and decode of a []byte inline and by shared memory (a
+// value changed since its last send, so the cache does not help): the measure of
+// BulkThreshold.
+func BenchmarkBulk(b *testing.B) {
+	for _, size := range []int{1 << 20, 4 << 20, 64 << 20} {
+		v := bigBytes(size)
+		for _, shared := range []bool{false, true} {
+			name := fmt.Sprintf("%dKiB/inline", size>>10)
+			if shared {
+				name = fmt.Sprintf("%dKiB/shm", size>>10)
+			}
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					v[0]++
+					enc, fds, err := encodeWith("arg", v, true, shared)
+					if err != nil || (len(fds) == 1) != shared {
+						b.Fatal(len(fds), err)
+					}
+					var got []byte
+					if err := decodeArg("arg", enc, fds, &got); err != nil || len(got) != size {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
