@@ -20,11 +20,12 @@ import (
 const (
 	// knucTasks is how many tasks get the sequence.
 	knucTasks = 7
-	// knucSize is the sequence's length in bytes.
-	knucSize = 64 << 20
 	// memPoll is how often the memory sampler reads /proc while a run is under way.
 	memPoll = 5 * time.Millisecond
 )
+
+// knucSize is the sequence's length in bytes: 64 MiB; the unit tests make it smaller.
+var knucSize = 64 << 20
 
 // KCounts are the counts of the 4 nucleotides (k=1), then of the 16 pairs (k=2, overlapping).
 type KCounts [20]uint64
@@ -64,13 +65,15 @@ func countK(seq []byte) KCounts {
 }
 
 var (
-	knucOnce sync.Once
-	knucSeq  []byte
+	knucMu  sync.Mutex
+	knucSeq []byte
 )
 
 // Sequence returns the 64 MiB sequence of knucleotide: A, C, G and T from a fixed generator.
 func Sequence() []byte {
-	knucOnce.Do(func() {
+	knucMu.Lock()
+	defer knucMu.Unlock()
+	if len(knucSeq) != knucSize {
 		knucSeq = make([]byte, knucSize)
 		x := uint64(0x9e3779b97f4a7c15)
 		for i := range knucSeq {
@@ -79,7 +82,7 @@ func Sequence() []byte {
 			x ^= x << 17
 			knucSeq[i] = "ACGT"[x>>62]
 		}
-	})
+	}
 	return knucSeq
 }
 
