@@ -229,3 +229,36 @@ func BenchmarkBulk(b *testing.B) {
 		}
 	}
 }
+
+// argExecutor runs nothing: it takes each call's argument with Arg, as an executor that sends
+// calls off the machine does, and fails the call with what it got.
+type argExecutor struct{ got chan []byte }
+
+func (e argExecutor) Workers() int { return 1 }
+
+func (e argExecutor) Execute(ctx context.Context, c *Call) func(error) {
+	b, err := c.Arg()
+	if err == nil {
+		e.got <- b
+		err = errors.New("not run")
+	}
+	c.Finish(Result{Err: err})
+	return func(error) {}
+}
+
+var bulkLen = Register("test.bulk_len", func(ctx context.Context, b []byte) (int, error) { return len(b), nil })
+
+// Call.Arg, whose bytes leave the machine, has big values inline, for Submit and for Map.
+func TestBulkArgInline(t *testing.T) {
+	ctx := context.Background()
+	ex := argExecutor{got: make(chan []byte, 4)}
+	big := bigBytes(2 << 20)
+	Submit(ctx, ex, bulkLen, big).Wait(ctx)
+	Map(ctx, ex, bulkLen, [][]byte{big})
+	for range 2 {
+		b := <-ex.got
+		if hasHandles(b) || len(b) < len(big) {
+			t.Fatalf("Arg: %d bytes, handles %v; want the value inline", len(b), hasHandles(b))
+		}
+	}
+}

@@ -30,6 +30,9 @@ type caller interface {
 	// inlineResult re-encodes a result encoded by runOneShared, with its descriptors (which it
 	// owns), as runOne would have: for a caller that passes the bytes on.
 	inlineResult(value []byte, fds []int) ([]byte, error)
+	// inlineArg re-encodes an argument (chunk items, or one when chunk is 0) whose big values
+	// went to shared memory, with their descriptors (which it owns), inline.
+	inlineArg(arg []byte, fds []int, chunk int) ([]byte, error)
 	// runChunk runs the function on each of n arguments encoded as one slice, in order, stopping
 	// at the first error or panic. It returns the encoded results of the first done arguments
 	// and, if done < n, the error of argument number done. It owns fds.
@@ -77,6 +80,23 @@ func (f *Func[T, R]) run(ctx context.Context, arg []byte, fds []int, timeout tim
 		return nil, nil, werr
 	}
 	return out, rfds, nil
+}
+
+// inlineArg is caller.inlineArg.
+func (f *Func[T, R]) inlineArg(arg []byte, fds []int, chunk int) ([]byte, error) {
+	if chunk > 0 {
+		xs, err := decodeSlice[T]("arguments of "+f.name, arg, fds, chunk)
+		if err != nil {
+			return nil, err
+		}
+		b, _, err := encodeSlice("arguments of "+f.name, xs, false)
+		return b, err
+	}
+	var x T
+	if err := decodeArg("argument of "+f.name, arg, fds, &x); err != nil {
+		return nil, err
+	}
+	return encodeValue("argument of "+f.name, x)
 }
 
 // inlineResult is caller.inlineResult.
