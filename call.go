@@ -24,6 +24,15 @@ type caller interface {
 	// runOne runs the function on one encoded argument and returns the encoded result, or the
 	// error (a panic included). It owns fds.
 	runOne(ctx context.Context, arg []byte, fds []int, timeout time.Duration) ([]byte, *wire.Error)
+	// runOneShared is runOne for a worker process: a big result goes by shared memory (bulk.go),
+	// its descriptors returned with it, which the caller owns.
+	runOneShared(ctx context.Context, arg []byte, fds []int, timeout time.Duration) ([]byte, []int, *wire.Error)
+	// inlineResult re-encodes a result encoded by runOneShared, with its descriptors (which it
+	// owns), as runOne would have: for a caller that passes the bytes on.
+	inlineResult(value []byte, fds []int) ([]byte, error)
+	// inlineArg re-encodes an argument (chunk items, or one when chunk is 0) whose big values
+	// went to shared memory, with their descriptors (which it owns), inline.
+	inlineArg(arg []byte, fds []int, chunk int) ([]byte, error)
 	// runChunk runs the function on each of n arguments encoded as one slice, in order, stopping
 	// at the first error or panic. It returns the encoded results of the first done arguments
 	// and, if done < n, the error of argument number done. It owns fds.
@@ -36,25 +45,67 @@ func (f *Func[T, R]) prepare(arg []byte, fds []int) (func(context.Context) ([]by
 	if err := decodeArg("argument of "+f.name, arg, fds, &x); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) ([]byte, error) { return f.runEncode(ctx, x, 0) }, nil
+	return func(ctx context.Context) ([]byte, error) {
+		b, _, err := f.runEncode(ctx, x, 0, false)
+		return b, err
+	}, nil
 }
 
 // runOne is caller.runOne: a pool call of one argument (Submit, Apply).
 func (f *Func[T, R]) runOne(ctx context.Context, arg []byte, fds []int, timeout time.Duration) ([]byte, *wire.Error) {
+	out, _, werr := f.run(ctx, arg, fds, timeout, false)
+	return out, werr
+}
+
+// runOneShared is caller.runOneShared.
+func (f *Func[T, R]) runOneShared(ctx context.Context, arg []byte, fds []int, timeout time.Duration) ([]byte, []int, *wire.Error) {
+	return f.run(ctx, arg, fds, timeout, true)
+}
+
+// run is runOne, passing a big result by shared memory when bulk is set.
+func (f *Func[T, R]) run(ctx context.Context, arg []byte, fds []int, timeout time.Duration, bulk bool) ([]byte, []int, *wire.Error) {
 	var x T
 	if err := decodeArg("argument of "+f.name, arg, fds, &x); err != nil {
-		return nil, toWire(err)
+		return nil, nil, toWire(err)
 	}
 	var out []byte
+	var rfds []int
 	werr := protect(func() error {
 		var err error
-		out, err = f.runEncode(ctx, x, timeout)
+		out, rfds, err = f.runEncode(ctx, x, timeout, bulk)
 		return err
 	})
 	if werr != nil {
-		return nil, werr
+		closeFDs(rfds)
+		return nil, nil, werr
 	}
-	return out, nil
+	return out, rfds, nil
+}
+
+// inlineArg is caller.inlineArg.
+func (f *Func[T, R]) inlineArg(arg []byte, fds []int, chunk int) ([]byte, error) {
+	if chunk > 0 {
+		xs, err := decodeSlice[T]("arguments of "+f.name, arg, fds, chunk)
+		if err != nil {
+			return nil, err
+		}
+		b, _, err := encodeSlice("arguments of "+f.name, xs, false)
+		return b, err
+	}
+	var x T
+	if err := decodeArg("argument of "+f.name, arg, fds, &x); err != nil {
+		return nil, err
+	}
+	return encodeValue("argument of "+f.name, x)
+}
+
+// inlineResult is caller.inlineResult.
+func (f *Func[T, R]) inlineResult(value []byte, fds []int) ([]byte, error) {
+	var r R
+	if err := decodeResult("result of "+f.name, value, fds, &r); err != nil {
+		return nil, err
+	}
+	return encodeValue("result of "+f.name, r)
 }
 
 // runChunk is caller.runChunk: a chunk of a Map or MapSeq (even a chunk of one item). It checks
@@ -91,13 +142,14 @@ func (f *Func[T, R]) runChunk(ctx context.Context, args []byte, fds []int, n int
 }
 
 // runEncode runs the function on x, bounded by timeout when it is positive, and encodes its
-// result.
-func (f *Func[T, R]) runEncode(ctx context.Context, x T, timeout time.Duration) ([]byte, error) {
+// result, its big values by shared memory when bulk is set (the descriptors returned are the
+// caller's).
+func (f *Func[T, R]) runEncode(ctx context.Context, x T, timeout time.Duration, bulk bool) ([]byte, []int, error) {
 	r, err := runWithTimeout(ctx, f.name, timeout, f.fn, x)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return encodeValue("result of "+f.name, r)
+	return encodeWith("result of "+f.name, r, false, bulk)
 }
 
 // runWithTimeout calls fn(ctx, x). A positive timeout bounds the call: fn's ctx ends after it,

@@ -83,14 +83,23 @@ func workerMain(conn *os.File, ctl sys.FDReader, callFD, replyFD, slotsFD int, t
 				fmt.Fprintf(os.Stderr, "mp: worker %d: bad call frame (%v); exiting\n", os.Getpid(), err)
 				os.Exit(3)
 			}
-			reply := w.serve(&c)
+			reply, rfds := w.serve(&c)
 			if reply == nil {
 				continue // taken back by the parent
+			}
+			if len(rfds) > 0 {
+				// The result's segments go first, on the control socket (reply_fds.go).
+				err := sys.WriteWithFDs(conn, wire.AppendPair(nil, wire.TypeReplyFDs, c.ID, uint64(len(rfds))), rfds)
+				closeFDs(rfds)
+				if err != nil {
+					bootstrap.KillSelf()
+				}
 			}
 			buf = wire.AppendFrame(buf[:0], wire.TypeReply, reply)
 			if err := out.write(buf); err != nil {
 				bootstrap.KillSelf()
 			}
+			collectAfterBulk()
 		case wire.TypeRetire:
 			Cleanup()
 			os.Exit(0)
@@ -169,9 +178,9 @@ func (w *workerState) watchAborts(ctl sys.FDReader) {
 	}
 }
 
-// serve runs one call and returns its reply, or nil when the parent took the call back before it
-// started.
-func (w *workerState) serve(c *wire.Call) *wire.Reply {
+// serve runs one call and returns its reply, with the descriptors of its result's shared memory
+// segments (bulk.go), or nil when the parent took the call back before it started.
+func (w *workerState) serve(c *wire.Call) (*wire.Reply, []int) {
 	var fds []int
 	if c.FDs > 0 {
 		fds = w.takeFDs(c.ID)
@@ -187,10 +196,11 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 		w.running, w.cancel = 0, nil
 		w.mu.Unlock()
 		closeFDs(fds)
-		return nil
+		return nil, nil
 	}
 
 	reply := &wire.Reply{ID: c.ID}
+	var rfds []int
 	e, ok := lookup(c.Func)
 	switch {
 	case !ok:
@@ -199,7 +209,7 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 	case c.Chunk > 0:
 		reply.Value, reply.Done, reply.Err = e.runChunk(ctx, c.Arg, fds, c.Chunk, time.Duration(c.Timeout))
 	default:
-		reply.Value, reply.Err = e.runOne(ctx, c.Arg, fds, time.Duration(c.Timeout))
+		reply.Value, rfds, reply.Err = e.runOneShared(ctx, c.Arg, fds, time.Duration(c.Timeout))
 		if reply.Err == nil {
 			reply.Done = 1
 		}
@@ -209,5 +219,5 @@ func (w *workerState) serve(c *wire.Call) *wire.Reply {
 	w.mu.Lock()
 	w.running, w.cancel = 0, nil
 	w.mu.Unlock()
-	return reply
+	return reply, rfds
 }

@@ -135,7 +135,7 @@ func init() {
 // encodeValue encodes v, which may not hold handles; what says what it is ("argument", "result")
 // for the error message.
 func encodeValue(what string, v any) ([]byte, error) {
-	b, _, err := encodeWith(what, v, false)
+	b, _, err := encodeWith(what, v, false, false)
 	return b, err
 }
 
@@ -222,7 +222,7 @@ func encodeSlice[T any](what string, xs []T, allow bool) ([]byte, []int, error) 
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs)*size)
 		return append([]byte(nil), raw...), nil, nil
 	}
-	return encodeWith(what, xs, allow)
+	return encodeWith(what, xs, allow, allow)
 }
 
 // decodeSlice decodes n values encoded by encodeSlice, building their handles over fds, which it

@@ -62,6 +62,8 @@ type Call struct {
 	Retries int
 
 	impl     callImpl
+	inline   bool  // encode big values inline, not by shared memory: the argument leaves the machine (Arg)
+	resFDs   []int // the descriptors of the result's segments, while finish runs (bulk.go)
 	finished atomic.Bool
 	job      *job           // when a *Pool runs the call as a job: aborted through it, with no closure
 	gpool    *GoroutinePool // when a GoroutinePool runs the call: aborted through it
@@ -121,9 +123,16 @@ func (c *Call) Arg() ([]byte, error) {
 	if c == nil || c.impl == nil {
 		return nil, fmt.Errorf("%w: Arg of a nil or zero *mp.Call", ErrInvalidOption)
 	}
+	c.inline = true
 	b, fds, err := c.impl.encode()
 	if err != nil {
 		return nil, err
+	}
+	if len(fds) > 0 && onlyBulk(b) {
+		// A Map chunk's big items went to shared memory: put them back inline.
+		if e, ok := lookup(c.Func); ok {
+			return e.inlineArg(b, fds, c.Chunk)
+		}
 	}
 	if len(fds) > 0 {
 		closeFDs(fds)
@@ -144,11 +153,28 @@ func (c *Call) Finish(r Result) bool {
 }
 
 func (c *Call) complete(value []byte, done int, err error) bool {
+	return c.completeFDs(value, nil, done, err)
+}
+
+// completeFDs is complete for a result whose big values arrived in shared memory segments, fds,
+// which it owns: finish takes them from resFDs, and those it leaves are closed.
+func (c *Call) completeFDs(value []byte, fds []int, done int, err error) bool {
 	if c == nil || c.impl == nil || !c.finished.CompareAndSwap(false, true) {
+		closeFDs(fds)
 		return false
 	}
+	c.resFDs = fds
 	c.impl.finish(value, done, err)
+	closeFDs(c.resFDs)
+	c.resFDs = nil
 	return true
+}
+
+// takeResFDs returns the descriptors of the result's segments, which the caller owns from then on.
+func (c *Call) takeResFDs() []int {
+	fds := c.resFDs
+	c.resFDs = nil
+	return fds
 }
 
 // completeLocal completes a call that ran in this process with the outcome runLocal stored.
@@ -195,6 +221,14 @@ type encodedCall struct {
 func (c *encodedCall) encode() ([]byte, []int, error) { return c.arg, nil, nil }
 
 func (c *encodedCall) finish(value []byte, done int, err error) {
+	if fds := c.takeResFDs(); err == nil && (len(fds) > 0 || hasHandles(value)) {
+		// The bytes go on elsewhere: put the big values back inline.
+		if e, ok := lookup(c.Func); ok {
+			value, err = e.inlineResult(value, fds)
+		} else {
+			closeFDs(fds)
+		}
+	}
 	c.done(Result{Value: value, Done: done, Err: err})
 }
 

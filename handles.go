@@ -107,8 +107,10 @@ func isHandleType(t reflect.Type) bool {
 
 // outHandles collects the handles of one message being encoded.
 type outHandles struct {
-	refs []handleRef
-	fds  []int
+	refs  []handleRef
+	fds   []int
+	bulk  bool // big values go by shared memory (bulk.go)
+	bulks int  // how many of refs are bulk values
 }
 
 func (o *outHandles) close() {
@@ -118,16 +120,17 @@ func (o *outHandles) close() {
 	o.fds = nil
 }
 
-// encodeWith encodes v, passing the handles it holds when allow is set; the descriptors returned
-// belong to the caller (closeFDs).
-func encodeWith(what string, v any, allow bool) ([]byte, []int, error) {
-	if v == nil || !mayHold(reflect.TypeOf(v)) {
+// encodeWith encodes v, passing the handles it holds when allow is set, and its big values by
+// shared memory when bulk is set too (bulk.go); the descriptors returned belong to the caller
+// (closeFDs).
+func encodeWith(what string, v any, allow, bulk bool) ([]byte, []int, error) {
+	if v == nil || !mayHold(reflect.TypeOf(v)) && !(bulk && mayBulk(reflect.TypeOf(v))) {
 		b, err := marshalValue(what, v)
 		return b, nil, err
 	}
-	var out outHandles
+	out := outHandles{bulk: bulk}
 	rv, changed, err := stripHandles(reflect.ValueOf(v), nil, what, &out)
-	if err == nil && changed && !allow {
+	if err == nil && len(out.refs) > out.bulks && !allow {
 		err = fmt.Errorf("%w: %s holds a handle (%s), and handles travel only in task arguments and over a Conn", ErrEncode, what, out.refs[0].describe())
 	}
 	if err != nil {
@@ -147,8 +150,8 @@ func encodeWith(what string, v any, allow bool) ([]byte, []int, error) {
 	return env, out.fds, nil
 }
 
-// encodeArg encodes a task argument, which may carry handles.
-func encodeArg(what string, v any) ([]byte, []int, error) { return encodeWith(what, v, true) }
+// encodeArg encodes a task argument, which may carry handles and big values by shared memory.
+func encodeArg(what string, v any) ([]byte, []int, error) { return encodeWith(what, v, true, true) }
 
 func (r handleRef) describe() string {
 	if r.Kind == "mp" {
@@ -161,8 +164,21 @@ func (r handleRef) describe() string {
 // path to one), recording each handle in out.
 func stripHandles(v reflect.Value, path []int, where string, out *outHandles) (reflect.Value, bool, error) {
 	t := v.Type()
-	if !mayHold(t) {
+	if !mayHold(t) && !(out.bulk && mayBulk(t)) {
 		return v, false, nil
+	}
+	if out.bulk {
+		if elem, ok := bulkElem(t); ok {
+			// Its elements hold no handles: it travels whole, inline or by shared memory.
+			if v.Len()*elem < BulkThreshold {
+				return v, false, nil
+			}
+			added, err := addBulk(v, path, where, out)
+			if err != nil || !added {
+				return v, false, err
+			}
+			return reflect.Zero(t), true, nil
+		}
 	}
 	if t.Kind() == reflect.Interface {
 		if v.IsNil() {
@@ -217,7 +233,7 @@ func stripHandles(v reflect.Value, path []int, where string, out *outHandles) (r
 		var cp reflect.Value
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if !f.IsExported() || !mayHold(f.Type) {
+			if !f.IsExported() || !mayHold(f.Type) && !(out.bulk && mayBulk(f.Type)) {
 				continue
 			}
 			fv, changed, err := stripHandles(v.Field(i), append(path[:len(path):len(path)], i), where+"."+f.Name, out)
@@ -429,6 +445,9 @@ func fillHandle(root reflect.Value, ref handleRef, fds []int) (any, error) {
 	if err != nil {
 		closeFDs(fds)
 		return nil, err
+	}
+	if ref.Kind == bulkKind {
+		return nil, fillBulk(slot, ref, fds)
 	}
 	st := slot.Type()
 	if ref.Kind == "mp" {

@@ -97,7 +97,14 @@ func (j *job) stopTimer() {
 }
 
 func (j *job) complete(value []byte, done int, err error) bool {
+	return j.completeFDs(value, nil, done, err)
+}
+
+// completeFDs is complete for a result that came with the descriptors of its shared memory
+// segments, which it owns.
+func (j *job) completeFDs(value []byte, rfds []int, done int, err error) bool {
 	if !j.finished.CompareAndSwap(false, true) {
+		closeFDs(rfds)
 		return false
 	}
 	if j.nfds > 0 {
@@ -109,14 +116,14 @@ func (j *job) complete(value []byte, done int, err error) bool {
 	if stop := j.stopCtx.Load(); stop != nil {
 		(*stop)()
 	}
-	j.call.complete(value, done, err)
+	j.call.completeFDs(value, rfds, done, err)
 	return true
 }
 
 // Execute starts c on the pool's workers; it is the Executor method that Apply, Submit, Map and
 // the MapSeq functions call, and code outside this package rarely needs it. It encodes the
-// argument in the caller, passing the handles it holds to the worker by descriptor, and queues
-// the call. A call on a pool that was shut down fails with ErrClosed.
+// argument in the caller, passing the handles it holds to the worker by descriptor and its big
+// values by shared memory (see BulkThreshold), and queues the call. A call on a pool that was shut down fails with ErrClosed.
 func (p *Pool) Execute(ctx context.Context, c *Call) (abort func(cause error)) {
 	j, err := p.newJob(c)
 	if err != nil {

@@ -229,7 +229,8 @@ func (fp *fakeProc) run(refuse error) {
 				fp.env.t.Errorf("fake worker %d: bad call frame %+v", fp.n, c)
 				return
 			}
-			reply := fp.ws.serve(&c)
+			reply, rfds := fp.ws.serve(&c)
+			closeFDs(rfds) // the fake workers' results are small
 			if reply == nil {
 				continue // taken back by the parent
 			}

@@ -60,6 +60,7 @@ type worker struct {
 	readerIdle bool // the reader waits, not reading
 
 	rr    *replyReader  // replies; read by the reader, or by a direct caller
+	rfds  replyFDs      // descriptors of results, ahead of their replies
 	kick  chan struct{} // wakes the writer
 	rkick chan struct{} // wakes the reader
 	quit  chan struct{}
@@ -268,6 +269,7 @@ func (w *worker) own(task *wire.Task, handshake chan<- error) {
 	<-writerDone
 	w.reap()
 	<-w.dead
+	w.rfds.drain()
 	w.amu.Lock()
 	w.conn.Close()
 	w.amu.Unlock()
@@ -446,16 +448,11 @@ func (w *worker) rwake() {
 	}
 }
 
-// watchDeath reads the control socket, on which the worker sends nothing after its handshake:
-// end of file means it has exited.
+// watchDeath reads the control socket, on which the worker sends only the descriptors of results
+// after its handshake (reply_fds.go): end of file means it has exited.
 func (w *worker) watchDeath() {
 	defer close(w.dead)
-	var b [64]byte
-	for {
-		if _, err := w.conn.Read(b[:]); err != nil {
-			return
-		}
-	}
+	w.watchControl()
 }
 
 // handleFrame completes the pending call a reply answers. It reports false for a frame that
@@ -495,10 +492,13 @@ func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
 		w.startTimer(next)
 	}
 	var jerr error
+	var rfds []int
 	if r.Err != nil {
 		jerr = fromWire(w.name, w.pid, r.Err)
+	} else if hasHandles(r.Value) {
+		rfds, jerr = w.rfds.take(r.ID)
 	}
-	j.complete(r.Value, r.Done, jerr)
+	j.completeFDs(r.Value, rfds, r.Done, jerr)
 	return true
 }
 

@@ -237,6 +237,8 @@ func TestWorkloadsQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func(n int) { knucSize = n }(knucSize)
+	knucSize = 2 * mp.BulkThreshold // still through shared memory, in a fraction of the time
 	for _, w := range all {
 		s := Size{N: 2, Items: w.QuickItems}
 		t0 := time.Now()
@@ -552,4 +554,38 @@ func BenchmarkShmRead(b *testing.B) {
 	}
 	b.ReportMetric(Summarize(first).Median, "first-GB/s")
 	b.ReportMetric(Summarize(hot).Median, "hot-GB/s")
+}
+
+// BenchmarkKNucleotide is the k-nucleotide shape: 7 Submits of KCount on the same 64 MiB
+// sequence, then Wait on each, on a 2-worker process pool and on the goroutine version; it
+// reports the peak memory of the parent and its workers (peak_rss_MiB, peak_pss_MiB).
+func BenchmarkKNucleotide(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		start func(context.Context) (mp.Executor, func() []int, error)
+	}{{"pool", knucProcesses}, {"goroutine", knucGoroutines}} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			seq := Sequence()
+			want := countK(seq)
+			ex, pids, err := c.start(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ex.(interface{ Close() error }).Close()
+			var rss, pss float64
+			b.ResetTimer()
+			for b.Loop() {
+				s := samplePeak(pids)
+				err := KNucleotide(ctx, ex, seq, want)
+				r, p := s.end()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rss, pss = max(rss, r), max(pss, p)
+			}
+			b.ReportMetric(rss, "peak_rss_MiB")
+			b.ReportMetric(pss, "peak_pss_MiB")
+		})
+	}
 }

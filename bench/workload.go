@@ -161,7 +161,7 @@ var all = []*Workload{
 	spawnJoin, runRoundtrip, idleRSS,
 	poolMapTiny, poolMapChunk1, goroutinePoolMapChunk1, applyLatency, executorSubmit, workerRSS,
 	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth,
-	lockUncontended, lockContention, eventLatency, shmRead,
+	lockUncontended, lockContention, eventLatency, shmRead, knucleotide, knucleotideRSS,
 }
 
 // All returns every workload, in the order of the table.

@@ -529,6 +529,90 @@ def worker_rss(ctx, n):
     return samples, {k: v for k, v in extras.items() if v}
 
 
+KNUC_TASKS = 7  # tasks of knucleotide, each given the whole sequence
+KNUC_SIZE = 64 << 20  # bytes of knucleotide's sequence
+MEM_POLL = 0.005  # seconds between two readings of the memory sampler
+
+
+def knuc_sequence():
+    """KNUC_SIZE bytes of A, C, G and T (random; the Go side's generator differs, not the mix)."""
+    table = bytes(b"ACGT"[i % 4] for i in range(256))
+    return os.urandom(KNUC_SIZE).translate(table)
+
+
+def kcount(seq):
+    """Counts the 1-mers and 2-mers of seq with bytes.count (C speed; non-overlapping for the
+    pairs of one letter)."""
+    ones = [seq.count(c) for c in (b"A", b"C", b"G", b"T")]
+    pairs = [seq.count(a + b) for a in (b"A", b"C", b"G", b"T") for b in (b"A", b"C", b"G", b"T")]
+    return ones + pairs
+
+
+_KNUC_RUNS = {}  # n -> (times, rss, pss): knucleotide and knucleotide_rss share their runs
+
+
+def _knucleotide(ctx, n):
+    """n timed runs of Pool(2).apply_async(kcount, (seq,)) x KNUC_TASKS, then get() on each,
+    after a warm pool's map; each with the peak of the summed Rss (and Pss) of the parent and
+    the workers, sampled every MEM_POLL seconds by a thread. A run takes about 50 s (bytes.count
+    of a pair of letters goes at about 100 MB/s), so there is no warm-up run, and the runs of
+    knucleotide are those of knucleotide_rss too."""
+    if n in _KNUC_RUNS:
+        return _KNUC_RUNS[n]
+    import threading
+
+    seq = knuc_sequence()
+    want = kcount(seq)
+    times, rss, pss = [], [], []
+    pool = ctx.Pool(POOL_WORKERS)
+    try:
+        pool.map(square, range(10))
+        for i in range(n):
+            pids = [os.getpid()] + [p.pid for p in pool._pool]
+            peak = {"rss": 0, "pss": 0}
+            stop = threading.Event()
+
+            def sample():
+                while True:
+                    ms = [read_mem(pid) for pid in pids]
+                    peak["rss"] = max(peak["rss"], sum(m.get("rss", 0) for m in ms))
+                    peak["pss"] = max(peak["pss"], sum(m.get("pss", 0) for m in ms))
+                    if stop.wait(MEM_POLL):
+                        return
+
+            t = threading.Thread(target=sample)
+            t.start()
+            t0 = now_ns()
+            futs = [pool.apply_async(kcount, (seq,)) for _ in range(KNUC_TASKS)]
+            got = [f.get() for f in futs]
+            dt = now_ns() - t0
+            stop.set()
+            t.join()
+            if any(g != want for g in got):
+                raise RuntimeError("kcount disagrees")
+            if i >= 0:
+                times.append(dt / 1e6)
+                rss.append(peak["rss"] / 1024)
+                pss.append(peak["pss"] / 1024)
+    finally:
+        pool.terminate()
+        pool.join()
+    _KNUC_RUNS[n] = (times, rss, pss)
+    return times, rss, pss
+
+
+def knucleotide(ctx, n):
+    """The k-nucleotide shape: ms per run of 7 apply_async on the same 64 MiB sequence."""
+    times, rss, pss = _knucleotide(ctx, n)
+    return times, {"peak_rss_mib": rss, "peak_pss_mib": pss}
+
+
+def knucleotide_rss(ctx, n):
+    """Peak memory (Rss summed over the parent and the workers) of knucleotide, in MiB."""
+    times, rss, pss = _knucleotide(ctx, n)
+    return rss, {"pss_mib": pss, "ms": times}
+
+
 def read_mem(pid):
     """Rss, Pss and Private_* (USS) in KiB from /proc/PID/smaps_rollup, as the Go side reads
     them; VmRSS from /proc/PID/status where there is no smaps_rollup."""
@@ -626,6 +710,12 @@ WORKLOADS = [
     Workload("shm_read", "GB/s", shm_read, "fork", 5, 2,
              "a child attaches a 256 MiB shared_memory.SharedMemory by name and sums it (memoryview.cast('Q'), sum())",
              params={"size_bytes": SHM_SIZE, "GB": "1e9 bytes"}),
+    Workload("knucleotide", "ms", knucleotide, "fork", 3, 1,
+             "Pool(2).apply_async(kcount, (seq,)) x7 then get() of each; seq: the same 64 MiB bytes",
+             params={"tasks": KNUC_TASKS, "bytes": KNUC_SIZE}),
+    Workload("knucleotide_rss", "MiB", knucleotide_rss, "fork", 3, 1,
+             "peak summed Rss of the parent and Pool(2)'s workers during knucleotide",
+             params={"tasks": KNUC_TASKS, "bytes": KNUC_SIZE}),
 ]
 
 

@@ -23,7 +23,8 @@ import (
 // message's encoding bumps Version (which the child's environment marker carries too, so that a
 // child of another version stops before it reads a frame), and every field is always encoded.
 //
-// Versions: 1, the first; 2 added Error.Values and Error.Unregistered.
+// Versions: 1, the first; 2 added Error.Values and Error.Unregistered, and TypeReplyFDs (a worker
+// sends frames on the control socket after its handshake).
 const Version = 2
 
 // Frame types.
@@ -37,6 +38,10 @@ const (
 	TypeAbort  byte = 7 // parent → worker: cancel call ID (payload: the ID as a uvarint)
 	TypeRetire byte = 8 // parent → worker: finish the calls received, then exit
 	TypeFDs    byte = 9 // parent → worker: the descriptors of call ID's handles, attached (payload: ID and count, by AppendPair)
+	// TypeReplyFDs: worker → parent, on the control socket, before the Reply to call ID: the
+	// descriptors of the shared memory segments its result refers to, attached (payload: ID and
+	// count, by AppendPair).
+	TypeReplyFDs byte = 10
 )
 
 // HeaderSize is the size of a frame header in bytes.

@@ -1,0 +1,243 @@
+//go:build unix
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/mp-go/mp"
+)
+
+// The k-nucleotide shape (issue 11): 7 tasks get the same 64 MiB sequence each and count in it.
+// mp sends the sequence through shared memory (mp.BulkThreshold): the parent copies it once into
+// a segment that every call shares, and each worker copies it out.
+
+const (
+	// knucTasks is how many tasks get the sequence.
+	knucTasks = 7
+	// memPoll is how often the memory sampler reads /proc while a run is under way.
+	memPoll = 5 * time.Millisecond
+)
+
+// knucSize is the sequence's length in bytes: 64 MiB; the unit tests make it smaller.
+var knucSize = 64 << 20
+
+// KCounts are the counts of the 4 nucleotides (k=1), then of the 16 pairs (k=2, overlapping).
+type KCounts [20]uint64
+
+// KCount counts the 1-mers and 2-mers of a sequence of A, C, G and T: the task of knucleotide.
+var KCount = mp.Register("bench.kcount", func(ctx context.Context, seq []byte) (KCounts, error) {
+	return countK(seq), nil
+})
+
+// nucIndex maps A, C, G, T to 0..3 and anything else to 4.
+var nucIndex = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = 4
+	}
+	t['A'], t['C'], t['G'], t['T'] = 0, 1, 2, 3
+	return t
+}()
+
+func countK(seq []byte) KCounts {
+	var ones [5]uint64
+	var pairs [5 * 5]uint64
+	prev := uint8(4)
+	for _, c := range seq {
+		i := nucIndex[c]
+		ones[i]++
+		pairs[prev*5+i]++
+		prev = i
+	}
+	var k KCounts
+	copy(k[:4], ones[:4])
+	for a := range 4 {
+		for b := range 4 {
+			k[4+a*4+b] = pairs[a*5+b]
+		}
+	}
+	return k
+}
+
+var (
+	knucMu  sync.Mutex
+	knucSeq []byte
+)
+
+// Sequence returns the 64 MiB sequence of knucleotide: A, C, G and T from a fixed generator.
+func Sequence() []byte {
+	knucMu.Lock()
+	defer knucMu.Unlock()
+	if len(knucSeq) != knucSize {
+		knucSeq = make([]byte, knucSize)
+		x := uint64(0x9e3779b97f4a7c15)
+		for i := range knucSeq {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			knucSeq[i] = "ACGT"[x>>62]
+		}
+	}
+	return knucSeq
+}
+
+// KNucleotide submits KCount of seq knucTasks times to ex, then waits for every result and
+// checks that they agree with want.
+func KNucleotide(ctx context.Context, ex mp.Executor, seq []byte, want KCounts) error {
+	futs := make([]*mp.Future[KCounts], knucTasks)
+	for i := range futs {
+		futs[i] = mp.Submit(ctx, ex, KCount, seq)
+	}
+	for _, f := range futs {
+		got, err := f.Wait(ctx)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("bench: KCount = %v, want %v", got, want)
+		}
+	}
+	return nil
+}
+
+// peakSampler samples the summed memory of a set of processes until stopped.
+type peakSampler struct {
+	stop chan struct{}
+	done chan struct{}
+	rss  int64 // KiB, the peak of the summed Rss
+	pss  int64 // KiB, the peak of the summed Pss
+}
+
+// samplePeak starts sampling the processes pids() names (this process and a pool's workers).
+func samplePeak(pids func() []int) *peakSampler {
+	s := &peakSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(memPoll)
+		defer t.Stop()
+		for {
+			var rss, pss int64
+			for _, pid := range pids() {
+				if m, err := ReadMem(pid); err == nil {
+					rss += m.RSS
+					pss += m.PSS
+				}
+			}
+			s.rss, s.pss = max(s.rss, rss), max(s.pss, pss)
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// end stops the sampler and returns the peaks in MiB.
+func (s *peakSampler) end() (rss, pss float64) {
+	close(s.stop)
+	<-s.done
+	return float64(s.rss) / 1024, float64(s.pss) / 1024
+}
+
+// knucRun measures knucleotide on an executor made by start, whose processes pids lists: n
+// timed runs after a warm-up run, each with its peak memory.
+func knucRun(ctx context.Context, n int, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any) (times, mem Result, err error) {
+	seq := Sequence()
+	want := countK(seq)
+	ex, pids, err := start(ctx)
+	if err != nil {
+		return Result{}, Result{}, err
+	}
+	defer ex.(interface{ Close() error }).Close()
+	times.Params, mem.Params = params, params
+	for i := -1; i < n; i++ {
+		runtime.GC()
+		s := samplePeak(pids)
+		t0 := time.Now()
+		err := KNucleotide(ctx, ex, seq, want)
+		took := ms(time.Since(t0))
+		rss, pss := s.end()
+		if err != nil {
+			return Result{}, Result{}, err
+		}
+		if i >= 0 {
+			times.Samples = append(times.Samples, took)
+			mem.Samples = append(mem.Samples, rss)
+			mem.addExtra("pss_mib", pss)
+		}
+	}
+	return times, mem, nil
+}
+
+// knucProcesses starts a 2-worker process pool for knucleotide.
+func knucProcesses(ctx context.Context) (mp.Executor, func() []int, error) {
+	p, err := StartPool(ctx, poolWorkers)
+	if err != nil {
+		return nil, nil, err
+	}
+	self := os.Getpid()
+	return p, func() []int { return append([]int{self}, p.Pids()...) }, nil
+}
+
+// knucGoroutines starts the goroutine version: a 2-worker GoroutinePool.
+func knucGoroutines(ctx context.Context) (mp.Executor, func() []int, error) {
+	p, err := mp.NewGoroutinePool(ctx, mp.WithWorkers(poolWorkers))
+	if err != nil {
+		return nil, nil, err
+	}
+	self := os.Getpid()
+	return p, func() []int { return []int{self} }, nil
+}
+
+var knucParams = map[string]any{
+	"op":    "Submit(ctx, ex, KCount, seq) ×7 then Wait on each; seq is the same 64 MiB []byte; KCount counts 1- and 2-mers",
+	"tasks": knucTasks, "bytes": knucSize, "workers": poolWorkers,
+	"memory": "peak of the summed Rss of the parent and its workers, sampled every 5 ms; Pss as pss_mib",
+}
+
+// knucleotide is the time of the k-nucleotide shape; its floor is the goroutine version.
+var knucleotide = &Workload{
+	Name:         "knucleotide",
+	What:         "7 tasks count 1- and 2-mers in the same 64 MiB sequence: Pool(2) vs the goroutine version (the floor)",
+	Unit:         "ms",
+	Kind:         Latency,
+	Samples:      5,
+	QuickSamples: 2,
+	MP: func(ctx context.Context, s Size) (Result, error) {
+		r, _, err := knucRun(ctx, s.N, knucProcesses, knucParams)
+		return r, err
+	},
+	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
+		r, _, err := knucRun(ctx, s.N, knucGoroutines, knucParams)
+		return r, err
+	},
+	Python:  []string{"fork"},
+	Targets: []Target{{Floor: 1.3}, {Python: "fork", Ratio: 1}},
+}
+
+// knucleotideRSS is the peak memory of the k-nucleotide shape; its floor is the goroutine version.
+var knucleotideRSS = &Workload{
+	Name:         "knucleotide_rss",
+	What:         "peak memory (parent + workers) of knucleotide: Pool(2) vs the goroutine version (the floor)",
+	Unit:         "MiB",
+	Kind:         Memory,
+	Samples:      5,
+	QuickSamples: 2,
+	MP: func(ctx context.Context, s Size) (Result, error) {
+		_, r, err := knucRun(ctx, s.N, knucProcesses, knucParams)
+		return r, err
+	},
+	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
+		_, r, err := knucRun(ctx, s.N, knucGoroutines, knucParams)
+		return r, err
+	},
+	Python:  []string{"fork"},
+	Targets: []Target{{Floor: 1.5}, {Python: "fork", Ratio: 1}},
+}

@@ -1,0 +1,328 @@
+package mp
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/mp-go/mp/internal/shm"
+	"github.com/mp-go/mp/internal/sys"
+)
+
+// Big values travel through shared memory. A []byte, a string or a slice of plain numbers of
+// BulkThreshold bytes or more — a task argument or result, or a struct field, slice element or
+// pointer target inside one, or the same in a Conn message — is copied once into a new anonymous shared memory segment (a memfd on
+// Linux), and the message carries the segment's descriptor instead of the bytes, as it carries a
+// handle's: a handleRef of kind "bulk" whose Meta is the value's size in bytes. The receiver
+// checks that one descriptor arrived for it, that the segment's real size (fstat) is the size
+// announced and a whole number of the slot's elements, and that the slot is of a type a bulk
+// value may fill; it then reads the segment (pread, nothing is mapped) into a new value of the
+// slot's type, and closes the descriptor, on every path. A receiver therefore never
+// allocates more than the sender put into a segment, and the value it gets is its own: nothing is
+// shared once it is decoded, so its lifetime is that of any Go value.
+//
+// The sender keeps the segment of a value it encoded in a small cache, keyed by the value's
+// address, length and type, and checks the bytes against the segment on a hit (a memcmp, no
+// allocation): N pending calls with the same big argument cost one segment, not N copies, and
+// a value changed in place between two calls is encoded anew. The cache holds at most
+// bulkCacheEntries segments of bulkCacheBytes in all, and lets go of a segment bulkCacheIdle after
+// its last use; a message sent keeps its segment alive by its own descriptor until it is
+// delivered, whatever the cache does.
+//
+// A pool task's result travels the same way: the worker sends the segments' descriptors on the
+// control socket ahead of its reply (reply_fds.go). Where the platform has no shared memory
+// segments (Windows) the value is encoded inline, as it is, for now, in a Queue item, the result
+// of mp.Run or of a Process, a value behind an interface (a field of type any), a map, and a Map
+// chunk's results; and in Call.Arg, whose bytes leave the machine. The receiver's copy is made
+// with pread, so the value it decodes is its own Go memory, garbage collected as any other: no
+// mapping outlives its message.
+
+// BulkThreshold is the size, in bytes, from which a []byte, string or slice of plain numbers in a
+// task argument or result or a Conn message travels through shared memory instead of inside the
+// message. A segment costs a few system calls (memfd_create, ftruncate, mmap, munmap, fstat,
+// pread: tens of microseconds) and page faults on its first write; from 1 MiB on, that is small
+// beside what it saves: the copies of the encoding, the pipe transfer (64 KiB at a time) and the
+// decoding, and above all the encoded copy that a queued call holds until a worker takes it.
+// BenchmarkBulk in bulk_internal_test.go compares the two ways within one process.
+const BulkThreshold = 1 << 20
+
+const (
+	bulkCacheEntries = 4
+	bulkCacheBytes   = 1 << 30
+	bulkCacheIdle    = 2 * time.Second
+)
+
+// bulkKind is the Kind of a handleRef that carries a bulk value.
+const bulkKind = "bulk"
+
+// bulkElem returns the size of the elements of t when values of t may travel as bulk values:
+// []byte, string, or a slice of plain numbers.
+func bulkElem(t reflect.Type) (int, bool) {
+	switch {
+	case t.Kind() == reflect.String:
+		return 1, true
+	case t.Kind() == reflect.Slice && plainType(t.Elem()) && t.Elem().Size() > 0:
+		return int(t.Elem().Size()), true
+	}
+	return 0, false
+}
+
+// mayBulkCache caches mayBulk by type.
+var mayBulkCache sync.Map // reflect.Type → bool
+
+// mayBulk reports whether a value of type t can contain a value that travels as a bulk value.
+func mayBulk(t reflect.Type) bool {
+	if v, ok := mayBulkCache.Load(t); ok {
+		return v.(bool)
+	}
+	mayBulkCache.Store(t, false) // while computing, as mayHold
+	r := computeMayBulk(t)
+	mayBulkCache.Store(t, r)
+	return r
+}
+
+func computeMayBulk(t reflect.Type) bool {
+	if _, ok := bulkElem(t); ok {
+		return true
+	}
+	if isHandleType(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return mayBulk(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && mayBulk(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bulkBytes returns the memory of v, a value of a bulk type.
+func bulkBytes(v reflect.Value) []byte {
+	if v.Kind() == reflect.String {
+		s := v.String()
+		return unsafe.Slice(unsafe.StringData(s), len(s))
+	}
+	n := v.Len() * int(v.Type().Elem().Size())
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(v.UnsafePointer()), n)
+}
+
+// addBulk puts the bytes of v, a value of a bulk type of at least BulkThreshold bytes, into a
+// shared memory segment and records a duplicate of its descriptor at path. It reports false,
+// with nothing recorded, when the platform has no segments: v then travels inline.
+func addBulk(v reflect.Value, path []int, where string, out *outHandles) (bool, error) {
+	if len(out.fds) >= sys.MaxFDs {
+		return false, nil // no room for another descriptor: inline
+	}
+	b := bulkBytes(v)
+	fd, err := bulkCache.segment(b, v.Type())
+	if err == shm.ErrNotSupported {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: a shared memory segment for %d bytes: %v", ErrEncode, where, len(b), err)
+	}
+	out.refs = append(out.refs, handleRef{Path: path, Kind: bulkKind, Meta: strconv.Itoa(len(b))})
+	out.fds = append(out.fds, fd)
+	out.bulks++
+	bulkSent.Store(true)
+	return true, nil
+}
+
+// bulkReceived and bulkSent record that a big value was decoded or encoded since a worker last
+// looked (collectAfterBulk).
+var bulkReceived, bulkSent atomic.Bool
+
+// collectAfterBulk runs a collection in a worker whose call has just received or sent a big value:
+// the value is garbage once its call is over, and collecting it at once lets the next call's
+// value reuse its memory instead of growing the heap to twice its size (GOGC's default) before
+// the collector runs. The collection costs little: a big value has no pointers to scan.
+func collectAfterBulk() {
+	r, s := bulkReceived.Swap(false), bulkSent.Swap(false)
+	if r || s {
+		runtime.GC()
+	}
+}
+
+// bulkEntry is a segment of the cache.
+type bulkEntry struct {
+	ptr  unsafe.Pointer
+	n    int
+	t    reflect.Type
+	seg  *shm.Segment
+	last time.Time
+}
+
+// bulkSegments is the sender's cache of segments (see the comment at the top of this file).
+type bulkSegments struct {
+	mu      sync.Mutex
+	entries []*bulkEntry
+	timer   *time.Timer
+}
+
+var bulkCache bulkSegments
+
+// segment returns a new descriptor of a segment holding b, the memory of a value of type t.
+func (c *bulkSegments) segment(b []byte, t reflect.Type) (int, error) {
+	ptr := unsafe.Pointer(unsafe.SliceData(b))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.entries {
+		if e.ptr == ptr && e.n == len(b) && e.t == t {
+			if bytes.Equal(e.seg.Mem, b) {
+				e.last = time.Now()
+				return e.seg.Dup()
+			}
+			c.drop(i) // changed in place since: encode it anew
+			break
+		}
+	}
+	seg, err := shm.CreateAnon("mp-bulk", len(b))
+	if err != nil {
+		return -1, err
+	}
+	copy(seg.Mem, b)
+	fd, err := seg.Dup()
+	if err != nil {
+		seg.Close()
+		return -1, err
+	}
+	total := len(b)
+	for _, e := range c.entries {
+		total += e.n
+	}
+	for len(c.entries) > 0 && (len(c.entries) >= bulkCacheEntries || total > bulkCacheBytes) {
+		total -= c.entries[0].n
+		c.drop(0) // the oldest
+	}
+	if len(b) <= bulkCacheBytes {
+		// The entry keeps the value's address: a value that is garbage and whose memory is
+		// reused for another is told apart by the comparison of its bytes.
+		c.entries = append(c.entries, &bulkEntry{ptr: ptr, n: len(b), t: t, seg: seg, last: time.Now()})
+		if c.timer == nil {
+			c.timer = time.AfterFunc(bulkCacheIdle, c.expire)
+		}
+	} else {
+		seg.Close()
+	}
+	return fd, nil
+}
+
+// drop lets go of entry i. The caller holds c.mu.
+func (c *bulkSegments) drop(i int) {
+	c.entries[i].seg.Close()
+	c.entries = append(c.entries[:i], c.entries[i+1:]...)
+}
+
+// expire lets go of the segments unused for bulkCacheIdle.
+func (c *bulkSegments) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for i := 0; i < len(c.entries); {
+		if now.Sub(c.entries[i].last) >= bulkCacheIdle {
+			c.drop(i)
+		} else {
+			i++
+		}
+	}
+	c.timer = nil
+	if len(c.entries) > 0 {
+		c.timer = time.AfterFunc(bulkCacheIdle, c.expire)
+	}
+}
+
+// fillBulk builds the bulk value described by ref from fds (which it owns) and stores it in slot.
+func fillBulk(slot reflect.Value, ref handleRef, fds []int) error {
+	defer closeFDs(fds)
+	if len(fds) != 1 {
+		return fmt.Errorf("a bulk value with %d descriptors", len(fds))
+	}
+	for slot.Kind() == reflect.Pointer {
+		if slot.IsNil() {
+			// The encoder's copy holds a pointer to a nil slice, which CBOR carries as nil.
+			slot.Set(reflect.New(slot.Type().Elem()))
+		}
+		slot = slot.Elem()
+	}
+	st := slot.Type()
+	elem, ok := bulkElem(st)
+	if !ok {
+		return fmt.Errorf("a bulk value arrived where the receiver has a %s", st)
+	}
+	size, err := strconv.Atoi(ref.Meta)
+	if err != nil || size <= 0 || size%elem != 0 {
+		return fmt.Errorf("a bulk value of size %q for a %s", ref.Meta, st)
+	}
+	// The size was checked against the segment's before anything is allocated.
+	if err := checkBulkSize(fds[0], size); err != nil {
+		return err
+	}
+	if st.Kind() == reflect.String {
+		b := make([]byte, size)
+		if err := readBulk(fds[0], b); err != nil {
+			return err
+		}
+		slot.SetString(unsafe.String(unsafe.SliceData(b), size)) // b is not used again
+		bulkReceived.Store(true)
+		return nil
+	}
+	xs := reflect.MakeSlice(st, size/elem, size/elem)
+	if err := readBulk(fds[0], bulkBytes(xs)); err != nil {
+		return err
+	}
+	bulkReceived.Store(true)
+	slot.Set(xs)
+	return nil
+}
+
+// decodeResult decodes a task's result, b with the descriptors of its segments fds (which it
+// owns), into *v. A result carries bulk values only: a reference of another kind, which a worker
+// never sends, is an ErrDecode error.
+func decodeResult[T any](what string, b []byte, fds []int, v *T) error {
+	if hasHandles(b) {
+		var tag cbor.RawTag
+		var env envelope
+		if codecDec.Unmarshal(b, &tag) == nil && codecDec.Unmarshal(tag.Content, &env) == nil {
+			for _, ref := range env.Refs {
+				if ref.Kind != bulkKind {
+					closeFDs(fds)
+					return fmt.Errorf("%w: %s: a handle (%s) in a result", ErrDecode, what, ref.describe())
+				}
+			}
+		}
+	}
+	return decodeArg(what, b, fds, v)
+}
+
+// onlyBulk reports whether b, encoded by encodeArg, refers to bulk values and to no handle.
+func onlyBulk(b []byte) bool {
+	if !hasHandles(b) {
+		return false
+	}
+	var tag cbor.RawTag
+	var env envelope
+	if codecDec.Unmarshal(b, &tag) != nil || codecDec.Unmarshal(tag.Content, &env) != nil {
+		return false
+	}
+	for _, ref := range env.Refs {
+		if ref.Kind != bulkKind {
+			return false
+		}
+	}
+	return len(env.Refs) > 0
+}
