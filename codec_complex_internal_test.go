@@ -94,7 +94,7 @@ func TestComplexCodec(t *testing.T) {
 		t.Fatalf("twin2: %+v", got)
 	}
 	// Types without complex numbers are encoded as they are.
-	if m := complexMirrorOf(reflect.TypeFor[tcPromoted]()); m.t != nil || m.problem != "" {
+	if m := complexMirrorOf(reflect.TypeFor[struct{ A []string }]()); m.t != nil || m.problem != "" {
 		t.Fatalf("mirror of a type without complex numbers: %+v", m)
 	}
 }
@@ -111,7 +111,7 @@ func TestComplexRefused(t *testing.T) {
 			t.Errorf("%s: problem %q, want it to mention %q", c.t, p, c.want)
 		}
 	}
-	err := checkEncode("value", tcIface{Payload: 1i})
+	err := checkEncode("value", ccOuter{Any: 1i})
 	if !errors.Is(err, ErrEncode) || !strings.Contains(err.Error(), "behind an interface") {
 		t.Fatalf("a complex number behind an interface: %v", err)
 	}
