@@ -201,9 +201,22 @@ func WaitAll(ctx context.Context, ds ...Doner) error {
 }
 
 // AsCompleted yields the futures as they complete, each once (a future given several times is
-// yielded once): Python's as_completed. Futures that are done already come first, in the order
-// given, even when ctx has ended. When ctx ends before the rest, it yields (nil, ctx.Err()) and
-// stops. Breaking out of the loop leaves the remaining futures running.
+// yielded once), with the task's error — what Wait would return, nil when the task succeeded — as
+// MapSeq yields a task's error: Python's as_completed, where f.result() raises. Futures that are
+// done already come first, in the order given, even when ctx has ended. When ctx ends before the
+// rest, it yields (nil, ctx.Err()) and stops: a nil future tells ctx's error from a task's.
+// Breaking out of the loop leaves the remaining futures running.
+//
+//	for f, err := range mp.AsCompleted(ctx, futs...) {
+//		if f == nil {
+//			return err // ctx ended
+//		}
+//		if err != nil {
+//			log.Print(err) // this task failed; the others go on
+//			continue
+//		}
+//		v, _ := f.Wait(ctx) // done: returns at once
+//	}
 func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Future[R], error] {
 	return func(yield func(*Future[R], error) bool) {
 		seen := make(map[*Future[R]]bool, len(futs))
@@ -215,7 +228,7 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 			seen[f] = true
 			select {
 			case <-f.Done():
-				if !yield(f, nil) {
+				if !yield(f, f.taskErr()) {
 					return
 				}
 			default:
@@ -245,7 +258,7 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 		for range futs {
 			select {
 			case f := <-ready:
-				if !yield(f, nil) {
+				if !yield(f, f.taskErr()) {
 					return
 				}
 			case <-ctx.Done():
@@ -254,6 +267,14 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 			}
 		}
 	}
+}
+
+// taskErr returns the error of a done future: what Wait returns.
+func (f *Future[R]) taskErr() error {
+	if f == nil || f.done == nil {
+		return errZeroFuture
+	}
+	return f.err
 }
 
 // callbackRunner runs the done callbacks of one executor's futures in the parent, one at a time,
