@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"sync/atomic"
 )
 
 // Future is the pending result of a task started with Submit, on any Executor: Python's
@@ -21,6 +22,8 @@ type Future[R any] struct {
 	val    R
 	err    error
 	cancel func(error) // aborts the task; nil once it is done
+
+	cancelled atomic.Bool // Cancel completed the future
 
 	mu        sync.Mutex
 	callbacks []func(R, error)
@@ -128,10 +131,33 @@ func (f *Future[R]) Cancel() bool {
 	f.resolve(zero, context.Canceled)
 	select {
 	case <-f.done:
-		return f.err == context.Canceled
+		if f.err == context.Canceled {
+			f.cancelled.Store(true)
+			return true
+		}
+		return false
 	default:
 		return false
 	}
+}
+
+// Cancelled reports whether Cancel completed the future: Python's Future.cancelled. (A task
+// whose ctx ended, or that returned context.Canceled itself, was not cancelled by Cancel; its
+// Wait says what happened.)
+//
+// A Future has no Running: the executor does not tell the future when a worker picks its call
+// up, and on a *Pool that happens in another process, so any answer would be stale by the time
+// it was read. Python's Future.exception() is Wait's error; to ask without blocking, select on
+// Done first:
+//
+//	select {
+//	case <-f.Done():
+//		_, err := f.Wait(ctx) // returns at once, also when ctx has ended
+//	default:
+//		// still pending (queued or running)
+//	}
+func (f *Future[R]) Cancelled() bool {
+	return f != nil && f.cancelled.Load()
 }
 
 // OnDone arranges for fn to be called with the result once the task is done — Python's

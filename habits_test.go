@@ -1,0 +1,49 @@
+//go:build unix
+
+package mp_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mp-go/mp"
+)
+
+// Python habits with a Go shape: starmap with Pair, map_async, Future.cancelled.
+
+// Repeat is a function of two arguments returning two values.
+var Repeat = mp.Register("test.repeat", func(ctx context.Context, a mp.Pair[string, int]) (mp.Pair[string, int], error) {
+	return mp.MakePair(strings.Repeat(a.A, a.B), len(a.A)*a.B), nil
+})
+
+func TestExecutorHabits(t *testing.T) {
+	eachExecutor(t, func(t *testing.T, newEx func(...mp.PoolOption) testExecutor) {
+		ctx := ctxT(t)
+		ex := newEx(mp.WithWorkers(2))
+		got, err := mp.Map(ctx, ex, Repeat, []mp.Pair[string, int]{{"ab", 2}, mp.MakePair("x", 3)})
+		if err != nil || !slices.Equal(got, []mp.Pair[string, int]{{"abab", 4}, {"xxx", 3}}) {
+			t.Fatalf("Map(Repeat) = %v, %v", got, err)
+		}
+		fut := mp.MapAsync(ctx, ex, Square, ints(100))
+		sq, err := fut.Wait(ctx)
+		if err != nil || len(sq) != 100 || sq[99] != 99*99 || fut.Cancelled() {
+			t.Fatalf("MapAsync = %d results, %v, cancelled %v", len(sq), err, fut.Cancelled())
+		}
+		if _, err := mp.MapAsync(ctx, ex, FailAt, ints(600)).Wait(ctx); !errors.Is(err, ErrSoldOut) {
+			t.Fatalf("MapAsync of a failing task = %v", err)
+		}
+		hang := mp.MapAsync(ctx, ex, SleepSquare, []int{60_000})
+		if !hang.Cancel() || !hang.Cancelled() {
+			t.Fatal("Cancel of a pending MapAsync did not report it")
+		}
+		if _, err := hang.Wait(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait after Cancel = %v", err)
+		}
+		if fut.Cancel() || fut.Cancelled() {
+			t.Fatal("Cancel of a done future")
+		}
+	})
+}
