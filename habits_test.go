@@ -5,6 +5,9 @@ package mp_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -46,4 +49,31 @@ func TestExecutorHabits(t *testing.T) {
 			t.Fatal("Cancel of a done future")
 		}
 	})
+}
+
+// SelfInfo is a Runner that writes what Python's run() reads as self.name and self.pid.
+type SelfInfo struct{ Path string }
+
+func (s *SelfInfo) Run(ctx context.Context) error {
+	c := mp.Current()
+	return os.WriteFile(s.Path, []byte(fmt.Sprintf("%s %d", c.Name, c.Pid)), 0o644)
+}
+
+var SelfInfoFunc = mp.RegisterRunner[*SelfInfo]("test.self_info")
+
+// Inside a Runner's Run, mp.Current() gives the process's name and pid, as the parent sees them.
+func TestRunnerSelfNameAndPid(t *testing.T) {
+	ctx := ctxT(t)
+	path := filepath.Join(t.TempDir(), "self")
+	p := mp.NewRunnerProcess(&SelfInfo{Path: path}, mp.WithName("finder"))
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("finder %d", p.Pid())
+	if b, _ := os.ReadFile(path); string(b) != want || p.Name() != "finder" {
+		t.Fatalf("Run saw %q; want %q", b, want)
+	}
 }
