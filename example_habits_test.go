@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"time"
 
 	"github.com/mp-go/mp"
 )
@@ -54,4 +55,30 @@ func ExampleMapAsync() {
 	}
 	fmt.Println(cubes)
 	// Output: [0 1 8 27 64]
+}
+
+// Python's concurrent.futures.wait(fs, timeout=60, return_when=FIRST_COMPLETED).
+func ExampleWait() {
+	ctx := context.Background()
+	p, err := mp.NewPool(ctx, mp.WithWorkers(2))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	futs := []*mp.Future[int]{mp.Submit(ctx, p, Cube, 2), mp.Submit(ctx, p, Cube, 3)}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute) // the timeout
+	defer cancel()
+	done, notDone, err := mp.Wait(wctx, mp.AllCompleted, futs...)
+	if err != nil { // context.DeadlineExceeded: Python's wait would return the split silently
+		log.Fatal(err)
+	}
+	fmt.Println(len(done), "done,", len(notDone), "not done")
+	for _, f := range done {
+		v, _ := f.Wait(ctx)
+		fmt.Println(v)
+	}
+	// Output:
+	// 2 done, 0 not done
+	// 8
+	// 27
 }

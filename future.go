@@ -295,6 +295,54 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 	}
 }
 
+// ReturnWhen says when Wait returns: Python's return_when.
+type ReturnWhen int
+
+const (
+	// AllCompleted returns when every future is done.
+	AllCompleted ReturnWhen = iota
+	// FirstCompleted returns when any future is done.
+	FirstCompleted
+	// FirstException returns when any future is done with an error, or when all are done.
+	FirstException
+)
+
+// Wait waits for futs as when says and splits them into those done and those not yet done, each
+// in the order given (a future given several times is listed once): Python's
+// concurrent.futures.wait(fs, timeout, return_when). The timeout is ctx's: when ctx ends first,
+// Wait returns the split at that moment and ctx.Err() (context.DeadlineExceeded for a timeout,
+// where Python returns silently). The futures' own errors are theirs to Wait for; they are not
+// Wait's error.
+//
+//	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+//	defer cancel()
+//	done, notDone, err := mp.Wait(ctx, mp.FirstException, futs...)
+func Wait[R any](ctx context.Context, when ReturnWhen, futs ...*Future[R]) (done, notDone []*Future[R], err error) {
+	for f, ferr := range AsCompleted(ctx, futs...) {
+		if f == nil {
+			err = ferr
+			break
+		}
+		if when == FirstCompleted || (when == FirstException && ferr != nil) {
+			break
+		}
+	}
+	seen := make(map[*Future[R]]bool, len(futs))
+	for _, f := range futs {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		select {
+		case <-f.Done():
+			done = append(done, f)
+		default:
+			notDone = append(notDone, f)
+		}
+	}
+	return done, notDone, err
+}
+
 // taskErr returns the error of a done future: what Wait returns.
 func (f *Future[R]) taskErr() error {
 	if f == nil || f.done == nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mp-go/mp"
 )
@@ -76,4 +77,34 @@ func TestRunnerSelfNameAndPid(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != want || p.Name() != "finder" {
 		t.Fatalf("Run saw %q; want %q", b, want)
 	}
+}
+
+// mp.Wait is concurrent.futures.wait: (done, not done) by return_when, bounded by ctx.
+func TestExecutorWaitReturnWhen(t *testing.T) {
+	eachExecutor(t, func(t *testing.T, newEx func(...mp.PoolOption) testExecutor) {
+		ctx := ctxT(t)
+		ex := newEx(mp.WithWorkers(2))
+		hang := mp.Submit(ctx, ex, SleepSquare, 60_000)
+		defer hang.Cancel()
+		fast := mp.Submit(ctx, ex, Square, 4)
+		done, notDone, err := mp.Wait(ctx, mp.FirstCompleted, hang, fast)
+		if err != nil || !slices.Equal(done, []*mp.Future[int]{fast}) || !slices.Equal(notDone, []*mp.Future[int]{hang}) {
+			t.Fatalf("Wait(FirstCompleted) = %v, %v, %v", done, notDone, err)
+		}
+		failing := mp.Submit(ctx, ex, FailAt, 500)
+		done, notDone, err = mp.Wait(ctx, mp.FirstException, hang, failing, fast)
+		if err != nil || !slices.Equal(done, []*mp.Future[int]{failing, fast}) || len(notDone) != 1 {
+			t.Fatalf("Wait(FirstException) = %v, %v, %v", done, notDone, err)
+		}
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		done, notDone, err = mp.Wait(short, mp.AllCompleted, fast, hang)
+		if !errors.Is(err, context.DeadlineExceeded) || len(done) != 1 || len(notDone) != 1 {
+			t.Fatalf("Wait(AllCompleted) past its ctx = %v, %v, %v", done, notDone, err)
+		}
+		done, notDone, err = mp.Wait(ctx, mp.AllCompleted, fast, failing, fast)
+		if err != nil || len(done) != 2 || notDone != nil {
+			t.Fatalf("Wait(AllCompleted) = %v, %v, %v", done, notDone, err)
+		}
+	})
 }
