@@ -144,7 +144,7 @@ func marshalValue(what string, v any) ([]byte, error) {
 	if err := checkEncode(what, v); err != nil {
 		return nil, err
 	}
-	b, err := codecEnc.Marshal(v)
+	b, err := codecEnc.Marshal(toComplexWire(v)) // complex numbers as pairs of floats: codec_complex.go
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s of type %s: %v", ErrEncode, what, typeName(v), err)
 	}
@@ -159,17 +159,26 @@ func decodeValue[T any](what string, b []byte, v *T) error {
 // decodeValueWith decodes b into *v with dm, within the allocation budget of b's size.
 func decodeValueWith[T any](dm cbor.DecMode, what string, b []byte, v *T) error {
 	t := reflect.TypeFor[T]()
-	if uint64(len(b))*perItemCost(t) > decodeBudget(len(b)) {
+	var target any = v
+	built := t                     // the type decoding builds
+	mirror := complexMirrorOf(t).t // complex numbers arrive as pairs of floats: codec_complex.go
+	if mirror != nil {
+		built, target = mirror, reflect.New(mirror).Interface()
+	}
+	if uint64(len(b))*perItemCost(built) > decodeBudget(len(b)) {
 		// The target's elements are large: measure what decoding b would build first.
 		if err := dm.Wellformed(b); err != nil {
 			return decodeError(what, t, err)
 		}
-		if limit := decodeBudget(len(b)); !measureDecode(b, t, limit).ok {
+		if limit := decodeBudget(len(b)); !measureDecode(b, built, limit).ok {
 			return fmt.Errorf("%w: %s into %s: %d bytes would build more than %d bytes (a receiver builds at most %d times the bytes received, plus 1 MiB)", ErrDecode, what, t, len(b), limit, decodeFactor)
 		}
 	}
-	if err := dm.Unmarshal(b, v); err != nil {
+	if err := dm.Unmarshal(b, target); err != nil {
 		return decodeError(what, t, err)
+	}
+	if mirror != nil {
+		copyMirror(reflect.ValueOf(v).Elem(), reflect.ValueOf(target).Elem())
 	}
 	return nil
 }

@@ -34,6 +34,11 @@
 // a field the codec would drop or cannot encode, naming the field and the fix; values behind
 // interfaces are checked when they are encoded). Decoding never runs code and is bounded.
 //
+// Package variables are not shared: a child sees each as its initialiser set it, not as the
+// parent changed it before starting the child. Python's fork start method copies the parent's
+// module globals; mp works like Python's spawn. Pass what a task needs in its argument (or put
+// it in a Value, an Array or shared memory).
+//
 // # What mp guarantees
 //
 //   - A child never outlives its parent, however the parent ends (return from main, os.Exit, a

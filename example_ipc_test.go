@@ -532,13 +532,10 @@ func ExampleAsCompleted() {
 	}
 	var got []int
 	for f, err := range mp.AsCompleted(ctx, futs...) {
-		if err != nil {
+		if err != nil { // the task's error, or ctx's (with a nil f)
 			log.Fatal(err)
 		}
-		v, err := f.Wait(ctx)
-		if err != nil {
-			log.Fatal(err)
-		}
+		v, _ := f.Wait(ctx) // f is done: Wait returns at once
 		got = append(got, v)
 	}
 	sort.Ints(got) // the order of completion varies

@@ -387,6 +387,13 @@ func TestExecutorWaitHelpers(t *testing.T) {
 		if !slices.Equal(order, []int{1, 90000}) {
 			t.Fatalf("AsCompleted order %v", order)
 		}
+		// AsCompleted yields a task's error with its future, as MapSeq yields it.
+		failing := mp.Submit(ctx, ex, FailAt, 500)
+		for f, err := range mp.AsCompleted(ctx, failing) {
+			if f != failing || !errors.Is(err, ErrSoldOut) {
+				t.Fatalf("AsCompleted of a failing task = %v, %v", f, err)
+			}
+		}
 		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 		defer cancel()
 		hang := mp.Submit(ctx, ex, SleepSquare, 60_000)

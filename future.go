@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"sync/atomic"
 )
 
 // Future is the pending result of a task started with Submit, on any Executor: Python's
@@ -21,6 +22,8 @@ type Future[R any] struct {
 	val    R
 	err    error
 	cancel func(error) // aborts the task; nil once it is done
+
+	cancelled atomic.Bool // Cancel completed the future
 
 	mu        sync.Mutex
 	callbacks []func(R, error)
@@ -128,10 +131,33 @@ func (f *Future[R]) Cancel() bool {
 	f.resolve(zero, context.Canceled)
 	select {
 	case <-f.done:
-		return f.err == context.Canceled
+		if f.err == context.Canceled {
+			f.cancelled.Store(true)
+			return true
+		}
+		return false
 	default:
 		return false
 	}
+}
+
+// Cancelled reports whether Cancel completed the future: Python's Future.cancelled. (A task
+// whose ctx ended, or that returned context.Canceled itself, was not cancelled by Cancel; its
+// Wait says what happened.)
+//
+// A Future has no Running: the executor does not tell the future when a worker picks its call
+// up, and on a *Pool that happens in another process, so any answer would be stale by the time
+// it was read. Python's Future.exception() is Wait's error; to ask without blocking, select on
+// Done first:
+//
+//	select {
+//	case <-f.Done():
+//		_, err := f.Wait(ctx) // returns at once, also when ctx has ended
+//	default:
+//		// still pending (queued or running)
+//	}
+func (f *Future[R]) Cancelled() bool {
+	return f != nil && f.cancelled.Load()
 }
 
 // OnDone arranges for fn to be called with the result once the task is done — Python's
@@ -201,9 +227,22 @@ func WaitAll(ctx context.Context, ds ...Doner) error {
 }
 
 // AsCompleted yields the futures as they complete, each once (a future given several times is
-// yielded once): Python's as_completed. Futures that are done already come first, in the order
-// given, even when ctx has ended. When ctx ends before the rest, it yields (nil, ctx.Err()) and
-// stops. Breaking out of the loop leaves the remaining futures running.
+// yielded once), with the task's error — what Wait would return, nil when the task succeeded — as
+// MapSeq yields a task's error: Python's as_completed, where f.result() raises. Futures that are
+// done already come first, in the order given, even when ctx has ended. When ctx ends before the
+// rest, it yields (nil, ctx.Err()) and stops: a nil future tells ctx's error from a task's.
+// Breaking out of the loop leaves the remaining futures running.
+//
+//	for f, err := range mp.AsCompleted(ctx, futs...) {
+//		if f == nil {
+//			return err // ctx ended
+//		}
+//		if err != nil {
+//			log.Print(err) // this task failed; the others go on
+//			continue
+//		}
+//		v, _ := f.Wait(ctx) // done: returns at once
+//	}
 func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Future[R], error] {
 	return func(yield func(*Future[R], error) bool) {
 		seen := make(map[*Future[R]]bool, len(futs))
@@ -215,7 +254,7 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 			seen[f] = true
 			select {
 			case <-f.Done():
-				if !yield(f, nil) {
+				if !yield(f, f.taskErr()) {
 					return
 				}
 			default:
@@ -245,7 +284,7 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 		for range futs {
 			select {
 			case f := <-ready:
-				if !yield(f, nil) {
+				if !yield(f, f.taskErr()) {
 					return
 				}
 			case <-ctx.Done():
@@ -254,6 +293,62 @@ func AsCompleted[R any](ctx context.Context, futs ...*Future[R]) iter.Seq2[*Futu
 			}
 		}
 	}
+}
+
+// ReturnWhen says when Wait returns: Python's return_when.
+type ReturnWhen int
+
+const (
+	// AllCompleted returns when every future is done.
+	AllCompleted ReturnWhen = iota
+	// FirstCompleted returns when any future is done.
+	FirstCompleted
+	// FirstException returns when any future is done with an error, or when all are done.
+	FirstException
+)
+
+// Wait waits for futs as when says and splits them into those done and those not yet done, each
+// in the order given (a future given several times is listed once): Python's
+// concurrent.futures.wait(fs, timeout, return_when). The timeout is ctx's: when ctx ends first,
+// Wait returns the split at that moment and ctx.Err() (context.DeadlineExceeded for a timeout,
+// where Python returns silently). The futures' own errors are theirs to Wait for; they are not
+// Wait's error.
+//
+//	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+//	defer cancel()
+//	done, notDone, err := mp.Wait(ctx, mp.FirstException, futs...)
+func Wait[R any](ctx context.Context, when ReturnWhen, futs ...*Future[R]) (done, notDone []*Future[R], err error) {
+	for f, ferr := range AsCompleted(ctx, futs...) {
+		if f == nil {
+			err = ferr
+			break
+		}
+		if when == FirstCompleted || (when == FirstException && ferr != nil) {
+			break
+		}
+	}
+	seen := make(map[*Future[R]]bool, len(futs))
+	for _, f := range futs {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		select {
+		case <-f.Done():
+			done = append(done, f)
+		default:
+			notDone = append(notDone, f)
+		}
+	}
+	return done, notDone, err
+}
+
+// taskErr returns the error of a done future: what Wait returns.
+func (f *Future[R]) taskErr() error {
+	if f == nil || f.done == nil {
+		return errZeroFuture
+	}
+	return f.err
 }
 
 // callbackRunner runs the done callbacks of one executor's futures in the parent, one at a time,

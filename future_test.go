@@ -89,7 +89,7 @@ func TestZeroValuesFailClearly(t *testing.T) {
 			t.Errorf("OnDone of a nil or zero future got %v", err)
 		}
 		for g, err := range mp.AsCompleted(ctx, f) {
-			if err != nil || g != f {
+			if !errors.Is(err, mp.ErrClosed) || g != f {
 				t.Errorf("AsCompleted of a nil or zero future = %v, %v", g, err)
 			}
 		}

@@ -10,8 +10,10 @@ import (
 
 // GoroutinePool is an Executor that runs registered functions on goroutines of this process:
 // Python's multiprocessing.pool.ThreadPool, multiprocessing.dummy.Pool and
-// concurrent.futures.ThreadPoolExecutor. The same Apply, Submit, Map and MapSeq code runs on it
-// and on a *Pool; to switch, change the constructor:
+// concurrent.futures.ThreadPoolExecutor. `with ThreadPool() as p:` is `defer p.Close()`, and
+// `with ThreadPoolExecutor() as ex:` (which waits for the work) is `defer p.Shutdown(ctx)`. The
+// same Apply, Submit, Map and MapSeq code runs on it and on a *Pool; to switch, change the
+// constructor:
 //
 //	ex, err := mp.NewPool(ctx, mp.WithWorkers(4))          // worker processes
 //	ex, err := mp.NewGoroutinePool(ctx, mp.WithWorkers(4)) // goroutines of this process

@@ -20,6 +20,10 @@ import (
 // executor. End it with Shutdown (let queued work finish) or Close (stop now); after either,
 // every call fails with ErrClosed.
 //
+// Python's `with Pool() as p:` terminates the pool on leaving the block: that is
+// `defer p.Close()`. `with ProcessPoolExecutor() as ex:` waits for the submitted work, like
+// shutdown(wait=True): that is `defer p.Shutdown(ctx)` (with a ctx that bounds the wait).
+//
 // Tasks wait in one queue in the parent; a worker takes a task when it has room, and a worker that
 // falls idle takes back tasks that wait behind a busy one, so no task waits for a busy worker while
 // another is idle. A task's result is sent the moment its function returns.

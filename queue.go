@@ -44,6 +44,11 @@ import (
 // Values of plain number types (and arrays of them) are stored as their memory, byte slices and
 // strings as their bytes, other types in the package's codec. Handles cannot be put on a queue
 // (send them over a Conn).
+//
+// A Queue[any] delivers values as the codec decodes them into an interface: a struct arrives as
+// a map[string]any of its fields, an int as an int64 or uint64, a []T as a []any. Give the queue
+// a concrete element type — a struct with the fields, or one struct with a field per kind of
+// message — to get the values back as they were put.
 type Queue[T any] struct {
 	r *ring
 }

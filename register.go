@@ -60,12 +60,16 @@ var initStarted atomic.Bool
 // values), has an unexported field that would arrive as its zero value: export it, or tag it
 // `cbor:"-"` to leave it out on purpose. Likewise for a field hidden by another of the same name
 // (embedded structs follow encoding/json's rules), and for a field of a kind the codec cannot
-// encode (a channel, a function, a complex number). Blank fields, zero-size fields and
+// encode (a channel or a function; complex numbers travel as pairs of floats). Blank fields, zero-size fields and
 // sync.Mutex and sync.RWMutex fields may stay unexported. Types that encode themselves
 // (cbor.Marshaler, encoding.BinaryMarshaler: time.Time, big.Int, netip.Addr) and mp's handles are
 // not looked into. A value behind an interface (a field of type any) is checked when it is
 // encoded, the first time for each dynamic type, and fails that call with an ErrEncode error.
 // The check walks each type once, at registration; calls do not pay for it.
+//
+// A child runs package initialisation afresh: it sees package variables as their initialisers
+// set them, not as the parent changed them before starting it (Python's fork start method copies
+// them; spawn, as here, does not). Pass what a task needs in its argument.
 //
 // Register panics on an empty name, a nil function, a name registered twice, a type that would
 // not cross intact, or a call after Init (a function registered in main would be unknown to the
@@ -112,6 +116,10 @@ func lookup(name string) (*entry, bool) {
 // The value is encoded in the parent and decoded in the child, so only exported fields arrive:
 // RegisterRunner refuses a type with an unexported field, as Register does, unless the field is
 // tagged `cbor:"-"`.
+//
+// Inside Run, mp.Current() describes the process running it: Current().Name and Current().Pid
+// are Python's self.name and self.pid inside run() (the runner value holds only the fields it
+// was sent with).
 type Runner interface {
 	Run(ctx context.Context) error
 }

@@ -35,9 +35,10 @@ import (
 //     encoding.BinaryMarshaler (time.Time, big.Int, mp's handles and descriptors) — are not looked
 //     into, unless the method is promoted from an embedded field while the struct has fields of
 //     its own, which the method does not know about.
-//   - Channels, functions, unsafe pointers, complex numbers and uintptrs cannot be encoded; a
-//     struct field of one of those kinds is an error that names the field (plain numbers, and
-//     arrays of them, travel as memory where the package can, and are not checked).
+//   - Channels, functions, unsafe pointers and uintptrs cannot be encoded; a struct field of one
+//     of those kinds is an error that names the field (plain numbers, and arrays of them, travel
+//     as memory where the package can, and are not checked). Complex numbers travel as pairs of
+//     floats (codec_complex.go), except behind an interface.
 //
 // A field of interface type is checked when a value is encoded: the dynamic type of each value
 // found behind an interface is checked with the same rules (the walk once per type, cached), and
@@ -113,7 +114,7 @@ func checkEncode(what string, v any) error {
 	if !ci.iface {
 		return nil
 	}
-	if p := checkAny(v); p != nil {
+	if p := checkDynamic(reflect.ValueOf(v)); p != nil { // the interfaces inside v: checkAny on each
 		return fmt.Errorf("%w: %s of type %s: the %s at %s: %s", ErrEncode, what, t, p.typ, typeLabel(t)+p.path(), p.msg)
 	}
 	return nil
@@ -123,6 +124,7 @@ func checkEncode(what string, v any) error {
 type codecInfo struct {
 	problem string // why values of the type would not cross intact, or ""
 	iface   bool   // whether a value of the type can hold an interface value the codec encodes
+	cplx    bool   // whether a value of the type holds complex numbers (see codec_complex.go)
 }
 
 var codecInfos sync.Map // reflect.Type → *codecInfo
@@ -139,6 +141,9 @@ func codecInfoOf(t reflect.Type) *codecInfo {
 	}
 	w := typeWalk{seen: make(map[walkKey]bool)}
 	ci := &codecInfo{problem: w.walk(t, typeLabel(t), "", false), iface: reachesInterface(t, make(map[reflect.Type]bool))}
+	if ci.cplx = hasComplex(t, make(map[reflect.Type]bool)); ci.cplx && ci.problem == "" {
+		ci.problem = complexMirrorOf(t).problem
+	}
 	codecInfos.Store(t, ci)
 	return ci
 }
@@ -217,8 +222,8 @@ func (w *typeWalk) walk(t reflect.Type, path, field string, tainted bool) string
 	case reflect.Bool, reflect.String, reflect.Interface,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		return ""
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return "" // complex numbers: see codec_complex.go
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return "" // a byte string
@@ -244,7 +249,7 @@ func (w *typeWalk) walk(t reflect.Type, path, field string, tainted bool) string
 		}
 		return ""
 	}
-	// Chan, Func, UnsafePointer, Complex64, Complex128, Uintptr: the codec has no encoding.
+	// Chan, Func, UnsafePointer, Uintptr: the codec has no encoding.
 	if field == "" {
 		return fmt.Sprintf("the codec cannot encode a %s", t)
 	}
@@ -426,6 +431,9 @@ func checkAny(x any) *dynProblem {
 		return &dynProblem{typ: t, msg: "mp's handle passing does not reach this position (inside an unexported embedded struct, for one), so the handle would arrive broken: hold it in an exported field of an exported type"}
 	}
 	ci := codecInfoOf(t)
+	if ci.problem == "" && ci.cplx {
+		return &dynProblem{typ: t, msg: "a complex number behind an interface would arrive as two floats: hold it in a field or element of a complex type"}
+	}
 	if ci.problem != "" {
 		msg := ci.problem
 		if _, ok := x.(error); ok {

@@ -161,10 +161,9 @@ func killed(ctx context.Context, pool *mp.Pool, ranges []Range, want []int, note
 	bar := progress.Bar(os.Stderr, progress.WithLabel("    (b) futures"))
 	victim, done := 0, 0
 	for f, err := range mp.AsCompleted(ctx, futs...) {
-		if err != nil {
+		if f == nil { // ctx ended; a task's own error (the killed one's) is counted below
 			log.Fatal(err)
 		}
-		_ = f
 		done++
 		bar(mp.Progress{Done: done, Total: len(futs), Elapsed: time.Since(start)})
 		if victim == 0 {

@@ -101,13 +101,10 @@ func main() {
 		futs = append(futs, mp.Submit(ctx, pool, Task, Job{ID: i, Units: units, Unit: *unit}))
 	}
 	for f, err := range mp.AsCompleted(ctx, futs...) {
-		if err != nil {
+		if err != nil { // the task's error, or ctx's (with a nil f)
 			log.Fatal(err)
 		}
-		d, err := f.Wait(ctx)
-		if err != nil {
-			log.Fatal(err)
-		}
+		d, _ := f.Wait(ctx) // f is done: Wait returns at once
 		fmt.Printf("main: task %d finished\n", d.ID)
 	}
 	if err := pool.Shutdown(ctx); err != nil {
