@@ -70,11 +70,14 @@ var (
 )
 
 // Sequence returns the 64 MiB sequence of knucleotide: A, C, G and T from a fixed generator.
-func Sequence() []byte {
+func Sequence() []byte { return sequenceOf(knucSize) }
+
+// sequenceOf returns the first n bytes of the generator's sequence (the last one made is kept).
+func sequenceOf(n int) []byte {
 	knucMu.Lock()
 	defer knucMu.Unlock()
-	if len(knucSeq) != knucSize {
-		knucSeq = make([]byte, knucSize)
+	if len(knucSeq) != n {
+		knucSeq = make([]byte, n)
 		x := uint64(0x9e3779b97f4a7c15)
 		for i := range knucSeq {
 			x ^= x << 13
@@ -148,8 +151,11 @@ func (s *peakSampler) end() (rss, pss float64) {
 
 // knucRun measures knucleotide on an executor made by start, whose processes pids lists: n
 // timed runs after a warm-up run, each with its peak memory.
-func knucRun(ctx context.Context, n int, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any) (times, mem Result, err error) {
-	seq := Sequence()
+func knucRun(ctx context.Context, s Size, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any) (times, mem Result, err error) {
+	n := s.N
+	// Items is the sequence's length: 64 MiB, 4 MiB in a -quick run (still through shared
+	// memory); the unit tests may make knucSize smaller still.
+	seq := sequenceOf(min(max(s.Items, 1), knucSize))
 	want := countK(seq)
 	ex, pids, err := start(ctx)
 	if err != nil {
@@ -210,12 +216,14 @@ var knucleotide = &Workload{
 	Kind:         Latency,
 	Samples:      5,
 	QuickSamples: 2,
+	Items:        64 << 20, // the sequence's bytes, for this workload
+	QuickItems:   4 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
-		r, _, err := knucRun(ctx, s.N, knucProcesses, knucParams)
+		r, _, err := knucRun(ctx, s, knucProcesses, knucParams)
 		return r, err
 	},
 	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
-		r, _, err := knucRun(ctx, s.N, knucGoroutines, knucParams)
+		r, _, err := knucRun(ctx, s, knucGoroutines, knucParams)
 		return r, err
 	},
 	Python:  []string{"fork"},
@@ -230,12 +238,14 @@ var knucleotideRSS = &Workload{
 	Kind:         Memory,
 	Samples:      5,
 	QuickSamples: 2,
+	Items:        64 << 20, // the sequence's bytes, for this workload
+	QuickItems:   4 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
-		_, r, err := knucRun(ctx, s.N, knucProcesses, knucParams)
+		_, r, err := knucRun(ctx, s, knucProcesses, knucParams)
 		return r, err
 	},
 	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
-		_, r, err := knucRun(ctx, s.N, knucGoroutines, knucParams)
+		_, r, err := knucRun(ctx, s, knucGoroutines, knucParams)
 		return r, err
 	},
 	Python:  []string{"fork"},

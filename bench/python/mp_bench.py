@@ -534,10 +534,10 @@ KNUC_SIZE = 64 << 20  # bytes of knucleotide's sequence
 MEM_POLL = 0.005  # seconds between two readings of the memory sampler
 
 
-def knuc_sequence():
-    """KNUC_SIZE bytes of A, C, G and T (random; the Go side's generator differs, not the mix)."""
+def knuc_sequence(size=KNUC_SIZE):
+    """size bytes of A, C, G and T (random; the Go side's generator differs, not the mix)."""
     table = bytes(b"ACGT"[i % 4] for i in range(256))
-    return os.urandom(KNUC_SIZE).translate(table)
+    return os.urandom(size).translate(table)
 
 
 def kcount(seq):
@@ -551,17 +551,17 @@ def kcount(seq):
 _KNUC_RUNS = {}  # n -> (times, rss, pss): knucleotide and knucleotide_rss share their runs
 
 
-def _knucleotide(ctx, n):
+def _knucleotide(ctx, n, items):
     """n timed runs of Pool(2).apply_async(kcount, (seq,)) x KNUC_TASKS, then get() on each,
     after a warm pool's map; each with the peak of the summed Rss (and Pss) of the parent and
     the workers, sampled every MEM_POLL seconds by a thread. A run takes about 50 s (bytes.count
     of a pair of letters goes at about 100 MB/s), so there is no warm-up run, and the runs of
     knucleotide are those of knucleotide_rss too."""
-    if n in _KNUC_RUNS:
-        return _KNUC_RUNS[n]
+    if (n, items) in _KNUC_RUNS:
+        return _KNUC_RUNS[(n, items)]
     import threading
 
-    seq = knuc_sequence()
+    seq = knuc_sequence(items)
     want = kcount(seq)
     times, rss, pss = [], [], []
     pool = ctx.Pool(POOL_WORKERS)
@@ -597,19 +597,20 @@ def _knucleotide(ctx, n):
     finally:
         pool.terminate()
         pool.join()
-    _KNUC_RUNS[n] = (times, rss, pss)
+    _KNUC_RUNS[(n, items)] = (times, rss, pss)
     return times, rss, pss
 
 
-def knucleotide(ctx, n):
-    """The k-nucleotide shape: ms per run of 7 apply_async on the same 64 MiB sequence."""
-    times, rss, pss = _knucleotide(ctx, n)
+def knucleotide(ctx, n, items):
+    """The k-nucleotide shape: ms per run of 7 apply_async on the same sequence of items bytes
+    (64 MiB; 4 MiB in a --quick run)."""
+    times, rss, pss = _knucleotide(ctx, n, items)
     return times, {"peak_rss_mib": rss, "peak_pss_mib": pss}
 
 
-def knucleotide_rss(ctx, n):
+def knucleotide_rss(ctx, n, items):
     """Peak memory (Rss summed over the parent and the workers) of knucleotide, in MiB."""
-    times, rss, pss = _knucleotide(ctx, n)
+    times, rss, pss = _knucleotide(ctx, n, items)
     return rss, {"pss_mib": pss, "ms": times}
 
 
@@ -712,10 +713,10 @@ WORKLOADS = [
              params={"size_bytes": SHM_SIZE, "GB": "1e9 bytes"}),
     Workload("knucleotide", "ms", knucleotide, "fork", 3, 1,
              "Pool(2).apply_async(kcount, (seq,)) x7 then get() of each; seq: the same 64 MiB bytes",
-             params={"tasks": KNUC_TASKS, "bytes": KNUC_SIZE}),
+             items=67_108_864, quick_items=4_194_304, params={"tasks": KNUC_TASKS}),
     Workload("knucleotide_rss", "MiB", knucleotide_rss, "fork", 3, 1,
              "peak summed Rss of the parent and Pool(2)'s workers during knucleotide",
-             params={"tasks": KNUC_TASKS, "bytes": KNUC_SIZE}),
+             items=67_108_864, quick_items=4_194_304, params={"tasks": KNUC_TASKS}),
 ]
 
 
