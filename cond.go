@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mp-go/mp/internal/futex"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // Cond is a condition variable shared by processes, over an mp.Mutex: Python's
@@ -211,7 +212,7 @@ func (c *Cond) handleDup() ([]int, string, error) {
 	}
 	mfd, _, err := c.L.s.dup(kindMutex)
 	if err != nil {
-		closeFD(fd)
+		sys.CloseFD(fd)
 		return nil, "", err
 	}
 	return []int{fd, mfd}, meta, nil
@@ -224,7 +225,7 @@ func (*Cond) handleAdopt(fds []int, meta string) (any, error) {
 	}
 	s, err := adoptShared(fds[0], meta, kindCond)
 	if err != nil {
-		closeFD(fds[1])
+		sys.CloseFD(fds[1])
 		return nil, err
 	}
 	ms, err := adoptShared(fds[1], kindNames[kindMutex], kindMutex)

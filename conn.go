@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // Conn is one end of a pipe made by Pipe: Python's multiprocessing.connection.Connection. Values
@@ -273,7 +274,7 @@ func (*Conn[T]) handleAdopt(fds []int, meta string) (any, error) {
 	fd := firstFD(fds)
 	send, recv, lim, err := parseConnMeta(meta)
 	if err != nil {
-		closeFD(fd)
+		sys.CloseFD(fd)
 		return nil, err
 	}
 	cc, err := adoptConn(fd)

@@ -429,7 +429,7 @@ func (c *conn) read(p []byte) (int, error) {
 			}
 			return c.rd.Read(p)
 		}
-		osYield()
+		sys.Yield()
 	}
 }
 

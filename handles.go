@@ -115,7 +115,7 @@ type outHandles struct {
 
 func (o *outHandles) close() {
 	for _, fd := range o.fds {
-		closeFD(fd)
+		sys.CloseFD(fd)
 	}
 	o.fds = nil
 }
@@ -471,7 +471,7 @@ func fillHandle(root reflect.Value, ref handleRef, fds []int) (any, error) {
 	default:
 		k := handlekind.ByName(ref.Kind)
 		if k == nil {
-			closeFD(fd)
+			sys.CloseFD(fd)
 			return nil, fmt.Errorf("a %q arrived, and this process cannot open one (import _ \"github.com/mp-go/mp/mpnet\")", ref.Kind)
 		}
 		val, err = k.Open(os.NewFile(uintptr(fd), ref.Kind))
@@ -530,7 +530,7 @@ func findSlot(root reflect.Value, ref handleRef) (reflect.Value, error) {
 // closeFDs closes descriptors owned by a message that was not (fully) delivered.
 func closeFDs(fds []int) {
 	for _, fd := range fds {
-		closeFD(fd)
+		sys.CloseFD(fd)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mp-go/mp/internal/futex"
 	"github.com/mp-go/mp/internal/procid"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // JoinableQueue is a Queue that also counts the values processed: Python's JoinableQueue. Every
@@ -213,7 +214,7 @@ func (q *JoinableQueue[T]) handleDup() ([]int, string, error) { return dupRing(q
 func (*JoinableQueue[T]) handleAdopt(fds []int, meta string) (any, error) {
 	fd := firstFD(fds)
 	if meta != joinableMeta {
-		closeFD(fd)
+		sys.CloseFD(fd)
 		return nil, fmt.Errorf("a %q arrived where the receiver has a *mp.JoinableQueue", meta)
 	}
 	r, err := adoptRing(fd, meta)

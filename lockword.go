@@ -8,6 +8,7 @@ import (
 
 	"github.com/mp-go/mp/internal/futex"
 	"github.com/mp-go/mp/internal/procid"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // A lock word in shared memory is 64 bits: 0 when free, else its owner's procid.ID — the pid in
@@ -62,7 +63,7 @@ func lockWord(ctx context.Context, l *uint64, id uint64) (ownerDead bool, err er
 			continue
 		}
 		if i&7 == 0 {
-			osYield() // an owner on this CPU may need it to finish
+			sys.Yield() // an owner on this CPU may need it to finish
 		}
 		if i < 16 {
 			continue

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // Queue is a first-in, first-out queue of values of type T shared by processes: Python's
@@ -444,7 +446,7 @@ func dupRing(enter func() (*ring, error), meta string) ([]int, string, error) {
 // fd, and checks the segment before it reads anything in it (attachRing).
 func adoptRing(fd int, meta string) (*ring, error) {
 	if meta != queueMeta && meta != joinableMeta {
-		closeFD(fd)
+		sys.CloseFD(fd)
 		return nil, fmt.Errorf("a %q arrived where the receiver has a queue", meta)
 	}
 	seg, err := mapSegment(fd)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mp-go/mp/internal/sys"
 	"github.com/mp-go/mp/internal/wire"
 )
 
@@ -147,7 +148,7 @@ func (r *replyReader) next() (typ byte, payload []byte, err error) {
 func (r *replyReader) spin() bool {
 	start := time.Now()
 	for i := 0; ; i++ {
-		osYield()
+		sys.Yield()
 		if r.ring.tail.Load() != r.head {
 			return true
 		}

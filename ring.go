@@ -12,6 +12,7 @@ import (
 	"github.com/mp-go/mp/internal/futex"
 	"github.com/mp-go/mp/internal/procid"
 	"github.com/mp-go/mp/internal/shm"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // A queue is a ring of bytes in a shared memory segment, mapped by every process that holds the
@@ -199,7 +200,7 @@ func spin(addr *uint32, val uint32) bool {
 			} else if time.Since(start) > spinFor {
 				return false
 			}
-			osYield()
+			sys.Yield()
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mp-go/mp/internal/futex"
 	"github.com/mp-go/mp/internal/procid"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // Semaphore is a counting semaphore shared by processes: Python's Semaphore and BoundedSemaphore.
@@ -102,7 +103,7 @@ func (sem *Semaphore) Acquire(ctx context.Context, n int) error {
 			return sem.check() // closed by another goroutine while this one waited
 		}
 		if i < 8 {
-			osYield()
+			sys.Yield()
 			continue
 		}
 		atomic.StoreUint32(sem.waiting, 1)

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mp-go/mp/internal/shm"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // SharedMemory is a block of memory shared by processes: Python's
@@ -180,7 +181,7 @@ func (*SharedMemory) handleAdopt(fds []int, meta string) (any, error) {
 	fd := firstFD(fds)
 	kind, name, _ := strings.Cut(meta, "\x00")
 	if kind != kindNames[kindShm] {
-		closeFD(fd)
+		sys.CloseFD(fd)
 		return nil, fmt.Errorf("a %s arrived where the receiver has a *mp.SharedMemory", kind)
 	}
 	seg, err := shm.Map(fd)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mp-go/mp/internal/procid"
 	"github.com/mp-go/mp/internal/shm"
+	"github.com/mp-go/mp/internal/sys"
 )
 
 // shared is the process-local side of a synchronisation object in a shared memory segment of its
@@ -74,7 +75,7 @@ func newShared(kind uint32, size int) (*shared, error) {
 // segment (sharedMin), so that no object's words lie past its end, and say it holds kind.
 func adoptShared(fd int, meta string, kind uint32) (*shared, error) {
 	if meta != kindNames[kind] {
-		closeFD(fd)
+		sys.CloseFD(fd)
 		return nil, fmt.Errorf("a %q arrived where the receiver has a %s", meta, kindNames[kind])
 	}
 	seg, err := shm.Map(fd)
