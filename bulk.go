@@ -308,21 +308,3 @@ func decodeResult[T any](what string, b []byte, fds []int, v *T) error {
 	}
 	return decodeArg(what, b, fds, v)
 }
-
-// onlyBulk reports whether b, encoded by encodeArg, refers to bulk values and to no handle.
-func onlyBulk(b []byte) bool {
-	if !hasHandles(b) {
-		return false
-	}
-	var tag cbor.RawTag
-	var env envelope
-	if codecDec.Unmarshal(b, &tag) != nil || codecDec.Unmarshal(tag.Content, &env) != nil {
-		return false
-	}
-	for _, ref := range env.Refs {
-		if ref.Kind != bulkKind {
-			return false
-		}
-	}
-	return len(env.Refs) > 0
-}

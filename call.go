@@ -30,9 +30,6 @@ type caller interface {
 	// inlineResult re-encodes a result encoded by runOneShared, with its descriptors (which it
 	// owns), as runOne would have: for a caller that passes the bytes on.
 	inlineResult(value []byte, fds []int) ([]byte, error)
-	// inlineArg re-encodes an argument (chunk items, or one when chunk is 0) whose big values
-	// went to shared memory, with their descriptors (which it owns), inline.
-	inlineArg(arg []byte, fds []int, chunk int) ([]byte, error)
 	// runChunk runs the function on each of n arguments encoded as one slice, in order, stopping
 	// at the first error or panic. It returns the encoded results of the first done arguments
 	// and, if done < n, the error of argument number done. It owns fds.
@@ -82,23 +79,6 @@ func (f *Func[T, R]) run(ctx context.Context, arg []byte, fds []int, timeout tim
 	return out, rfds, nil
 }
 
-// inlineArg is caller.inlineArg.
-func (f *Func[T, R]) inlineArg(arg []byte, fds []int, chunk int) ([]byte, error) {
-	if chunk > 0 {
-		xs, err := decodeSlice[T]("arguments of "+f.name, arg, fds, chunk)
-		if err != nil {
-			return nil, err
-		}
-		b, _, err := encodeSlice("arguments of "+f.name, xs, false)
-		return b, err
-	}
-	var x T
-	if err := decodeArg("argument of "+f.name, arg, fds, &x); err != nil {
-		return nil, err
-	}
-	return encodeValue("argument of "+f.name, x)
-}
-
 // inlineResult is caller.inlineResult.
 func (f *Func[T, R]) inlineResult(value []byte, fds []int) ([]byte, error) {
 	var r R
@@ -134,7 +114,7 @@ func (f *Func[T, R]) runChunk(ctx context.Context, args []byte, fds []int, n int
 		}
 		return nil
 	})
-	out, _, err := encodeSlice("results of "+f.name, rs, false)
+	out, _, err := encodeSlice("results of "+f.name, rs, false, false)
 	if err != nil {
 		return nil, 0, toWire(err)
 	}

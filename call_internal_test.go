@@ -71,7 +71,7 @@ func TestRunOneAndChunk(t *testing.T) {
 		t.Fatalf("runOne past its timeout: %v; want an error matching DeadlineExceeded", werr)
 	}
 
-	args, _, err := encodeSlice("xs", []int{1, 2, 3, 4}, false)
+	args, _, err := encodeSlice("xs", []int{1, 2, 3, 4}, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestRunOneAndChunk(t *testing.T) {
 	if done != 2 || werr == nil || werr.Panic || err != nil || len(rs) != 2 || rs[0] != 1 || rs[1] != 2 {
 		t.Fatalf("chunk [1 2 3 4] = %v, done %d, %v; want the results of 1 and 2, then the error of 3", rs, done, werr)
 	}
-	args, _, _ = encodeSlice("xs", []int{4}, false)
+	args, _, _ = encodeSlice("xs", []int{4}, false, false)
 	if _, done, werr := callFailAt.runChunk(ctx, args, nil, 1, 0); done != 0 || werr == nil || !werr.Panic {
 		t.Fatalf("chunk [4] = done %d, %v; want the panic of 4", done, werr)
 	}
@@ -103,7 +103,7 @@ func BenchmarkRunOne(b *testing.B) {
 
 // BenchmarkRunChunk1 is the child's side of one chunk of one item (a Map with WithChunkSize(1)).
 func BenchmarkRunChunk1(b *testing.B) {
-	args, _, err := encodeSlice("x", []int{7}, false)
+	args, _, err := encodeSlice("x", []int{7}, false, false)
 	if err != nil {
 		b.Fatal(err)
 	}

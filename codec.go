@@ -222,7 +222,7 @@ func plainType(t reflect.Type) bool {
 // encodeSlice encodes xs as one value: its memory for a plain type, else a CBOR array. The
 // descriptors returned are those of the handles in xs, owned by the caller.
 // Handles are refused unless allow is set.
-func encodeSlice[T any](what string, xs []T, allow bool) ([]byte, []int, error) {
+func encodeSlice[T any](what string, xs []T, allow, bulk bool) ([]byte, []int, error) {
 	if plainType(reflect.TypeFor[T]()) {
 		if len(xs) == 0 {
 			return nil, nil, nil
@@ -231,7 +231,7 @@ func encodeSlice[T any](what string, xs []T, allow bool) ([]byte, []int, error) 
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs)*size)
 		return append([]byte(nil), raw...), nil, nil
 	}
-	return encodeWith(what, xs, allow, allow)
+	return encodeWith(what, xs, allow, bulk)
 }
 
 // decodeSlice decodes n values encoded by encodeSlice, building their handles over fds, which it

@@ -128,12 +128,6 @@ func (c *Call) Arg() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(fds) > 0 && onlyBulk(b) {
-		// A Map chunk's big items went to shared memory: put them back inline.
-		if e, ok := lookup(c.Func); ok {
-			return e.inlineArg(b, fds, c.Chunk)
-		}
-	}
 	if len(fds) > 0 {
 		closeFDs(fds)
 		return nil, fmt.Errorf("%w: the argument of %s holds handles (queues, locks, pipes or shared memory), which only worker processes on this machine can receive; pass them to a *mp.Pool's tasks, or send plain values", ErrNotSupported, c.Func)

@@ -28,7 +28,7 @@ func newChunkCall[T, R any](f *Func[T, R], items []T, dst []R, cfg *callConfig, 
 }
 
 func (c *chunkCall[T, R]) encode() ([]byte, []int, error) {
-	return encodeSlice("arguments of "+c.f.name, c.items, true)
+	return encodeSlice("arguments of "+c.f.name, c.items, true, !c.Call.inline)
 }
 
 func (c *chunkCall[T, R]) finish(value []byte, done int, err error) {
