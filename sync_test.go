@@ -173,8 +173,8 @@ func TestMutexInProcess(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		m.Locker().Lock()
-		close(done) // while holding it: the lock was taken
 		m.Locker().Unlock()
+		close(done) // the lock was taken and given back: the Unlock below finds it free
 	}()
 	waitUntil(t, "the goroutine sleeps in Lock", func() bool { return mp.MutexHasWaiter(m) })
 	m.Unlock()
