@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,15 +19,21 @@ import (
 
 // Big values travel through shared memory. A []byte, a string or a slice of plain numbers of
 // BulkThreshold bytes or more — a task argument or result, or a struct field, slice element or
-// pointer target inside one, or the same in a Conn message — is copied once into a new anonymous shared memory segment (a memfd on
-// Linux), and the message carries the segment's descriptor instead of the bytes, as it carries a
-// handle's: a handleRef of kind "bulk" whose Meta is the value's size in bytes. The receiver
-// checks that one descriptor arrived for it, that the segment's real size (fstat) is the size
-// announced and a whole number of the slot's elements, and that the slot is of a type a bulk
-// value may fill; it then reads the segment (pread, nothing is mapped) into a new value of the
-// slot's type, and closes the descriptor, on every path. A receiver therefore never
-// allocates more than the sender put into a segment, and the value it gets is its own: nothing is
-// shared once it is decoded, so its lifetime is that of any Go value.
+// pointer target inside one, or the same in a Conn message — is copied once into a new anonymous
+// shared memory segment (a memfd on Linux, sealed once written so that its size and bytes can
+// never change), and the message carries the segment's descriptor instead of the bytes, as it
+// carries a handle's: a handleRef of kind "bulk" whose Meta is the value's size in bytes. The
+// receiver checks that one descriptor arrived for it, that the segment's real size (fstat) is the
+// size announced and a whole number of the slot's elements, and that the slot is of a type a bulk
+// value may fill, before it allocates anything; it closes the descriptor on every path. A
+// receiver therefore never allocates more than the sender put into a segment.
+//
+// The receiver's value is ordinary Go memory, garbage collected as any other. When the segment
+// is sealed (fillMemory), its pages are mapped over that memory, privately: the value reads the
+// very pages the sender wrote, shared by every receiver, and a write to it copies the one page it
+// touches, so that the value behaves as the receiver's own. Its finalizer puts ordinary memory
+// back before the collector frees it. A segment that is not sealed (from another platform, or a
+// hostile sender, who could shrink a mapped segment and crash its readers) is read with pread.
 //
 // The sender keeps the segment of a value it encoded in a small cache, keyed by the value's
 // address, length and type, and checks the bytes against the segment on a hit (a memcmp, no
@@ -38,11 +45,10 @@ import (
 //
 // A pool task's result travels the same way: the worker sends the segments' descriptors on the
 // control socket ahead of its reply (reply_fds.go). Where the platform has no shared memory
-// segments (Windows) the value is encoded inline, as it is, for now, in a Queue item, the result
-// of mp.Run or of a Process, a value behind an interface (a field of type any), a map, and a Map
-// chunk's results; and in Call.Arg, whose bytes leave the machine. The receiver's copy is made
-// with pread, so the value it decodes is its own Go memory, garbage collected as any other: no
-// mapping outlives its message.
+// segments (Windows) the value is encoded inline, as it is, for now, in the result of mp.Run or
+// of a Process, a value behind an interface (a field of type any), a map, and a Map chunk's
+// results; and in Call.Arg, whose bytes leave the machine. A Queue item is copied into the
+// queue's own shared memory buffer and out of it.
 
 // BulkThreshold is the size, in bytes, from which a []byte, string or slice of plain numbers in a
 // task argument or result or a Conn message travels through shared memory instead of inside the
@@ -160,7 +166,7 @@ func collectAfterBulk() {
 
 // bulkEntry is a segment of the cache.
 type bulkEntry struct {
-	ptr  unsafe.Pointer
+	ptr  uintptr // the value's address: compared, never followed, so the entry keeps nothing alive
 	n    int
 	t    reflect.Type
 	seg  *shm.Segment
@@ -178,7 +184,7 @@ var bulkCache bulkSegments
 
 // segment returns a new descriptor of a segment holding b, the memory of a value of type t.
 func (c *bulkSegments) segment(b []byte, t reflect.Type) (int, error) {
-	ptr := unsafe.Pointer(unsafe.SliceData(b))
+	ptr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, e := range c.entries {
@@ -191,11 +197,10 @@ func (c *bulkSegments) segment(b []byte, t reflect.Type) (int, error) {
 			break
 		}
 	}
-	seg, err := shm.CreateAnon("mp-bulk", len(b))
+	seg, err := shm.CreateSealed("mp-bulk", b)
 	if err != nil {
 		return -1, err
 	}
-	copy(seg.Mem, b)
 	fd, err := seg.Dup()
 	if err != nil {
 		seg.Close()
@@ -210,7 +215,7 @@ func (c *bulkSegments) segment(b []byte, t reflect.Type) (int, error) {
 		c.drop(0) // the oldest
 	}
 	if len(b) <= bulkCacheBytes {
-		// The entry keeps the value's address: a value that is garbage and whose memory is
+		// The entry keeps the value's address only: a value that is garbage and whose memory is
 		// reused for another is told apart by the comparison of its bytes.
 		c.entries = append(c.entries, &bulkEntry{ptr: ptr, n: len(b), t: t, seg: seg, last: time.Now()})
 		if c.timer == nil {
@@ -272,23 +277,58 @@ func fillBulk(slot reflect.Value, ref handleRef, fds []int) error {
 	if err := checkBulkSize(fds[0], size); err != nil {
 		return err
 	}
-	if st.Kind() == reflect.String {
-		b := make([]byte, size)
-		if err := readBulk(fds[0], b); err != nil {
-			return err
-		}
-		slot.SetString(unsafe.String(unsafe.SliceData(b), size)) // b is not used again
-		bulkReceived.Store(true)
-		return nil
-	}
-	xs := reflect.MakeSlice(st, size/elem, size/elem)
-	if err := readBulk(fds[0], bulkBytes(xs)); err != nil {
+	p := bulkAlloc(size)
+	if err := fillMemory(fds[0], p, size); err != nil {
 		return err
 	}
 	bulkReceived.Store(true)
-	slot.Set(xs)
+	if st.Kind() == reflect.String {
+		slot.SetString(unsafe.String((*byte)(p), size))
+		return nil
+	}
+	slot.Set(reflect.SliceAt(st.Elem(), p, size/elem))
 	return nil
 }
+
+// bulkMapMin is the smallest bulk value mapped rather than read: below it, a read costs less
+// than the mapping and its undoing. It is larger than the largest small object of the Go
+// allocator (32 KiB), so a value mapped is always an allocation of its own that starts on a page.
+const bulkMapMin = 256 << 10
+
+// bulkAlloc returns the address of n new bytes of Go memory, not zeroed: the caller fills every
+// byte. The memory holds no pointers, so it may hold the elements of any plain number type, and
+// it is garbage collected as any other value.
+func bulkAlloc(n int) unsafe.Pointer {
+	// strings.Builder.Grow allocates without zeroing (as bytealg.MakeNoZero): a mapped value's
+	// pages are never touched before the segment's pages replace them.
+	var sb strings.Builder
+	sb.Grow(n)
+	sb.WriteByte(0)
+	return unsafe.Pointer(unsafe.StringData(sb.String()))
+}
+
+// fillMemory fills the size bytes at p, from bulkAlloc, with the segment fd, checked by
+// checkBulkSize. A frozen segment (sealed by its sender: its size and bytes can never change) of
+// bulkMapMin bytes or more is mapped over the memory, copy on write: the value's pages are the
+// segment's, shared with the sender and every other receiver, not a copy, and a write to the
+// value copies only the page it touches. The finalizer of the memory puts ordinary memory back
+// in place before the collector frees it, so the mapping lives exactly as long as the value, as
+// any Go memory does. Any other segment is read into the memory with pread.
+func fillMemory(fd int, p unsafe.Pointer, size int) error {
+	if size >= bulkMapMin && shm.Frozen(fd) && shm.MapOver(fd, p, size) {
+		runtime.SetFinalizer((*byte)(p), func(b *byte) {
+			shm.UnmapOver(unsafe.Pointer(b), size)
+			bulkUnmapped.Add(1)
+		})
+		bulkMapped.Add(1)
+		return nil
+	}
+	return readBulk(fd, unsafe.Slice((*byte)(p), size))
+}
+
+// bulkMapped and bulkUnmapped count the bulk values mapped rather than read, and those whose
+// memory was given back, for the tests.
+var bulkMapped, bulkUnmapped atomic.Int64
 
 // decodeResult decodes a task's result, b with the descriptors of its segments fds (which it
 // owns), into *v. A result carries bulk values only: a reference of another kind, which a worker

@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // bigBytes returns n bytes of a pattern.
@@ -260,5 +262,65 @@ func TestBulkArgInline(t *testing.T) {
 		if hasHandles(b) || len(b) < len(big) {
 			t.Fatalf("Arg: %d bytes, handles %v; want the value inline", len(b), hasHandles(b))
 		}
+	}
+}
+
+// A big value arrives mapped over its segment, not copied: its bytes are right, a write to it
+// changes the receiver's copy only (copy on write: the segment, which later receivers map, keeps
+// the sender's bytes), and once it is garbage its memory goes back to ordinary memory.
+func TestBulkMappedCopyOnWrite(t *testing.T) {
+	big := bigBytes(4 << 20)
+	mapped, unmapped := bulkMapped.Load(), bulkUnmapped.Load()
+	decode := func() []byte {
+		t.Helper()
+		b, fds, err := encodeArg("arg", big)
+		if err != nil || len(fds) != 1 {
+			t.Fatalf("encode: %d fds, %v", len(fds), err)
+		}
+		var got []byte
+		if err := decodeArg("arg", b, fds, &got); err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("decode: %v, equal %v", err, bytes.Equal(got, big))
+		}
+		return got
+	}
+	first := decode()
+	if n := bulkMapped.Load() - mapped; n != 1 {
+		t.Fatalf("%d values mapped; want 1 (the segment was read, not mapped)", n)
+	}
+	for i := range first {
+		first[i] = ^first[i] // every page copied on write
+	}
+	second := decode() // the same segment, from the sender's cache
+	if !bytes.Equal(second, big) {
+		t.Fatal("a receiver's write reached the segment: the next receiver saw it")
+	}
+	if first[0] != ^big[0] || first[len(first)-1] != ^big[len(big)-1] {
+		t.Fatal("the receiver's writes were lost")
+	}
+	var xs []float64
+	b, fds, err := encodeArg("arg", make([]float64, 1<<18))
+	if err != nil || len(fds) != 1 {
+		t.Fatalf("[]float64: %d fds, %v", len(fds), err)
+	}
+	if err := decodeArg("arg", b, fds, &xs); err != nil || len(xs) != 1<<18 || xs[12345] != 0 {
+		t.Fatalf("[]float64: %v", err)
+	}
+	xs[12345] = 1.5
+	first, second, xs = nil, nil, nil
+	waitFor(t, "the mapped values' memory given back", func() bool {
+		runtime.GC()
+		return bulkUnmapped.Load()-unmapped == 3
+	})
+}
+
+// waitFor waits, boundedly, until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -3,10 +3,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -15,7 +17,14 @@ import (
 
 // The k-nucleotide shape (issue 11): 7 tasks get the same 64 MiB sequence each and count in it.
 // mp sends the sequence through shared memory (mp.BulkThreshold): the parent copies it once into
-// a segment that every call shares, and each worker copies it out.
+// a sealed segment that every call shares, and each worker maps it in place of a copy. The
+// knucleotide_shm variants put the sequence in an mp.SharedMemory in the first place and pass the
+// segment itself: nothing is copied at all.
+//
+// Memory is the peak of the summed Pss (proportional set size) of the parent and its workers: a
+// page shared by k of them counts 1/k in each, so the sum is the memory the program really holds.
+// The summed Rss, which counts a shared page once in every process that maps it, is reported
+// beside it as rss_mib. For the floor (one process) the two are the same.
 
 const (
 	// knucTasks is how many tasks get the sequence.
@@ -78,15 +87,28 @@ func sequenceOf(n int) []byte {
 	defer knucMu.Unlock()
 	if len(knucSeq) != n {
 		knucSeq = make([]byte, n)
-		x := uint64(0x9e3779b97f4a7c15)
-		for i := range knucSeq {
-			x ^= x << 13
-			x ^= x >> 7
-			x ^= x << 17
-			knucSeq[i] = "ACGT"[x>>62]
-		}
+		fillSequence(knucSeq)
 	}
 	return knucSeq
+}
+
+// fillSequence writes the generator's sequence into b.
+func fillSequence(b []byte) {
+	x := uint64(0x9e3779b97f4a7c15)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = "ACGT"[x>>62]
+	}
+}
+
+// dropSequence lets go of the sequence sequenceOf keeps, and gives its memory back to the system.
+func dropSequence() {
+	knucMu.Lock()
+	knucSeq = nil
+	knucMu.Unlock()
+	debug.FreeOSMemory()
 }
 
 // KNucleotide submits KCount of seq knucTasks times to ex, then waits for every result and
@@ -152,11 +174,18 @@ func (s *peakSampler) end() (rss, pss float64) {
 // knucRun measures knucleotide on an executor made by start, whose processes pids lists: n
 // timed runs after a warm-up run, each with its peak memory.
 func knucRun(ctx context.Context, s Size, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any) (times, mem Result, err error) {
-	n := s.N
-	// Items is the sequence's length: 64 MiB, 4 MiB in a -quick run (still through shared
-	// memory); the unit tests may make knucSize smaller still.
-	seq := sequenceOf(min(max(s.Items, 1), knucSize))
+	n := min(max(s.Items, 1), knucSize)
+	seq := sequenceOf(n)
 	want := countK(seq)
+	return knucRunWith(ctx, s, start, params, func(ctx context.Context, ex mp.Executor) error {
+		return KNucleotide(ctx, ex, seq, want)
+	})
+}
+
+// knucRunWith measures run, which submits the 7 tasks, as knucRun does.
+func knucRunWith(ctx context.Context, s Size, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any, run func(ctx context.Context, ex mp.Executor) error) (times, mem Result, err error) {
+	n := s.N
+	awaitBulkReleased()
 	ex, pids, err := start(ctx)
 	if err != nil {
 		return Result{}, Result{}, err
@@ -167,7 +196,7 @@ func knucRun(ctx context.Context, s Size, start func(context.Context) (mp.Execut
 		runtime.GC()
 		s := samplePeak(pids)
 		t0 := time.Now()
-		err := KNucleotide(ctx, ex, seq, want)
+		err := run(ctx, ex)
 		took := ms(time.Since(t0))
 		rss, pss := s.end()
 		if err != nil {
@@ -175,11 +204,23 @@ func knucRun(ctx context.Context, s Size, start func(context.Context) (mp.Execut
 		}
 		if i >= 0 {
 			times.Samples = append(times.Samples, took)
-			mem.Samples = append(mem.Samples, rss)
-			mem.addExtra("pss_mib", pss)
+			mem.Samples = append(mem.Samples, pss)
+			mem.addExtra("rss_mib", rss)
 		}
 	}
 	return times, mem, nil
+}
+
+// awaitBulkReleased waits (up to 5 s) until this process maps no segment of mp's big-value cache
+// ("mp-bulk" in /proc/self/maps): a previous workload's segments are let go 2 s after their last
+// use, and must not count in the next workload's memory.
+func awaitBulkReleased() {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		maps, err := os.ReadFile("/proc/self/maps")
+		if err != nil || !bytes.Contains(maps, []byte("mp-bulk")) {
+			return
+		}
+	}
 }
 
 // knucProcesses starts a 2-worker process pool for knucleotide.
@@ -205,7 +246,7 @@ func knucGoroutines(ctx context.Context) (mp.Executor, func() []int, error) {
 var knucParams = map[string]any{
 	"op":    "Submit(ctx, ex, KCount, seq) ×7 then Wait on each; seq is the same 64 MiB []byte; KCount counts 1- and 2-mers",
 	"tasks": knucTasks, "bytes": knucSize, "workers": poolWorkers,
-	"memory": "peak of the summed Rss of the parent and its workers, sampled every 5 ms; Pss as pss_mib",
+	"memory": "peak of the summed Pss of the parent and its workers, sampled every 5 ms; the summed Rss as rss_mib",
 }
 
 // knucleotide is the time of the k-nucleotide shape; its floor is the goroutine version.
@@ -233,7 +274,7 @@ var knucleotide = &Workload{
 // knucleotideRSS is the peak memory of the k-nucleotide shape; its floor is the goroutine version.
 var knucleotideRSS = &Workload{
 	Name:         "knucleotide_rss",
-	What:         "peak memory (parent + workers) of knucleotide: Pool(2) vs the goroutine version (the floor)",
+	What:         "peak memory (summed Pss, parent + workers) of knucleotide: Pool(2) vs the goroutine version (the floor)",
 	Unit:         "MiB",
 	Kind:         Memory,
 	Samples:      5,
@@ -250,4 +291,96 @@ var knucleotideRSS = &Workload{
 	},
 	Python:  []string{"fork"},
 	Targets: []Target{{Floor: 1.5}, {Python: "fork", Ratio: 1}},
+}
+
+// KCountShm counts in a sequence held in shared memory: the knucleotide_shm variants.
+var KCountShm = mp.Register("bench.kcount_shm", func(ctx context.Context, seq *mp.SharedMemory) (KCounts, error) {
+	defer seq.Close()
+	return countK(seq.Bytes()), nil
+})
+
+// KNucleotideShm is KNucleotide with the sequence in m, an mp.SharedMemory whose segment every
+// task maps: the idiom for data that many processes read in place.
+func KNucleotideShm(ctx context.Context, ex mp.Executor, m *mp.SharedMemory, want KCounts) error {
+	futs := make([]*mp.Future[KCounts], knucTasks)
+	for i := range futs {
+		futs[i] = mp.Submit(ctx, ex, KCountShm, m)
+	}
+	for _, f := range futs {
+		got, err := f.Wait(ctx)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("bench: KCountShm = %v, want %v", got, want)
+		}
+	}
+	return nil
+}
+
+// knucShmRun measures KNucleotideShm as knucRun measures KNucleotide. The program reads its
+// input into shared memory in the first place: the sequence is generated into the segment, and
+// the parent holds no other copy of it (the one sequenceOf keeps for the other workloads is let
+// go first).
+func knucShmRun(ctx context.Context, s Size) (times, mem Result, err error) {
+	awaitBulkReleased()
+	dropSequence()
+	m, err := mp.CreateSharedMemory("", min(max(s.Items, 1), knucSize))
+	if err != nil {
+		return Result{}, Result{}, err
+	}
+	defer m.Close()
+	fillSequence(m.Bytes())
+	want := countK(m.Bytes())
+	return knucRunWith(ctx, s, knucProcesses, knucShmParams, func(ctx context.Context, ex mp.Executor) error {
+		return KNucleotideShm(ctx, ex, m, want)
+	})
+}
+
+var knucShmParams = map[string]any{
+	"op":    "the sequence is generated into an mp.SharedMemory before the runs (the parent holds no other copy), then Submit(ctx, ex, KCountShm, shm) ×7; the floor is the goroutine version of knucleotide, with a []byte",
+	"tasks": knucTasks, "bytes": knucSize, "workers": poolWorkers,
+	"memory": "peak of the summed Pss of the parent and its workers, sampled every 5 ms; the summed Rss as rss_mib",
+}
+
+// knucleotideShm is knucleotide with the sequence in shared memory from the start.
+var knucleotideShm = &Workload{
+	Name:         "knucleotide_shm",
+	What:         "knucleotide with the sequence in an mp.SharedMemory passed to each task: Pool(2) vs the goroutine version (the floor)",
+	Unit:         "ms",
+	Kind:         Latency,
+	Samples:      5,
+	QuickSamples: 2,
+	Items:        64 << 20,
+	QuickItems:   4 << 20,
+	MP: func(ctx context.Context, s Size) (Result, error) {
+		r, _, err := knucShmRun(ctx, s)
+		return r, err
+	},
+	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
+		r, _, err := knucRun(ctx, s, knucGoroutines, knucShmParams)
+		return r, err
+	},
+	Targets: []Target{{Floor: 1.3}},
+}
+
+// knucleotideShmRSS is the peak memory of knucleotideShm.
+var knucleotideShmRSS = &Workload{
+	Name:         "knucleotide_shm_rss",
+	What:         "peak memory (summed Pss, parent + workers) of knucleotide_shm: Pool(2) vs the goroutine version (the floor)",
+	Unit:         "MiB",
+	Kind:         Memory,
+	Samples:      5,
+	QuickSamples: 2,
+	Items:        64 << 20,
+	QuickItems:   4 << 20,
+	MP: func(ctx context.Context, s Size) (Result, error) {
+		_, r, err := knucShmRun(ctx, s)
+		return r, err
+	},
+	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
+		_, r, err := knucRun(ctx, s, knucGoroutines, knucShmParams)
+		return r, err
+	},
+	Targets: []Target{{Floor: 1.5}},
 }
