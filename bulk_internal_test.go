@@ -324,3 +324,69 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+var (
+	bulkRepeat = Register("test.bulk_repeat", func(ctx context.Context, n int) ([]byte, error) {
+		return bigBytes(n), nil
+	})
+	bulkIdentity32 = Register("test.bulk_identity32", func(ctx context.Context, x int32) (int32, error) { return x, nil })
+)
+
+// A Map chunk's big results come back through shared memory, mapped by the parent, and the
+// results of an Executor's encoded call are put back inline. Results of a plain type, which
+// travel as raw memory, are never mistaken for a reply with descriptors, even when their bytes
+// start as an encoding with handles does.
+func TestBulkChunkResults(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := NewPool(ctx, WithWorkers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const size = 2 << 20
+	mapped := bulkMapped.Load()
+	rs, err := Map(ctx, p, bulkRepeat, []int{size, 100, size}, WithChunkSize(3))
+	if err != nil || len(rs) != 3 || !bytes.Equal(rs[0], bigBytes(size)) || !bytes.Equal(rs[1], bigBytes(100)) || !bytes.Equal(rs[2], rs[0]) {
+		t.Fatalf("Map: %d results, %v", len(rs), err)
+	}
+	if n := bulkMapped.Load() - mapped; n != 2 {
+		t.Fatalf("%d results mapped from shared memory; want 2", n)
+	}
+
+	// handleTagPrefix read as a little-endian int32, with a zero byte after it.
+	var tagged int32
+	for i, c := range handleTagPrefix {
+		tagged |= int32(c) << (8 * i)
+	}
+	xs, err := Map(ctx, p, bulkIdentity32, []int32{tagged, 1, 2}, WithChunkSize(3))
+	if err != nil || len(xs) != 3 || xs[0] != tagged {
+		t.Fatalf("Map of int32 results that look like handles: %v, %v", xs, err)
+	}
+
+	var got Result
+	done := make(chan struct{})
+	c, err := NewCall("test.bulk_repeat", mustEncodeSlice(t, []int{size}), 1, func(r Result) { got = r; close(done) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Execute(ctx, c)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("the encoded call did not finish")
+	}
+	var back [][]byte
+	if got.Err != nil || hasHandles(got.Value) || decodeArg("results", got.Value, nil, &back) != nil || len(back) != 1 || !bytes.Equal(back[0], bigBytes(size)) {
+		t.Fatalf("an encoded chunk's big result: %v, handles %v", got.Err, hasHandles(got.Value))
+	}
+}
+
+func mustEncodeSlice[T any](t *testing.T, xs []T) []byte {
+	t.Helper()
+	b, _, err := encodeSlice("arg", xs, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

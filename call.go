@@ -27,13 +27,16 @@ type caller interface {
 	// runOneShared is runOne for a worker process: a big result goes by shared memory (bulk.go),
 	// its descriptors returned with it, which the caller owns.
 	runOneShared(ctx context.Context, arg []byte, fds []int, timeout time.Duration) ([]byte, []int, *wire.Error)
-	// inlineResult re-encodes a result encoded by runOneShared, with its descriptors (which it
-	// owns), as runOne would have: for a caller that passes the bytes on.
-	inlineResult(value []byte, fds []int) ([]byte, error)
+	// inlineResult re-encodes a result encoded by runOneShared (or, for a chunk of n > 0 items,
+	// the results encoded by runChunk with bulk set), with its descriptors (which it owns), as
+	// runOne (runChunk) would have without them: for a caller that passes the bytes on.
+	inlineResult(value []byte, fds []int, n int) ([]byte, error)
 	// runChunk runs the function on each of n arguments encoded as one slice, in order, stopping
 	// at the first error or panic. It returns the encoded results of the first done arguments
-	// and, if done < n, the error of argument number done. It owns fds.
-	runChunk(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration) (results []byte, done int, err *wire.Error)
+	// and, if done < n, the error of argument number done. It owns fds. With bulk set (a worker
+	// process), big values in the results go by shared memory, their descriptors returned with
+	// them, which the caller owns.
+	runChunk(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration, bulk bool) (results []byte, rfds []int, done int, err *wire.Error)
 }
 
 // prepare is caller.prepare: decode now, run later (without a timeout: a Process has none).
@@ -80,7 +83,15 @@ func (f *Func[T, R]) run(ctx context.Context, arg []byte, fds []int, timeout tim
 }
 
 // inlineResult is caller.inlineResult.
-func (f *Func[T, R]) inlineResult(value []byte, fds []int) ([]byte, error) {
+func (f *Func[T, R]) inlineResult(value []byte, fds []int, n int) ([]byte, error) {
+	if n > 0 {
+		rs := make([]R, n)
+		if err := decodeChunk(f.name, value, fds, rs); err != nil {
+			return nil, err
+		}
+		b, _, err := encodeSlice("results of "+f.name, rs, false, false)
+		return b, err
+	}
 	var r R
 	if err := decodeResult("result of "+f.name, value, fds, &r); err != nil {
 		return nil, err
@@ -90,10 +101,10 @@ func (f *Func[T, R]) inlineResult(value []byte, fds []int) ([]byte, error) {
 
 // runChunk is caller.runChunk: a chunk of a Map or MapSeq (even a chunk of one item). It checks
 // for an abort every 64 items, and each item gets its own timeout.
-func (f *Func[T, R]) runChunk(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration) ([]byte, int, *wire.Error) {
+func (f *Func[T, R]) runChunk(ctx context.Context, args []byte, fds []int, n int, timeout time.Duration, bulk bool) ([]byte, []int, int, *wire.Error) {
 	xs, err := decodeSlice[T]("arguments of "+f.name, args, fds, n)
 	if err != nil {
-		return nil, 0, toWire(err)
+		return nil, nil, 0, toWire(err)
 	}
 	rs := make([]R, 0, len(xs))
 	werr := protect(func() error {
@@ -114,11 +125,11 @@ func (f *Func[T, R]) runChunk(ctx context.Context, args []byte, fds []int, n int
 		}
 		return nil
 	})
-	out, _, err := encodeSlice("results of "+f.name, rs, false, false)
+	out, rfds, err := encodeSlice("results of "+f.name, rs, false, bulk)
 	if err != nil {
-		return nil, 0, toWire(err)
+		return nil, nil, 0, toWire(err)
 	}
-	return out, len(rs), werr
+	return out, rfds, len(rs), werr
 }
 
 // runEncode runs the function on x, bounded by timeout when it is positive, and encodes its

@@ -75,13 +75,13 @@ func TestRunOneAndChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, done, werr := callFailAt.runChunk(ctx, args, nil, 4, 0)
+	out, _, done, werr := callFailAt.runChunk(ctx, args, nil, 4, 0, false)
 	rs, err := decodeSlice[int]("rs", out, nil, done)
 	if done != 2 || werr == nil || werr.Panic || err != nil || len(rs) != 2 || rs[0] != 1 || rs[1] != 2 {
 		t.Fatalf("chunk [1 2 3 4] = %v, done %d, %v; want the results of 1 and 2, then the error of 3", rs, done, werr)
 	}
 	args, _, _ = encodeSlice("xs", []int{4}, false, false)
-	if _, done, werr := callFailAt.runChunk(ctx, args, nil, 1, 0); done != 0 || werr == nil || !werr.Panic {
+	if _, _, done, werr := callFailAt.runChunk(ctx, args, nil, 1, 0, false); done != 0 || werr == nil || !werr.Panic {
 		t.Fatalf("chunk [4] = done %d, %v; want the panic of 4", done, werr)
 	}
 }
@@ -110,7 +110,7 @@ func BenchmarkRunChunk1(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, werr := callSquare.runChunk(ctx, args, nil, 1, 0); werr != nil {
+		if _, _, _, werr := callSquare.runChunk(ctx, args, nil, 1, 0, false); werr != nil {
 			b.Fatal(werr)
 		}
 	}

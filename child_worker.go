@@ -87,6 +87,7 @@ func workerMain(conn *os.File, ctl sys.FDReader, callFD, replyFD, slotsFD int, t
 			if reply == nil {
 				continue // taken back by the parent
 			}
+			reply.FDs = len(rfds)
 			if len(rfds) > 0 {
 				// The result's segments go first, on the control socket (reply_fds.go).
 				err := sys.WriteWithFDs(conn, wire.AppendPair(nil, wire.TypeReplyFDs, c.ID, uint64(len(rfds))), rfds)
@@ -207,7 +208,7 @@ func (w *workerState) serve(c *wire.Call) (*wire.Reply, []int) {
 		closeFDs(fds)
 		reply.Err = toWire(fmt.Errorf("%w: function %q is not registered in the worker", ErrNotRegistered, c.Func))
 	case c.Chunk > 0:
-		reply.Value, reply.Done, reply.Err = e.runChunk(ctx, c.Arg, fds, c.Chunk, time.Duration(c.Timeout))
+		reply.Value, rfds, reply.Done, reply.Err = e.runChunk(ctx, c.Arg, fds, c.Chunk, time.Duration(c.Timeout), true)
 	default:
 		reply.Value, rfds, reply.Err = e.runOneShared(ctx, c.Arg, fds, time.Duration(c.Timeout))
 		if reply.Err == nil {

@@ -215,10 +215,10 @@ type encodedCall struct {
 func (c *encodedCall) encode() ([]byte, []int, error) { return c.arg, nil, nil }
 
 func (c *encodedCall) finish(value []byte, done int, err error) {
-	if fds := c.takeResFDs(); err == nil && (len(fds) > 0 || hasHandles(value)) {
+	if fds := c.takeResFDs(); err == nil && len(fds) > 0 {
 		// The bytes go on elsewhere: put the big values back inline.
 		if e, ok := lookup(c.Func); ok {
-			value, err = e.inlineResult(value, fds)
+			value, err = e.inlineResult(value, fds, c.Chunk)
 		} else {
 			closeFDs(fds)
 		}

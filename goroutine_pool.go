@@ -379,7 +379,7 @@ func runEncoded(ctx context.Context, c *Call, timeout time.Duration) ([]byte, in
 		return nil, 0, err
 	}
 	if c.Chunk > 0 {
-		value, done, werr := e.runChunk(ctx, arg, nil, c.Chunk, timeout)
+		value, _, done, werr := e.runChunk(ctx, arg, nil, c.Chunk, timeout, false)
 		if werr != nil {
 			return value, done, fromWire(currentInfo().Name, currentInfo().Pid, werr)
 		}

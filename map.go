@@ -37,7 +37,7 @@ func (c *chunkCall[T, R]) finish(value []byte, done int, err error) {
 		err = fmt.Errorf("%w: %s: %d results for %d items", ErrProtocol, c.f.name, done, n)
 	}
 	done = max(0, min(done, n))
-	if derr := decodeChunk(c.f.name, value, c.dst[:done]); derr != nil && err == nil {
+	if derr := decodeChunk(c.f.name, value, c.takeResFDs(), c.dst[:done]); derr != nil && err == nil {
 		err = derr
 	}
 	c.onDone(done, err)
@@ -86,8 +86,9 @@ func executeAll(ex Executor, calls []*Call) ([]func(error), error) {
 }
 
 // decodeChunk decodes the results of a chunk into dst, which has room for exactly done values.
-func decodeChunk[R any](name string, value []byte, dst []R) error {
+func decodeChunk[R any](name string, value []byte, fds []int, dst []R) error {
 	if plainType(reflect.TypeFor[R]()) {
+		closeFDs(fds)
 		var zero R
 		size := int(unsafe.Sizeof(zero))
 		if len(value) != len(dst)*size {
@@ -98,9 +99,12 @@ func decodeChunk[R any](name string, value []byte, dst []R) error {
 		}
 		return nil
 	}
-	rs, err := decodeSlice[R]("results of "+name, value, nil, len(dst))
-	if err != nil {
+	var rs []R
+	if err := decodeResult("results of "+name, value, fds, &rs); err != nil {
 		return err
+	}
+	if len(rs) != len(dst) {
+		return fmt.Errorf("%w: results of %s: %d values, expected %d", ErrDecode, name, len(rs), len(dst))
 	}
 	copy(dst, rs)
 	return nil

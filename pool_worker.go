@@ -495,7 +495,7 @@ func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
 	var rfds []int
 	if r.Err != nil {
 		jerr = fromWire(w.name, w.pid, r.Err)
-	} else if hasHandles(r.Value) {
+	} else if r.FDs > 0 {
 		rfds, jerr = w.rfds.take(r.ID)
 	}
 	j.completeFDs(r.Value, rfds, r.Done, jerr)

@@ -24,8 +24,8 @@ import (
 // child of another version stops before it reads a frame), and every field is always encoded.
 //
 // Versions: 1, the first; 2 added Error.Values and Error.Unregistered, and TypeReplyFDs (a worker
-// sends frames on the control socket after its handshake).
-const Version = 2
+// sends frames on the control socket after its handshake); 3 added Reply.FDs.
+const Version = 3
 
 // Frame types.
 const (
@@ -136,11 +136,15 @@ func (m *Call) decode(r *reader) {
 }
 
 // Reply answers the Call with the same ID. For a chunk, Value holds the results of the first Done
-// arguments encoded as one slice, and Err, if set, is the error of argument number Done.
+// arguments encoded as one slice, and Err, if set, is the error of argument number Done. FDs is
+// how many descriptors (of big values in shared memory) Value refers to: they travel ahead of
+// the Reply, in a TypeReplyFDs frame on the control socket. The receiver goes by FDs, never by
+// the look of Value, which may be raw memory.
 type Reply struct {
 	ID    uint64
 	Value []byte
 	Done  int
+	FDs   int
 	Err   *Error
 }
 
@@ -148,6 +152,7 @@ func (m *Reply) appendTo(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.ID)
 	b = appendBytes(b, m.Value)
 	b = appendInt(b, int64(m.Done))
+	b = appendInt(b, int64(m.FDs))
 	return m.Err.appendTo(b)
 }
 
@@ -155,6 +160,7 @@ func (m *Reply) decode(r *reader) {
 	m.ID = r.uint()
 	m.Value = r.bytes()
 	m.Done = int(r.int())
+	m.FDs = int(r.int())
 	m.Err = decodeError(r)
 }
 

@@ -79,7 +79,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 		{&Result{Err: we}, &Result{}},
 		{&Task{Version: 1, Func: "f", Arg: []byte{0}, Name: "n", Ident: "1:2", Daemon: true, ParentName: "MainProcess", ParentPid: -1, Worker: true, InitFunc: "i", InitArg: []byte{9}}, &Task{}},
 		{&Call{ID: 1 << 40, Func: "sq", Arg: []byte{1, 2}, Chunk: 3, Timeout: 5e9}, &Call{}},
-		{&Reply{ID: 7, Value: []byte{3}, Done: 2, Err: we}, &Reply{}},
+		{&Reply{ID: 7, Value: []byte{3}, Done: 2, FDs: 1, Err: we}, &Reply{}},
 	} {
 		b, err := Marshal(tc.in)
 		if err != nil {
