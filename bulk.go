@@ -43,16 +43,16 @@ import (
 // its last use; a message sent keeps its segment alive by its own descriptor until it is
 // delivered, whatever the cache does.
 //
-// A pool task's result travels the same way: the worker sends the segments' descriptors on the
-// control socket ahead of its reply (reply_fds.go). Where the platform has no shared memory
-// segments (Windows) the value is encoded inline, as it is, for now, in the result of mp.Run or
-// of a Process, a value behind an interface (a field of type any), a map, and a Map chunk's
-// results; and in Call.Arg, whose bytes leave the machine. A Queue item is copied into the
-// queue's own shared memory buffer and out of it.
+// Results travel the same way — a pool task's, a Map chunk's, mp.Run's: the child sends the
+// segments' descriptors on its control socket ahead of its reply (reply_fds.go), and the reply
+// says how many there are. Where the platform has no shared memory segments (Windows) the value
+// is encoded inline, as it is inside a value behind an interface (a field of type any) or a map,
+// and in Call.Arg and the Result an Executor's done func gets, whose bytes may leave the machine.
+// A Queue item is copied into the queue's own shared memory buffer and out of it.
 
 // BulkThreshold is the size, in bytes, from which a []byte, string or slice of plain numbers in a
-// task argument or result or a Conn message travels through shared memory instead of inside the
-// message. A segment costs a few system calls (memfd_create, ftruncate, mmap, munmap, fstat,
+// task argument or result (of a pool call, a Map chunk or mp.Run) or a Conn message travels
+// through shared memory instead of inside the message. A segment costs a few system calls (memfd_create, ftruncate, mmap, munmap, fstat,
 // pread: tens of microseconds) and page faults on its first write; from 1 MiB on, that is small
 // beside what it saves: the copies of the encoding, the pipe transfer (64 KiB at a time) and the
 // decoding, and above all the encoded copy that a queued call holds until a worker takes it.

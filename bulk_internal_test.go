@@ -390,3 +390,30 @@ func mustEncodeSlice[T any](t *testing.T, xs []T) []byte {
 	}
 	return b
 }
+
+// Run's big result comes back through shared memory; a Process whose result nobody reads closes
+// the result's descriptors.
+func TestBulkRunResult(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const size = 3 << 20
+	mapped := bulkMapped.Load()
+	got, err := Run(ctx, bulkRepeat, size)
+	if err != nil || !bytes.Equal(got, bigBytes(size)) {
+		t.Fatalf("Run: %d bytes, %v", len(got), err)
+	}
+	if n := bulkMapped.Load() - mapped; n != 1 {
+		t.Fatalf("%d results mapped from shared memory; want 1", n)
+	}
+	before := fdCount(t)
+	p := NewProcess(bulkRepeat, size)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := fdCount(t); after > before {
+		t.Fatalf("%d descriptors open after a Process with a big result, %d before", after, before)
+	}
+}

@@ -20,7 +20,9 @@ type caller interface {
 	// prepare decodes the argument and returns the call, ready to run. A Process decodes before
 	// the handshake completes, so that a bad argument is reported by Start rather than as a
 	// failure of the function. It owns fds, the descriptors of the handles in the argument.
-	prepare(arg []byte, fds []int) (run func(ctx context.Context) ([]byte, error), err error)
+	// The run returned encodes big values in its result by shared memory, returning their
+	// descriptors, which its caller owns.
+	prepare(arg []byte, fds []int) (run func(ctx context.Context) ([]byte, []int, error), err error)
 	// runOne runs the function on one encoded argument and returns the encoded result, or the
 	// error (a panic included). It owns fds.
 	runOne(ctx context.Context, arg []byte, fds []int, timeout time.Duration) ([]byte, *wire.Error)
@@ -40,14 +42,13 @@ type caller interface {
 }
 
 // prepare is caller.prepare: decode now, run later (without a timeout: a Process has none).
-func (f *Func[T, R]) prepare(arg []byte, fds []int) (func(context.Context) ([]byte, error), error) {
+func (f *Func[T, R]) prepare(arg []byte, fds []int) (func(context.Context) ([]byte, []int, error), error) {
 	var x T
 	if err := decodeArg("argument of "+f.name, arg, fds, &x); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) ([]byte, error) {
-		b, _, err := f.runEncode(ctx, x, 0, false)
-		return b, err
+	return func(ctx context.Context) ([]byte, []int, error) {
+		return f.runEncode(ctx, x, 0, true)
 	}, nil
 }
 
@@ -163,16 +164,17 @@ func runWithTimeout[T, R any](ctx context.Context, name string, timeout time.Dur
 
 // callProtected runs a prepared call, turning its error or its panic (with the stack) into a wire
 // error.
-func callProtected(ctx context.Context, run func(context.Context) ([]byte, error)) (value []byte, werr *wire.Error) {
+func callProtected(ctx context.Context, run func(context.Context) ([]byte, []int, error)) (value []byte, fds []int, werr *wire.Error) {
 	werr = protect(func() error {
 		var err error
-		value, err = run(ctx)
+		value, fds, err = run(ctx)
 		return err
 	})
 	if werr != nil {
-		value = nil
+		closeFDs(fds)
+		value, fds = nil, nil
 	}
-	return value, werr
+	return value, fds, werr
 }
 
 // protect runs f, turning its error or its panic (with the stack) into a wire error.

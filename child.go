@@ -151,7 +151,19 @@ func childMain(version int, fds []int, markerErr error) {
 	go watchParent(conn, cancel)
 
 	res := &wire.Result{}
-	res.Value, res.Err = callProtected(ctx, run)
+	var rfds []int
+	res.Value, rfds, res.Err = callProtected(ctx, run)
+	if len(rfds) > 0 {
+		// The result's segments go first, as a worker's do (reply_fds.go).
+		res.FDs = len(rfds)
+		wmu.Lock()
+		err := sys.WriteWithFDs(conn, wire.AppendPair(nil, wire.TypeReplyFDs, 0, uint64(len(rfds))), rfds)
+		wmu.Unlock()
+		closeFDs(rfds)
+		if err != nil {
+			bootstrap.KillSelf()
+		}
+	}
 	send(wire.TypeResult, res)
 	Cleanup()
 	if res.Err != nil {
@@ -163,7 +175,7 @@ func childMain(version int, fds []int, markerErr error) {
 // mustPrepare finds the registered function name and decodes its argument, or refuses the
 // handshake with the reason. what says what the function is for ("function", "initializer").
 // It owns fds, the descriptors of the argument's handles.
-func mustPrepare(conn *os.File, what, name string, arg []byte, fds []int) func(context.Context) ([]byte, error) {
+func mustPrepare(conn *os.File, what, name string, arg []byte, fds []int) func(context.Context) ([]byte, []int, error) {
 	e, ok := lookup(name)
 	if !ok {
 		closeFDs(fds)

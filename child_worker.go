@@ -54,7 +54,9 @@ func workerMain(conn *os.File, ctl sys.FDReader, callFD, replyFD, slotsFD int, t
 
 	if task.InitFunc != "" {
 		run := mustPrepare(conn, "initializer", task.InitFunc, task.InitArg, initFDs)
-		if _, werr := callProtected(context.Background(), run); werr != nil {
+		_, rfds, werr := callProtected(context.Background(), run)
+		closeFDs(rfds)
+		if werr != nil {
 			refuseWire(conn, werr)
 		}
 	}

@@ -1,6 +1,7 @@
 package mp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -63,9 +64,13 @@ type Process struct {
 	readyErr error         // the child's refusal, set before ready is closed
 	done     chan struct{} // closed when the child has been reaped
 
+	// wantResult is set by Run before Start: the result's segments (resultFDs) are kept for it.
+	wantResult bool
+
 	// Set before done is closed, read only after.
 	err       error
 	result    []byte
+	resultFDs []int // the descriptors of the result's big values (bulk.go), for Run to take
 	hasResult bool
 	failure   *failure // the record of an unobserved failure, or nil (see failures.go)
 	exitCode  atomic.Int64
@@ -290,6 +295,10 @@ func (p *Process) own(conn *os.File, task []byte, fds []int) {
 	if err == nil {
 		protoErr = p.readFrames(conn)
 	}
+	if protoErr != nil || !p.wantResult {
+		closeFDs(p.resultFDs)
+		p.resultFDs = nil
+	}
 	if protoErr != nil {
 		p.cmd.Process.Kill()
 	}
@@ -337,8 +346,15 @@ func (p *Process) own(conn *os.File, task []byte, fds []int) {
 // readFrames reads the child's frames until end of file. It returns an error only for a frame
 // that breaks the protocol.
 func (p *Process) readFrames(conn *os.File) error {
+	var in io.Reader = conn
+	ctl, err := sys.NewFDReader(conn)
+	if err == nil {
+		// The descriptors of a result's big values arrive with a TypeReplyFDs frame.
+		in = bufio.NewReaderSize(ctl, 64<<10)
+		defer func() { closeFDs(ctl.TakeAll()) }()
+	}
 	for {
-		typ, payload, err := wire.ReadFrame(conn, wire.DefaultMaxFrame)
+		typ, payload, err := wire.ReadFrame(in, wire.DefaultMaxFrame)
 		if err != nil {
 			if errors.Is(err, wire.ErrFrameTooLarge) {
 				return err
@@ -346,6 +362,14 @@ func (p *Process) readFrames(conn *os.File) error {
 			return nil // end of file, or a frame cut short by the child's death
 		}
 		switch typ {
+		case wire.TypeReplyFDs:
+			id, n, err := wire.ParsePair(payload)
+			if err != nil || id != 0 || n == 0 || n > sys.MaxFDs || ctl == nil || p.resultFDs != nil || p.hasResult {
+				return fmt.Errorf("bad result descriptors frame (%d descriptors)", n)
+			}
+			if p.resultFDs, err = ctl.Take(int(n)); err != nil {
+				return fmt.Errorf("result descriptors: %v", err)
+			}
 		case wire.TypeReady:
 			var r wire.Ready
 			if err := wire.Unmarshal(payload, &r); err != nil {
@@ -369,6 +393,9 @@ func (p *Process) readFrames(conn *os.File) error {
 				return errors.New("result frame out of order")
 			}
 			p.hasResult = true
+			if r.FDs != len(p.resultFDs) {
+				return fmt.Errorf("a result with %d descriptors, %d received", r.FDs, len(p.resultFDs))
+			}
 			if r.Err != nil {
 				p.err = fromWire(p.name, p.Pid(), r.Err)
 			} else {
@@ -518,6 +545,7 @@ func (p *Process) sendCancel() error {
 func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOption) (R, error) {
 	var zero R
 	p := NewProcess(f, arg, opts...)
+	p.wantResult = true
 	if err := p.Start(ctx); err != nil {
 		return zero, err
 	}
@@ -526,17 +554,23 @@ func Run[T, R any](ctx context.Context, f *Func[T, R], arg T, opts ...ProcessOpt
 	case <-ctx.Done():
 		p.cancel()
 		p.observe()
+		closeFDs(p.resultFDs) // cancel waited for the child: resultFDs is settled
+		p.resultFDs = nil
 		return zero, ctx.Err()
 	}
 	p.observe()
+	fds := p.resultFDs
+	p.resultFDs = nil
 	if p.err != nil {
+		closeFDs(fds)
 		return zero, p.err
 	}
 	if !p.hasResult {
+		closeFDs(fds)
 		return zero, fmt.Errorf("%w: %s (pid %d)", ErrNoResult, p.name, p.Pid())
 	}
 	var r R
-	if err := decodeValue("result of "+f.name, p.result, &r); err != nil {
+	if err := decodeResult("result of "+f.name, p.result, fds, &r); err != nil {
 		return zero, err
 	}
 	return r, nil

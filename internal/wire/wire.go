@@ -24,7 +24,7 @@ import (
 // child of another version stops before it reads a frame), and every field is always encoded.
 //
 // Versions: 1, the first; 2 added Error.Values and Error.Unregistered, and TypeReplyFDs (a worker
-// sends frames on the control socket after its handshake); 3 added Reply.FDs.
+// sends frames on the control socket after its handshake); 3 added Reply.FDs and Result.FDs.
 const Version = 3
 
 // Frame types.
@@ -235,16 +235,19 @@ func (m *Ready) decode(r *reader) {
 // Result carries the function's encoded result, or its error.
 type Result struct {
 	Value []byte
+	FDs   int // descriptors of big values in Value, sent ahead in a TypeReplyFDs frame (ID 0)
 	Err   *Error
 }
 
 func (m *Result) appendTo(b []byte) []byte {
 	b = appendBytes(b, m.Value)
+	b = appendInt(b, int64(m.FDs))
 	return m.Err.appendTo(b)
 }
 
 func (m *Result) decode(r *reader) {
 	m.Value = r.bytes()
+	m.FDs = int(r.int())
 	m.Err = decodeError(r)
 }
 
