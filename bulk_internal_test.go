@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"testing"
@@ -415,5 +416,39 @@ func TestBulkRunResult(t *testing.T) {
 	}
 	if after := fdCount(t); after > before {
 		t.Fatalf("%d descriptors open after a Process with a big result, %d before", after, before)
+	}
+}
+
+// BenchmarkBulkApply measures the round trip of an Apply whose argument is a []byte of each size,
+// sent inline through the pipe and by shared memory (the parent's threshold moved for the
+// measure; a value changed before each call, so the sender's cache does not help): the measure of
+// BulkThreshold end to end, worker included.
+func BenchmarkBulkApply(b *testing.B) {
+	ctx := context.Background()
+	p, err := NewPool(ctx, WithWorkers(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	defer func() { bulkThreshold = BulkThreshold }()
+	for _, size := range []int{4 << 10, 16 << 10, 32 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20} {
+		v := bigBytes(size)
+		for _, shared := range []bool{false, true} {
+			name := fmt.Sprintf("%dKiB/inline", size>>10)
+			bulkThreshold = math.MaxInt
+			if shared {
+				name = fmt.Sprintf("%dKiB/shm", size>>10)
+				bulkThreshold = 1
+			}
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					v[0]++
+					if n, err := Apply(ctx, p, bulkLen, v); err != nil || n != size {
+						b.Fatal(n, err)
+					}
+				}
+			})
+		}
 	}
 }

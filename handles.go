@@ -170,7 +170,7 @@ func stripHandles(v reflect.Value, path []int, where string, out *outHandles) (r
 	if out.bulk {
 		if elem, ok := bulkElem(t); ok {
 			// Its elements hold no handles: it travels whole, inline or by shared memory.
-			if v.Len()*elem < BulkThreshold {
+			if v.Len()*elem < bulkThreshold {
 				return v, false, nil
 			}
 			added, err := addBulk(v, path, where, out)

@@ -173,8 +173,11 @@ func TestMutexInProcess(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		m.Locker().Lock()
+		held := m.Locked()
 		m.Locker().Unlock()
-		close(done) // the lock was taken and given back: the Unlock below finds it free
+		if held {
+			close(done) // the lock was taken and given back: the Unlock below finds it free
+		}
 	}()
 	waitUntil(t, "the goroutine sleeps in Lock", func() bool { return mp.MutexHasWaiter(m) })
 	m.Unlock()
