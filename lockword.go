@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/mp-go/mp/internal/lockword"
-	"github.com/mp-go/mp/internal/procid"
 )
 
 // The lock word of every shared memory object with a lock (Mutex, Value, Array, the queue's
@@ -26,9 +25,6 @@ func lockAt(w *uint32) *uint64 { return lockword.At(w) }
 // lowHalf returns the low 32 bits of the lock word l (the owner's pid and lockContended): the
 // futex word that waiters sleep on.
 func lowHalf(l *uint64) *uint32 { return lockword.LowHalf(l) }
-
-// owner returns the identity of the process that holds a lock whose word is v.
-func owner(v uint64) procid.ID { return lockword.Owner(v) }
 
 // lockWord takes the lock word l for the process id. ownerDead reports that the lock was taken
 // over from a process that died holding it.

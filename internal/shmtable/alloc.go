@@ -43,7 +43,15 @@ func init() {
 
 // classOf returns the class of the smallest blocks that hold n bytes.
 func classOf(n uint64) int {
-	return sort.Search(len(classSizes), func(i int) bool { return classSizes[i] >= n })
+	if n <= 128 {
+		return int(max(n, minBlock)+15)/16 - 2
+	}
+	p := bits.Len64(n-1) - 1 // 1<<p < n <= 1<<(p+1), p >= 7
+	if p > 40 {
+		return len(classSizes)
+	}
+	step := uint64(1) << (p - 2)
+	return 7 + (p-7)*4 + int((n-1<<p+step-1)/step) - 1
 }
 
 // largestFit returns the class of the largest blocks of at most n bytes, -1 if none.

@@ -470,3 +470,28 @@ func countTableFDs(t *testing.T) int {
 	}
 	return n
 }
+
+// TestClassOf checks the computed size class against a search of the class table.
+func TestClassOf(t *testing.T) {
+	search := func(n uint64) int {
+		for i, s := range classSizes {
+			if s >= n {
+				return i
+			}
+		}
+		return len(classSizes)
+	}
+	check := func(n uint64) {
+		if got, want := classOf(n), search(n); got != want {
+			t.Fatalf("classOf(%d) = %d; want %d", n, got, want)
+		}
+	}
+	for n := uint64(1); n < 1<<16; n++ {
+		check(n)
+	}
+	for _, s := range classSizes {
+		check(s - 1)
+		check(s)
+		check(s + 1)
+	}
+}

@@ -257,7 +257,8 @@ func (tx *Tx) set(key, val []byte, old uint64, cas bool) (uint64, bool, error) {
 		return cur, false, nil
 	}
 	if !found {
-		count, tombs := *t.u64(hCount), *t.u64(hTombs)
+		// (Capped by the slots: a corrupt header must not ask for a huge index.)
+		count, tombs := min(*t.u64(hCount), 1<<log), min(*t.u64(hTombs), 1<<log)
 		if pos < 0 || slots[pos] == slotEmpty && (count+tombs+1)*2 > 1<<log {
 			nlog := uint(minIndexLog)
 			for (count+1)*4 > 1<<nlog && nlog < 36 {
