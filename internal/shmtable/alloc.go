@@ -219,7 +219,11 @@ func (t *Table) liveSpans() (spans []span, count, tombs uint64, err error) {
 			count++
 		}
 	}
+	if spans, err = t.undoSpans(spans); err != nil {
+		return nil, 0, 0, err
+	}
 	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.off, b.off) })
+	spans = slices.Compact(spans) // a record both in the index and in the undo log
 	t.sorted = spans
 	for i, s := range spans {
 		if s.end > t.size || i > 0 && s.off < spans[i-1].end {
@@ -259,6 +263,11 @@ func (t *Table) recover() error {
 	if fsize, err := fileSize(t.fd); err == nil && uint64(fsize) > t.size && uint64(fsize) <= t.max {
 		atomic.StoreUint64(t.u64(hSize), uint64(fsize))
 		t.size = uint64(fsize)
+	}
+	if *t.u64(hUndoLen) != 0 {
+		if err := t.undo(); err != nil { // the dead process was inside a Locked batch
+			return err
+		}
 	}
 	if err := t.rebuild(); err != nil {
 		return err

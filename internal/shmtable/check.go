@@ -54,6 +54,9 @@ func (t *Table) check() error {
 	if err != nil {
 		return err
 	}
+	if n := *t.u64(hUndoLen); n != 0 {
+		return bad("the undo log holds %d entries outside a batch", n)
+	}
 	rev := *t.u64(hRev)
 	for i, s := range slots {
 		if s <= slotTomb {

@@ -18,8 +18,8 @@ var (
 	ErrFull = errors.New("shmtable: table full")
 	// ErrOwnerDead is returned, with the operation's result, by the first operation after a
 	// process died holding the table's lock. The table was recovered first: it holds every
-	// operation that completed, and the dead process's single operation either whole or not at
-	// all (a Locked batch it was running may be partly applied: see Locked).
+	// operation that completed, and the dead process's operation (or Locked batch) either whole
+	// or not at all.
 	ErrOwnerDead = errors.New("shmtable: a process died holding the table's lock")
 	// ErrClosed is returned by operations on a closed Table.
 	ErrClosed = errors.New("shmtable: table closed")

@@ -47,20 +47,34 @@ func runChild(args []string) int {
 		}
 		return 0
 	case "crash": // crash POINT N: the script, killing itself at the Nth time it reaches POINT
-		point, n := args[1], 0
-		want, _ := strconv.Atoi(args[2])
-		crashHook = func(p string) {
-			if p == point {
-				if n++; n == want {
-					syscall.Kill(os.Getpid(), syscall.SIGKILL)
-					select {} // the signal is on its way
-				}
-			}
-		}
+		setCrash(args[1], args[2])
 		for i := 1; ; i++ {
 			if err := scriptOp(ctx, t, i); err != nil && !errors.Is(err, ErrOwnerDead) {
 				fmt.Fprintln(os.Stderr, "child: op", i, err)
 				return 1
+			}
+		}
+	case "batchcrash": // batchcrash POINT N: the batch script, killing itself at the Nth POINT
+		setCrash(args[1], args[2])
+		for b := 1; ; b++ {
+			if err := batchOp(ctx, t, b); err != nil && !errors.Is(err, ErrOwnerDead) {
+				fmt.Fprintln(os.Stderr, "child: batch", b, err)
+				return 1
+			}
+		}
+	case "recover": // recover POINT N: take the lock (recovering the table), killing itself at the Nth POINT
+		setCrash(args[1], args[2])
+		_, err := t.Len(ctx)
+		fmt.Fprintln(os.Stderr, "child: Len returned", err, "without reaching", args[1])
+		return 1
+	case "batchloop": // batchloop: the batch script until killed, saying "ready" after the first
+		for b := 1; ; b++ {
+			if err := batchOp(ctx, t, b); err != nil && !errors.Is(err, ErrOwnerDead) {
+				fmt.Fprintln(os.Stderr, "child: batch", b, err)
+				return 1
+			}
+			if b == 1 {
+				os.Stdout.WriteString("ready\n")
 			}
 		}
 	case "loop": // loop: the script until killed, saying "ready" after its first op
@@ -84,6 +98,20 @@ func runChild(args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "child: unknown mode", args)
 	return 2
+}
+
+// setCrash makes the child kill itself the nth time it reaches point.
+func setCrash(point, nth string) {
+	want, _ := strconv.Atoi(nth)
+	n := 0
+	crashHook = func(p string) {
+		if p == point {
+			if n++; n == want {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {} // the signal is on its way
+			}
+		}
+	}
 }
 
 var counterKey = []byte("counter")
@@ -224,4 +252,60 @@ func (c *child) wait(t testing.TB) *os.ProcessState {
 func killedBySIGKILL(st *os.ProcessState) bool {
 	ws, ok := st.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+// The batch script: batch b writes 20 keys in one Locked — deleting key k when (b+k)%7 == 0,
+// else setting it to a value naming b and k, of 16 to 4,015 bytes — and every 50th batch begins
+// with a Clear.
+const batchKeys = 20
+
+func batchKey(k int) string { return "batch-" + strconv.Itoa(k) }
+
+func batchVal(b, k int) []byte {
+	v := binary.LittleEndian.AppendUint64(nil, uint64(b))
+	v = binary.LittleEndian.AppendUint64(v, uint64(k))
+	for range (b * k * 7) % 4000 {
+		v = append(v, byte(b))
+	}
+	return v
+}
+
+func batchOp(ctx context.Context, t *Table, b int) error {
+	return t.Locked(ctx, func(tx *Tx) error {
+		if b%50 == 0 {
+			if err := tx.Clear(); err != nil {
+				return err
+			}
+		}
+		for k := range batchKeys {
+			var err error
+			if (b+k)%7 == 0 {
+				_, err = tx.Delete([]byte(batchKey(k)))
+			} else {
+				_, err = tx.Set([]byte(batchKey(k)), batchVal(b, k))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// batchModel returns the table's contents after the first j batches.
+func batchModel(j int) map[string]string {
+	m := map[string]string{}
+	for b := 1; b <= j; b++ {
+		if b%50 == 0 {
+			clear(m)
+		}
+		for k := range batchKeys {
+			if (b+k)%7 == 0 {
+				delete(m, batchKey(k))
+			} else {
+				m[batchKey(k)] = string(batchVal(b, k))
+			}
+		}
+	}
+	return m
 }

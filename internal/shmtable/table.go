@@ -26,6 +26,8 @@
 // the lock over from a dead owner, it rebuilds all derived state from the index (recover): the
 // live blocks are the index and the records it names; everything else in the heap is free. The
 // operation that found the dead owner then runs, and returns ErrOwnerDead with its result.
+// A Locked batch is made all or nothing by an undo log in the heap (undo.go), which recovery
+// replays before it rebuilds.
 //
 // # Growth
 //
@@ -117,9 +119,10 @@ type Table struct {
 	size   uint64 // the file's size, as last checked (read and written under the lock)
 	seed   uint64
 	id     uint64
-	tx     Tx // the transaction of the goroutine holding the lock (used under the lock)
-	frees  []uint64
-	sorted []span // scratch of rebuild
+	tx     Tx      // the transaction of the goroutine holding the lock (used under the lock)
+	frees  []block // records a batch replaced or deleted: freed when it commits
+	allocs []block // records a batch wrote: freed if it is rolled back
+	sorted []span  // scratch of rebuild
 }
 
 // Create makes a new, empty table in a memfd. Close it when done; the memory is freed when the
@@ -437,20 +440,29 @@ func (t *Table) Range(ctx context.Context, fn func(key, val []byte, rev uint64) 
 // compute, write) are built on. fn must not use t itself (the lock is held: it would wait for
 // itself), nor keep tx after it returns. Locked returns fn's error.
 //
-// Each operation of tx commits on its own: a process killed inside fn leaves the table with the
-// operations fn had completed and not the others; the next locker gets ErrOwnerDead, which is
-// how a batch's partial application is reported.
-func (t *Table) Locked(ctx context.Context, fn func(tx *Tx) error) error {
+// The batch is all or nothing: if fn returns an error (or panics), every write it made through
+// tx is undone, and Locked returns the error; if its process is killed inside fn, the next
+// locker undoes them (and gets ErrOwnerDead). Entries written back keep their old revisions;
+// the revisions the batch used are not given out again. A batch costs, beyond its operations,
+// 16 bytes of undo log in shared memory per write, and keeps the records it replaces until it
+// ends.
+func (t *Table) Locked(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	dead, err := t.lock(ctx)
 	if err != nil {
 		return err
 	}
-	t.tx.done = false
+	t.tx.done, t.tx.batch = false, true
+	ok := false
 	defer func() {
-		t.tx.done, t.tx.ranging = true, false
+		t.tx.done, t.tx.ranging, t.tx.batch = true, false, false
+		if e := t.endBatch(ok); e != nil && err == nil {
+			err = e
+		}
 		t.unlock()
 	}()
-	return result(dead, fn(&t.tx))
+	err = fn(&t.tx)
+	ok = err == nil
+	return result(dead, err)
 }
 
 // Recovered returns how many times the table was recovered from a process that died holding its

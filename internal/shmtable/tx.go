@@ -15,6 +15,7 @@ type Tx struct {
 	t       *Table
 	done    bool // Locked has returned
 	ranging bool // inside Range: writes are refused
+	batch   bool // inside Locked: writes are logged (undo.go)
 }
 
 // crashHook, when set (by tests), is called at each point inside an operation where a process
@@ -92,6 +93,25 @@ func (tx *Tx) clear() error {
 		return errRanging
 	}
 	t := tx.t
+	if tx.batch {
+		// Entry by entry, so that the batch's undo log can put them back.
+		_, _, slots, err := t.index()
+		if err != nil {
+			return err
+		}
+		for _, s := range slots {
+			if s > slotTomb {
+				k, _, _, _, err := t.record(s & offMask)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.del(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	ioff, log, slots, err := t.index()
 	if err != nil {
 		return err
@@ -290,11 +310,22 @@ func (tx *Tx) set(key, val []byte, old uint64, cas bool) (uint64, bool, error) {
 	*t.u64(hRev) = rev
 	hook("write")
 	was := slots[pos]
+	if tx.batch {
+		keyRec := off
+		if found {
+			keyRec = was & offMask
+		}
+		if err := t.logUndo(was, keyRec); err != nil {
+			t.free(off, n)
+			return 0, false, err
+		}
+		t.allocs = append(t.allocs, block{off, n})
+	}
 	atomic.StoreUint64(&slots[pos], h&^offMask|off) // the commit
 	hook("commit")
 	if found {
 		k, v, _, _, _ := t.record(was & offMask)
-		t.free(was&offMask, recHead+uint64(len(k)+len(v)))
+		t.release(was&offMask, recHead+uint64(len(k)+len(v)))
 	} else {
 		*t.u64(hCount)++
 		if was == slotTomb {
@@ -318,6 +349,11 @@ func (tx *Tx) del(key []byte) (bool, error) {
 		return false, err
 	}
 	was := slots[pos]
+	if tx.batch {
+		if err := t.logUndo(was, was&offMask); err != nil {
+			return false, err
+		}
+	}
 	// A slot before an empty one ends every probe through it: it can be emptied rather than
 	// marked deleted.
 	if slots[(pos+1)&(len(slots)-1)] == slotEmpty {
@@ -329,8 +365,18 @@ func (tx *Tx) del(key []byte) (bool, error) {
 	hook("commit")
 	*t.u64(hCount)--
 	k, v, _, _, _ := t.record(was & offMask)
-	t.free(was&offMask, recHead+uint64(len(k)+len(v)))
+	t.release(was&offMask, recHead+uint64(len(k)+len(v)))
 	return true, nil
+}
+
+// release frees a record the index no longer names: at once, or in a batch when it commits
+// (the undo log may name it).
+func (t *Table) release(off, n uint64) {
+	if t.tx.batch {
+		t.frees = append(t.frees, block{off, n})
+		return
+	}
+	t.free(off, n)
 }
 
 // rehash moves the entries into a new index of 1<<log slots and frees the old one.
