@@ -193,3 +193,36 @@ func TestBatchKillAtRandom(t *testing.T) {
 		t.Fatalf("none of %d kills of a child that spends nearly all its time in batches landed in one", rounds)
 	}
 }
+
+// TestLockedRollbackAfterShrink: a batch that deletes many entries and then has the index rebuilt
+// (as a Set does when deleted slots pile up) still rolls every one of them back.
+func TestLockedRollbackAfterShrink(t *testing.T) {
+	ctx := testCtx(t)
+	tb := newTable(t, Options{})
+	for i := range 300 {
+		tb.Set(ctx, fmt.Appendf(nil, "old%d", i), fmt.Appendf(nil, "v%d", i))
+	}
+	before := entries(t, tb)
+	failed := errors.New("fn failed")
+	err := tb.Locked(ctx, func(tx *Tx) error {
+		if err := tx.Clear(); err != nil {
+			return err
+		}
+		// What a Set does when deleted slots have piled up: rebuild the index for the entries
+		// left (none). Rolling back needs room for all 300 again.
+		if _, err := tx.t.rehash(minIndexLog); err != nil {
+			return err
+		}
+		if _, err := tx.Set([]byte("new"), nil); err != nil {
+			return err
+		}
+		return failed
+	})
+	if err != failed {
+		t.Fatalf("Locked = %v; want fn's error", err)
+	}
+	if got := entries(t, tb); !maps.Equal(got, before) {
+		t.Fatalf("after the failed batch the table has %d entries; want the %d it had", len(got), len(before))
+	}
+	mustCheck(t, tb)
+}

@@ -37,6 +37,9 @@ func FuzzAttach(f *testing.F) {
 	f.Add(patch(hHeads+8*3, 0xff))    // a free list out of range
 	f.Add(patch(hBits, 0xff, 0xff))   // the bitmap says every list has blocks
 	f.Add(patch(heapStart+8*3, 0xf8)) // a slot into nowhere
+	f.Add(patch(hUndoLen, 3))         // an undo log's length: replayed by the recovery
+	f.Add(patch(hUndoLen, 40))        // longer than the log
+	f.Add(patch(hUndo+7, minUndo))    // an undo log word
 	for off := heapStart; off < len(base)-8; off += 8 {
 		if w := ne.Uint64(base[off:]); w > slotTomb && w&offMask >= heapStart && w&offMask < uint64(len(base)) {
 			rec := int(w & offMask)
@@ -68,6 +71,8 @@ func FuzzAttach(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		tb.Check(ctx)
+		// What a process taking the lock from a dead owner does: replay the undo log, rebuild.
+		tb.Locked(ctx, func(tx *Tx) error { return tx.t.recover() })
 		for i := range 12 {
 			k := fmt.Appendf(nil, "k%d", i)
 			tb.Get(ctx, k, nil)
@@ -85,6 +90,11 @@ func FuzzAttach(f *testing.F) {
 				return true
 			})
 			return nil
+		})
+		tb.Locked(ctx, func(tx *Tx) error {
+			tx.Set([]byte("k1"), []byte("rolled back"))
+			tx.Delete([]byte("k5"))
+			return context.Canceled
 		})
 		tb.Check(ctx)
 		tb.Clear(ctx)
@@ -108,6 +118,10 @@ func fuzzBase(f *testing.F) []byte {
 		tb.Delete(ctx, fmt.Appendf(nil, "k%d", i))
 	}
 	tb.Set(ctx, []byte("k1"), make([]byte, 500))
+	tb.Locked(ctx, func(tx *Tx) error { // leaves an undo log block behind
+		_, err := tx.Set([]byte("k2"), []byte("batch"))
+		return err
+	})
 	if err := tb.Check(ctx); err != nil {
 		f.Fatal(err)
 	}

@@ -455,8 +455,12 @@ func (t *Table) Locked(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	ok := false
 	defer func() {
 		t.tx.done, t.tx.ranging, t.tx.batch = true, false, false
-		if e := t.endBatch(ok); e != nil && err == nil {
-			err = e
+		if e := t.endBatch(ok); e != nil {
+			if err == nil {
+				err = e
+			} else {
+				err = fmt.Errorf("%w (and the batch could not be rolled back: %w)", err, e)
+			}
 		}
 		t.unlock()
 	}()

@@ -385,6 +385,10 @@ func (t *Table) rehash(log uint) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.tx.batch {
+		// Never smaller inside a batch: rolling it back may put back every entry it deleted.
+		log = max(log, olog)
+	}
 	size := uint64(8) << log
 	off, err := t.alloc(size)
 	if err != nil {
