@@ -172,9 +172,10 @@ func TestBatchCrashPoints(t *testing.T) {
 // TestBatchKillAtRandom SIGKILLs a child running Locked batches at random moments.
 func TestBatchKillAtRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
-	deaths := 0
-	const rounds = 12
-	for r := range rounds {
+	// At least 12 rounds, and on until a kill has landed inside a batch (at most 40).
+	deaths, rounds := 0, 0
+	for r := 0; r < 12 || deaths == 0 && r < 40; r++ {
+		rounds++
 		tb := newTable(t, Options{})
 		ch := startChild(t, tb, "batchloop")
 		ch.ready(t)

@@ -115,9 +115,10 @@ func TestCrashPoints(t *testing.T) {
 // the table is consistent and holds the script's state after a whole number of operations.
 func TestKillAtRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	deaths := 0
-	const rounds = 16
-	for r := range rounds {
+	// At least 16 rounds, and on until a kill has landed inside an operation (at most 40).
+	deaths, rounds := 0, 0
+	for r := 0; r < 16 || deaths == 0 && r < 40; r++ {
+		rounds++
 		tb := newTable(t, Options{})
 		ch := startChild(t, tb, "loop")
 		ch.ready(t)

@@ -4,6 +4,7 @@ package shmtable
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -137,14 +138,29 @@ func increment(ctx context.Context, t *Table) error {
 // op, a Clear every 3000th.
 const scriptKeys = 257
 
-func scriptKey(i int) string { return "key-" + strconv.Itoa(i%scriptKeys) }
+// The keys, and 600 bytes of each byte value, are made once: the child spends as little time as
+// it can outside the table's lock, so that a kill at a random moment lands inside an operation.
+var (
+	scriptKeyNames = func() (ks []string) {
+		for i := range scriptKeys {
+			ks = append(ks, "key-"+strconv.Itoa(i))
+		}
+		return ks
+	}()
+	scriptFill = func() (f [256][]byte) {
+		for b := range f {
+			f[b] = bytes.Repeat([]byte{byte(b)}, 600)
+		}
+		return f
+	}()
+)
+
+func scriptKey(i int) string { return scriptKeyNames[i%scriptKeys] }
 
 func scriptVal(i int) []byte {
-	v := binary.LittleEndian.AppendUint64(nil, uint64(i))
-	for range i % 600 {
-		v = append(v, byte(i))
-	}
-	return v
+	v := make([]byte, 8, 8+i%600)
+	binary.LittleEndian.PutUint64(v, uint64(i))
+	return append(v, scriptFill[byte(i)][:i%600]...)
 }
 
 type scriptStep struct {

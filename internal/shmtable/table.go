@@ -53,6 +53,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -108,8 +109,10 @@ type Options struct {
 
 // Table is one process's handle on a shared memory table. It is safe for concurrent use by
 // goroutines; the lock that serialises them also serialises processes. Its descriptor (FD) may be
-// passed to another process, which Attaches it. Every operation takes the lock: an uncontended
-// Get or Set of a small entry costs about 100 ns and no allocation beyond the value's copy.
+// passed to another process, which Attaches it. Every operation takes the lock (a
+// compare-and-swap when it is free): a Get of a small entry costs about 150 ns, a Set about
+// 200 ns, with no allocation (Get appends to the caller's buffer); with a second process
+// hammering the same table, 250 to 450 ns.
 type Table struct {
 	mu     sync.RWMutex // held for reading by operations, for writing by Close
 	closed atomic.Bool
@@ -136,7 +139,7 @@ func Create(opts Options) (*Table, error) {
 	if size == 0 {
 		size = minSize
 	}
-	if maxSize < minSize || maxSize > MaxMaxSize {
+	if maxSize < minSize || maxSize > MaxMaxSize || uint64(maxSize) > math.MaxInt {
 		return nil, fmt.Errorf("%w: MaxSize %d; it must be between %d and %d", ErrInvalid, maxSize, minSize, int64(MaxMaxSize))
 	}
 	if size < minSize || size > maxSize {
@@ -199,7 +202,7 @@ func Attach(fd int) (*Table, error) {
 	case mg != magic || ver != version:
 		closeFD(fd)
 		return nil, fmt.Errorf("%w: magic %#x version %d (want %#x version %d)", ErrNotTable, mg, ver, magic, version)
-	case maxSize < minSize || maxSize > MaxMaxSize || uint64(fsize) > maxSize || size < minSize || size > uint64(fsize):
+	case maxSize < minSize || maxSize > MaxMaxSize || maxSize > math.MaxInt || uint64(fsize) > maxSize || size < minSize || size > uint64(fsize):
 		closeFD(fd)
 		return nil, fmt.Errorf("%w: the header's sizes (%d of at most %d) do not fit a file of %d bytes", ErrNotTable, size, maxSize, fsize)
 	}

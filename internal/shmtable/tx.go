@@ -257,7 +257,7 @@ func (tx *Tx) set(key, val []byte, old uint64, cas bool) (uint64, bool, error) {
 	}
 	t := tx.t
 	n := recHead + uint64(len(key)) + uint64(len(val))
-	if len(key) > 1<<31 || len(val) > 1<<31 || n > t.max-heapStart {
+	if uint64(len(key)) > 1<<31 || uint64(len(val)) > 1<<31 || n > t.max-heapStart {
 		return 0, false, fmt.Errorf("%w: an entry of %d+%d bytes cannot fit in a table of at most %d bytes", ErrFull, len(key), len(val), t.max)
 	}
 	h := hash(t.seed, key)
