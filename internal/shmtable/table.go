@@ -45,7 +45,9 @@
 // count read from shared memory is checked before use: a table broken that way returns ErrCorrupt
 // from the operations that meet the damage, and never makes this process crash, hang or read
 // outside the mapping. (It can make the table's contents wrong: the table trusts the processes
-// that share it with its data, as a file trusts its writers.)
+// that share it with its data, as a file trusts its writers.) A live process that holds the
+// lock and never frees it makes the others wait: that wait, as every wait, ends with the
+// caller's ctx.
 package shmtable
 
 import (
