@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -88,6 +89,12 @@ func runChild(args []string) int {
 				os.Stdout.WriteString("ready\n")
 			}
 		}
+	case "outlive": // outlive: say ready, wait for stdin to close, then print the value of "k"
+		os.Stdout.WriteString("ready\n")
+		io.Copy(io.Discard, os.Stdin)
+		v, _, found, err := t.Get(ctx, []byte("k"), nil)
+		fmt.Printf("%s %v %v\n", v, found, err)
+		return 0
 	case "hammer": // hammer: Get and Set one small entry until killed
 		key, val := []byte("hammer"), make([]byte, 16)
 		var dst []byte
@@ -194,13 +201,25 @@ func scriptOp(ctx context.Context, t *Table, i int) error {
 
 // child is a running child process of the test binary.
 type child struct {
-	cmd *exec.Cmd
-	out *bufio.Reader
+	cmd   *exec.Cmd
+	out   *bufio.Reader
+	stdin io.WriteCloser // with startChildStdin
+}
+
+// startChildStdin is startChild with a pipe to the child's stdin (c.stdin).
+func startChildStdin(t testing.TB, tb *Table, mode string) *child {
+	t.Helper()
+	return startChildWith(t, tb, mode, true)
 }
 
 // startChild starts the test binary as a child in mode, with a duplicate of tb's descriptor as
 // its descriptor 3.
 func startChild(t testing.TB, tb *Table, mode string) *child {
+	t.Helper()
+	return startChildWith(t, tb, mode, false)
+}
+
+func startChildWith(t testing.TB, tb *Table, mode string, withStdin bool) *child {
 	t.Helper()
 	fd, err := tb.Dup()
 	if err != nil {
@@ -216,10 +235,16 @@ func startChild(t testing.TB, tb *Table, mode string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var stdin io.WriteCloser
+	if withStdin {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, out: bufio.NewReader(out)}
+	c := &child{cmd: cmd, out: bufio.NewReader(out), stdin: stdin}
 	t.Cleanup(func() {
 		if c.cmd.ProcessState == nil {
 			c.cmd.Process.Kill()
@@ -232,6 +257,14 @@ func startChild(t testing.TB, tb *Table, mode string) *child {
 // ready waits (at most 10 s) for the child's "ready" line: it has attached and run an op.
 func (c *child) ready(t testing.TB) {
 	t.Helper()
+	if s := c.line(t); s != "ready\n" {
+		t.Fatalf("child said %q, not ready", s)
+	}
+}
+
+// line returns the child's next line of output, waiting at most 10 s (then killing it).
+func (c *child) line(t testing.TB) string {
+	t.Helper()
 	line := make(chan string, 1)
 	go func() {
 		s, _ := c.out.ReadString('\n')
@@ -239,12 +272,13 @@ func (c *child) ready(t testing.TB) {
 	}()
 	select {
 	case s := <-line:
-		if s != "ready\n" {
-			t.Fatalf("child said %q, not ready", s)
-		}
+		return s
 	case <-time.After(10 * time.Second):
-		t.Fatal("the child was not ready within 10 s")
+		c.cmd.Process.Kill()
+		<-line
+		t.Fatal("the child said nothing within 10 s")
 	}
+	return ""
 }
 
 // wait waits (at most 20 s) for the child to end, and returns its state.

@@ -495,3 +495,27 @@ func TestClassOf(t *testing.T) {
 		check(s + 1)
 	}
 }
+
+// TestOutlivesCreator: the table lives as long as any process holds it — the creator closing
+// its handle does not take it from a child that attached it.
+func TestOutlivesCreator(t *testing.T) {
+	tb, err := Create(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	if _, err := tb.Set(testCtx(t), []byte("k"), []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	ch := startChildStdin(t, tb, "outlive")
+	ch.ready(t)
+	tb.Close()
+	if n := countTableFDs(t); n != 0 {
+		t.Fatalf("%d descriptors of the table left in the creator after Close", n)
+	}
+	ch.stdin.Close()
+	line := ch.line(t)
+	if st := ch.wait(t); !st.Success() || line != "still here true <nil>\n" {
+		t.Fatalf("the child read %q after the creator closed the table (exit %v); want the value", line, st)
+	}
+}
