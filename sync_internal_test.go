@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mp-go/mp/internal/lockword"
 	"github.com/mp-go/mp/internal/procid"
 	"github.com/mp-go/mp/internal/shm"
 )
@@ -74,7 +75,7 @@ func TestMutexOwnerPidReused(t *testing.T) {
 	if err := m.Lock(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Lock of a mutex held by a live process: %v; want the ctx's deadline", err)
 	}
-	if owner(atomic.LoadUint64(m.w)) != live {
+	if lockword.Owner(atomic.LoadUint64(m.w)) != live {
 		t.Fatalf("the lock word is %x; want it still %x's", atomic.LoadUint64(m.w), live)
 	}
 	m.Unlock()
