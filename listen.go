@@ -88,7 +88,8 @@ func WithInsecureListen() ConnOption {
 }
 
 // WithHandshakeErrorFunc makes a Listener call f with the error of each connection that failed
-// its handshake (an ErrAuthentication or ErrProtocol error naming the peer), from the goroutine
+// its handshake (an ErrAuthentication error naming the peer; it matches ErrProtocol too when
+// the peer broke the framing, and context.DeadlineExceeded when it ran out of time), from the goroutine
 // of that handshake. Without it, such connections are closed without a word, and Accept goes on
 // with the next: one bad peer never ends a server's Accept loop. It is a listener's option: Dial
 // refuses it.

@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"hash"
 	"os"
-
-	"github.com/mp-go/mp/internal/sock"
 )
 
 // The handshake of an auth key is CPython's (3.12 and later; Lib/multiprocessing/connection.py,
@@ -187,8 +185,8 @@ func (n *netConn) handshake(ctx context.Context, cfg *connConfig, server bool) e
 	}
 	n.rmu.Lock()
 	defer n.rmu.Unlock()
-	undo := sock.Bound(hctx, n.s.SetReadDeadline)
-	defer undo()
+	n.arm(hctx)
+	defer n.disarm()
 	var err error
 	if server {
 		if err = n.deliverChallenge(hctx, cfg.authKey, cfg.legacyAuth); err == nil {
@@ -207,7 +205,7 @@ func (n *netConn) handshake(ctx context.Context, cfg *connConfig, server bool) e
 		return ctx.Err()
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: the handshake did not end within %v (is the peer silent, or without the auth key? mp.WithHandshakeTimeout sets the time): %w", ErrAuthentication, cfg.handshakeTimeout, context.DeadlineExceeded)
-	case errors.Is(err, ErrProtocol) || errors.Is(err, ErrAuthentication):
+	case errors.Is(err, ErrAuthentication):
 		return err
 	}
 	return fmt.Errorf("%w: the handshake failed: %w", ErrAuthentication, err)

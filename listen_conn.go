@@ -62,9 +62,11 @@ type Stream interface {
 }
 
 type netConn struct {
-	s      Stream
-	desc   string // for String
-	closed atomic.Bool
+	s    Stream
+	desc string // for String
+	// try reads, or writes, what it can without waiting; ok false: not on this stream (spinIO).
+	tryRead, tryWrite func([]byte) (n int, again bool, err error)
+	closed            atomic.Bool
 	connLimits
 	keyless     bool // Dial without a key: a challenge arriving is reported as what it is
 	handshaking bool // the peer is not authenticated yet
@@ -81,11 +83,14 @@ type netConn struct {
 	payload []byte // of the pending message: the bytes read so far, and room to read more
 	skip    int64  // bytes of a refused message still to discard
 	rerr    error  // the stream ended in the middle of a message, or broke its framing
+	rctx    context.Context
+	rundo   func() // set once rctx bounds the stream's reads
 	first   bool   // no message has been received yet
 }
 
 func newNetConn(s Stream, desc string, lim connLimits) *netConn {
-	return &netConn{s: s, desc: desc, connLimits: lim, buf: make([]byte, 0, preAuthBuffer), first: true, handshaking: true}
+	tr, tw := spinIO(s)
+	return &netConn{s: s, tryRead: tr, tryWrite: tw, desc: desc, connLimits: lim, buf: make([]byte, 0, preAuthBuffer), first: true, handshaking: true}
 }
 
 // authenticated ends the handshake: the read-ahead buffer grows to its working size, keeping
@@ -190,18 +195,18 @@ func (n *netConn) write(ctx context.Context, b []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	undo := sock.Bound(ctx, n.s.SetWriteDeadline)
-	var err error
+	var out []byte
 	if len(b) <= singleWrite {
 		n.wbuf = append(appendFrameHeader(n.wbuf[:0], len(b)), b...)
-		_, err = n.s.Write(n.wbuf)
+		out = n.wbuf
 	} else {
 		var hdr [frameLongHeader]byte
-		if _, err = n.s.Write(appendFrameHeader(hdr[:0], len(b))); err == nil {
-			_, err = n.s.Write(b)
-		}
+		out = appendFrameHeader(hdr[:0], len(b))
 	}
-	undo()
+	err := n.writeAll(ctx, out)
+	if err == nil && len(b) > singleWrite {
+		err = n.writeAll(ctx, b)
+	}
 	if err != nil {
 		err = n.ioError(ctx, "send", err)
 		if !errors.Is(err, ErrClosed) {
@@ -210,6 +215,63 @@ func (n *netConn) write(ctx context.Context, b []byte) error {
 		return err
 	}
 	return nil
+}
+
+// writeAll writes b, without waiting while the stream has room (and without arming ctx), then
+// bounded by ctx.
+func (n *netConn) writeAll(ctx context.Context, b []byte) error {
+	if n.tryWrite != nil {
+		m, again, err := n.tryWrite(b)
+		if err != nil {
+			return err
+		}
+		if !again {
+			return nil
+		}
+		b = b[m:]
+	}
+	undo := sock.Bound(ctx, n.s.SetWriteDeadline)
+	_, err := n.s.Write(b)
+	undo()
+	return err
+}
+
+// read reads what is there into p, waiting for something if need be: on a stream the runtime's
+// poller holds it tries for up to spinFor, yielding the CPU between tries, before it parks with
+// rctx bounding the wait, as a pipe's read does (conn_unix.go): a reply that comes within that
+// time, as between processes on different CPUs it usually does, is not delayed by the hand-over
+// from the poller's thread, nor by arming ctx.
+func (n *netConn) read(p []byte) (int, error) {
+	if n.tryRead != nil {
+		var start time.Time
+		for i := 0; ; i++ {
+			m, again, err := n.tryRead(p)
+			if !again {
+				return m, err
+			}
+			if i == 0 {
+				start = time.Now()
+			} else if time.Since(start) > spinFor {
+				break
+			}
+			yield()
+		}
+	}
+	if n.rundo == nil && n.rctx != nil {
+		n.rundo = sock.Bound(n.rctx, n.s.SetReadDeadline)
+	}
+	return n.s.Read(p)
+}
+
+// arm makes ctx bound the reads of the current Recv (or handshake); disarm ends it.
+func (n *netConn) arm(ctx context.Context) { n.rctx = ctx }
+
+func (n *netConn) disarm() {
+	if n.rundo != nil {
+		n.rundo()
+		n.rundo = nil
+	}
+	n.rctx = nil
 }
 
 // ioError turns an I/O error of n into what the caller should see.
@@ -241,7 +303,7 @@ func (n *netConn) fill() error {
 		n.w = copy(n.buf[:cap(n.buf)], n.buf[n.r:n.w])
 		n.r = 0
 	}
-	m, err := n.s.Read(n.buf[n.w:cap(n.buf)])
+	m, err := n.read(n.buf[n.w:cap(n.buf)])
 	n.w += m
 	n.buf = n.buf[:n.w]
 	if m > 0 {
@@ -278,8 +340,8 @@ func (n *netConn) recv(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	undo := sock.Bound(ctx, n.s.SetReadDeadline)
-	defer undo()
+	n.arm(ctx)
+	defer n.disarm()
 	b, err := n.next(ctx, n.maxMessage)
 	if err == nil && n.first {
 		n.first = false
@@ -322,7 +384,7 @@ func (n *netConn) next(ctx context.Context, limit int) ([]byte, error) {
 					n.r += m
 				} else {
 					var err error
-					m, err = n.s.Read(room)
+					m, err = n.read(room)
 					if m == 0 && err != nil {
 						return nil, n.readErr(ctx, err, false)
 					}
@@ -372,8 +434,16 @@ func (n *netConn) poll(timeout time.Duration) (bool, error) {
 		return true, nil
 	}
 	if timeout == 0 {
-		if ready, ok := tryFill(n); ok {
-			return ready, nil
+		if n.tryRead != nil {
+			if n.r > 0 {
+				n.w = copy(n.buf[:cap(n.buf)], n.buf[n.r:n.w])
+				n.r = 0
+				n.buf = n.buf[:n.w]
+			}
+			m, again, _ := n.tryRead(n.buf[n.w:cap(n.buf)])
+			n.w += m
+			n.buf = n.buf[:n.w]
+			return !again, nil // data, the end, or an error Recv reports
 		}
 		// A stream the runtime's poller does not hold (a *tls.Conn): wait as little as a
 		// deadline lets.

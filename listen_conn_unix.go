@@ -3,46 +3,83 @@
 package mp
 
 import (
+	"io"
+	"os"
 	"syscall"
+
+	"github.com/mp-go/mp/internal/sys"
 
 	"golang.org/x/sys/unix"
 )
 
-// tryFill reads what has arrived on n's stream into its buffer without waiting, when the stream
-// is one the runtime's poller holds (an *os.File, a *net.TCPConn): ok reports whether it could
-// tell, ready whether something (or the end) is there.
-func tryFill(n *netConn) (ready, ok bool) {
-	sc, isRaw := n.s.(syscall.Conn)
-	if !isRaw {
-		return false, false
+// spinIO returns the functions that read and write what they can on s without waiting, when s
+// is a stream the runtime's poller holds (a socket of Listen or Dial, a *net.TCPConn); nil
+// otherwise. again reports that the stream has nothing to read, or no room, now.
+func spinIO(s Stream) (tryRead, tryWrite func([]byte) (int, bool, error)) {
+	sc, ok := s.(syscall.Conn)
+	if !ok {
+		return nil, nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false, false
+		return nil, nil
 	}
-	if n.r > 0 {
-		n.w = copy(n.buf[:cap(n.buf)], n.buf[n.r:n.w])
-		n.r = 0
-		n.buf = n.buf[:n.w]
-	}
-	var m int
-	var rerr error
-	if err := rc.Read(func(fd uintptr) bool {
+	var rp, wp []byte // what the current read fills, what the current write sends
+	var rn, wn int
+	var rerr, werr error
+	read := func(fd uintptr) {
 		for {
-			m, rerr = unix.Read(int(fd), n.buf[n.w:cap(n.buf)])
+			rn, rerr = unix.Read(int(fd), rp)
 			if rerr != unix.EINTR {
-				return true
+				return
 			}
 		}
-	}); err != nil {
-		return true, true // closed, say: Recv reports it
 	}
-	if rerr == unix.EAGAIN {
-		return false, true
+	write := func(fd uintptr) {
+		for len(wp) > 0 {
+			m, err := unix.Write(int(fd), wp)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				werr = err
+				return
+			}
+			wp, wn = wp[m:], wn+m
+		}
 	}
-	if m > 0 {
-		n.w += m
-		n.buf = n.buf[:n.w]
+	tryRead = func(b []byte) (int, bool, error) {
+		rp, rn, rerr = b, 0, nil
+		cerr := rc.Control(read)
+		rp = nil
+		switch {
+		case cerr != nil:
+			return 0, false, cerr
+		case rerr == unix.EAGAIN:
+			return 0, true, nil
+		case rerr != nil:
+			return 0, false, os.NewSyscallError("read", rerr)
+		case rn <= 0 && len(b) > 0:
+			return 0, false, io.EOF
+		}
+		return rn, false, nil
 	}
-	return true, true
+	tryWrite = func(b []byte) (int, bool, error) {
+		wp, wn, werr = b, 0, nil
+		cerr := rc.Control(write)
+		wp = nil
+		switch {
+		case cerr != nil:
+			return 0, false, cerr
+		case werr == unix.EAGAIN:
+			return wn, true, nil
+		case werr != nil:
+			return wn, false, os.NewSyscallError("write", werr)
+		}
+		return wn, false, nil
+	}
+	return tryRead, tryWrite
 }
+
+// yield lets another thread run.
+func yield() { sys.Yield() }

@@ -536,3 +536,97 @@ func TestListenHostile(t *testing.T) {
 	}
 	readToEOF(t, silent)
 }
+
+// TestListenRecvResumes: a Recv cut short by its ctx in the middle of a message keeps what
+// arrived, and the next Recv completes it; a broken frame closes the Conn; the end of the stream
+// in a message is an ErrProtocol error.
+func TestListenRecvResumes(t *testing.T) {
+	ctx := tctx(t)
+	l := listenT(t, "tcp")
+	f := rawDial(t, l)
+	s, err := mp.Accept[string](ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f.Write([]byte{0, 0, 0, 10, 'h', 'e', 'l'})
+	// Poll returns once the first bytes are in the Conn's buffer; the Recv then takes them and
+	// waits for the rest until its ctx ends.
+	if ok, err := s.Poll(10 * time.Second); !ok || err != nil {
+		t.Fatalf("Poll = %v, %v", ok, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.RecvBytes(short); err != context.DeadlineExceeded {
+		t.Fatalf("RecvBytes cut short: %v, want context.DeadlineExceeded", err)
+	}
+	f.Write([]byte("lo worl"))
+	f.Write([]byte{0, 0, 0, 1, '!'})
+	if b, err := s.RecvBytes(ctx); err != nil || string(b) != "hello worl" {
+		t.Fatalf("RecvBytes after a cut = %q, %v", b, err)
+	}
+	if b, err := s.RecvBytes(ctx); err != nil || string(b) != "!" {
+		t.Fatalf("the next message: %q, %v", b, err)
+	}
+
+	f.Write([]byte{0xff, 0xff, 0xff, 0xf0})
+	if _, err := s.RecvBytes(ctx); !errors.Is(err, mp.ErrProtocol) {
+		t.Fatalf("RecvBytes of a negative length: %v, want ErrProtocol", err)
+	}
+	if _, err := s.RecvBytes(ctx); !errors.Is(err, mp.ErrProtocol) && !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("RecvBytes after a broken frame: %v", err)
+	}
+
+	f2 := rawDial(t, l)
+	s2, err := mp.Accept[string](ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	f2.Write([]byte{0, 0, 0, 10, 'h'})
+	f2.Close()
+	if _, err := s2.Recv(ctx); !errors.Is(err, mp.ErrProtocol) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Recv of a message cut by the end: %v, want ErrProtocol and io.ErrUnexpectedEOF", err)
+	}
+}
+
+// TestListenNoLeaks: failed handshakes, refused listeners, accepted and unaccepted connections
+// leave no descriptor open once everything is closed.
+func TestListenNoLeaks(t *testing.T) {
+	ctx := tctx(t)
+	before := settledFDs(t)
+	func() {
+		rej := make(rejects, 8)
+		l, err := mp.Listen(ctx, "tcp", "127.0.0.1:0", mp.WithAuthKey(testKey), rej.opt())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if _, err := mp.Dial[int](ctx, "tcp", l.Addr(), mp.WithAuthKey([]byte("wrong"))); !errors.Is(err, mp.ErrAuthentication) {
+			t.Fatalf("Dial with a wrong key: %v", err)
+		}
+		rej.next(t)
+		c, err := mp.Dial[int](ctx, "tcp", l.Addr(), mp.WithAuthKey(testKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		s, err := mp.Accept[int](ctx, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		// One authenticated and never accepted: Close closes it.
+		c, err = mp.Dial[int](ctx, "tcp", l.Addr(), mp.WithAuthKey(testKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if _, err := mp.Listen(ctx, "tcp", "0.0.0.0:0"); err == nil {
+			t.Fatal("Listen on 0.0.0.0 without a key worked")
+		}
+	}()
+	if after := openFDs(t); after != before {
+		t.Fatalf("%d descriptors open before, %d after", before, after)
+	}
+}
