@@ -17,8 +17,8 @@ import (
 // Close), or "tcp", "tcp4" or "tcp6", with addr "host:port" where host is an IP address, or
 // "localhost" or empty, both meaning loopback (127.0.0.1, or ::1 on "tcp6"; unlike package net,
 // an empty host is not every address), and port 0 picks a free port (Addr says which). A host
-// name is an error: mp resolves no names (package mpnet's Listen does). ctx bounds nothing that
-// blocks today, and is there for what may.
+// name is an error: mp resolves no names (package mpnet's Listen does). Listen fails at once with
+// ctx's error if ctx has ended (making the socket does not wait); Close the Listener when done.
 //
 // On an address that is not loopback, an auth key (WithAuthKey) is required, or
 // WithInsecureListen. A bad address or option is an ErrInvalidOption error.
