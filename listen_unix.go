@@ -47,8 +47,11 @@ func Listen(ctx context.Context, network, addr string, opts ...ConnOption) (*Lis
 // Dial connects to the Listener at addr of network (as for Listen; a host must be an IP address,
 // "localhost" or empty) and returns the connection as a Conn of T: Python's
 // multiprocessing.connection.Client(address, authkey=...). ctx bounds the connect and the
-// handshake; WithHandshakeTimeout bounds the handshake too. A listener with an auth key when
-// Dial has none (or the reverse, or another key) fails with an error matching ErrAuthentication.
+// handshake; WithHandshakeTimeout bounds the handshake too. Another key fails with an error
+// matching ErrAuthentication, on both sides. So does a key on one side only: with a key, Dial
+// waits for the listener's challenge for the handshake's time at most (a keyless listener sends
+// none); without one, the first Recv reports the listener's challenge (a message starting
+// "#CHALLENGE#") as an ErrAuthentication error and closes the Conn.
 func Dial[T any](ctx context.Context, network, addr string, opts ...ConnOption) (*Conn[T], error) {
 	a, err := sock.ParseAddr(network, addr)
 	if err != nil {
