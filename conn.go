@@ -51,8 +51,14 @@ import (
 // socket's kernel buffers; a small value sent to a child that sends it back makes the round trip in
 // about 15 µs on a 2-core Linux VM (pipe_pingpong in bench/compare), a bare socketpair's floor
 // being 8 µs.
+//
+// A Conn made by Listen, Accept, Dial (or package mpnet) is a network connection instead: see
+// Listener. It works as documented here, except that no handle can cross it (a value holding one
+// is an ErrNotSupported error, and the Conn itself cannot be passed to another process), and
+// that Recv decodes every message, as Python's recv unpickles every message.
 type Conn[T any] struct {
-	c *conn
+	c *conn    // a pipe: the local transport
+	n *netConn // or a network connection (listen_conn.go)
 }
 
 // DefaultMaxMessage is the largest message, in bytes, a Conn receives unless WithMaxMessage sets
@@ -88,18 +94,32 @@ func OneWay() PipeOption {
 	return pipeOptionFunc(func(c *pipeConfig) error { c.oneWay = true; return nil })
 }
 
+// PipeConnOption is an option that configures either a pipe (given to Pipe) or a network
+// connection (given to Listen, Dial, NewListener or NewClientConn).
+type PipeConnOption interface {
+	PipeOption
+	ConnOption
+}
+
+// limitOption sets what an end receives, on a pipe or a network connection.
+type limitOption func(*connLimits) error
+
+func (f limitOption) applyPipe(c *pipeConfig) error { return f(&c.limits) }
+func (f limitOption) applyConn(c *connConfig) error { return f(&c.limits) }
+
 // WithMaxMessage sets the largest message, in bytes, that the ends of the pipe receive (and send):
 // Python's recv_bytes(maxlength), for every receive. It must be between 1 and 4 GiB − 1 (the
 // largest a pipe message can be); the default is DefaultMaxMessage. A larger message is refused
 // at the sender with an ErrTooLarge error, and by a receiver with an error matching ErrTooLarge
 // and ErrDecode, after which the Conn stays usable (see Conn). The limit travels with an end that
-// is passed to another process.
-func WithMaxMessage(bytes int) PipeOption {
-	return pipeOptionFunc(func(c *pipeConfig) error {
+// is passed to another process. Given to Listen or Dial, it sets the limit of the connections
+// they make, the same way.
+func WithMaxMessage(bytes int) PipeConnOption {
+	return limitOption(func(l *connLimits) error {
 		if bytes < 1 || uint64(bytes) > maxPipeMessage {
 			return fmt.Errorf("%w: WithMaxMessage(%d): the limit must be between 1 and %d bytes", ErrInvalidOption, bytes, uint64(maxPipeMessage))
 		}
-		c.limits.maxMessage = bytes
+		l.maxMessage = bytes
 		return nil
 	})
 }
@@ -107,12 +127,13 @@ func WithMaxMessage(bytes int) PipeOption {
 // WithDecodeLimits sets the limits of decoding what the ends of the pipe receive with Recv (see
 // DecodeLimits; zero fields keep their defaults). A message over a limit is an ErrDecode error,
 // and the Conn stays usable. The limits travel with an end that is passed to another process.
-func WithDecodeLimits(l DecodeLimits) PipeOption {
-	return pipeOptionFunc(func(c *pipeConfig) error {
+// Given to Listen or Dial, it sets the limits of the connections they make.
+func WithDecodeLimits(l DecodeLimits) PipeConnOption {
+	return limitOption(func(cl *connLimits) error {
 		if err := l.check(); err != nil {
 			return fmt.Errorf("WithDecodeLimits: %w", err)
 		}
-		c.limits.decode = l
+		cl.decode = l
 		return nil
 	})
 }
@@ -149,7 +170,7 @@ func Pipe[T any](opts ...PipeOption) (*Conn[T], *Conn[T], error) {
 	if cfg.oneWay {
 		a.canSend, b.canRecv = false, false
 	}
-	return &Conn[T]{a}, &Conn[T]{b}, nil
+	return &Conn[T]{c: a}, &Conn[T]{c: b}, nil
 }
 
 // Send encodes v and sends it. v may hold handles (queues, pipe ends, files, network connections),
@@ -159,6 +180,9 @@ func Pipe[T any](opts ...PipeOption) (*Conn[T], *Conn[T], error) {
 func (c *Conn[T]) Send(ctx context.Context, v T) error {
 	if err := c.check(true); err != nil {
 		return err
+	}
+	if c.n != nil {
+		return c.n.sendValue(ctx, v)
 	}
 	if raw := rawBytesOf(&v); raw != nil {
 		return c.c.send(ctx, msgRaw, raw, nil)
@@ -176,6 +200,9 @@ func (c *Conn[T]) SendBytes(ctx context.Context, b []byte) error {
 	if err := c.check(true); err != nil {
 		return err
 	}
+	if c.n != nil {
+		return c.n.send(ctx, b)
+	}
 	return c.c.send(ctx, msgBytes, b, nil)
 }
 
@@ -188,6 +215,13 @@ func (c *Conn[T]) Recv(ctx context.Context) (T, error) {
 	var v T
 	if err := c.check(false); err != nil {
 		return v, err
+	}
+	if c.n != nil {
+		b, err := c.n.recv(ctx)
+		if err != nil {
+			return v, err
+		}
+		return v, decodeValueWith(c.n.dec, "value received", b, &v)
 	}
 	kind, b, fds, err := c.c.recv(ctx)
 	if err != nil {
@@ -212,6 +246,9 @@ func (c *Conn[T]) RecvBytes(ctx context.Context) ([]byte, error) {
 	if err := c.check(false); err != nil {
 		return nil, err
 	}
+	if c.n != nil {
+		return c.n.recv(ctx)
+	}
 	_, b, fds, err := c.c.recv(ctx)
 	closeFDs(fds)
 	return b, err
@@ -224,6 +261,9 @@ func (c *Conn[T]) Poll(timeout time.Duration) (bool, error) {
 	if err := c.check(false); err != nil {
 		return false, err
 	}
+	if c.n != nil {
+		return c.n.poll(timeout)
+	}
 	return c.c.poll(timeout)
 }
 
@@ -231,7 +271,13 @@ func (c *Conn[T]) Poll(timeout time.Duration) (bool, error) {
 // end sees io.EOF once all are closed. Operations after Close fail with ErrClosed; a Recv blocked
 // in another goroutine returns ErrClosed. Close is idempotent, and does nothing on a nil Conn.
 func (c *Conn[T]) Close() error {
-	if c == nil || c.c == nil {
+	if c == nil {
+		return nil
+	}
+	if c.n != nil {
+		return c.n.close()
+	}
+	if c.c == nil {
 		return nil
 	}
 	return c.c.close()
@@ -239,6 +285,9 @@ func (c *Conn[T]) Close() error {
 
 // String describes the end: "mp.Conn(fd 7, duplex)".
 func (c *Conn[T]) String() string {
+	if c != nil && c.n != nil {
+		return c.n.String()
+	}
 	if c == nil || c.c == nil {
 		return "mp.Conn(nil)"
 	}
@@ -246,8 +295,11 @@ func (c *Conn[T]) String() string {
 }
 
 func (c *Conn[T]) check(send bool) error {
-	if c == nil || c.c == nil {
+	if c == nil || c.c == nil && c.n == nil {
 		return zeroUse("*mp.Conn", "mp.Pipe")
+	}
+	if c.n != nil {
+		return nil
 	}
 	if send && !c.c.canSend {
 		return fmt.Errorf("%w: Send on the receive-only end of a one-way pipe", ErrInvalidOption)
@@ -260,6 +312,9 @@ func (c *Conn[T]) check(send bool) error {
 
 // handleDup implements handle: one descriptor, the socket's, with the end's directions and limits.
 func (c *Conn[T]) handleDup() ([]int, string, error) {
+	if c != nil && c.n != nil {
+		return nil, "", &notSupportedError{fmt.Sprintf("mp: %s is a network connection, made by Listen or Dial, and cannot be passed to another process: dial again in the child, or pass a pipe", c.n)}
+	}
 	if c == nil || c.c == nil {
 		return nil, "", zeroUse("*mp.Conn", "mp.Pipe")
 	}
@@ -282,7 +337,7 @@ func (*Conn[T]) handleAdopt(fds []int, meta string) (any, error) {
 		return nil, err
 	}
 	cc.canSend, cc.canRecv, cc.connLimits = send, recv, lim
-	return &Conn[T]{cc}, nil
+	return &Conn[T]{c: cc}, nil
 }
 
 // MarshalCBOR refuses to encode a Conn with the cbor package: it is a handle, and handles travel
@@ -359,3 +414,11 @@ const (
 
 // maxPipeMessage is the largest message a pipe can carry (its length field is 32 bits).
 const maxPipeMessage = 1<<32 - 1
+
+// tooLargeError reports a message over a Conn's limit. It matches ErrTooLarge and, since the
+// receiver refuses what it read, ErrDecode.
+type tooLargeError struct{ msg string }
+
+func (e *tooLargeError) Error() string { return e.msg }
+
+func (e *tooLargeError) Is(target error) bool { return target == ErrTooLarge || target == ErrDecode }

@@ -476,11 +476,3 @@ func (c *conn) poll(timeout time.Duration) (bool, error) {
 	}
 	return true, nil
 }
-
-// tooLargeError reports a message over a Conn's limit. It matches ErrTooLarge and, since the
-// receiver refuses what it read, ErrDecode.
-type tooLargeError struct{ msg string }
-
-func (e *tooLargeError) Error() string { return e.msg }
-
-func (e *tooLargeError) Is(target error) bool { return target == ErrTooLarge || target == ErrDecode }

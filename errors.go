@@ -66,6 +66,10 @@ var (
 	// ErrBrokenBarrier is returned by Barrier.Wait when the barrier is broken: a party's wait was
 	// cut short by its ctx, a waiting party died, or Abort or Reset was called.
 	ErrBrokenBarrier = errors.New("mp: broken barrier")
+	// ErrAuthentication reports a peer of Listen or Dial that failed the auth key's challenge and
+	// response (a different key, or none where one was expected), or that answered with a digest
+	// this side does not accept.
+	ErrAuthentication = errors.New("mp: authentication failed")
 )
 
 // Errors of pool tasks.
@@ -122,6 +126,7 @@ func init() {
 		{"mp.too_large", ErrTooLarge},
 		{"mp.owner_dead", ErrOwnerDead},
 		{"mp.broken_barrier", ErrBrokenBarrier},
+		{"mp.authentication", ErrAuthentication},
 		{"mp.worker_died", ErrWorkerDied},
 		{"mp.broken_pool", ErrBrokenPool},
 		{"mp.result_lost", ErrResultLost},

@@ -57,7 +57,7 @@ func rawPair[T any](t testing.TB, opts ...PipeOption) (*Conn[T], int) {
 		t.Fatal(err)
 	}
 	cc.connLimits = cfg.limits
-	return &Conn[T]{cc}, fds[1]
+	return &Conn[T]{c: cc}, fds[1]
 }
 
 // sendRaw writes a pipe message header (announcing size bytes and nfds descriptors), then body,
@@ -227,7 +227,7 @@ func recvAs[T any](c *conn) (err error) {
 			err = fmt.Errorf("Recv panicked: %v", p)
 		}
 	}()
-	_, err = (&Conn[T]{c}).Recv(ctx)
+	_, err = (&Conn[T]{c: c}).Recv(ctx)
 	return err
 }
 

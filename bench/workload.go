@@ -160,7 +160,7 @@ func (t Target) describe(w *Workload) string {
 var all = []*Workload{
 	spawnJoin, runRoundtrip, idleRSS,
 	poolMapTiny, poolMapChunk1, goroutinePoolMapChunk1, applyLatency, executorSubmit, workerRSS,
-	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth,
+	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth, listenPingPong,
 	lockUncontended, lockContention, eventLatency, shmRead, knucleotide, knucleotideRSS,
 	knucleotideShm, knucleotideShmRSS,
 }

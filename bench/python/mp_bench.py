@@ -33,6 +33,7 @@ IDLE_SETTLE = 0.1  # seconds an idle child is left alone before its memory is re
 POOL_SETTLE = 0.2  # seconds an idle pool is left alone before its workers' memory is read
 POOL_WORKERS = 2  # the size of the pools of the throughput workloads, as on the Go side
 APPLY_WARMUP = 200  # unmeasured apply() calls before apply_latency's samples
+LISTEN_KEY = b"listen_pingpong's auth key, 32 b"  # listen_pingpong's, as the Go side's
 PINGPONG_WARMUP = 200  # unmeasured round trips before pipe_pingpong's samples
 QUEUE_PAYLOAD = 1024  # bytes of each item of queue_throughput_1k
 BANDWIDTH_MSG = 64 << 20  # bytes of each message of pipe_bandwidth
@@ -108,6 +109,16 @@ def bytes_sink(conn, n):
     for _ in range(n):
         conn.send(len(conn.recv_bytes()))
     conn.close()
+
+
+def listen_echo(address, authkey, n):
+    """Dials the Listener at address with authkey and answers each of n byte messages with the
+    same bytes."""
+    from multiprocessing.connection import Client
+    with Client(address, authkey=authkey) as c:
+        recv, send = c.recv_bytes, c.send_bytes
+        for _ in range(n):
+            send(recv())
 
 
 def lock_increment(v, n, ready, go, done):
@@ -363,6 +374,33 @@ def pipe_pingpong(ctx, n):
     finally:
         child.join()
         a.close()
+    return samples, {}
+
+
+def listen_pingpong(ctx, n):
+    """multiprocessing.connection.Listener(('127.0.0.1', 0), authkey=k) and a child's
+    Client(address, authkey=k): send_bytes(8 bytes) echoed back, recv_bytes(); each round trip
+    timed, in microseconds, after warm-up round trips."""
+    from multiprocessing.connection import Listener
+    with Listener(('127.0.0.1', 0), authkey=LISTEN_KEY) as listener:
+        child = ctx.Process(target=listen_echo, args=(listener.address, LISTEN_KEY, PINGPONG_WARMUP + n))
+        child.start()
+        try:
+            with listener.accept() as c:
+                send, recv = c.send_bytes, c.recv_bytes
+                msg = b"pingpong"
+                samples = []
+                for i in range(-PINGPONG_WARMUP, n):
+                    t0 = now_ns()
+                    send(msg)
+                    v = recv()
+                    dt = now_ns() - t0
+                    if v != msg:
+                        raise RuntimeError("listen_echo sent back %r" % (v,))
+                    if i >= 0:
+                        samples.append(dt / 1e3)
+        finally:
+            child.join()
     return samples, {}
 
 
@@ -696,6 +734,9 @@ WORKLOADS = [
     Workload("pipe_pingpong", "µs", pipe_pingpong, "fork", 5000, 200,
              "Pipe() (socketpair): send(1) to a child that echoes it, recv(); each round trip timed",
              params={"warmup": PINGPONG_WARMUP, "pipe": "duplex (AF_UNIX socketpair)"}),
+    Workload("listen_pingpong", "µs", listen_pingpong, "fork", 5000, 200,
+             "connection.Listener(('127.0.0.1', 0), authkey) + a child's Client(authkey): send_bytes(8 bytes) echoed, recv_bytes(); each timed",
+             params={"warmup": PINGPONG_WARMUP, "transport": "TCP loopback, HMAC-SHA256 handshake"}),
     Workload("pipe_bandwidth", "GB/s", pipe_bandwidth, "fork", 20, 3,
              "Pipe() (socketpair): send_bytes(64 MiB) to a child that recv_bytes() it and sends its length back",
              params={"message_bytes": BANDWIDTH_MSG, "warmup": BANDWIDTH_WARMUP, "GB": "1e9 bytes"}),
