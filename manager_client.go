@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"io"
 	"runtime"
 	"sync"
@@ -368,8 +369,6 @@ func unmarshalProxy(what, kind string, data []byte) (*proxyBase, error) {
 	return &proxyBase{c: c, id: r.ID, kind: kind}, nil
 }
 
-// managerEnc encodes a key or value for the manager.
-func managerEnc(what string, v any) ([]byte, error) { return encodeValue(what, v) }
 
 // String describes the proxy as what(id), or what(nil) or what(closed).
 func (p *proxyBase) String(what string) string {
@@ -380,4 +379,31 @@ func (p *proxyBase) String(what string) string {
 		return what + "(closed)"
 	}
 	return fmt.Sprintf("%s(%d)", what, p.id)
+}
+
+// managerEncode encodes a key or value for the manager: basic types straight through the
+// codec, the rest with encodeValue's checks.
+func managerEncode[T any](what string, v T) ([]byte, error) {
+	switch any(v).(type) {
+	case string, []byte, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
+		b, err := codecEnc.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what, err)
+		}
+		return b, nil
+	}
+	return encodeValue(what, v)
+}
+
+// managerDecode decodes a key or value from the manager into *v: basic types straight through
+// the codec (its limits apply), the rest with decodeValue's budget.
+func managerDecode[T any](what string, b []byte, v *T) error {
+	switch any(v).(type) {
+	case *string, *bool, *int, *int8, *int16, *int32, *int64, *uint, *uint8, *uint16, *uint32, *uint64, *float64:
+		if err := codecDec.Unmarshal(b, v); err != nil {
+			return decodeError(what, reflect.TypeFor[T](), err)
+		}
+		return nil
+	}
+	return decodeValue(what, b, v)
 }

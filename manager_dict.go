@@ -69,7 +69,7 @@ func (d *Dict[K, V]) Get(ctx context.Context, k K) (V, bool, error) {
 
 // GetRev is Get that also returns the value's revision, for CompareAndSwap.
 func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool, err error) {
-	kb, err := managerEnc("a Dict key", k)
+	kb, err := managerEncode("a Dict key", k)
 	if err != nil {
 		return v, 0, false, err
 	}
@@ -77,7 +77,7 @@ func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool,
 	if err != nil || !rep.OK {
 		return v, 0, false, err
 	}
-	err = decodeValue("a Dict value", rep.Val, &v)
+	err = managerDecode("a Dict value", rep.Val, &v)
 	return v, rep.Rev, err == nil, err
 }
 
@@ -92,11 +92,11 @@ func (d *Dict[K, V]) Set(ctx context.Context, k K, v V) error {
 }
 
 func encodeKV[K, V any](k K, v V) ([]byte, []byte, error) {
-	kb, err := managerEnc("a Dict key", k)
+	kb, err := managerEncode("a Dict key", k)
 	if err != nil {
 		return nil, nil, err
 	}
-	vb, err := managerEnc("a Dict value", v)
+	vb, err := managerEncode("a Dict value", v)
 	return kb, vb, err
 }
 
@@ -114,7 +114,7 @@ func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, k K, rev uint64, v V) (
 
 // Delete removes the value under k and reports whether there was one.
 func (d *Dict[K, V]) Delete(ctx context.Context, k K) (bool, error) {
-	kb, err := managerEnc("a Dict key", k)
+	kb, err := managerEncode("a Dict key", k)
 	if err != nil {
 		return false, err
 	}
@@ -136,7 +136,7 @@ func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 	}
 	keys := make([]K, len(rep.Keys))
 	for i, kb := range rep.Keys {
-		if err := decodeValue("a Dict key", kb, &keys[i]); err != nil {
+		if err := managerDecode("a Dict key", kb, &keys[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -156,10 +156,10 @@ func (d *Dict[K, V]) Items(ctx context.Context) (map[K]V, error) {
 	for i, kb := range rep.Keys {
 		var k K
 		var v V
-		if err := decodeValue("a Dict key", kb, &k); err != nil {
+		if err := managerDecode("a Dict key", kb, &k); err != nil {
 			return nil, err
 		}
-		if err := decodeValue("a Dict value", rep.Vals[i], &v); err != nil {
+		if err := managerDecode("a Dict value", rep.Vals[i], &v); err != nil {
 			return nil, err
 		}
 		out[k] = v
@@ -178,7 +178,7 @@ func (d *Dict[K, V]) Clear(ctx context.Context) error {
 func (d *Dict[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	kbs := make([][]byte, len(keys))
 	for i, k := range keys {
-		kb, err := managerEnc("a Dict key", k)
+		kb, err := managerEncode("a Dict key", k)
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +197,7 @@ func (d *Dict[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 			continue
 		}
 		var v V
-		if err := decodeValue("a Dict value", rep.Vals[i], &v); err != nil {
+		if err := managerDecode("a Dict value", rep.Vals[i], &v); err != nil {
 			return nil, err
 		}
 		out[k] = v
@@ -254,11 +254,11 @@ func Update[K comparable, V, A any](ctx context.Context, d *Dict[K, V], key K, f
 	if fn == nil {
 		return zero, fmt.Errorf("%w: Update with a nil *UpdateFunc", ErrNotRegistered)
 	}
-	kb, err := managerEnc("a Dict key", key)
+	kb, err := managerEncode("a Dict key", key)
 	if err != nil {
 		return zero, err
 	}
-	ab, err := managerEnc("the argument of "+fn.name, arg)
+	ab, err := managerEncode("the argument of "+fn.name, arg)
 	if err != nil {
 		return zero, err
 	}
@@ -267,14 +267,14 @@ func Update[K comparable, V, A any](ctx context.Context, d *Dict[K, V], key K, f
 		return zero, err
 	}
 	var v V
-	err = decodeValue("a Dict value", rep.Val, &v)
+	err = managerDecode("a Dict value", rep.Val, &v)
 	return v, err
 }
 
 // Add adds delta to the number under key (0 when there is none) atomically in the manager and
 // returns the sum: Python's d[k] += delta, without the lost update. Integers wrap as Go's do.
 func Add[K comparable, V Number](ctx context.Context, d *Dict[K, V], key K, delta V) (V, error) {
-	kb, err := managerEnc("a Dict key", key)
+	kb, err := managerEncode("a Dict key", key)
 	if err != nil {
 		return 0, err
 	}
@@ -282,7 +282,7 @@ func Add[K comparable, V Number](ctx context.Context, d *Dict[K, V], key K, delt
 }
 
 func addCall[V Number](ctx context.Context, p *proxyBase, what string, kb []byte, delta V) (V, error) {
-	db, err := managerEnc("the delta of Add", delta)
+	db, err := managerEncode("the delta of Add", delta)
 	if err != nil {
 		return 0, err
 	}
@@ -299,6 +299,6 @@ func addCall[V Number](ctx context.Context, p *proxyBase, what string, kb []byte
 		return 0, err
 	}
 	var v V
-	err = decodeValue("the sum of Add", rep.Val, &v)
+	err = managerDecode("the sum of Add", rep.Val, &v)
 	return v, err
 }

@@ -46,7 +46,7 @@ func (l *List[T]) call(ctx context.Context, op byte, req *mreq) (mrep, error) {
 func (l *List[T]) Append(ctx context.Context, xs ...T) (int, error) {
 	req := &mreq{Vals: make([][]byte, len(xs))}
 	for i, x := range xs {
-		b, err := managerEnc("a List value", x)
+		b, err := managerEncode("a List value", x)
 		if err != nil {
 			return 0, err
 		}
@@ -63,13 +63,13 @@ func (l *List[T]) Index(ctx context.Context, i int) (T, error) {
 	if err != nil {
 		return v, err
 	}
-	err = decodeValue("a List value", rep.Val, &v)
+	err = managerDecode("a List value", rep.Val, &v)
 	return v, err
 }
 
 // SetIndex stores a copy of v at index i.
 func (l *List[T]) SetIndex(ctx context.Context, i int, v T) error {
-	b, err := managerEnc("a List value", v)
+	b, err := managerEncode("a List value", v)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (l *List[T]) Pop(ctx context.Context) (T, error) {
 	if err != nil {
 		return v, err
 	}
-	err = decodeValue("a List value", rep.Val, &v)
+	err = managerDecode("a List value", rep.Val, &v)
 	return v, err
 }
 
@@ -103,7 +103,7 @@ func (l *List[T]) Slice(ctx context.Context) ([]T, error) {
 	}
 	out := make([]T, len(rep.Vals))
 	for i, b := range rep.Vals {
-		if err := decodeValue("a List value", b, &out[i]); err != nil {
+		if err := managerDecode("a List value", b, &out[i]); err != nil {
 			return nil, err
 		}
 	}

@@ -427,8 +427,9 @@ func TestManagerClientKilled(t *testing.T) {
 	for _, d := range a.Ds {
 		d.Close()
 	}
-	if n := objects(t, m); n != base+1000 {
-		t.Fatalf("the child holds %d objects, want 1000", n-base)
+	st, err := m.Stats(ctx)
+	if err != nil || st.Objects != base+1000 || st.Connections != 2 {
+		t.Fatalf("with the child holding 1,000 proxies: %+v, %v; want %d objects, 2 connections (one per process)", st, err, base+1000)
 	}
 	p.Kill()
 	p.Wait(ctx)

@@ -26,19 +26,19 @@ type updater interface {
 func (f *UpdateFunc[V, A]) apply(ctx context.Context, cur []byte, ok bool, arg []byte) ([]byte, error) {
 	var v V
 	if ok {
-		if err := decodeValue("the value "+f.name+" updates", cur, &v); err != nil {
+		if err := managerDecode("the value "+f.name+" updates", cur, &v); err != nil {
 			return nil, err
 		}
 	}
 	var a A
-	if err := decodeValue("the argument of "+f.name, arg, &a); err != nil {
+	if err := managerDecode("the argument of "+f.name, arg, &a); err != nil {
 		return nil, err
 	}
 	nv, err := f.fn(ctx, v, ok, a)
 	if err != nil {
 		return nil, err
 	}
-	return managerEnc("the value "+f.name+" returned", nv)
+	return managerEncode("the value "+f.name+" returned", nv)
 }
 
 var updateRegistry struct {

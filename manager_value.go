@@ -50,14 +50,14 @@ func (mv *ManagedValue[T]) LoadRev(ctx context.Context) (T, uint64, error) {
 		return v, 0, err
 	}
 	if rep.OK {
-		err = decodeValue("a ManagedValue", rep.Val, &v)
+		err = managerDecode("a ManagedValue", rep.Val, &v)
 	}
 	return v, rep.Rev, err
 }
 
 // Store replaces the value with a copy of v.
 func (mv *ManagedValue[T]) Store(ctx context.Context, v T) error {
-	b, err := managerEnc("a ManagedValue", v)
+	b, err := managerEncode("a ManagedValue", v)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (mv *ManagedValue[T]) Store(ctx context.Context, v T) error {
 // CompareAndSwap stores v if the value still has revision rev, and returns the new revision and
 // true; otherwise it returns the current revision and false.
 func (mv *ManagedValue[T]) CompareAndSwap(ctx context.Context, rev uint64, v T) (uint64, bool, error) {
-	b, err := managerEnc("a ManagedValue", v)
+	b, err := managerEncode("a ManagedValue", v)
 	if err != nil {
 		return 0, false, err
 	}
@@ -88,7 +88,7 @@ func UpdateValue[T, A any](ctx context.Context, mv *ManagedValue[T], fn *UpdateF
 	if fn == nil {
 		return zero, fmt.Errorf("%w: UpdateValue with a nil *UpdateFunc", ErrNotRegistered)
 	}
-	ab, err := managerEnc("the argument of "+fn.name, arg)
+	ab, err := managerEncode("the argument of "+fn.name, arg)
 	if err != nil {
 		return zero, err
 	}
@@ -97,7 +97,7 @@ func UpdateValue[T, A any](ctx context.Context, mv *ManagedValue[T], fn *UpdateF
 		return zero, err
 	}
 	var v T
-	err = decodeValue("a ManagedValue", rep.Val, &v)
+	err = managerDecode("a ManagedValue", rep.Val, &v)
 	return v, err
 }
 
@@ -188,11 +188,11 @@ func (ns *Namespace[S]) Set(ctx context.Context, s S) error {
 		if !f.IsExported() {
 			continue
 		}
-		b, err := managerEnc("field "+f.Name, v.Field(i).Interface())
+		b, err := managerEncode("field "+f.Name, v.Field(i).Interface())
 		if err != nil {
 			return err
 		}
-		kb, _ := managerEnc("a field name", f.Name)
+		kb, _ := managerEncode("a field name", f.Name)
 		req.Keys, req.Vals = append(req.Keys, kb), append(req.Vals, b)
 	}
 	_, err := ns.base().call(ctx, "mp.Namespace", managerOpSetMany, req)
@@ -212,7 +212,7 @@ func (ns *Namespace[S]) Get(ctx context.Context) (S, error) {
 	sv := reflect.ValueOf(&s).Elem()
 	for i, kb := range rep.Keys {
 		var name string
-		if err := decodeValue("a field name", kb, &name); err != nil {
+		if err := managerDecode("a field name", kb, &name); err != nil {
 			return s, err
 		}
 		f, err := ns.field(name)
@@ -232,7 +232,7 @@ func (ns *Namespace[S]) Field(ctx context.Context, name string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	kb, _ := managerEnc("a field name", name)
+	kb, _ := managerEncode("a field name", name)
 	rep, err := ns.base().call(ctx, "mp.Namespace", managerOpGet, &mreq{Key: kb})
 	if err != nil {
 		return nil, err
@@ -256,8 +256,8 @@ func (ns *Namespace[S]) SetField(ctx context.Context, name string, v any) error 
 	if v == nil && !canBeNil(f.Type) || v != nil && !reflect.TypeOf(v).AssignableTo(f.Type) {
 		return fmt.Errorf("%w: SetField(%q) with a %T: the field is a %s", ErrInvalidOption, name, v, f.Type)
 	}
-	kb, _ := managerEnc("a field name", name)
-	b, err := managerEnc("field "+name, v)
+	kb, _ := managerEncode("a field name", name)
+	b, err := managerEncode("field "+name, v)
 	if err != nil {
 		return err
 	}

@@ -162,6 +162,7 @@ var all = []*Workload{
 	poolMapTiny, poolMapChunk1, goroutinePoolMapChunk1, applyLatency, executorSubmit, workerRSS,
 	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth,
 	lockUncontended, lockContention, eventLatency, shmRead, knucleotide, knucleotideRSS,
+	managerDictOps,
 }
 
 // All returns every workload, in the order of the table.
