@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"io"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -80,7 +80,7 @@ func clientFor(addr string, token []byte) *managerClient {
 	if managerClients.m == nil {
 		managerClients.m = map[string]*managerClient{}
 	}
-	c := &managerClient{addr: addr, token: token, pending: map[uint64]chan managerResult{}, local: map[uint64]int{}}
+	c := &managerClient{addr: addr, token: token, pending: map[uint64]chan managerResult{}, local: map[uint64]int{}, free: make(chan struct{}, 1)}
 	managerClients.m[key] = c
 	return c
 }
@@ -110,6 +110,8 @@ type managerClient struct {
 	err     error          // once set, every call fails with it
 	local   map[uint64]int // live proxies of each object in this process
 	holds   []uint64       // objects to take hold of before the next request
+	reading bool           // a caller is reading replies (see call)
+	free    chan struct{}  // a token: the reader stepped down, a waiter may take over
 }
 
 // deadError is the error of every call once the connection to the manager is lost.
@@ -170,36 +172,66 @@ func (c *managerClient) connect(ctx context.Context) error {
 		}
 		return c.deadError(fmt.Errorf("no welcome: %v (is the token right?)", err))
 	}
-	t := newSockTransport(f)
-	c.t = t
-	go c.read(t)
+	c.t = newSockTransport(f)
 	return nil
 }
 
-// read delivers replies to their callers until the connection ends.
-func (c *managerClient) read(t managerTransport) {
+// Replies are read by the callers themselves, not by a goroutine of the client's: one caller at
+// a time is the reader; it reads frames, hands each reply to its caller, and returns when its own
+// has come, letting another waiting caller take over. A caller alone — the common case — reads
+// its reply directly, without a hand-off between goroutines. A reader whose ctx ends is
+// interrupted (the transport keeps what it had read of a frame) and steps down.
+
+// readUntil reads frames as the reader until the reply to id arrives, ctx ends or the connection
+// fails.
+func (c *managerClient) readUntil(ctx context.Context, t managerTransport, id uint64) (managerResult, bool) {
+	if ctx.Done() != nil { // a ctx that can end interrupts the read when it does
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { t.interrupt(); close(fired) })
+		defer func() {
+			if !stop() {
+				<-fired
+				t.resume()
+			}
+		}()
+	}
 	for {
-		id, op, payload, err := t.recv()
+		fid, op, payload, err := t.recv()
+		if err == errInterrupted {
+			return managerResult{}, false
+		}
 		if err != nil {
 			c.fail(c.deadError(err))
-			return
+			return managerResult{err: c.errNow()}, true
 		}
-		if id == 0 {
+		if fid == 0 {
 			if op == managerOpClosed {
 				c.fail(fmt.Errorf("%w: the manager (%s) was shut down", ErrClosed, c.addr))
-				return
+				return managerResult{err: c.errNow()}, true
 			}
 			continue
 		}
-		rep, err := decodeMrep(payload)
+		rep, derr := decodeMrep(payload)
+		if fid == id {
+			c.mu.Lock()
+			delete(c.pending, id)
+			c.mu.Unlock()
+			return managerResult{rep: rep, err: derr}, true
+		}
 		c.mu.Lock()
-		ch := c.pending[id]
-		delete(c.pending, id)
+		ch := c.pending[fid]
+		delete(c.pending, fid)
 		c.mu.Unlock()
 		if ch != nil { // else its caller gave up: the late reply is dropped
-			ch <- managerResult{rep: rep, err: err}
+			ch <- managerResult{rep: rep, err: derr}
 		}
 	}
+}
+
+func (c *managerClient) errNow() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // call sends one request and waits for its reply, or for ctx to end (then the reply, if it
@@ -212,6 +244,9 @@ func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, err
 	b, err := encodeManagerMsg(req)
 	if err != nil {
 		return mrep{}, err
+	}
+	if len(b) > managerMaxFrame-9 {
+		return mrep{}, fmt.Errorf("%w: a request of %d bytes to the manager (at most %d)", ErrTooLarge, len(b), managerMaxFrame-9)
 	}
 	c.mu.Lock()
 	if c.err == nil && c.t == nil {
@@ -242,20 +277,70 @@ func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, err
 	if err := t.send(id, op, b); err != nil {
 		c.fail(c.deadError(err))
 	}
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return mrep{}, r.err
+	r, err := c.wait(ctx, t, id, ch)
+	if err != nil {
+		return mrep{}, err
+	}
+	if r.err != nil {
+		return mrep{}, r.err
+	}
+	if r.rep.Err != nil {
+		return mrep{}, fromWire("manager", 0, r.rep.Err)
+	}
+	return r.rep, nil
+}
+
+// wait waits for the reply to id: as the reader when no other caller is, else on ch.
+func (c *managerClient) wait(ctx context.Context, t managerTransport, id uint64, ch chan managerResult) (managerResult, error) {
+	for {
+		select {
+		case r := <-ch:
+			return r, nil
+		default:
 		}
-		if r.rep.Err != nil {
-			return mrep{}, fromWire("manager", 0, r.rep.Err)
-		}
-		return r.rep, nil
-	case <-ctx.Done():
 		c.mu.Lock()
-		delete(c.pending, id)
+		lead := !c.reading && c.err == nil
+		if lead {
+			c.reading = true
+		}
 		c.mu.Unlock()
-		return mrep{}, ctx.Err()
+		if lead {
+			r, ok := c.readUntil(ctx, t, id)
+			c.mu.Lock()
+			c.reading = false
+			if !ok {
+				delete(c.pending, id)
+			}
+			c.mu.Unlock()
+			select { // let a waiting caller take over
+			case c.free <- struct{}{}:
+			default:
+			}
+			if !ok {
+				select {
+				case r := <-ch: // it came just before the interruption
+					return r, nil
+				default:
+				}
+				return managerResult{}, ctx.Err()
+			}
+			return r, nil
+		}
+		select {
+		case r := <-ch:
+			return r, nil
+		case <-c.free:
+		case <-ctx.Done():
+			c.mu.Lock()
+			delete(c.pending, id)
+			c.mu.Unlock()
+			select {
+			case r := <-ch:
+				return r, nil
+			default:
+			}
+			return managerResult{}, ctx.Err()
+		}
 	}
 }
 
@@ -368,7 +453,6 @@ func unmarshalProxy(what, kind string, data []byte) (*proxyBase, error) {
 	c.acquire(r.ID)
 	return &proxyBase{c: c, id: r.ID, kind: kind}, nil
 }
-
 
 // String describes the proxy as what(id), or what(nil) or what(closed).
 func (p *proxyBase) String(what string) string {

@@ -88,12 +88,12 @@ func FuzzManagerServer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newManagerServer(token, "@fuzz")
 		c := &mconn{held: map[uint64]bool{}}
-		r := bytes.NewReader(data)
+		tr := &sockTransport{r: bytes.NewReader(data), buf: make([]byte, 0, 64<<10)}
 		for {
-			_, op, payload, err := readManagerFrame(r)
+			_, op, payload, err := tr.recv()
 			if err != nil {
 				if err != io.EOF && err != io.ErrUnexpectedEOF && !errors.Is(err, ErrProtocol) {
-					t.Fatalf("readManagerFrame: %v", err)
+					t.Fatalf("recv: %v", err)
 				}
 				break
 			}

@@ -75,10 +75,14 @@ func (s *managerServer) serve(ctx context.Context, ln *os.File) {
 			f, err := managerAccept(ln)
 			if err != nil {
 				var refused errPeerRefused
-				if errors.As(err, &refused) {
-					continue
+				switch {
+				case errors.As(err, &refused):
+				case errors.Is(err, os.ErrClosed):
+					return // shutting down
+				default: // out of descriptors, say: the connection waits in the backlog
+					time.Sleep(10 * time.Millisecond)
 				}
-				return // the listener was closed
+				continue
 			}
 			s.wg.Add(1)
 			go s.handleConn(f)

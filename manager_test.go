@@ -587,3 +587,47 @@ func TestManagerMisuse(t *testing.T) {
 		t.Fatalf("a List decoded as a Dict: %v", err)
 	}
 }
+
+// TestManagerConcurrentCalls: many goroutines share the one connection; each gets its own
+// replies, also while others' calls are cut by their ctx (a reader that steps down mid-read
+// loses nothing).
+func TestManagerConcurrentCalls(t *testing.T) {
+	ctx := ctxT(t)
+	m := startManager(t)
+	d := newDict[int, int](t, m)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				k := g*1000 + i
+				if err := d.Set(ctx, k, k*7); err != nil {
+					t.Error(err)
+					return
+				}
+				cctx, cancel := context.WithCancel(ctx)
+				switch i % 3 {
+				case 0:
+					cancel() // before the call
+				case 1:
+					go cancel() // while the call is on its way, or is reading replies
+				}
+				v, ok, err := d.Get(cctx, k)
+				cancel()
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Error(err)
+					return
+				}
+				if err == nil && (!ok || v != k*7) {
+					t.Errorf("goroutine %d: Get(%d) = %d, %t; want %d: a reply went to the wrong caller", g, k, v, ok, k*7)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n, err := d.Len(ctx); n != 8*200 || err != nil {
+		t.Fatalf("Len = %d, %v", n, err)
+	}
+}

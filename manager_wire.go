@@ -1,12 +1,13 @@
 package mp
 
 import (
-	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/mp-go/mp/internal/wire"
 )
@@ -96,22 +97,32 @@ type mrep struct {
 type managerTransport interface {
 	// send writes one frame. Safe for concurrent use.
 	send(id uint64, op byte, payload []byte) error
-	// recv reads the next frame; one goroutine calls it. The payload is the caller's.
+	// recv reads the next frame; one goroutine at a time calls it. The payload is the caller's.
+	// A recv cut short by interrupt returns errInterrupted and loses nothing: the next recv
+	// goes on where it stopped.
 	recv() (id uint64, op byte, payload []byte, err error)
+	// interrupt makes a recv waiting, or the next one, return errInterrupted, until resume.
+	interrupt()
+	resume()
 	// close ends the connection; a recv waiting returns an error.
 	close() error
 }
 
-// sockTransport is a managerTransport over a connected stream socket.
+// errInterrupted is the error of a recv cut short by interrupt.
+var errInterrupted = errors.New("mp: manager transport: receive interrupted")
+
+// sockTransport is a managerTransport over a connected, non-blocking stream socket.
 type sockTransport struct {
-	f  *os.File
-	br *bufio.Reader
-	wm sync.Mutex
-	wb []byte
+	f   *os.File
+	r   io.Reader // f, or in a fuzz test the bytes given
+	buf []byte    // received, not yet returned: buf[off:]
+	off int
+	wm  sync.Mutex
+	wb  []byte
 }
 
 func newSockTransport(f *os.File) *sockTransport {
-	return &sockTransport{f: f, br: bufio.NewReaderSize(f, 64<<10)}
+	return &sockTransport{f: f, r: f, buf: make([]byte, 0, 64<<10)}
 }
 
 func (t *sockTransport) send(id uint64, op byte, payload []byte) error {
@@ -129,32 +140,55 @@ func (t *sockTransport) send(id uint64, op byte, payload []byte) error {
 	return err
 }
 
+// recv returns the next frame from the buffer, reading more as needed. A header announcing
+// more than managerMaxFrame is an ErrProtocol error, raised before the body is read.
 func (t *sockTransport) recv() (uint64, byte, []byte, error) {
-	return readManagerFrame(t.br)
-}
-
-func (t *sockTransport) close() error { return t.f.Close() }
-
-// readManagerFrame reads one frame from r. A header announcing more than managerMaxFrame, or
-// less than its own id and op, is an ErrProtocol error, raised before the body is read.
-func readManagerFrame(r io.Reader) (uint64, byte, []byte, error) {
-	var h [13]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return 0, 0, nil, err
-	}
-	n := binary.LittleEndian.Uint32(h[:4])
-	if n < 9 || n > managerMaxFrame {
-		return 0, 0, nil, fmt.Errorf("%w: manager frame of %d bytes (at most %d)", ErrProtocol, n, managerMaxFrame)
-	}
-	payload := make([]byte, n-9)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		if err == io.EOF {
+	for {
+		avail := t.buf[t.off:]
+		if len(avail) >= 13 {
+			n := binary.LittleEndian.Uint32(avail[:4])
+			if n < 9 || n > managerMaxFrame {
+				return 0, 0, nil, fmt.Errorf("%w: manager frame of %d bytes (at most %d)", ErrProtocol, n, managerMaxFrame)
+			}
+			if total := 4 + int(n); len(avail) >= total {
+				payload := append([]byte(nil), avail[13:total]...)
+				id, op := binary.LittleEndian.Uint64(avail[4:12]), avail[12]
+				t.off += total
+				if t.off == len(t.buf) {
+					t.buf, t.off = t.buf[:0], 0
+				}
+				return id, op, payload, nil
+			} else if total > cap(t.buf)-t.off {
+				// Make room for the whole frame (its size was checked above).
+				nb := make([]byte, len(avail), max(total, 64<<10))
+				copy(nb, avail)
+				t.buf, t.off = nb, 0
+			}
+		}
+		if t.off > 0 && len(t.buf) == cap(t.buf) {
+			n := copy(t.buf, t.buf[t.off:])
+			t.buf, t.off = t.buf[:n], 0
+		}
+		n, err := t.r.Read(t.buf[len(t.buf):cap(t.buf)])
+		t.buf = t.buf[:len(t.buf)+n]
+		if n > 0 {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, 0, nil, errInterrupted
+		}
+		if err == nil || err == io.EOF && len(t.buf) > t.off {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, 0, nil, err
 	}
-	return binary.LittleEndian.Uint64(h[4:12]), h[12], payload, nil
 }
+
+func (t *sockTransport) interrupt() { t.f.SetReadDeadline(time.Unix(1, 0)) }
+
+func (t *sockTransport) resume() { t.f.SetReadDeadline(time.Time{}) }
+
+func (t *sockTransport) close() error { return t.f.Close() }
 
 // encodeMreq and the others encode and decode payloads with the package's codec.
 func encodeManagerMsg(v any) ([]byte, error) {
