@@ -241,3 +241,9 @@ func (m *Manager) Close() error {
 	m.cleanup()
 	return nil
 }
+
+// MarshalCBOR refuses to encode the Manager: it stays with the process that started it. Pass
+// its proxies to other processes instead.
+func (m *Manager) MarshalCBOR() ([]byte, error) {
+	return nil, fmt.Errorf("%w: an *mp.Manager cannot be passed to another process (it is owned by the one that started it); pass its proxies (*mp.Dict, *mp.List, ...), which connect to it", ErrEncode)
+}
