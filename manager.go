@@ -26,7 +26,10 @@ import (
 // Objects live while a proxy holds them or another managed object stores them: the server
 // counts, per connection, the objects that connection's proxies hold, so a process that exits or
 // is killed lets go of all of them. A proxy's Close lets go at once; a proxy dropped without
-// Close is let go of when the garbage collector finds it.
+// Close is let go of when the garbage collector finds it. A process that receives a proxy
+// takes hold of its object with its first call: until then the object lives by the sender's
+// hold, so a sender keeps its proxy open until the receiver has used it (as a parent that waits
+// for its children does). A proxy stored in a managed object has no such gap.
 //
 // A Manager is safe for concurrent use. It is owned by the process that started it: it cannot
 // be passed to another process (pass the proxies). The server dies with its owner, as every

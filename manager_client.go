@@ -264,11 +264,11 @@ func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, err
 		return mrep{}, err
 	}
 	t := c.t
-	for _, id := range c.holds {
-		hb, _ := encodeManagerMsg(&mreq{Obj: id})
+	if len(c.holds) > 0 {
+		hb, _ := encodeManagerMsg(&mreq{Objs: c.holds})
 		t.send(0, managerOpHold, hb)
+		c.holds = nil
 	}
-	c.holds = c.holds[:0]
 	c.nextID++
 	id := c.nextID
 	ch := make(chan managerResult, 1)

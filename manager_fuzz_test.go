@@ -73,6 +73,7 @@ func FuzzManagerServer(f *testing.F) {
 		managerFrame(4, managerOpAppend, &mreq{Obj: 2, Vals: [][]byte{ref(1), val}}),
 		managerFrame(5, managerOpSet, &mreq{Obj: 1, Key: key, Val: ref(2)}),
 		managerFrame(0, managerOpRelease, &mreq{Obj: 1}),
+		managerFrame(0, managerOpHold, &mreq{Objs: []uint64{1, 2, 1, 9}}),
 		managerFrame(6, managerOpPop, &mreq{Obj: 2}),
 		managerFrame(7, managerOpAdd, &mreq{Obj: 1, Key: key, Val: val, Name: "int", N: 64}),
 		managerFrame(8, managerOpSetMany, &mreq{Obj: 1, Keys: [][]byte{key}, Vals: [][]byte{ref(1), ref(2)}}),

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -101,6 +102,8 @@ func (s *managerServer) serve(ctx context.Context, ln *os.File) {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
+		// A client that reads nothing must not hold the shutdown up: a second at most.
+		c.t.f.SetWriteDeadline(time.Now().Add(time.Second))
 		c.t.send(0, managerOpClosed, nil)
 		c.t.close()
 	}
@@ -223,7 +226,9 @@ func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
 		}
 		return nil
 	case managerOpHold:
-		s.hold(c, req.Obj)
+		for _, id := range req.Objs {
+			s.hold(c, id)
+		}
 		return nil
 	}
 	o, err := s.object(req.Obj)
@@ -405,7 +410,7 @@ func (s *managerServer) doDict(c *mconn, o *mobj, op byte, req *mreq, rep *mrep)
 		if e != nil {
 			cur = e.val
 		}
-		val, err := uf.apply(context.Background(), cur, e != nil, req.Val)
+		val, err := applyUpdate(uf, req.Name, cur, e != nil, req.Val)
 		if err != nil {
 			return err
 		}
@@ -558,4 +563,14 @@ func decodeNumbers[T any](cur, delta []byte, a, d *T) error {
 		}
 	}
 	return decodeValue("the delta of Add", delta, d)
+}
+
+// applyUpdate runs an update function; a panic in it is its error, and the manager serves on.
+func applyUpdate(uf updater, name string, cur []byte, ok bool, arg []byte) (val []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("mp: update function %s panicked in the manager: %v\n%s", name, r, debug.Stack())
+		}
+	}()
+	return uf.apply(context.Background(), cur, ok, arg)
 }

@@ -313,7 +313,30 @@ func TestManagerUpdateErrorIdentity(t *testing.T) {
 	if v, _, _ := d.Get(ctx, "count"); v != 0 {
 		t.Fatalf("a failed Update stored %d", v)
 	}
+	// An error of a registered type arrives with its fields (errors.As), as a task's does.
+	_, err = mp.Update(ctx, d, "count", MgrQuota, "eve")
+	var q *QuotaError
+	if !errors.As(err, &q) || q.User != "eve" || q.Where.Port != 5432 || !errors.Is(err, ErrSoldOut) {
+		t.Fatalf("Update failing with a *QuotaError: %v (As: %+v)", err, q)
+	}
+	// A panic in an update function is its call's error; the manager serves on.
+	if _, err := mp.Update(ctx, d, "count", MgrPanic, struct{}{}); err == nil || !strings.Contains(err.Error(), "update panics on purpose") {
+		t.Fatalf("Update that panics: %v", err)
+	}
+	if v, _, err := d.Get(ctx, "count"); v != 0 || err != nil {
+		t.Fatalf("the manager after a panicking update: %d, %v", v, err)
+	}
 }
+
+// MgrPanic panics in the manager.
+var MgrPanic = mp.RegisterUpdate("test.mgr.panic", func(ctx context.Context, cur int, ok bool, _ struct{}) (int, error) {
+	panic("update panics on purpose")
+})
+
+// MgrQuota fails with newQuotaError(user): a registered error type beside a sentinel.
+var MgrQuota = mp.RegisterUpdate("test.mgr.quota", func(ctx context.Context, cur int, ok bool, user string) (int, error) {
+	return 0, newQuotaError(user)
+})
 
 // TestManagerChildren: proxies in task arguments work in children and grandchildren, which
 // update the same objects atomically; each process opens one connection.

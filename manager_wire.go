@@ -43,7 +43,7 @@ const (
 	managerOpShutdown            // drain, notify every connection, exit
 	managerOpCreate              // Kind → N object id
 	managerOpRelease             // Obj: this connection lets go of it (no reply)
-	managerOpHold                // Obj: this connection holds it (no reply)
+	managerOpHold                // Objs: this connection holds them (no reply)
 	managerOpGet                 // Obj Key → Val Rev OK
 	managerOpSet                 // Obj Key Val → Rev
 	managerOpCAS                 // Obj Key Rev Val → Rev OK
@@ -76,6 +76,7 @@ type mreq struct {
 	Name string
 	Keys [][]byte
 	Vals [][]byte
+	Objs []uint64
 }
 
 // mrep is a reply's payload.
