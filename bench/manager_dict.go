@@ -97,6 +97,20 @@ var managerDictOps = &Workload{
 		}
 		return r, nil
 	},
+	Floor: func(ctx context.Context, fl *Floor, s Size) (Result, error) {
+		rts, err := fl.PingPong(ctx, s.N, managerDictWarmup, SocketOS)
+		if err != nil {
+			return Result{}, err
+		}
+		r := Result{Params: map[string]any{
+			"op":     "1-byte ping-pong with trivial echo-os over a unix socketpair, *os.File and the runtime's poller on both sides: one round trip of the manager's transport, with no work at either end",
+			"warmup": managerDictWarmup,
+		}}
+		for _, d := range rts {
+			r.Samples = append(r.Samples, us(d))
+		}
+		return r, nil
+	},
 	Python:  []string{"fork"},
-	Targets: []Target{{Python: "fork", Ratio: 5}},
+	Targets: []Target{{Python: "fork", Ratio: 5}, {Max: 9}},
 }
