@@ -46,7 +46,8 @@ type mobj struct {
 
 type mconn struct {
 	t    *sockTransport
-	held map[uint64]bool
+	held map[uint64]bool // under the server's lock
+	busy sync.Mutex      // held from a request's arrival to its reply's sending
 }
 
 type managerServer struct {
@@ -104,8 +105,12 @@ func (s *managerServer) serve(ctx context.Context, ln *os.File) {
 	for _, c := range conns {
 		// A client that reads nothing must not hold the shutdown up: a second at most.
 		c.t.f.SetWriteDeadline(time.Now().Add(time.Second))
+	}
+	for _, c := range conns {
+		c.busy.Lock() // the reply being sent goes first: the calls in flight complete
 		c.t.send(0, managerOpClosed, nil)
 		c.t.close()
+		c.busy.Unlock()
 	}
 	s.wg.Wait()
 }
@@ -158,25 +163,35 @@ func (s *managerServer) handleConn(f *os.File) {
 		if err != nil {
 			return // the client is gone (or broke the protocol): its references go
 		}
-		req, err := decodeMreq(payload)
-		if err != nil {
+		if !s.serveOne(c, id, op, payload) {
 			return
-		}
-		rep := s.handle(c, op, &req)
-		if id == 0 {
-			continue
-		}
-		b, err := encodeManagerMsg(rep)
-		if err != nil {
-			b, _ = encodeManagerMsg(&mrep{Err: toWire(err)})
-		}
-		if c.t.send(id, op, b) != nil {
-			return
-		}
-		if op == managerOpShutdown {
-			s.shutdownOnce.Do(func() { close(s.done) })
 		}
 	}
+}
+
+// serveOne handles one request and sends its reply; false ends the connection.
+func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) bool {
+	c.busy.Lock()
+	defer c.busy.Unlock()
+	req, err := decodeMreq(payload)
+	if err != nil {
+		return false
+	}
+	rep := s.handle(c, op, &req)
+	if id == 0 {
+		return true
+	}
+	b, err := encodeManagerMsg(rep)
+	if err != nil {
+		b, _ = encodeManagerMsg(&mrep{Err: toWire(err)})
+	}
+	if c.t.send(id, op, b) != nil {
+		return false
+	}
+	if op == managerOpShutdown {
+		s.shutdownOnce.Do(func() { close(s.done) })
+	}
+	return true
 }
 
 // handle runs one request under the lock and returns its reply.

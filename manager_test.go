@@ -686,3 +686,46 @@ type ManagerArg struct{ M *mp.Manager }
 var MgrTakesManager = mp.Register("test.mgr.takes_manager", func(ctx context.Context, a ManagerArg) (struct{}, error) {
 	return struct{}{}, nil
 })
+
+// BlockInChildArg is what MgrBlockInChild gets.
+type BlockInChildArg struct {
+	D     *mp.Dict[string, int]
+	Block BlockArg
+}
+
+// MgrBlockInChild runs the blocking update from a child, and returns what it stored.
+var MgrBlockInChild = mp.Register("test.mgr.block_in_child", func(ctx context.Context, a BlockInChildArg) (int, error) {
+	return mp.Update(ctx, a.D, "k", MgrBlock, a.Block)
+})
+
+// TestManagerShutdownDrains: a call running in the manager when Shutdown comes completes, and
+// its caller, in another process, gets its result; then Shutdown returns.
+func TestManagerShutdownDrains(t *testing.T) {
+	ctx := ctxT(t)
+	m := startManager(t)
+	d := newDict[string, int](t, m)
+	dir := t.TempDir()
+	arg := BlockInChildArg{D: d, Block: BlockArg{Started: filepath.Join(dir, "started"), Release: filepath.Join(dir, "release")}}
+	p := mp.NewProcess(MgrBlockInChild, arg)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the child's update to run in the manager", func() bool { _, err := os.Stat(arg.Block.Started); return err == nil })
+	done := make(chan error, 1)
+	go func() { done <- m.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) while a call was running", err)
+	default:
+	}
+	os.WriteFile(arg.Block.Release, nil, 0o600)
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("the call running when Shutdown came: %v, want its result", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if _, _, err := d.Get(ctx, "k"); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("after Shutdown: %v, want ErrClosed", err)
+	}
+}
