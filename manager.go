@@ -144,7 +144,11 @@ func StartManager(ctx context.Context, opts ...ManagerOption) (*Manager, error) 
 		case <-sctx.Done():
 		}
 	}()
+	m.c.starting = true // no other goroutine has the client yet
 	_, err = m.c.call(sctx, managerOpPing, &mreq{})
+	m.c.mu.Lock()
+	m.c.starting = false
+	m.c.mu.Unlock()
 	cancel()
 	if err != nil {
 		if errors.Is(err, ErrManagerDead) {

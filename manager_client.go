@@ -112,6 +112,8 @@ type managerClient struct {
 	holds   []uint64       // objects to take hold of before the next request
 	reading bool           // a caller is reading replies (see call)
 	free    chan struct{}  // a token: the reader stepped down, a waiter may take over
+	// starting is set while StartManager's first call waits for the server to serve.
+	starting bool
 }
 
 // deadError is the error of every call once the connection to the manager is lost.
@@ -136,7 +138,7 @@ func (c *managerClient) fail(err error) {
 }
 
 // connect opens the connection and says hello; c.mu is held. The welcome is awaited within
-// ctx, and within 10 seconds at most: a live manager answers at once.
+// ctx, and within 10 seconds at most (a live manager answers at once) unless c.starting.
 func (c *managerClient) connect(ctx context.Context) error {
 	f, err := managerDial(c.addr)
 	if err != nil {
@@ -145,19 +147,20 @@ func (c *managerClient) connect(ctx context.Context) error {
 		}
 		return c.deadError(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	if !c.starting { // StartManager waits for the initializer, within its ctx only
+		f.SetDeadline(time.Now().Add(10 * time.Second))
 	}
-	f.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { f.SetDeadline(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { f.SetDeadline(time.Unix(1, 0)); close(fired) })
 	hello := append([]byte(managerHelloMagic), c.token...)
 	_, err = f.Write(hello)
 	var welcome [len(managerWelcome)]byte
 	if err == nil {
 		_, err = io.ReadFull(f, welcome[:])
 	}
-	stop()
+	if !stop() {
+		<-fired
+	}
 	f.SetDeadline(time.Time{})
 	if err == nil && string(welcome[:]) != managerWelcome {
 		err = fmt.Errorf("%w: the manager at %s answered the hello with %q", ErrProtocol, c.addr, welcome[:])
@@ -308,13 +311,16 @@ func (c *managerClient) wait(ctx context.Context, t managerTransport, id uint64,
 			r, ok := c.readUntil(ctx, t, id)
 			c.mu.Lock()
 			c.reading = false
-			if !ok {
+			if !ok && ctx.Err() != nil {
 				delete(c.pending, id)
 			}
 			c.mu.Unlock()
 			select { // let a waiting caller take over
 			case c.free <- struct{}{}:
 			default:
+			}
+			if !ok && ctx.Err() == nil {
+				continue // not our interruption: read on
 			}
 			if !ok {
 				select {
