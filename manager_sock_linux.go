@@ -12,3 +12,14 @@ func managerPeerUID(fd int) (int, error) {
 	}
 	return int(cred.Uid), nil
 }
+
+// managerSocket makes a stream socket that no child inherits.
+func managerSocket() (int, error) {
+	return unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+}
+
+// managerAcceptFD accepts a connection on fd, close-on-exec from the start.
+func managerAcceptFD(fd int) (int, error) {
+	nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+	return nfd, err
+}

@@ -40,12 +40,11 @@ func managerListen() (ln *os.File, addr string, cleanup func(), err error) {
 		addr = filepath.Join(dir, "s")
 		cleanup = func() { os.RemoveAll(dir) }
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	fd, err := managerSocket()
 	if err != nil {
 		cleanup()
 		return nil, "", nil, fmt.Errorf("manager socket: %w", err)
 	}
-	unix.CloseOnExec(fd)
 	if err := unix.Bind(fd, managerSockaddr(addr)); err != nil {
 		unix.Close(fd)
 		cleanup()
@@ -80,14 +79,13 @@ func managerSocketFile(fd int, name string) (*os.File, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	unix.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), name), nil
 }
 
 // managerDial connects to the manager at addr. It does not block on a listening socket (connect
 // on a Unix stream socket completes at once or fails: ECONNREFUSED once the manager is gone).
 func managerDial(addr string) (*os.File, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	fd, err := managerSocket()
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +106,7 @@ func managerAccept(ln *os.File) (*os.File, error) {
 	var nfd int
 	var aerr error
 	err = rc.Read(func(fd uintptr) bool {
-		nfd, _, aerr = unix.Accept(int(fd))
+		nfd, aerr = managerAcceptFD(int(fd))
 		return !errors.Is(aerr, unix.EAGAIN)
 	})
 	if err == nil {
