@@ -173,12 +173,17 @@ func StartManager(ctx context.Context, opts ...ManagerOption) (*Manager, error) 
 	return m, nil
 }
 
-// Pid returns the manager process's pid.
-func (m *Manager) Pid() int { return m.proc.Pid() }
+// Pid returns the manager process's pid (0 for a nil or zero Manager).
+func (m *Manager) Pid() int {
+	if m == nil || m.proc == nil {
+		return 0
+	}
+	return m.proc.Pid()
+}
 
-// String describes the manager: "mp.Manager(pid 123)".
+// String describes the manager: "mp.Manager(pid 123)", or "mp.Manager(nil)".
 func (m *Manager) String() string {
-	if m == nil {
+	if m == nil || m.proc == nil {
 		return "mp.Manager(nil)"
 	}
 	return fmt.Sprintf("mp.Manager(pid %d)", m.Pid())

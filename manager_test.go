@@ -596,6 +596,12 @@ func TestManagerMisuse(t *testing.T) {
 		t.Fatalf("NewDict on a nil Manager: %v", err)
 	}
 	nilM.Close()
+	if nilM.String() != "mp.Manager(nil)" || new(mp.Manager).Pid() != 0 || nilDict.String() != "mp.Dict(nil)" {
+		t.Fatalf("nil descriptions: %s, %d, %s", nilM, new(mp.Manager).Pid(), nilDict)
+	}
+	if _, err := new(mp.Manager).Stats(ctx); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("Stats of a zero Manager: %v", err)
+	}
 	m := startManager(t)
 	d := newDict[string, int](t, m)
 	d.Close()
