@@ -61,7 +61,6 @@ const (
 	managerOpSetIndex            // Obj N Val
 	managerOpPop                 // Obj → Val
 	managerOpSlice               // Obj → Vals
-	managerOpCount               // one past the last
 	managerOpClosed   = 0xff     // notice from the server: it is shutting down
 )
 
