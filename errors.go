@@ -92,6 +92,17 @@ var (
 	ErrResultLost = errors.New("mp: the task ran, but its worker died before its result was sent")
 )
 
+// Errors of managers.
+var (
+	// ErrManagerDead is matched by the error of every call through a proxy whose manager process
+	// died (or became unreachable): the calls waiting and every later one fail with it at once.
+	// A manager shut down by its owner gives ErrClosed instead.
+	ErrManagerDead = errors.New("mp: the manager process is gone")
+	// ErrOutOfRange is matched by the error of a managed List's Index, SetIndex or Pop given an
+	// index outside the list (Go would panic, Python raises IndexError).
+	ErrOutOfRange = errors.New("mp: index out of range")
+)
+
 // errorRegistry maps stable codes to sentinel errors, in registration order, and to error types
 // (RegisterErrorType). Sentinels and types share one space of codes.
 var errorRegistry struct {
@@ -130,6 +141,8 @@ func init() {
 		{"mp.worker_died", ErrWorkerDied},
 		{"mp.broken_pool", ErrBrokenPool},
 		{"mp.result_lost", ErrResultLost},
+		{"mp.manager_dead", ErrManagerDead},
+		{"mp.out_of_range", ErrOutOfRange},
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
 		{"io.EOF", io.EOF},

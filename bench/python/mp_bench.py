@@ -41,6 +41,7 @@ BANDWIDTH_WARMUP = 2  # unmeasured messages before pipe_bandwidth's samples
 LOCK_WARMUP = 1000  # unmeasured acquire+release pairs before lock_uncontended's samples
 CONTENTION_SETTLE = 0.01  # seconds lock_contention's ready children get to reach go.wait()
 EVENT_WARMUP = 200  # unmeasured round trips before event_latency's samples
+MANAGER_WARMUP = 200  # unmeasured sets and gets before manager_dict_ops's samples
 SHM_SIZE = 256 << 20  # bytes of shm_read's segment
 SHM_CHUNK = 1 << 20  # bytes of each write filling it
 now_ns = time.perf_counter_ns
@@ -350,6 +351,43 @@ def queue_throughput_1k(ctx, n, items):
     """The same with 1 KiB bytes items; MB/s (1e6 bytes), items/s as an extra."""
     rates = _queue_throughput(ctx, n, items, b"x" * QUEUE_PAYLOAD)
     return [r * QUEUE_PAYLOAD / 1e6 for r in rates], {"msgs_per_s": rates}
+
+
+def _manager_dict_child(d, n, conn):
+    val = "v" * 16
+    keys = ["k%d" % i for i in range(n)]
+    for i in range(MANAGER_WARMUP):
+        d["warm"] = val
+        d.get(keys[i % n])
+    out = []
+    for k in keys:
+        t0 = now_ns()
+        d[k] = val
+        out.append(now_ns() - t0)
+    for k in keys:
+        t0 = now_ns()
+        v = d[k]
+        out.append(now_ns() - t0)
+        if v != val:
+            raise RuntimeError("d[%r] = %r" % (k, v))
+    conn.send(out)
+    conn.close()
+
+
+def manager_dict_ops(ctx, n):
+    """Manager().dict(): a child sets n/2 16-character strings, then gets them; each op timed,
+    in microseconds, after MANAGER_WARMUP unmeasured sets and gets."""
+    with ctx.Manager() as m:
+        d = m.dict()
+        r, w = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_manager_dict_child, args=(d, n // 2, w))
+        child.start()
+        w.close()
+        ops = r.recv()
+        child.join()
+    half = len(ops) // 2
+    return [x / 1e3 for x in ops], {"set_us": [x / 1e3 for x in ops[:half]],
+                                     "get_us": [x / 1e3 for x in ops[half:]]}
 
 
 def pipe_pingpong(ctx, n):
@@ -758,6 +796,9 @@ WORKLOADS = [
     Workload("knucleotide_rss", "MiB", knucleotide_rss, "fork", 3, 1,
              "peak summed Rss of the parent and Pool(2)'s workers during knucleotide",
              items=67_108_864, quick_items=4_194_304, params={"tasks": KNUC_TASKS}),
+    Workload("manager_dict_ops", "µs", manager_dict_ops, "fork", 10000, 400,
+             "Manager().dict(): a child sets then gets 16-char strings; each op timed (n/2 of each)",
+             params={"warmup": MANAGER_WARMUP}),
 ]
 
 

@@ -1,0 +1,499 @@
+package mp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// The client side of a manager: one connection per manager per process, opened by the first
+// call that needs it and shared by every proxy of that manager in the process. Calls from many
+// goroutines are multiplexed on it by request id; a reply whose caller gave up is dropped.
+//
+// References: the server counts, per connection, the objects the connection holds. A process
+// counts its live proxies of each object (local); when the count goes from 0 to 1 the
+// connection takes hold of the object, when it goes back to 0 it lets go. A connection that
+// ends — the process exited or was killed — lets go of everything it held.
+
+// proxyTag marks an encoded proxy: CBOR tag 28017 around proxyRef.
+const proxyTag = 0x6d71
+
+// proxyRef is what a proxy is made of on the wire: where its manager listens, the manager's
+// token, the kind of object and its id. It carries no descriptor, so it can go anywhere a value
+// can, and a process that decodes one connects to the manager itself.
+type proxyRef struct {
+	_     struct{} `cbor:",toarray"`
+	Addr  string
+	Token []byte
+	Kind  string
+	ID    uint64
+}
+
+// collectProxyRefs finds the proxies in v, a value decoded into any.
+func collectProxyRefs(v any, out *[]proxyRef) {
+	switch x := v.(type) {
+	case cbor.Tag:
+		if x.Number == proxyTag {
+			if a, ok := x.Content.([]any); ok && len(a) == 4 {
+				addr, _ := a[0].(string)
+				tok, _ := a[1].([]byte)
+				kind, _ := a[2].(string)
+				id, _ := a[3].(uint64)
+				*out = append(*out, proxyRef{Addr: addr, Token: tok, Kind: kind, ID: id})
+				return
+			}
+		}
+		collectProxyRefs(x.Content, out)
+	case []any:
+		for _, e := range x {
+			collectProxyRefs(e, out)
+		}
+	case map[any]any:
+		for k, e := range x {
+			collectProxyRefs(k, out)
+			collectProxyRefs(e, out)
+		}
+	}
+}
+
+var managerClients struct {
+	sync.Mutex
+	m map[string]*managerClient
+}
+
+// clientFor returns this process's client of the manager at addr with token, made on first use.
+func clientFor(addr string, token []byte) *managerClient {
+	key := addr + "\x00" + string(token)
+	managerClients.Lock()
+	defer managerClients.Unlock()
+	if c := managerClients.m[key]; c != nil {
+		return c
+	}
+	if managerClients.m == nil {
+		managerClients.m = map[string]*managerClient{}
+	}
+	c := &managerClient{addr: addr, token: token, pending: map[uint64]chan managerResult{}, local: map[uint64]int{}, free: make(chan struct{}, 1)}
+	managerClients.m[key] = c
+	return c
+}
+
+// forgetClient removes c from the registry (its manager was closed by this process).
+func forgetClient(c *managerClient) {
+	managerClients.Lock()
+	defer managerClients.Unlock()
+	if managerClients.m[c.addr+"\x00"+string(c.token)] == c {
+		delete(managerClients.m, c.addr+"\x00"+string(c.token))
+	}
+}
+
+type managerResult struct {
+	rep mrep
+	err error
+}
+
+type managerClient struct {
+	addr  string
+	token []byte
+
+	mu      sync.Mutex
+	t       managerTransport
+	pending map[uint64]chan managerResult
+	nextID  uint64
+	err     error          // once set, every call fails with it
+	local   map[uint64]int // live proxies of each object in this process
+	holds   []uint64       // objects to take hold of before the next request
+	reading bool           // a caller is reading replies (see call)
+	free    chan struct{}  // a token: the reader stepped down, a waiter may take over
+	// starting is set while StartManager's first call waits for the server to serve.
+	starting bool
+}
+
+// deadError is the error of every call once the connection to the manager is lost.
+func (c *managerClient) deadError(cause error) error {
+	return fmt.Errorf("%w (%s): %v", ErrManagerDead, c.addr, cause)
+}
+
+// fail ends the connection: every pending and later call returns err.
+func (c *managerClient) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+	}
+	for id, ch := range c.pending {
+		ch <- managerResult{err: c.err}
+		delete(c.pending, id)
+	}
+	if c.t != nil {
+		c.t.close()
+	}
+}
+
+// connect opens the connection and says hello; c.mu is held. The welcome is awaited within
+// ctx, and within 10 seconds at most (a live manager answers at once) unless c.starting.
+func (c *managerClient) connect(ctx context.Context) error {
+	f, err := managerDial(c.addr)
+	if err != nil {
+		if errors.Is(err, ErrNotSupported) {
+			return err
+		}
+		return c.deadError(err)
+	}
+	if !c.starting { // StartManager waits for the initializer, within its ctx only
+		f.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { f.SetDeadline(time.Unix(1, 0)); close(fired) })
+	hello := append([]byte(managerHelloMagic), c.token...)
+	_, err = f.Write(hello)
+	var welcome [len(managerWelcome)]byte
+	if err == nil {
+		_, err = io.ReadFull(f, welcome[:])
+	}
+	if !stop() {
+		<-fired
+	}
+	f.SetDeadline(time.Time{})
+	if err == nil && string(welcome[:]) != managerWelcome {
+		err = fmt.Errorf("%w: the manager at %s answered the hello with %q", ErrProtocol, c.addr, welcome[:])
+	}
+	if err != nil {
+		f.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrProtocol) {
+			return err
+		}
+		return c.deadError(fmt.Errorf("no welcome: %v (is the token right?)", err))
+	}
+	c.t = newSockTransport(f)
+	return nil
+}
+
+// Replies are read by the callers themselves, not by a goroutine of the client's: one caller at
+// a time is the reader; it reads frames, hands each reply to its caller, and returns when its own
+// has come, letting another waiting caller take over. A caller alone — the common case — reads
+// its reply directly, without a hand-off between goroutines. A reader whose ctx ends is
+// interrupted (the transport keeps what it had read of a frame) and steps down.
+
+// readUntil reads frames as the reader until the reply to id arrives, ctx ends or the connection
+// fails.
+func (c *managerClient) readUntil(ctx context.Context, t managerTransport, id uint64) (managerResult, bool) {
+	if ctx.Done() != nil { // a ctx that can end interrupts the read when it does
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { t.interrupt(); close(fired) })
+		defer func() {
+			if !stop() {
+				<-fired
+				t.resume()
+			}
+		}()
+	}
+	for {
+		fid, op, payload, err := t.recv()
+		if err == errInterrupted {
+			return managerResult{}, false
+		}
+		if err != nil {
+			c.fail(c.deadError(err))
+			return managerResult{err: c.errNow()}, true
+		}
+		if fid == 0 {
+			if op == managerOpClosed {
+				c.fail(fmt.Errorf("%w: the manager (%s) was shut down", ErrClosed, c.addr))
+				return managerResult{err: c.errNow()}, true
+			}
+			continue
+		}
+		rep, derr := decodeMrep(payload)
+		if fid == id {
+			c.mu.Lock()
+			delete(c.pending, id)
+			c.mu.Unlock()
+			return managerResult{rep: rep, err: derr}, true
+		}
+		c.mu.Lock()
+		ch := c.pending[fid]
+		delete(c.pending, fid)
+		c.mu.Unlock()
+		if ch != nil { // else its caller gave up: the late reply is dropped
+			ch <- managerResult{rep: rep, err: derr}
+		}
+	}
+}
+
+func (c *managerClient) errNow() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// call sends one request and waits for its reply, or for ctx to end (then the reply, if it
+// comes, is dropped and the connection stays in step). An error of the server's is rebuilt with
+// its identity (errors.Is, errors.As), as a task's is.
+func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, error) {
+	if err := ctx.Err(); err != nil {
+		return mrep{}, err
+	}
+	b, err := encodeManagerMsg(req)
+	if err != nil {
+		return mrep{}, err
+	}
+	if len(b) > managerMaxFrame-9 {
+		return mrep{}, fmt.Errorf("%w: a request of %d bytes to the manager (at most %d)", ErrTooLarge, len(b), managerMaxFrame-9)
+	}
+	c.mu.Lock()
+	if c.err == nil && c.t == nil {
+		if err := c.connect(ctx); err != nil {
+			if !errors.Is(err, ctx.Err()) || ctx.Err() == nil {
+				c.err = err
+			}
+			c.mu.Unlock()
+			return mrep{}, err
+		}
+	}
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return mrep{}, err
+	}
+	t := c.t
+	if len(c.holds) > 0 {
+		hb, _ := encodeManagerMsg(&mreq{Objs: c.holds})
+		t.send(0, managerOpHold, hb)
+		c.holds = nil
+	}
+	c.nextID++
+	id := c.nextID
+	ch := make(chan managerResult, 1)
+	c.pending[id] = ch
+	c.mu.Unlock()
+	if err := t.send(id, op, b); err != nil {
+		c.fail(c.deadError(err))
+	}
+	r, err := c.wait(ctx, t, id, ch)
+	if err != nil {
+		return mrep{}, err
+	}
+	if r.err != nil {
+		return mrep{}, r.err
+	}
+	if r.rep.Err != nil {
+		return mrep{}, fromWire("manager", 0, r.rep.Err)
+	}
+	return r.rep, nil
+}
+
+// wait waits for the reply to id: as the reader when no other caller is, else on ch.
+func (c *managerClient) wait(ctx context.Context, t managerTransport, id uint64, ch chan managerResult) (managerResult, error) {
+	for {
+		select {
+		case r := <-ch:
+			return r, nil
+		default:
+		}
+		c.mu.Lock()
+		lead := !c.reading && c.err == nil
+		if lead {
+			c.reading = true
+		}
+		c.mu.Unlock()
+		if lead {
+			r, ok := c.readUntil(ctx, t, id)
+			c.mu.Lock()
+			c.reading = false
+			if !ok && ctx.Err() != nil {
+				delete(c.pending, id)
+			}
+			c.mu.Unlock()
+			select { // let a waiting caller take over
+			case c.free <- struct{}{}:
+			default:
+			}
+			if !ok && ctx.Err() == nil {
+				continue // not our interruption: read on
+			}
+			if !ok {
+				select {
+				case r := <-ch: // it came just before the interruption
+					return r, nil
+				default:
+				}
+				return managerResult{}, ctx.Err()
+			}
+			return r, nil
+		}
+		select {
+		case r := <-ch:
+			return r, nil
+		case <-c.free:
+		case <-ctx.Done():
+			c.mu.Lock()
+			delete(c.pending, id)
+			c.mu.Unlock()
+			select {
+			case r := <-ch:
+				return r, nil
+			default:
+			}
+			return managerResult{}, ctx.Err()
+		}
+	}
+}
+
+// adopt counts a new proxy of id whose object the connection holds already (it created it).
+func (c *managerClient) adopt(id uint64) {
+	c.mu.Lock()
+	c.local[id]++
+	c.mu.Unlock()
+}
+
+// acquire counts a new proxy of id, decoded from a value; the connection takes hold of the
+// object before its next request, if it does not hold it yet.
+func (c *managerClient) acquire(id uint64) {
+	c.mu.Lock()
+	c.local[id]++
+	if c.local[id] == 1 {
+		c.holds = append(c.holds, id)
+	}
+	c.mu.Unlock()
+}
+
+// release uncounts a proxy of id; the last one lets go of the object.
+func (c *managerClient) release(id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.local[id]--; c.local[id] > 0 {
+		return
+	}
+	delete(c.local, id)
+	for i, h := range c.holds {
+		if h == id { // never held: nothing to let go of
+			c.holds = append(c.holds[:i], c.holds[i+1:]...)
+			return
+		}
+	}
+	if c.t != nil && c.err == nil {
+		b, _ := encodeManagerMsg(&mreq{Obj: id})
+		c.t.send(0, managerOpRelease, b)
+	}
+}
+
+// proxyBase is what every proxy is: a managed object of a kind, through this process's client.
+type proxyBase struct {
+	c      *managerClient
+	id     uint64
+	kind   string
+	closed atomic.Bool
+}
+
+// newProxyBase makes the proxy of object id that the connection created and holds.
+func newProxyBase(c *managerClient, kind string, id uint64) *proxyBase {
+	c.adopt(id)
+	return &proxyBase{c: c, id: id, kind: kind}
+}
+
+// watch makes the garbage collector let go of p's object if owner is dropped without Close.
+func watch[P any](owner *P, p *proxyBase) {
+	runtime.AddCleanup(owner, func(p *proxyBase) { p.close() }, p)
+}
+
+func (p *proxyBase) close() {
+	if p != nil && p.c != nil && p.closed.CompareAndSwap(false, true) {
+		p.c.release(p.id)
+	}
+}
+
+// check returns the error of a call through a nil, zero or closed proxy of type what.
+func (p *proxyBase) check(what string) error {
+	if p == nil || p.c == nil {
+		return fmt.Errorf("%w: use of a nil or zero %s (make one with its New function)", ErrClosed, what)
+	}
+	if p.closed.Load() {
+		return fmt.Errorf("%w: use of a %s after Close", ErrClosed, what)
+	}
+	return nil
+}
+
+func (p *proxyBase) call(ctx context.Context, what string, op byte, req *mreq) (mrep, error) {
+	if err := p.check(what); err != nil {
+		return mrep{}, err
+	}
+	req.Obj = p.id
+	return p.c.call(ctx, op, req)
+}
+
+func (p *proxyBase) marshal(what string) ([]byte, error) {
+	if err := p.check(what); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	return codecEnc.Marshal(cbor.Tag{Number: proxyTag, Content: proxyRef{Addr: p.c.addr, Token: p.c.token, Kind: p.kind, ID: p.id}})
+}
+
+// unmarshalProxy rebuilds a proxy of kind from its encoding, counting it in this process.
+func unmarshalProxy(what, kind string, data []byte) (*proxyBase, error) {
+	var tag cbor.RawTag
+	if err := codecDec.Unmarshal(data, &tag); err != nil || tag.Number != proxyTag {
+		return nil, fmt.Errorf("%w: a %s: not an encoded proxy", ErrDecode, what)
+	}
+	var r proxyRef
+	if err := codecDec.Unmarshal(tag.Content, &r); err != nil {
+		return nil, fmt.Errorf("%w: a %s: %v", ErrDecode, what, err)
+	}
+	if len(r.Token) != managerTokenSize || r.Addr == "" || r.ID == 0 {
+		return nil, fmt.Errorf("%w: a %s: malformed proxy", ErrDecode, what)
+	}
+	if r.Kind != kind {
+		return nil, fmt.Errorf("%w: a managed %s arrived where the receiver has a %s", ErrDecode, r.Kind, what)
+	}
+	c := clientFor(r.Addr, r.Token)
+	c.acquire(r.ID)
+	return &proxyBase{c: c, id: r.ID, kind: kind}, nil
+}
+
+// String describes the proxy as what(id), or what(nil) or what(closed).
+func (p *proxyBase) String(what string) string {
+	switch {
+	case p == nil || p.c == nil:
+		return what + "(nil)"
+	case p.closed.Load():
+		return what + "(closed)"
+	}
+	return fmt.Sprintf("%s(%d)", what, p.id)
+}
+
+// managerEncode encodes a key or value for the manager: basic types straight through the
+// codec, the rest with encodeValue's checks.
+func managerEncode[T any](what string, v T) ([]byte, error) {
+	switch any(v).(type) {
+	case string, []byte, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
+		b, err := codecEnc.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrEncode, what, err)
+		}
+		return b, nil
+	}
+	return encodeValue(what, v)
+}
+
+// managerDecode decodes a key or value from the manager into *v: basic types straight through
+// the codec (its limits apply), the rest with decodeValue's budget.
+func managerDecode[T any](what string, b []byte, v *T) error {
+	switch any(v).(type) {
+	case *string, *bool, *int, *int8, *int16, *int32, *int64, *uint, *uint8, *uint16, *uint32, *uint64, *float64:
+		if err := codecDec.Unmarshal(b, v); err != nil {
+			return decodeError(what, reflect.TypeFor[T](), err)
+		}
+		return nil
+	}
+	return decodeValue(what, b, v)
+}

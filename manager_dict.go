@@ -1,0 +1,304 @@
+package mp
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+)
+
+// Dict is a map held by a Manager: Python's Manager().dict(), typed. Every method that talks to
+// the manager takes ctx first; each is one round trip and atomic. Keys and values travel by
+// value (the codec's rules, as task arguments), so Get returns a copy: changing what it returned
+// changes nothing in the manager until it is Set back — Python's d["k"].append(x), which
+// silently changes a copy, is visibly a copy here. To change a value in place atomically, use
+// Update (a registered function run in the manager), Add, or CompareAndSwap with the revision
+// GetRev returns. Every stored value carries a revision, which grows with every write to the
+// manager.
+//
+// A value may hold proxies (a *Dict, *List, ... of the same manager): the manager stores a
+// reference, which keeps the object alive, and reading the value back gives live proxies.
+// Cycles of references are not collected while they last.
+//
+// A *Dict is safe for concurrent use. It may be passed to other processes in task arguments,
+// over a Conn or on a Queue (it is data: see Manager); each process holding it counts as one
+// reference. Close lets go of this proxy's reference. A nil, zero or closed Dict returns
+// errors wrapping ErrClosed.
+type Dict[K comparable, V any] struct{ p *proxyBase }
+
+const dictKind = "dict"
+
+// NewDict creates an empty Dict in the manager m.
+func NewDict[K comparable, V any](ctx context.Context, m *Manager) (*Dict[K, V], error) {
+	p, err := m.create(ctx, dictKind)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dict[K, V]{p: p}
+	watch(d, p)
+	return d, nil
+}
+
+// create makes an object of kind in the manager, held by this process's connection.
+func (m *Manager) create(ctx context.Context, kind string) (*proxyBase, error) {
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	rep, err := m.c.call(ctx, managerOpCreate, &mreq{Name: kind})
+	if err != nil {
+		return nil, err
+	}
+	return newProxyBase(m.c, kind, uint64(rep.N)), nil
+}
+
+func (d *Dict[K, V]) base() *proxyBase {
+	if d == nil {
+		return nil
+	}
+	return d.p
+}
+
+func (d *Dict[K, V]) call(ctx context.Context, op byte, req *mreq) (mrep, error) {
+	return d.base().call(ctx, "mp.Dict", op, req)
+}
+
+// Get returns a copy of the value stored under k, and whether there is one.
+func (d *Dict[K, V]) Get(ctx context.Context, k K) (V, bool, error) {
+	v, _, ok, err := d.GetRev(ctx, k)
+	return v, ok, err
+}
+
+// GetRev is Get that also returns the value's revision, for CompareAndSwap.
+func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool, err error) {
+	kb, err := managerEncode("a Dict key", k)
+	if err != nil {
+		return v, 0, false, err
+	}
+	rep, err := d.call(ctx, managerOpGet, &mreq{Key: kb})
+	if err != nil || !rep.OK {
+		return v, 0, false, err
+	}
+	err = managerDecode("a Dict value", rep.Val, &v)
+	return v, rep.Rev, err == nil, err
+}
+
+// Set stores a copy of v under k.
+func (d *Dict[K, V]) Set(ctx context.Context, k K, v V) error {
+	kb, vb, err := encodeKV(k, v)
+	if err != nil {
+		return err
+	}
+	_, err = d.call(ctx, managerOpSet, &mreq{Key: kb, Val: vb})
+	return err
+}
+
+func encodeKV[K, V any](k K, v V) ([]byte, []byte, error) {
+	kb, err := managerEncode("a Dict key", k)
+	if err != nil {
+		return nil, nil, err
+	}
+	vb, err := managerEncode("a Dict value", v)
+	return kb, vb, err
+}
+
+// CompareAndSwap stores v under k if the value there still has revision rev (0: if there is no
+// value), and returns the new revision and true; otherwise it stores nothing and returns the
+// current revision (0 when there is no value) and false.
+func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, k K, rev uint64, v V) (uint64, bool, error) {
+	kb, vb, err := encodeKV(k, v)
+	if err != nil {
+		return 0, false, err
+	}
+	rep, err := d.call(ctx, managerOpCAS, &mreq{Key: kb, Val: vb, Rev: rev})
+	return rep.Rev, rep.OK, err
+}
+
+// Delete removes the value under k and reports whether there was one.
+func (d *Dict[K, V]) Delete(ctx context.Context, k K) (bool, error) {
+	kb, err := managerEncode("a Dict key", k)
+	if err != nil {
+		return false, err
+	}
+	rep, err := d.call(ctx, managerOpDelete, &mreq{Key: kb})
+	return rep.OK, err
+}
+
+// Len returns the number of keys.
+func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
+	rep, err := d.call(ctx, managerOpLen, &mreq{})
+	return int(rep.N), err
+}
+
+// Keys returns the keys, in no particular order (as a Go map's).
+func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
+	rep, err := d.call(ctx, managerOpKeys, &mreq{})
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]K, len(rep.Keys))
+	for i, kb := range rep.Keys {
+		if err := managerDecode("a Dict key", kb, &keys[i]); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// Items returns a copy of the whole map, taken atomically.
+func (d *Dict[K, V]) Items(ctx context.Context) (map[K]V, error) {
+	rep, err := d.call(ctx, managerOpItems, &mreq{})
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Keys) != len(rep.Vals) {
+		return nil, fmt.Errorf("%w: Items: %d keys and %d values", ErrProtocol, len(rep.Keys), len(rep.Vals))
+	}
+	out := make(map[K]V, len(rep.Keys))
+	for i, kb := range rep.Keys {
+		var k K
+		var v V
+		if err := managerDecode("a Dict key", kb, &k); err != nil {
+			return nil, err
+		}
+		if err := managerDecode("a Dict value", rep.Vals[i], &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// Clear removes every key.
+func (d *Dict[K, V]) Clear(ctx context.Context) error {
+	_, err := d.call(ctx, managerOpClear, &mreq{})
+	return err
+}
+
+// GetMany returns copies of the values under keys that have one, in one round trip, taken
+// atomically.
+func (d *Dict[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
+	kbs := make([][]byte, len(keys))
+	for i, k := range keys {
+		kb, err := managerEncode("a Dict key", k)
+		if err != nil {
+			return nil, err
+		}
+		kbs[i] = kb
+	}
+	rep, err := d.call(ctx, managerOpGetMany, &mreq{Keys: kbs})
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Vals) != len(keys) || len(rep.Revs) != len(keys) {
+		return nil, fmt.Errorf("%w: GetMany of %d keys: %d values", ErrProtocol, len(keys), len(rep.Vals))
+	}
+	out := make(map[K]V, len(keys))
+	for i, k := range keys {
+		if rep.Revs[i] == 0 {
+			continue
+		}
+		var v V
+		if err := managerDecode("a Dict value", rep.Vals[i], &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// SetMany stores every key and value of kv, in one round trip, atomically.
+func (d *Dict[K, V]) SetMany(ctx context.Context, kv map[K]V) error {
+	req := &mreq{Keys: make([][]byte, 0, len(kv)), Vals: make([][]byte, 0, len(kv))}
+	for k, v := range kv {
+		kb, vb, err := encodeKV(k, v)
+		if err != nil {
+			return err
+		}
+		req.Keys, req.Vals = append(req.Keys, kb), append(req.Vals, vb)
+	}
+	_, err := d.call(ctx, managerOpSetMany, req)
+	return err
+}
+
+// Close lets go of this proxy's reference to the dict (see Manager). It is idempotent and does
+// nothing on a nil Dict.
+func (d *Dict[K, V]) Close() error {
+	d.base().close()
+	return nil
+}
+
+// String describes the proxy: "mp.Dict(7)", with the object's id.
+func (d *Dict[K, V]) String() string { return d.base().String("mp.Dict") }
+
+// MarshalCBOR encodes the proxy (the manager's address and token, the object's id), for
+// another process; it fails on a nil, zero or closed Dict.
+func (d *Dict[K, V]) MarshalCBOR() ([]byte, error) { return d.base().marshal("mp.Dict") }
+
+// UnmarshalCBOR rebuilds a proxy encoded by MarshalCBOR; this process connects to the manager
+// on its first call.
+func (d *Dict[K, V]) UnmarshalCBOR(b []byte) error {
+	p, err := unmarshalProxy("mp.Dict", dictKind, b)
+	if err != nil {
+		return err
+	}
+	d.p = p
+	watch(d, p)
+	return nil
+}
+
+// Update runs the registered fn atomically in the manager on the value under key (see
+// RegisterUpdate) with arg, stores what it returns, and returns that: Python's
+// with lock: d[k] = f(d[k], arg), without the lock and without a lost update. An error of fn
+// stores nothing and is returned with its identity.
+func Update[K comparable, V, A any](ctx context.Context, d *Dict[K, V], key K, fn *UpdateFunc[V, A], arg A) (V, error) {
+	var zero V
+	if fn == nil {
+		return zero, fmt.Errorf("%w: Update with a nil *UpdateFunc", ErrNotRegistered)
+	}
+	kb, err := managerEncode("a Dict key", key)
+	if err != nil {
+		return zero, err
+	}
+	ab, err := managerEncode("the argument of "+fn.name, arg)
+	if err != nil {
+		return zero, err
+	}
+	rep, err := d.call(ctx, managerOpUpdate, &mreq{Key: kb, Name: fn.name, Val: ab})
+	if err != nil {
+		return zero, err
+	}
+	var v V
+	err = managerDecode("a Dict value", rep.Val, &v)
+	return v, err
+}
+
+// Add adds delta to the number under key (0 when there is none) atomically in the manager and
+// returns the sum: Python's d[k] += delta, without the lost update. Integers wrap as Go's do.
+func Add[K comparable, V Number](ctx context.Context, d *Dict[K, V], key K, delta V) (V, error) {
+	kb, err := managerEncode("a Dict key", key)
+	if err != nil {
+		return 0, err
+	}
+	return addCall(ctx, d.base(), "mp.Dict", kb, delta)
+}
+
+func addCall[V Number](ctx context.Context, p *proxyBase, what string, kb []byte, delta V) (V, error) {
+	db, err := managerEncode("the delta of Add", delta)
+	if err != nil {
+		return 0, err
+	}
+	t := reflect.TypeFor[V]()
+	kind := "int"
+	switch t.Kind() {
+	case reflect.Uint, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		kind = "uint"
+	case reflect.Float32, reflect.Float64:
+		kind = "float"
+	}
+	rep, err := p.call(ctx, what, managerOpAdd, &mreq{Key: kb, Val: db, Name: kind, N: int64(t.Bits())})
+	if err != nil {
+		return 0, err
+	}
+	var v V
+	err = managerDecode("the sum of Add", rep.Val, &v)
+	return v, err
+}

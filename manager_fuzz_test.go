@@ -1,0 +1,144 @@
+//go:build linux || darwin
+
+package mp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+)
+
+// Fuzz targets for the manager's decoders: the frames and requests a client sends to the server
+// (FuzzManagerServer), and the replies and proxies a client decodes (FuzzManagerReply).
+
+func managerFrame(id uint64, op byte, req any) []byte {
+	p, err := encodeManagerMsg(req)
+	if err != nil {
+		panic(err)
+	}
+	b := binary.LittleEndian.AppendUint32(nil, uint32(9+len(p)))
+	b = binary.LittleEndian.AppendUint64(b, id)
+	return append(append(b, op), p...)
+}
+
+// checkManagerRefs checks the server's reference counts: each object is held exactly by the
+// connections holding it and the entries referring to it, and nothing refers to a freed object.
+func checkManagerRefs(t *testing.T, s *managerServer, conns ...*mconn) {
+	t.Helper()
+	want := map[uint64]int{}
+	for _, c := range conns {
+		for id := range c.held {
+			want[id]++
+		}
+	}
+	for _, o := range s.objs {
+		for _, e := range o.dict {
+			for _, id := range e.refs {
+				want[id]++
+			}
+		}
+		for _, e := range o.list {
+			for _, id := range e.refs {
+				want[id]++
+			}
+		}
+	}
+	for id, o := range s.objs {
+		if o.refs != want[id] || o.refs <= 0 {
+			t.Fatalf("object %d has %d references, want %d", id, o.refs, want[id])
+		}
+	}
+	for id := range want {
+		if s.objs[id] == nil {
+			t.Fatalf("object %d is referred to but freed", id)
+		}
+	}
+}
+
+func FuzzManagerServer(f *testing.F) {
+	token := bytes.Repeat([]byte{7}, managerTokenSize)
+	ref := func(id uint64) []byte {
+		p := &proxyBase{c: &managerClient{addr: "@fuzz", token: token}, id: id, kind: "dict"}
+		b, _ := p.marshal("mp.Dict")
+		return b
+	}
+	val, _ := codecEnc.Marshal([]any{1, "x"})
+	key, _ := codecEnc.Marshal("k")
+	seed := [][]byte{
+		managerFrame(1, managerOpCreate, &mreq{Name: "dict"}),
+		managerFrame(2, managerOpSet, &mreq{Obj: 1, Key: key, Val: val}),
+		managerFrame(3, managerOpCreate, &mreq{Name: "list"}),
+		managerFrame(4, managerOpAppend, &mreq{Obj: 2, Vals: [][]byte{ref(1), val}}),
+		managerFrame(5, managerOpSet, &mreq{Obj: 1, Key: key, Val: ref(2)}),
+		managerFrame(0, managerOpRelease, &mreq{Obj: 1}),
+		managerFrame(0, managerOpHold, &mreq{Objs: []uint64{1, 2, 1, 9}}),
+		managerFrame(6, managerOpPop, &mreq{Obj: 2}),
+		managerFrame(7, managerOpAdd, &mreq{Obj: 1, Key: key, Val: val, Name: "int", N: 64}),
+		managerFrame(8, managerOpSetMany, &mreq{Obj: 1, Keys: [][]byte{key}, Vals: [][]byte{ref(1), ref(2)}}),
+		managerFrame(9, managerOpUpdate, &mreq{Obj: 1, Key: key, Name: "nope"}),
+		{0xff, 0xff, 0xff, 0xff, 1, 2, 3},
+	}
+	var all []byte
+	for _, s := range seed {
+		f.Add(s)
+		all = append(all, s...)
+	}
+	f.Add(all)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := newManagerServer(token, "@fuzz")
+		c := &mconn{held: map[uint64]bool{}}
+		tr := &sockTransport{r: bytes.NewReader(data), buf: make([]byte, 0, 64<<10)}
+		for {
+			_, op, payload, err := tr.recv()
+			if err != nil {
+				if err != io.EOF && err != io.ErrUnexpectedEOF && !errors.Is(err, ErrProtocol) {
+					t.Fatalf("recv: %v", err)
+				}
+				break
+			}
+			req, err := decodeMreq(payload)
+			if err != nil {
+				if !errors.Is(err, ErrDecode) {
+					t.Fatalf("decodeMreq: %v, not ErrDecode", err)
+				}
+				break
+			}
+			s.handle(c, op, &req)
+			checkManagerRefs(t, s, c)
+		}
+		// The connection ends: everything it held goes, and what is left is held by nothing.
+		for id := range c.held {
+			s.decref(id)
+		}
+		c.held = nil
+		checkManagerRefs(t, s)
+	})
+}
+
+func FuzzManagerReply(f *testing.F) {
+	token := bytes.Repeat([]byte{7}, managerTokenSize)
+	p := &proxyBase{c: &managerClient{addr: "@fuzz", token: token}, id: 3, kind: "dict"}
+	good, _ := p.marshal("mp.Dict")
+	rep, _ := encodeManagerMsg(&mrep{Val: good, Rev: 2, OK: true, Keys: [][]byte{{1}}, Vals: [][]byte{good}})
+	f.Add(good)
+	f.Add(rep)
+	f.Add([]byte{0xd9, 0x6d, 0x71, 0x84})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := decodeMrep(data); err != nil && !errors.Is(err, ErrDecode) {
+			t.Fatalf("decodeMrep: %v, not ErrDecode", err)
+		}
+		pb, err := unmarshalProxy("mp.Dict", "dict", data)
+		if err != nil {
+			if !errors.Is(err, ErrDecode) {
+				t.Fatalf("unmarshalProxy: %v, not ErrDecode", err)
+			}
+			return
+		}
+		pb.close() // nothing connected: a decoded proxy opens no connection until it is used
+		if pb.c.t != nil {
+			t.Fatal("decoding a proxy opened a connection")
+		}
+	})
+}

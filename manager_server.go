@@ -1,0 +1,591 @@
+package mp
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// The manager's server: the objects, their references, and one goroutine per connection, which
+// handles that connection's requests in order. Every operation runs under one lock, so each is
+// atomic with respect to every other (Update runs its function under it too).
+
+// managerKinds is the registry of the kinds of object a manager holds: what Create accepts, and
+// whether the object is a list (ordered entries) or a map of entries by key. Managed queues and
+// locks will be kinds of their own.
+var managerKinds = map[string]struct{ list bool }{
+	"dict":      {},
+	"namespace": {},
+	"value":     {},
+	"list":      {list: true},
+}
+
+// mentry is one stored value: its encoding, its revision, and the objects it refers to (the
+// managed objects stored inside it, which it keeps alive).
+type mentry struct {
+	val  []byte
+	rev  uint64
+	refs []uint64
+}
+
+// mobj is one managed object. refs counts the connections that hold it and the entries that
+// refer to it; at zero it is freed, and the objects its entries referred to lose a reference.
+type mobj struct {
+	kind string
+	refs int
+	dict map[string]*mentry
+	list []*mentry
+}
+
+type mconn struct {
+	t    *sockTransport
+	held map[uint64]bool // under the server's lock
+	busy sync.Mutex      // held from a request's arrival to its reply's sending
+}
+
+type managerServer struct {
+	token []byte
+	addr  string
+
+	mu           sync.Mutex
+	objs         map[uint64]*mobj
+	nextID       uint64
+	rev          uint64
+	conns        map[*mconn]bool
+	closing      bool
+	done         chan struct{} // closed by the shutdown request
+	shutdownOnce sync.Once
+	wg           sync.WaitGroup
+}
+
+func newManagerServer(token []byte, addr string) *managerServer {
+	return &managerServer{token: token, addr: addr, objs: map[uint64]*mobj{}, conns: map[*mconn]bool{}, done: make(chan struct{})}
+}
+
+// serve accepts connections on ln until ctx ends or a shutdown request; then it tells every
+// connection that the manager is closing, and returns once their goroutines have ended.
+func (s *managerServer) serve(ctx context.Context, ln *os.File) {
+	go func() {
+		for {
+			f, err := managerAccept(ln)
+			if err != nil {
+				var refused errPeerRefused
+				switch {
+				case errors.As(err, &refused):
+				case errors.Is(err, os.ErrClosed):
+					return // shutting down
+				default: // out of descriptors, say: the connection waits in the backlog
+					time.Sleep(10 * time.Millisecond)
+				}
+				continue
+			}
+			s.wg.Add(1)
+			go s.handleConn(f)
+		}
+	}()
+	select {
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	ln.Close()
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*mconn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		// A client that reads nothing must not hold the shutdown up: a second at most.
+		c.t.f.SetWriteDeadline(time.Now().Add(time.Second))
+	}
+	for _, c := range conns {
+		c.busy.Lock() // the reply being sent goes first: the calls in flight complete
+		c.t.send(0, managerOpClosed, nil)
+		c.t.close()
+		c.busy.Unlock()
+	}
+	s.wg.Wait()
+}
+
+// handshake reads the hello within a few seconds: exactly managerHelloSize bytes, no more, so
+// that a peer that has not proved it knows the token can make the manager hold nothing more.
+func (s *managerServer) handshake(f *os.File) bool {
+	f.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var hello [managerHelloSize]byte
+	if _, err := io.ReadFull(f, hello[:]); err != nil {
+		return false
+	}
+	if string(hello[:len(managerHelloMagic)]) != managerHelloMagic ||
+		subtle.ConstantTimeCompare(hello[len(managerHelloMagic):], s.token) != 1 {
+		return false
+	}
+	f.SetReadDeadline(time.Time{})
+	_, err := f.Write([]byte(managerWelcome))
+	return err == nil
+}
+
+func (s *managerServer) handleConn(f *os.File) {
+	defer s.wg.Done()
+	if !s.handshake(f) {
+		f.Close()
+		return
+	}
+	c := &mconn{t: newSockTransport(f), held: map[uint64]bool{}}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.t.send(0, managerOpClosed, nil)
+		f.Close()
+		return
+	}
+	s.conns[c] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		for id := range c.held {
+			s.decref(id)
+		}
+		c.held = nil
+		s.mu.Unlock()
+		f.Close()
+	}()
+	for {
+		id, op, payload, err := c.t.recv()
+		if err != nil {
+			return // the client is gone (or broke the protocol): its references go
+		}
+		if !s.serveOne(c, id, op, payload) {
+			return
+		}
+	}
+}
+
+// serveOne handles one request and sends its reply; false ends the connection.
+func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) bool {
+	c.busy.Lock()
+	defer c.busy.Unlock()
+	req, err := decodeMreq(payload)
+	if err != nil {
+		return false
+	}
+	rep := s.handle(c, op, &req)
+	if id == 0 {
+		return true
+	}
+	b, err := encodeManagerMsg(rep)
+	if err != nil {
+		b, _ = encodeManagerMsg(&mrep{Err: toWire(err)})
+	}
+	if c.t.send(id, op, b) != nil {
+		return false
+	}
+	if op == managerOpShutdown {
+		s.shutdownOnce.Do(func() { close(s.done) })
+	}
+	return true
+}
+
+// handle runs one request under the lock and returns its reply.
+func (s *managerServer) handle(c *mconn, op byte, req *mreq) *mrep {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep := &mrep{}
+	var err error
+	if s.closing {
+		err = fmt.Errorf("%w: the manager is shutting down", ErrClosed)
+	} else {
+		err = s.do(c, op, req, rep)
+	}
+	if err != nil {
+		*rep = mrep{Err: toWire(err)}
+	}
+	return rep
+}
+
+func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
+	switch op {
+	case managerOpPing:
+		return nil
+	case managerOpStats:
+		rep.N, rep.Rev = int64(len(s.objs)), uint64(len(s.conns))
+		return nil
+	case managerOpShutdown:
+		return nil // handleConn ends the serving once the reply is sent
+	case managerOpCreate:
+		k, ok := managerKinds[req.Name]
+		if !ok {
+			return fmt.Errorf("%w: a manager holds no object of kind %q", ErrProtocol, req.Name)
+		}
+		s.nextID++
+		o := &mobj{kind: req.Name, refs: 1}
+		if !k.list {
+			o.dict = map[string]*mentry{}
+		}
+		s.objs[s.nextID] = o
+		c.held[s.nextID] = true
+		rep.N = int64(s.nextID)
+		return nil
+	case managerOpRelease:
+		if c.held[req.Obj] {
+			delete(c.held, req.Obj)
+			s.decref(req.Obj)
+		}
+		return nil
+	case managerOpHold:
+		for _, id := range req.Objs {
+			s.hold(c, id)
+		}
+		return nil
+	}
+	o, err := s.object(req.Obj)
+	if err != nil {
+		return err
+	}
+	if o.dict != nil {
+		return s.doDict(c, o, op, req, rep)
+	}
+	return s.doList(c, o, op, req, rep)
+}
+
+func (s *managerServer) object(id uint64) (*mobj, error) {
+	o := s.objs[id]
+	if o == nil {
+		return nil, fmt.Errorf("%w: managed object %d no longer exists (every proxy to it was closed, and nothing stored it)", ErrClosed, id)
+	}
+	return o, nil
+}
+
+// hold makes c hold object id, if it still exists.
+func (s *managerServer) hold(c *mconn, id uint64) {
+	if o := s.objs[id]; o != nil && !c.held[id] {
+		c.held[id] = true
+		o.refs++
+	}
+}
+
+// attach makes c hold the objects e refers to: e's value is being sent to c, whose proxies
+// decoded from it must find them alive.
+func (s *managerServer) attach(c *mconn, e *mentry) {
+	for _, id := range e.refs {
+		s.hold(c, id)
+	}
+}
+
+// decref drops one reference to id, freeing what no longer has any.
+func (s *managerServer) decref(id uint64) {
+	stack := []uint64{id}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		o := s.objs[id]
+		if o == nil {
+			continue
+		}
+		if o.refs--; o.refs > 0 {
+			continue
+		}
+		delete(s.objs, id)
+		for _, e := range o.dict {
+			stack = append(stack, e.refs...)
+		}
+		for _, e := range o.list {
+			stack = append(stack, e.refs...)
+		}
+	}
+}
+
+// dropEntry lets go of what e referred to.
+func (s *managerServer) dropEntry(e *mentry) {
+	if e == nil {
+		return
+	}
+	for _, id := range e.refs {
+		s.decref(id)
+	}
+}
+
+// managerRefPrefix starts the encoding of a proxy (proxyTag): a value without it holds none.
+var managerRefPrefix = []byte{0xd9, 0x6d, 0x71}
+
+// newEntry makes the entry for val, taking a reference to every managed object stored in it.
+// A proxy of another manager cannot be stored in this one, nor one whose object is gone.
+func (s *managerServer) newEntry(val []byte) (*mentry, error) {
+	s.rev++
+	e := &mentry{val: val, rev: s.rev}
+	if !bytes.Contains(val, managerRefPrefix) {
+		return e, nil
+	}
+	var v any
+	if err := codecDec.Unmarshal(val, &v); err != nil {
+		return nil, fmt.Errorf("%w: a value for the manager: %v", ErrDecode, err)
+	}
+	var refs []proxyRef
+	collectProxyRefs(v, &refs)
+	for _, r := range refs {
+		if subtle.ConstantTimeCompare(r.Token, s.token) != 1 {
+			return nil, fmt.Errorf("%w: a proxy of another manager (%s) cannot be stored in this one (%s)", ErrEncode, r.Addr, s.addr)
+		}
+		if _, err := s.object(r.ID); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range refs {
+		s.objs[r.ID].refs++
+		e.refs = append(e.refs, r.ID)
+	}
+	return e, nil
+}
+
+func (s *managerServer) doDict(c *mconn, o *mobj, op byte, req *mreq, rep *mrep) error {
+	switch op {
+	case managerOpGet:
+		if e := o.dict[string(req.Key)]; e != nil {
+			s.attach(c, e)
+			rep.Val, rep.Rev, rep.OK = e.val, e.rev, true
+		}
+	case managerOpSet:
+		return s.store(o, req.Key, req.Val, rep)
+	case managerOpCAS:
+		e := o.dict[string(req.Key)]
+		if e == nil && req.Rev != 0 || e != nil && e.rev != req.Rev {
+			if e != nil {
+				rep.Rev = e.rev
+			}
+			return nil
+		}
+		rep.OK = true
+		return s.store(o, req.Key, req.Val, rep)
+	case managerOpDelete:
+		if e := o.dict[string(req.Key)]; e != nil {
+			delete(o.dict, string(req.Key))
+			s.dropEntry(e)
+			rep.OK = true
+		}
+	case managerOpLen:
+		rep.N = int64(len(o.dict))
+	case managerOpKeys, managerOpItems:
+		rep.Keys = make([][]byte, 0, len(o.dict))
+		for k, e := range o.dict {
+			rep.Keys = append(rep.Keys, []byte(k))
+			if op == managerOpItems {
+				s.attach(c, e)
+				rep.Vals = append(rep.Vals, e.val)
+				rep.Revs = append(rep.Revs, e.rev)
+			}
+		}
+	case managerOpClear:
+		for k, e := range o.dict {
+			delete(o.dict, k)
+			s.dropEntry(e)
+		}
+	case managerOpGetMany:
+		rep.Vals = make([][]byte, len(req.Keys))
+		rep.Revs = make([]uint64, len(req.Keys))
+		for i, k := range req.Keys {
+			if e := o.dict[string(k)]; e != nil {
+				s.attach(c, e)
+				rep.Vals[i], rep.Revs[i] = e.val, e.rev
+			}
+		}
+	case managerOpSetMany:
+		if len(req.Keys) != len(req.Vals) {
+			return fmt.Errorf("%w: SetMany of %d keys and %d values", ErrProtocol, len(req.Keys), len(req.Vals))
+		}
+		entries := make([]*mentry, len(req.Vals))
+		for i, v := range req.Vals {
+			e, err := s.newEntry(v)
+			if err != nil {
+				for _, e := range entries[:i] {
+					s.dropEntry(e)
+				}
+				return err
+			}
+			entries[i] = e
+		}
+		for i, k := range req.Keys {
+			s.dropEntry(o.dict[string(k)])
+			o.dict[string(k)] = entries[i]
+		}
+	case managerOpUpdate:
+		uf, ok := lookupUpdate(req.Name)
+		if !ok {
+			return fmt.Errorf("%w: update function %q (register it with mp.RegisterUpdate at package level)", ErrNotRegistered, req.Name)
+		}
+		var cur []byte
+		e := o.dict[string(req.Key)]
+		if e != nil {
+			cur = e.val
+		}
+		val, err := applyUpdate(uf, req.Name, cur, e != nil, req.Val)
+		if err != nil {
+			return err
+		}
+		if err := s.store(o, req.Key, val, rep); err != nil {
+			return err
+		}
+		rep.Val = val
+		s.attach(c, o.dict[string(req.Key)])
+	case managerOpAdd:
+		var cur []byte
+		if e := o.dict[string(req.Key)]; e != nil {
+			cur = e.val
+		}
+		val, err := addNumbers(cur, req.Val, req.Name, int(req.N))
+		if err != nil {
+			return err
+		}
+		rep.Val = val
+		return s.store(o, req.Key, val, rep)
+	default:
+		return fmt.Errorf("%w: operation %d on a managed %s", ErrProtocol, op, o.kind)
+	}
+	return nil
+}
+
+// store sets key to val in the map o.
+func (s *managerServer) store(o *mobj, key, val []byte, rep *mrep) error {
+	e, err := s.newEntry(val)
+	if err != nil {
+		return err
+	}
+	s.dropEntry(o.dict[string(key)])
+	o.dict[string(key)] = e
+	rep.Rev = e.rev
+	return nil
+}
+
+func (s *managerServer) doList(c *mconn, o *mobj, op byte, req *mreq, rep *mrep) error {
+	index := func() (int, error) {
+		if req.N < 0 || req.N >= int64(len(o.list)) {
+			return 0, fmt.Errorf("%w: index %d of a managed list of length %d", ErrOutOfRange, req.N, len(o.list))
+		}
+		return int(req.N), nil
+	}
+	switch op {
+	case managerOpAppend:
+		entries := make([]*mentry, len(req.Vals))
+		for i, v := range req.Vals {
+			e, err := s.newEntry(v)
+			if err != nil {
+				for _, e := range entries[:i] {
+					s.dropEntry(e)
+				}
+				return err
+			}
+			entries[i] = e
+		}
+		o.list = append(o.list, entries...)
+		rep.N = int64(len(o.list))
+	case managerOpIndex:
+		i, err := index()
+		if err != nil {
+			return err
+		}
+		s.attach(c, o.list[i])
+		rep.Val, rep.Rev = o.list[i].val, o.list[i].rev
+	case managerOpSetIndex:
+		i, err := index()
+		if err != nil {
+			return err
+		}
+		e, err := s.newEntry(req.Val)
+		if err != nil {
+			return err
+		}
+		s.dropEntry(o.list[i])
+		o.list[i] = e
+		rep.Rev = e.rev
+	case managerOpPop:
+		if len(o.list) == 0 {
+			return fmt.Errorf("%w: Pop from an empty managed list", ErrOutOfRange)
+		}
+		e := o.list[len(o.list)-1]
+		o.list[len(o.list)-1] = nil
+		o.list = o.list[:len(o.list)-1]
+		s.attach(c, e)
+		s.dropEntry(e)
+		rep.Val = e.val
+	case managerOpLen:
+		rep.N = int64(len(o.list))
+	case managerOpSlice:
+		rep.Vals = make([][]byte, len(o.list))
+		for i, e := range o.list {
+			s.attach(c, e)
+			rep.Vals[i] = e.val
+		}
+	case managerOpClear:
+		for _, e := range o.list {
+			s.dropEntry(e)
+		}
+		o.list = nil
+	default:
+		return fmt.Errorf("%w: operation %d on a managed %s", ErrProtocol, op, o.kind)
+	}
+	return nil
+}
+
+// addNumbers returns the encoding of cur+delta (cur nil: 0), numbers of the kind ("int",
+// "uint", "float") and bit size the client's type has, wrapping as Go's arithmetic does.
+func addNumbers(cur, delta []byte, kind string, bits int) ([]byte, error) {
+	switch kind {
+	case "int":
+		var a, d int64
+		if err := decodeNumbers(cur, delta, &a, &d); err != nil {
+			return nil, err
+		}
+		r := a + d
+		if bits == 32 {
+			r = int64(int32(r))
+		}
+		return codecEnc.Marshal(r)
+	case "uint":
+		var a, d uint64
+		if err := decodeNumbers(cur, delta, &a, &d); err != nil {
+			return nil, err
+		}
+		r := a + d
+		if bits == 32 {
+			r = uint64(uint32(r))
+		}
+		return codecEnc.Marshal(r)
+	case "float":
+		var a, d float64
+		if err := decodeNumbers(cur, delta, &a, &d); err != nil {
+			return nil, err
+		}
+		r := a + d
+		if bits == 32 {
+			return codecEnc.Marshal(float32(r))
+		}
+		return codecEnc.Marshal(r)
+	}
+	return nil, fmt.Errorf("%w: Add of numbers of kind %q", ErrProtocol, kind)
+}
+
+func decodeNumbers[T any](cur, delta []byte, a, d *T) error {
+	if cur != nil {
+		if err := decodeValue("the value Add adds to", cur, a); err != nil {
+			return err
+		}
+	}
+	return decodeValue("the delta of Add", delta, d)
+}
+
+// applyUpdate runs an update function; a panic in it is its error, and the manager serves on.
+func applyUpdate(uf updater, name string, cur []byte, ok bool, arg []byte) (val []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("mp: update function %s panicked in the manager: %v\n%s", name, r, debug.Stack())
+		}
+	}()
+	return uf.apply(context.Background(), cur, ok, arg)
+}
