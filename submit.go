@@ -9,10 +9,10 @@ import (
 // executor.submit. On a *Pool, before it returns, Submit encodes the argument in the caller's
 // goroutine and queues the encoded call; it never waits for a worker, as the queue is unbounded.
 // Encoding costs time in proportion to the argument: a []byte, string or slice of numbers of
-// BulkThreshold bytes or more is copied once into a shared memory segment (about 50 ms for
-// 64 MiB on a busy 2-core machine), or not at all when the same value, unchanged, was sent a moment ago (its segment is
-// reused: N pending calls with the same big argument hold one copy of it); anything else is
-// encoded into the call, which holds that memory until a worker takes it. On a GoroutinePool
+// BulkThreshold bytes or more is copied once into a shared memory segment (50–70 ms for 64 MiB
+// on a busy 2-core machine), or not at all when the same value, unchanged, was sent a moment ago
+// (its segment is reused: N pending calls with the same big argument hold one copy of it);
+// anything else is encoded into the call, which holds that memory until a worker takes it. On a GoroutinePool
 // nothing is encoded. The task is bound to ctx: when ctx ends before the task does, the task is
 // cancelled as by Future.Cancel, so a request-scoped ctx cancels the work when the request ends
 // (give context.WithoutCancel(ctx) to let it go on). Errors that stop the task from being queued —

@@ -685,9 +685,10 @@ def knucleotide(ctx, n, items):
 
 
 def knucleotide_rss(ctx, n, items):
-    """Peak memory (Rss summed over the parent and the workers) of knucleotide, in MiB."""
+    """Peak memory (Pss summed over the parent and the workers) of knucleotide, in MiB, as the Go
+    side measures it; the summed Rss beside it."""
     times, rss, pss = _knucleotide(ctx, n, items)
-    return rss, {"pss_mib": pss, "ms": times}
+    return pss, {"rss_mib": rss, "ms": times}
 
 
 def read_mem(pid):
