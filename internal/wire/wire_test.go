@@ -62,7 +62,7 @@ func TestFrameLimits(t *testing.T) {
 
 func TestUnmarshalRejectsGarbage(t *testing.T) {
 	var r Result
-	for _, b := range [][]byte{{}, {0xff}, {0x05, 1, 2}, {0, 2}, {0, 0, 0}, bytes.Repeat([]byte{0x81}, 100)} {
+	for _, b := range [][]byte{{}, {0xff}, {0x05, 1, 2}, {0, 2}, {0, 0}, {0, 0, 0, 0}, bytes.Repeat([]byte{0x81}, 100)} {
 		if err := Unmarshal(b, &r); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Unmarshal(%x) = %v; want ErrMalformed", b, err)
 		}
@@ -75,7 +75,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 	for _, tc := range []struct{ in, out Message }{
 		{&Ready{Version: 1, Pid: 1234}, &Ready{}},
 		{&Ready{Version: 1, Pid: 1234, Err: we}, &Ready{}},
-		{&Result{Value: []byte("v")}, &Result{}},
+		{&Result{Value: []byte("v"), FDs: 2}, &Result{}},
 		{&Result{Err: we}, &Result{}},
 		{&Task{Version: 1, Func: "f", Arg: []byte{0}, Name: "n", Ident: "1:2", Daemon: true, ParentName: "MainProcess", ParentPid: -1, Worker: true, InitFunc: "i", InitArg: []byte{9}}, &Task{}},
 		{&Call{ID: 1 << 40, Func: "sq", Arg: []byte{1, 2}, Chunk: 3, Timeout: 5e9}, &Call{}},
