@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/mp-go/mp/internal/futex"
+	"github.com/mp-go/mp/internal/lockword"
 	"github.com/mp-go/mp/internal/procid"
 	"github.com/mp-go/mp/internal/shm"
 	"github.com/mp-go/mp/internal/sys"
@@ -168,23 +169,8 @@ func (r *ring) length() int {
 
 func (r *ring) isClosed() bool { return atomic.LoadUint32(r.closed) != 0 }
 
-// wait sleeps while *addr == val, for at most lockProbe, or until ctx ends.
-func wait(ctx context.Context, addr *uint32, val uint32) {
-	d := lockProbe
-	if ctx.Done() != nil {
-		if dl, ok := ctx.Deadline(); ok {
-			if left := time.Until(dl); left < d {
-				d = max(left, 0)
-			}
-		}
-		stop := context.AfterFunc(ctx, func() { futex.Wake(addr, math.MaxInt32) })
-		defer stop()
-		if ctx.Err() != nil {
-			return
-		}
-	}
-	futex.Wait(addr, val, d)
-}
+// wait sleeps while *addr == val, for at most lockProbe, or until ctx ends (lockword.Wait).
+func wait(ctx context.Context, addr *uint32, val uint32) { lockword.Wait(ctx, addr, val) }
 
 // spin waits up to spinFor for *addr to differ from val, and reports whether it did. It yields
 // the CPU now and then, so that a peer sharing this CPU can make the change.
