@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp/internal/fdpass"
+	"github.com/mp-go/mp/internal/sock"
 	"github.com/mp-go/mp/internal/sys"
 	"golang.org/x/sys/unix"
 )
@@ -177,28 +178,9 @@ func (c *conn) close() error {
 }
 
 // deadline makes ctx bound the I/O on c in the direction set sets, and returns the function that
-// undoes it. With a ctx that cannot end it does nothing.
+// undoes it (sock.Bound). With a ctx that cannot end it does nothing.
 func (c *conn) deadline(ctx context.Context, set func(time.Time) error) func() {
-	if ctx.Done() == nil {
-		return func() {}
-	}
-	d, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		set(d)
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		set(time.Unix(1, 0))
-		close(fired)
-	})
-	return func() {
-		if !stop() {
-			<-fired
-			set(time.Time{})
-		} else if hasDeadline {
-			set(time.Time{})
-		}
-	}
+	return sock.Bound(ctx, set)
 }
 
 // ioError turns an I/O error of c into what the caller should see.
