@@ -153,6 +153,26 @@
 //	total.Store(total.Load() + 1)
 //	m.Unlock()
 //
+// # Managers, listeners and clients
+//
+// A Manager (StartManager) is a server process that holds objects for other processes —
+// NewDict, NewList, NewNamespace, NewManagedValue — used through proxies: Python's Manager().
+// A proxy is data (the manager's address, a secret token, the object's id), so it travels in task
+// arguments, pool calls, Queues and Conns; each process opens one connection per manager, on
+// first use. Update and Add make read-modify-write atomic; a dead manager fails every call with
+// ErrManagerDead.
+//
+//	m, _ := mp.StartManager(ctx)
+//	d, _ := mp.NewDict[string, int](ctx, m)
+//	// in each child, handed d:
+//	_, err := mp.Add(ctx, d, "count", -1)
+//
+// Listen, Accept and Dial are Python's multiprocessing.connection.Listener and Client, with its
+// framing and its HMAC-SHA256 challenge (WithAuthKey), so that mp and CPython programs talk to
+// each other; they give a *Conn[T] with a pipe's methods, which carries no handles. The root
+// package resolves no host names and does not do TLS (it does not import net, which would make
+// every mp binary slower to start): package mpnet's Listen, ListenTLS, Dial and DialTLS do.
+//
 // # Platforms
 //
 // Linux is first-class. macOS uses the control socket alone to tie children to their parent, and

@@ -18,6 +18,10 @@
 //
 // Connections that have no descriptor of their own (a *tls.Conn, a net.Pipe) cannot be passed;
 // pass the underlying connection and wrap it again in the child.
+//
+// The package also has the network side of mp.Listen and mp.Dial that needs package net: Listen
+// and Dial resolve host names, ListenTLS and DialTLS run the same protocol over TLS. Their
+// connections are the same *mp.Conn[T].
 package mpnet
 
 import (
