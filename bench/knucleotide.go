@@ -258,7 +258,7 @@ var knucleotide = &Workload{
 	Samples:      5,
 	QuickSamples: 2,
 	Items:        64 << 20, // the sequence's bytes, for this workload
-	QuickItems:   4 << 20,
+	QuickItems:   1 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
 		r, _, err := knucRun(ctx, s, knucProcesses, knucParams)
 		return r, err
@@ -280,7 +280,7 @@ var knucleotideRSS = &Workload{
 	Samples:      5,
 	QuickSamples: 2,
 	Items:        64 << 20, // the sequence's bytes, for this workload
-	QuickItems:   4 << 20,
+	QuickItems:   1 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
 		_, r, err := knucRun(ctx, s, knucProcesses, knucParams)
 		return r, err
@@ -352,7 +352,7 @@ var knucleotideShm = &Workload{
 	Samples:      5,
 	QuickSamples: 2,
 	Items:        64 << 20,
-	QuickItems:   4 << 20,
+	QuickItems:   1 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
 		r, _, err := knucShmRun(ctx, s)
 		return r, err
@@ -373,7 +373,7 @@ var knucleotideShmRSS = &Workload{
 	Samples:      5,
 	QuickSamples: 2,
 	Items:        64 << 20,
-	QuickItems:   4 << 20,
+	QuickItems:   1 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
 		_, r, err := knucShmRun(ctx, s)
 		return r, err

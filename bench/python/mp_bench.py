@@ -679,7 +679,7 @@ def _knucleotide(ctx, n, items):
 
 def knucleotide(ctx, n, items):
     """The k-nucleotide shape: ms per run of 7 apply_async on the same sequence of items bytes
-    (64 MiB; 4 MiB in a --quick run)."""
+    (64 MiB; 1 MiB in a --quick run)."""
     times, rss, pss = _knucleotide(ctx, n, items)
     return times, {"peak_rss_mib": rss, "peak_pss_mib": pss}
 
