@@ -37,6 +37,11 @@ import (
 // child does. Transport: a Unix stream socket (Linux: the abstract namespace; macOS: a socket
 // file in a private directory), open only to this user's processes that know the token. Cost: a
 // call is one round trip on that socket (see the package's benchmarks: BenchmarkManagerDict).
+//
+// The program that started a manager can also serve it to other programs, on this machine or
+// others, over TCP or a Unix socket, with an auth key and TLS: see Serve, Publish,
+// ConnectManager and Lookup (Python's BaseManager(address, authkey) with serve_forever and
+// connect). A Manager that ConnectManager returned is such a program's connection to it.
 type Manager struct {
 	proc    *Process
 	addr    string

@@ -490,6 +490,66 @@ func TestManagerServeMany(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The clients are gone: so are their relays and the manager's connections.
+	for {
+		st, err := m.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Connections == 1 { // this process's own
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the manager still serves %d connections after its remote clients ended", st.Connections)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// BenchmarkManagerRemoteGet: a Dict Get through a connection of ConnectManager, relayed by
+// Serve over loopback TCP with an auth key, against the same Get on the local socket.
+func BenchmarkManagerRemoteGet(b *testing.B) {
+	ctx := context.Background()
+	m, err := mp.StartManager(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ln, err := mp.Listen(ctx, "tcp", "127.0.0.1:0", mp.WithAuthKey(remoteKey))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- m.Serve(sctx, ln) }()
+	defer func() { stop(); <-served }()
+	cm, err := mp.ConnectManager(ctx, "tcp", ln.Addr(), mp.WithAuthKey(remoteKey))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cm.Close()
+	for _, bc := range []struct {
+		name string
+		m    *mp.Manager
+	}{{"local", m}, {"remote", cm}} {
+		b.Run(bc.name, func(b *testing.B) {
+			d, err := mp.NewDict[string, string](ctx, bc.m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			if err := d.Set(ctx, "k", "vvvvvvvvvvvvvvvv"); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := d.Get(ctx, "k"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // rssKiB reads a process's resident set size.

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -58,7 +59,7 @@ var ConnectTLSManager = mp.Register("mpnet_test.connect_tls_manager", func(ctx c
 
 // TestManagerServeTLS: a manager served over TLS (with and without an auth key) is reached by a
 // program with ConnectManagerTLS; a program without TLS is refused, and so is one with TLS
-// against a listener without it.
+// against a listener without it; mpnet's plain listener and ConnectManager resolve names.
 func TestManagerServeTLS(t *testing.T) {
 	ctx := tctx(t)
 	srv, _ := tlsConfigs(t)
@@ -123,8 +124,25 @@ func TestManagerServeTLS(t *testing.T) {
 			t.Fatal("the listener reported nothing of a client without TLS")
 		}
 	}
+	// mpnet's listener without TLS, by name: the relay runs on *net.TCPConn.
+	ln, err := mpnet.Listen(ctx, "tcp", "localhost:0", mp.WithAuthKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(ln)
+	_, port, _ := net.SplitHostPort(ln.Addr())
+	p := mp.NewProcess(ConnectTLSManager, TLSManagerArg{Addr: "localhost:" + port, Key: key})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("mpnet.ConnectManager to mpnet.Listen: %v", err)
+	}
+	if v, _, _ := d.Get(ctx, "child"); v != p.Pid() {
+		t.Fatalf("child = %d; want %d", v, p.Pid())
+	}
 	// TLS against a listener without it fails at once, on its first record.
-	ln, err := mp.Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err = mp.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
