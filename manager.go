@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,11 @@ import (
 // child does. Transport: a Unix stream socket (Linux: the abstract namespace; macOS: a socket
 // file in a private directory), open only to this user's processes that know the token. Cost: a
 // call is one round trip on that socket (see the package's benchmarks: BenchmarkManagerDict).
+//
+// The program that started a manager can also serve it to other programs, on this machine or
+// others, over TCP or a Unix socket, with an auth key and TLS: see Serve, Publish,
+// ConnectManager and Lookup (Python's BaseManager(address, authkey) with serve_forever and
+// connect). A Manager that ConnectManager returned is such a program's connection to it.
 type Manager struct {
 	proc    *Process
 	addr    string
@@ -173,7 +179,8 @@ func StartManager(ctx context.Context, opts ...ManagerOption) (*Manager, error) 
 	return m, nil
 }
 
-// Pid returns the manager process's pid (0 for a nil or zero Manager).
+// Pid returns the manager process's pid (0 for a nil or zero Manager, and for one connected
+// with ConnectManager).
 func (m *Manager) Pid() int {
 	if m == nil || m.proc == nil {
 		return 0
@@ -181,8 +188,12 @@ func (m *Manager) Pid() int {
 	return m.proc.Pid()
 }
 
-// String describes the manager: "mp.Manager(pid 123)", or "mp.Manager(nil)".
+// String describes the manager: "mp.Manager(pid 123)", "mp.Manager(tcp 127.0.0.1:5000)" for
+// one connected with ConnectManager, or "mp.Manager(nil)".
 func (m *Manager) String() string {
+	if m != nil && m.proc == nil && m.c != nil {
+		return "mp.Manager(" + strings.TrimPrefix(m.c.addr, remoteManagerPrefix) + ")"
+	}
 	if m == nil || m.proc == nil {
 		return "mp.Manager(nil)"
 	}
@@ -220,9 +231,15 @@ func (m *Manager) check() error {
 // connection is told that the manager is closing (their later calls fail with ErrClosed), and
 // the process exits. If ctx ends first, the manager is killed, as by Close, and Shutdown returns
 // ctx's error. After Shutdown, calls through this process's proxies fail with ErrClosed.
+//
+// On a Manager connected with ConnectManager, Shutdown is an ErrInvalidOption error (only the
+// program that started a manager stops it): Close the connection instead.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	if err := m.check(); err != nil {
 		return err
+	}
+	if m.proc == nil {
+		return fmt.Errorf("%w: Shutdown of a manager connected with mp.ConnectManager (%v): only the program that started it shuts it down; Close closes this connection", ErrInvalidOption, m)
 	}
 	_, err := m.c.call(ctx, managerOpShutdown, &mreq{})
 	if err == nil {
@@ -235,6 +252,10 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 // Close stops the manager at once: the process is killed and reaped, and every proxy of it, in
 // this process, fails with ErrClosed from then on (in other processes, with ErrManagerDead).
 // Close is idempotent and does nothing on a nil Manager.
+//
+// On a Manager connected with ConnectManager, Close closes the connection: the manager lets go
+// of what this connection held, and goes on serving the others; calls through the proxies
+// obtained on it fail with ErrClosed.
 func (m *Manager) Close() error {
 	if m == nil || m.c == nil {
 		return nil
@@ -248,6 +269,9 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	m.c.fail(fmt.Errorf("%w: the manager was closed", ErrClosed))
 	forgetClient(m.c)
+	if m.proc == nil { // connected with ConnectManager
+		return nil
+	}
 	m.proc.Kill()
 	<-m.proc.Done()
 	m.cleanup()

@@ -69,9 +69,12 @@ var managerClients struct {
 	m map[string]*managerClient
 }
 
-// clientFor returns this process's client of the manager at addr with token, made on first use.
+// clientFor returns this process's client of the manager with token, made on first use for
+// addr. Clients are found by token, which names a manager, so that a proxy reaches its manager
+// through the client this process has of it whatever the address it names: a remote client
+// (ConnectManager) decodes proxies that name the manager's local address (manager_remote.go).
 func clientFor(addr string, token []byte) *managerClient {
-	key := addr + "\x00" + string(token)
+	key := string(token)
 	managerClients.Lock()
 	defer managerClients.Unlock()
 	if c := managerClients.m[key]; c != nil {
@@ -89,8 +92,8 @@ func clientFor(addr string, token []byte) *managerClient {
 func forgetClient(c *managerClient) {
 	managerClients.Lock()
 	defer managerClients.Unlock()
-	if managerClients.m[c.addr+"\x00"+string(c.token)] == c {
-		delete(managerClients.m, c.addr+"\x00"+string(c.token))
+	if managerClients.m[string(c.token)] == c {
+		delete(managerClients.m, string(c.token))
 	}
 }
 
@@ -140,6 +143,9 @@ func (c *managerClient) fail(err error) {
 // connect opens the connection and says hello; c.mu is held. The welcome is awaited within
 // ctx, and within 10 seconds at most (a live manager answers at once) unless c.starting.
 func (c *managerClient) connect(ctx context.Context) error {
+	if isRemoteManagerAddr(c.addr) {
+		return remoteNotConnected(c.addr) // ConnectManager connects it (manager_remote.go)
+	}
 	f, err := managerDial(c.addr)
 	if err != nil {
 		if errors.Is(err, ErrNotSupported) {
@@ -254,7 +260,7 @@ func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, err
 	c.mu.Lock()
 	if c.err == nil && c.t == nil {
 		if err := c.connect(ctx); err != nil {
-			if !errors.Is(err, ctx.Err()) || ctx.Err() == nil {
+			if (!errors.Is(err, ctx.Err()) || ctx.Err() == nil) && !isRemoteManagerAddr(c.addr) {
 				c.err = err
 			}
 			c.mu.Unlock()

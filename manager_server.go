@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -48,6 +49,8 @@ type mconn struct {
 	t    *sockTransport
 	held map[uint64]bool // under the server's lock
 	busy sync.Mutex      // held from a request's arrival to its reply's sending
+	// remote: a connection Manager.Serve relays from a remote client (manager_remote.go).
+	remote bool
 }
 
 type managerServer struct {
@@ -59,6 +62,7 @@ type managerServer struct {
 	nextID       uint64
 	rev          uint64
 	conns        map[*mconn]bool
+	names        map[string]*mentry // published objects (manager_remote.go)
 	closing      bool
 	done         chan struct{} // closed by the shutdown request
 	shutdownOnce sync.Once
@@ -66,7 +70,7 @@ type managerServer struct {
 }
 
 func newManagerServer(token []byte, addr string) *managerServer {
-	return &managerServer{token: token, addr: addr, objs: map[uint64]*mobj{}, conns: map[*mconn]bool{}, done: make(chan struct{})}
+	return &managerServer{token: token, addr: addr, objs: map[uint64]*mobj{}, conns: map[*mconn]bool{}, names: map[string]*mentry{}, done: make(chan struct{})}
 }
 
 // serve accepts connections on ln until ctx ends or a shutdown request; then it tells every
@@ -117,28 +121,31 @@ func (s *managerServer) serve(ctx context.Context, ln *os.File) {
 
 // handshake reads the hello within a few seconds: exactly managerHelloSize bytes, no more, so
 // that a peer that has not proved it knows the token can make the manager hold nothing more.
-func (s *managerServer) handshake(f *os.File) bool {
+// remote reports a hello of managerRemoteHelloMagic: a client Manager.Serve relays.
+func (s *managerServer) handshake(f *os.File) (ok, remote bool) {
 	f.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var hello [managerHelloSize]byte
 	if _, err := io.ReadFull(f, hello[:]); err != nil {
-		return false
+		return false, false
 	}
-	if string(hello[:len(managerHelloMagic)]) != managerHelloMagic ||
+	magic := string(hello[:len(managerHelloMagic)])
+	if magic != managerHelloMagic && magic != managerRemoteHelloMagic ||
 		subtle.ConstantTimeCompare(hello[len(managerHelloMagic):], s.token) != 1 {
-		return false
+		return false, false
 	}
 	f.SetReadDeadline(time.Time{})
 	_, err := f.Write([]byte(managerWelcome))
-	return err == nil
+	return err == nil, magic == managerRemoteHelloMagic
 }
 
 func (s *managerServer) handleConn(f *os.File) {
 	defer s.wg.Done()
-	if !s.handshake(f) {
+	ok, remote := s.handshake(f)
+	if !ok {
 		f.Close()
 		return
 	}
-	c := &mconn{t: newSockTransport(f), held: map[uint64]bool{}}
+	c := &mconn{t: newSockTransport(f), held: map[uint64]bool{}, remote: remote}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -188,7 +195,7 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 	if c.t.send(id, op, b) != nil {
 		return false
 	}
-	if op == managerOpShutdown {
+	if op == managerOpShutdown && rep.Err == nil {
 		s.shutdownOnce.Do(func() { close(s.done) })
 	}
 	return true
@@ -219,7 +226,20 @@ func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
 		rep.N, rep.Rev = int64(len(s.objs)), uint64(len(s.conns))
 		return nil
 	case managerOpShutdown:
+		if c.remote {
+			return fmt.Errorf("%w: Shutdown of a manager from a remote client: only the program that started it (mp.StartManager) shuts it down", ErrInvalidOption)
+		}
 		return nil // handleConn ends the serving once the reply is sent
+	case managerOpPublish:
+		return s.publish(req.Name, req.Val)
+	case managerOpLookup:
+		e := s.names[req.Name]
+		if e == nil {
+			return fmt.Errorf("mp: no object is published under the name %q in the manager (the serving program publishes one with Manager.Publish): %w", req.Name, fs.ErrNotExist)
+		}
+		s.attach(c, e)
+		rep.Val = e.val
+		return nil
 	case managerOpCreate:
 		k, ok := managerKinds[req.Name]
 		if !ok {

@@ -30,6 +30,10 @@ const managerHelloMagic = "mpmgr\x00\x00\x01"
 
 const managerHelloSize = len(managerHelloMagic) + managerTokenSize
 
+// managerRemoteHelloMagic opens the hello of a connection that Manager.Serve relays from a
+// remote client: the server refuses it what only the owner may do (Shutdown).
+const managerRemoteHelloMagic = "mpmgr\x00\x01\x01"
+
 // managerTokenSize is the length of a manager's secret token.
 const managerTokenSize = 32
 
@@ -61,7 +65,10 @@ const (
 	managerOpSetIndex            // Obj N Val
 	managerOpPop                 // Obj → Val
 	managerOpSlice               // Obj → Vals
-	managerOpClosed   = 0xff     // notice from the server: it is shutting down
+	// Remote managers (manager_remote.go).
+	managerOpPublish        // Name Val(an encoded proxy): publish the object under the name
+	managerOpLookup         // Name → Val (the encoded proxy published under the name)
+	managerOpClosed  = 0xff // notice from the server: it is shutting down
 )
 
 // mreq is a request's payload; each op uses the fields its comment names.
@@ -111,9 +118,11 @@ type managerTransport interface {
 // errInterrupted is the error of a recv cut short by interrupt.
 var errInterrupted = errors.New("mp: manager transport: receive interrupted")
 
-// sockTransport is a managerTransport over a connected, non-blocking stream socket.
+// sockTransport is a managerTransport over a connected stream: a non-blocking socket of the
+// manager's own (*os.File), or, for a remote manager (manager_remote.go), any Stream — a TCP
+// socket, a *tls.Conn — whose deadlines interrupt a Read and lose nothing.
 type sockTransport struct {
-	f   *os.File
+	f   Stream
 	r   io.Reader // f, or in a fuzz test the bytes given
 	buf []byte    // received, not yet returned: buf[off:]
 	off int
@@ -121,7 +130,7 @@ type sockTransport struct {
 	wb  []byte
 }
 
-func newSockTransport(f *os.File) *sockTransport {
+func newSockTransport(f Stream) *sockTransport {
 	return &sockTransport{f: f, r: f, buf: make([]byte, 0, 64<<10)}
 }
 
