@@ -332,6 +332,17 @@ func (c *managerClient) wait(ctx context.Context, t managerTransport, id uint64,
 		}
 		c.mu.Unlock()
 		if lead {
+			select {
+			case r := <-ch:
+				// The reader before us handed our reply over after we looked (above) and before
+				// we took its place: reading now would wait for a frame already read.
+				c.mu.Lock()
+				c.reading = false
+				c.mu.Unlock()
+				c.passOn()
+				return r, nil
+			default:
+			}
 			r, ok := c.readUntil(ctx, t, id)
 			c.mu.Lock()
 			c.reading = false

@@ -32,7 +32,7 @@ const (
 	managerOpUnlock                     // Obj
 	managerOpLocked                     // Obj → OK
 	managerOpAcquire                    // Obj N(permits) Rev(1: try) → OK
-	managerOpSemRelease                   // Obj N(permits)
+	managerOpSemRelease                 // Obj N(permits)
 	managerOpSemValue                   // Obj → N
 	managerOpEventSet                   // Obj
 	managerOpEventClear                 // Obj
@@ -194,6 +194,9 @@ func (s *managerServer) unlockFlush() {
 	s.out = nil
 	s.mu.Unlock()
 	for _, o := range out {
+		if o.c.t == nil {
+			continue // a connection without a transport: the fuzz target's
+		}
 		b, err := encodeManagerMsg(o.rep)
 		if err != nil {
 			b, _ = encodeManagerMsg(&mrep{Err: toWire(err)})

@@ -170,23 +170,38 @@ func startAll[T, R any](t *testing.T, f *mp.Func[T, R], args ...T) []*mp.Process
 	return ps
 }
 
-// TestManagedMutexProcesses: two processes and this one increment a counter by an unguarded
-// read and write under a managed Mutex: every increment is kept.
+// TestManagedMutexProcesses: two processes, and four goroutines of this one sharing its
+// connection, increment a counter by an unguarded read and write under a managed Mutex: every
+// increment is kept (the waits of one connection's goroutines do not block each other).
 func TestManagedMutexProcesses(t *testing.T) {
 	ctx := ctxT(t)
 	m := startManager(t)
-	a := SyncArg{Mu: mustM[*mp.ManagedMutex](t)(mp.NewManagedMutex(ctx, m)), D: newDict[string, int](t, m), N: 150}
+	a := SyncArg{Mu: mustM[*mp.ManagedMutex](t)(mp.NewManagedMutex(ctx, m)), D: newDict[string, int](t, m), N: 100}
 	ps := startAll(t, SyncCount, a, a)
-	if _, err := mp.Run(ctx, SyncCount, a); err != nil {
-		t.Fatal(err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := SyncCount.Call(ctx, a)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, p := range ps {
 		if err := p.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n, _, err := a.D.Get(ctx, "n"); n != 3*a.N || err != nil {
-		t.Fatalf("count = %d, %v; want %d (mutual exclusion lost increments)", n, err, 3*a.N)
+	if n, _, err := a.D.Get(ctx, "n"); n != 6*a.N || err != nil {
+		t.Fatalf("count = %d, %v; want %d (mutual exclusion lost increments)", n, err, 6*a.N)
 	}
 	if locked, err := a.Mu.Locked(ctx); locked || err != nil {
 		t.Fatalf("Locked = %v, %v after every Unlock", locked, err)
@@ -708,4 +723,36 @@ func TestManagedMisuse(t *testing.T) {
 		c.Close()
 	}
 	waitFor(t, "every object to be let go of", func() bool { return objects(t, m) == base })
+}
+
+// TestManagedHandoffOneConnection: a Get and a Put of two goroutines of this process, on one
+// connection, hand 5,000 values over through a queue of capacity 2, in order: both wait in the
+// manager in turn, and the reader's role passes between them without a reply being missed.
+func TestManagedHandoffOneConnection(t *testing.T) {
+	ctx := ctxT(t)
+	m := startManager(t)
+	q := mustM[*mp.ManagedQueue[int]](t)(mp.NewManagedQueue[int](ctx, m, 2))
+	const n = 5000
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			v, err := q.Get(ctx)
+			if err == nil && v != i {
+				err = errors.New("values out of order")
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range n {
+		if err := q.Put(ctx, i); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
