@@ -119,8 +119,8 @@ func (q *ManagedQueue[T]) base() *managedQueue[T] {
 	if q == nil {
 		return &managedQueue[T]{what: "mp.ManagedQueue"}
 	}
-	if q.q.what == "" {
-		q.q.what = "mp.ManagedQueue"
+	if q.q.what == "" { // a zero one: no write to it, which may be shared
+		return &managedQueue[T]{p: q.q.p, what: "mp.ManagedQueue"}
 	}
 	return &q.q
 }
@@ -182,8 +182,8 @@ func (q *ManagedJoinableQueue[T]) base() *managedQueue[T] {
 	if q == nil {
 		return &managedQueue[T]{what: "mp.ManagedJoinableQueue"}
 	}
-	if q.q.what == "" {
-		q.q.what = "mp.ManagedJoinableQueue"
+	if q.q.what == "" { // a zero one: no write to it, which may be shared
+		return &managedQueue[T]{p: q.q.p, what: "mp.ManagedJoinableQueue"}
 	}
 	return &q.q
 }
