@@ -101,6 +101,12 @@ var (
 	// ErrOutOfRange is matched by the error of a managed List's Index, SetIndex or Pop given an
 	// index outside the list (Go would panic, Python raises IndexError).
 	ErrOutOfRange = errors.New("mp: index out of range")
+	// ErrNotHeld is matched by the error of releasing what is not held: the Unlock of a managed
+	// Mutex that is not locked (or a Cond Wait without its Mutex locked), a Release that would
+	// make a bounded managed Semaphore hold more than its initial permits, a TaskDone of a
+	// managed JoinableQueue with no value unfinished. The local objects panic on such misuse;
+	// a managed one cannot know the state was not changed by another process, so it says so.
+	ErrNotHeld = errors.New("mp: released what was not held")
 )
 
 // errorRegistry maps stable codes to sentinel errors, in registration order, and to error types
@@ -143,6 +149,7 @@ func init() {
 		{"mp.result_lost", ErrResultLost},
 		{"mp.manager_dead", ErrManagerDead},
 		{"mp.out_of_range", ErrOutOfRange},
+		{"mp.not_held", ErrNotHeld},
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
 		{"io.EOF", io.EOF},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -247,6 +248,20 @@ func (c *managerClient) errNow() error {
 // comes, is dropped and the connection stays in step). An error of the server's is rebuilt with
 // its identity (errors.Is, errors.As), as a task's is.
 func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, error) {
+	return c.roundTrip(ctx, op, req, false)
+}
+
+// callBlocking is call for a request that may wait in the server (a Lock, a Get of an empty
+// queue): if ctx ends first, it sends a cancel for the request and waits for the server's
+// answer, which comes at once: either the server withdrew the waiter (then callBlocking returns
+// ctx's error, and nothing happened) or it had granted the request already (then it returns the
+// grant, so that no value taken and no lock given is lost). That wait is bounded by the
+// connection: a manager that dies ends it with ErrManagerDead.
+func (c *managerClient) callBlocking(ctx context.Context, op byte, req *mreq) (mrep, error) {
+	return c.roundTrip(ctx, op, req, true)
+}
+
+func (c *managerClient) roundTrip(ctx context.Context, op byte, req *mreq, blocking bool) (mrep, error) {
 	if err := ctx.Err(); err != nil {
 		return mrep{}, err
 	}
@@ -286,8 +301,15 @@ func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, err
 	if err := t.send(id, op, b); err != nil {
 		c.fail(c.deadError(err))
 	}
-	r, err := c.wait(ctx, t, id, ch)
-	if err != nil {
+	r, err := c.wait(ctx, t, id, ch, blocking)
+	if err != nil && blocking {
+		cb, _ := encodeManagerMsg(&mreq{Rev: id})
+		t.send(0, managerOpCancel, cb)
+		r, _ = c.wait(context.Background(), t, id, ch, true)
+		if r.err == nil && r.rep.Err != nil && slices.Contains(r.rep.Err.Codes, "context.Canceled") {
+			return mrep{}, err // withdrawn: ctx's error, and nothing happened
+		}
+	} else if err != nil {
 		return mrep{}, err
 	}
 	if r.err != nil {
@@ -299,11 +321,13 @@ func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, err
 	return r.rep, nil
 }
 
-// wait waits for the reply to id: as the reader when no other caller is, else on ch.
-func (c *managerClient) wait(ctx context.Context, t managerTransport, id uint64, ch chan managerResult) (managerResult, error) {
+// wait waits for the reply to id: as the reader when no other caller is, else on ch. When ctx
+// ends first, the reply will be dropped, unless keep (the caller waits on for it).
+func (c *managerClient) wait(ctx context.Context, t managerTransport, id uint64, ch chan managerResult, keep bool) (managerResult, error) {
 	for {
 		select {
 		case r := <-ch:
+			c.passOn()
 			return r, nil
 		default:
 		}
@@ -314,10 +338,21 @@ func (c *managerClient) wait(ctx context.Context, t managerTransport, id uint64,
 		}
 		c.mu.Unlock()
 		if lead {
+			select {
+			case r := <-ch:
+				// The reader before us handed our reply over after we looked (above) and before
+				// we took its place: reading now would wait for a frame already read.
+				c.mu.Lock()
+				c.reading = false
+				c.mu.Unlock()
+				c.passOn()
+				return r, nil
+			default:
+			}
 			r, ok := c.readUntil(ctx, t, id)
 			c.mu.Lock()
 			c.reading = false
-			if !ok && ctx.Err() != nil {
+			if !ok && ctx.Err() != nil && !keep {
 				delete(c.pending, id)
 			}
 			c.mu.Unlock()
@@ -340,18 +375,36 @@ func (c *managerClient) wait(ctx context.Context, t managerTransport, id uint64,
 		}
 		select {
 		case r := <-ch:
+			c.passOn()
 			return r, nil
 		case <-c.free:
 		case <-ctx.Done():
-			c.mu.Lock()
-			delete(c.pending, id)
-			c.mu.Unlock()
+			if !keep {
+				c.mu.Lock()
+				delete(c.pending, id)
+				c.mu.Unlock()
+			}
+			c.passOn()
 			select {
 			case r := <-ch:
 				return r, nil
 			default:
 			}
 			return managerResult{}, ctx.Err()
+		}
+	}
+}
+
+// passOn hands the reader's role on when a caller that may have taken the token (c.free) leaves
+// without reading: otherwise a caller still waiting, with no one reading, would wait for ever.
+func (c *managerClient) passOn() {
+	c.mu.Lock()
+	need := !c.reading && len(c.pending) > 0
+	c.mu.Unlock()
+	if need {
+		select {
+		case c.free <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -44,6 +44,21 @@ func checkManagerRefs(t *testing.T, s *managerServer, conns ...*mconn) {
 				want[id]++
 			}
 		}
+		if y := o.syn; y != nil {
+			for _, id := range y.refs {
+				want[id]++
+			}
+			for _, e := range y.items {
+				for _, id := range e.refs {
+					want[id]++
+				}
+			}
+			for _, w := range y.putters {
+				for _, id := range w.item.refs {
+					want[id]++
+				}
+			}
+		}
 	}
 	for id, o := range s.objs {
 		if o.refs != want[id] || o.refs <= 0 {
@@ -78,6 +93,34 @@ func FuzzManagerServer(f *testing.F) {
 		managerFrame(7, managerOpAdd, &mreq{Obj: 1, Key: key, Val: val, Name: "int", N: 64}),
 		managerFrame(8, managerOpSetMany, &mreq{Obj: 1, Keys: [][]byte{key}, Vals: [][]byte{ref(1), ref(2)}}),
 		managerFrame(9, managerOpUpdate, &mreq{Obj: 1, Key: key, Name: "nope"}),
+		// The synchronisation objects (manager_sync_server.go): waiters, grants, cancels.
+		managerFrame(10, managerOpCreate, &mreq{Name: queueKind, N: 1}),
+		managerFrame(11, managerOpQPut, &mreq{Obj: 3, Val: ref(1)}),
+		managerFrame(12, managerOpQPut, &mreq{Obj: 3, Val: ref(2)}),
+		managerFrame(13, managerOpQGet, &mreq{Obj: 3}),
+		managerFrame(0, managerOpCancel, &mreq{Rev: 12}),
+		managerFrame(14, managerOpCreate, &mreq{Name: mutexKind}),
+		managerFrame(15, managerOpLock, &mreq{Obj: 4}),
+		managerFrame(16, managerOpLock, &mreq{Obj: 4}),
+		managerFrame(17, managerOpCreate, &mreq{Name: condKind, Obj: 4}),
+		managerFrame(18, managerOpCondWait, &mreq{Obj: 5}),
+		managerFrame(19, managerOpCondNotify, &mreq{Obj: 5, N: -1}),
+		managerFrame(20, managerOpUnlock, &mreq{Obj: 4}),
+		managerFrame(21, managerOpCreate, &mreq{Name: semaphoreKind, N: 1}),
+		managerFrame(22, managerOpAcquire, &mreq{Obj: 6, N: 2}),
+		managerFrame(23, managerOpSemRelease, &mreq{Obj: 6, N: 1}),
+		managerFrame(24, managerOpCreate, &mreq{Name: barrierKind, N: 2}),
+		managerFrame(25, managerOpBarrierWait, &mreq{Obj: 7}),
+		managerFrame(0, managerOpCancel, &mreq{Rev: 25}),
+		managerFrame(26, managerOpCreate, &mreq{Name: jqueueKind}),
+		managerFrame(27, managerOpQPut, &mreq{Obj: 8, Val: val}),
+		managerFrame(28, managerOpQJoin, &mreq{Obj: 8}),
+		managerFrame(29, managerOpQGet, &mreq{Obj: 8}),
+		managerFrame(30, managerOpQTaskDone, &mreq{Obj: 8}),
+		managerFrame(31, managerOpCreate, &mreq{Name: eventKind}),
+		managerFrame(32, managerOpEventWait, &mreq{Obj: 9}),
+		managerFrame(33, managerOpEventSet, &mreq{Obj: 9}),
+		managerFrame(34, managerOpQShutdown, &mreq{Obj: 3}),
 		{0xff, 0xff, 0xff, 0xff, 1, 2, 3},
 	}
 	var all []byte
@@ -91,7 +134,7 @@ func FuzzManagerServer(f *testing.F) {
 		c := &mconn{held: map[uint64]bool{}}
 		tr := &sockTransport{r: bytes.NewReader(data), buf: make([]byte, 0, 64<<10)}
 		for {
-			_, op, payload, err := tr.recv()
+			id, op, payload, err := tr.recv()
 			if err != nil {
 				if err != io.EOF && err != io.ErrUnexpectedEOF && !errors.Is(err, ErrProtocol) {
 					t.Fatalf("recv: %v", err)
@@ -105,10 +148,14 @@ func FuzzManagerServer(f *testing.F) {
 				}
 				break
 			}
+			c.sy.cur = id
 			s.handle(c, op, &req)
 			checkManagerRefs(t, s, c)
 		}
 		// The connection ends: everything it held goes, and what is left is held by nothing.
+		s.mu.Lock()
+		s.syncConnGone(c)
+		s.mu.Unlock()
 		for id := range c.held {
 			s.decref(id)
 		}

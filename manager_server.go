@@ -21,11 +21,19 @@ import (
 // managerKinds is the registry of the kinds of object a manager holds: what Create accepts, and
 // whether the object is a list (ordered entries) or a map of entries by key. Managed queues and
 // locks will be kinds of their own.
-var managerKinds = map[string]struct{ list bool }{
+var managerKinds = map[string]struct{ list, sync bool }{
 	"dict":      {},
 	"namespace": {},
 	"value":     {},
 	"list":      {list: true},
+	// The synchronisation objects (manager_sync_server.go).
+	queueKind:     {sync: true},
+	jqueueKind:    {sync: true},
+	mutexKind:     {sync: true},
+	semaphoreKind: {sync: true},
+	eventKind:     {sync: true},
+	condKind:      {sync: true},
+	barrierKind:   {sync: true},
 }
 
 // mentry is one stored value: its encoding, its revision, and the objects it refers to (the
@@ -43,12 +51,14 @@ type mobj struct {
 	refs int
 	dict map[string]*mentry
 	list []*mentry
+	syn  *msync // a synchronisation object's state (manager_sync_server.go)
 }
 
 type mconn struct {
 	t    *sockTransport
 	held map[uint64]bool // under the server's lock
 	busy sync.Mutex      // held from a request's arrival to its reply's sending
+	sy   msyncConn       // its waiters and what it holds of synchronisation objects
 	// remote: a connection Manager.Serve relays from a remote client (manager_remote.go).
 	remote bool
 }
@@ -67,6 +77,7 @@ type managerServer struct {
 	done         chan struct{} // closed by the shutdown request
 	shutdownOnce sync.Once
 	wg           sync.WaitGroup
+	out          []moutTo // replies to waiters, sent by unlockFlush
 }
 
 func newManagerServer(token []byte, addr string) *managerServer {
@@ -158,11 +169,12 @@ func (s *managerServer) handleConn(f *os.File) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
+		s.syncConnGone(c)
 		for id := range c.held {
 			s.decref(id)
 		}
 		c.held = nil
-		s.mu.Unlock()
+		s.unlockFlush()
 		f.Close()
 	}()
 	for {
@@ -184,8 +196,9 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 	if err != nil {
 		return false
 	}
+	c.sy.cur = id
 	rep := s.handle(c, op, &req)
-	if id == 0 {
+	if id == 0 || rep == nil { // nil: a waiter, answered later
 		return true
 	}
 	b, err := encodeManagerMsg(rep)
@@ -204,13 +217,16 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 // handle runs one request under the lock and returns its reply.
 func (s *managerServer) handle(c *mconn, op byte, req *mreq) *mrep {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlockFlush()
 	rep := &mrep{}
 	var err error
 	if s.closing {
 		err = fmt.Errorf("%w: the manager is shutting down", ErrClosed)
 	} else {
 		err = s.do(c, op, req, rep)
+	}
+	if err == errDeferred {
+		return nil
 	}
 	if err != nil {
 		*rep = mrep{Err: toWire(err)}
@@ -245,11 +261,17 @@ func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
 		if !ok {
 			return fmt.Errorf("%w: a manager holds no object of kind %q", ErrProtocol, req.Name)
 		}
-		s.nextID++
 		o := &mobj{kind: req.Name, refs: 1}
-		if !k.list {
+		if k.sync {
+			y, err := s.createSync(req.Name, req)
+			if err != nil {
+				return err
+			}
+			o.syn = y
+		} else if !k.list {
 			o.dict = map[string]*mentry{}
 		}
+		s.nextID++
 		s.objs[s.nextID] = o
 		c.held[s.nextID] = true
 		rep.N = int64(s.nextID)
@@ -265,10 +287,16 @@ func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
 			s.hold(c, id)
 		}
 		return nil
+	case managerOpCancel:
+		s.cancelWait(c, req.Rev)
+		return nil
 	}
 	o, err := s.object(req.Obj)
 	if err != nil {
 		return err
+	}
+	if o.syn != nil {
+		return s.doSync(c, o, op, req, rep)
 	}
 	if o.dict != nil {
 		return s.doDict(c, o, op, req, rep)
@@ -314,6 +342,9 @@ func (s *managerServer) decref(id uint64) {
 			continue
 		}
 		delete(s.objs, id)
+		if o.syn != nil {
+			stack = append(stack, s.syncFree(o.syn)...)
+		}
 		for _, e := range o.dict {
 			stack = append(stack, e.refs...)
 		}
