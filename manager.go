@@ -54,6 +54,7 @@ type ManagerOption interface {
 type managerConfig struct {
 	initName string
 	initArg  []byte
+	tableMax int64 // WithDictMaxSize
 }
 
 type managerOptionFunc func(*managerConfig) error
@@ -84,6 +85,7 @@ type managerArg struct {
 	Token    []byte
 	Init     string
 	InitArg  []byte
+	TableMax int64
 }
 
 var managerServe = Register("mp.manager", func(ctx context.Context, a managerArg) (struct{}, error) {
@@ -97,7 +99,7 @@ var managerServe = Register("mp.manager", func(ctx context.Context, a managerArg
 			return struct{}{}, initializerError(werr)
 		}
 	}
-	newManagerServer(a.Token, a.Addr).serve(ctx, a.Listener)
+	newManagerServer(a.Token, a.Addr, a.TableMax).serve(ctx, a.Listener)
 	return struct{}{}, nil
 })
 
@@ -126,7 +128,7 @@ func StartManager(ctx context.Context, opts ...ManagerOption) (*Manager, error) 
 	if err != nil {
 		return nil, err
 	}
-	p := NewProcess(managerServe, managerArg{Listener: ln, Addr: addr, Token: token, Init: cfg.initName, InitArg: cfg.initArg},
+	p := NewProcess(managerServe, managerArg{Listener: ln, Addr: addr, Token: token, Init: cfg.initName, InitArg: cfg.initArg, TableMax: cfg.tableMax},
 		WithName("mp-manager"), WithDaemon(true), WithQuietFailures())
 	err = p.Start(ctx)
 	ln.Close() // the server has its own copy: once it is gone, connecting fails at once

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+
+	"github.com/mp-go/mp/internal/shmtable"
 )
 
 // Dict is a map held by a Manager: Python's Manager().dict(), typed. Every method that talks to
@@ -61,6 +63,16 @@ func (d *Dict[K, V]) call(ctx context.Context, op byte, req *mreq) (mrep, error)
 	return d.base().call(ctx, "mp.Dict", op, req)
 }
 
+// local returns the dict's table when this process may use it directly (see
+// manager_table_client.go), nil when the operation goes to the manager.
+func (d *Dict[K, V]) local(ctx context.Context) (*shmtable.Table, error) {
+	p := d.base()
+	if err := p.check("mp.Dict"); err != nil {
+		return nil, err
+	}
+	return p.table(ctx)
+}
+
 // Get returns a copy of the value stored under k, and whether there is one.
 func (d *Dict[K, V]) Get(ctx context.Context, k K) (V, bool, error) {
 	v, _, ok, err := d.GetRev(ctx, k)
@@ -72,6 +84,20 @@ func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool,
 	kb, err := managerEncode("a Dict key", k)
 	if err != nil {
 		return v, 0, false, err
+	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return v, 0, false, err
+	}
+	if t != nil {
+		val, rev, ok, err := tableGet(ctx, t, kb)
+		if err != errTableFallback {
+			if err != nil || !ok {
+				return v, 0, false, err
+			}
+			err = managerDecode("a Dict value", val, &v)
+			return v, rev, err == nil, err
+		}
 	}
 	rep, err := d.call(ctx, managerOpGet, &mreq{Key: kb})
 	if err != nil || !rep.OK {
@@ -86,6 +112,15 @@ func (d *Dict[K, V]) Set(ctx context.Context, k K, v V) error {
 	kb, vb, err := encodeKV(k, v)
 	if err != nil {
 		return err
+	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		if _, err := tableSet(ctx, t, kb, vb); err != errTableFallback {
+			return err
+		}
 	}
 	_, err = d.call(ctx, managerOpSet, &mreq{Key: kb, Val: vb})
 	return err
@@ -108,6 +143,15 @@ func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, k K, rev uint64, v V) (
 	if err != nil {
 		return 0, false, err
 	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	if t != nil {
+		if nrev, ok, err := tableCAS(ctx, t, kb, vb, rev); err != errTableFallback {
+			return nrev, ok, err
+		}
+	}
 	rep, err := d.call(ctx, managerOpCAS, &mreq{Key: kb, Val: vb, Rev: rev})
 	return rep.Rev, rep.OK, err
 }
@@ -118,19 +162,48 @@ func (d *Dict[K, V]) Delete(ctx context.Context, k K) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return false, err
+	}
+	if t != nil {
+		if found, err := tableDelete(ctx, t, kb); err != errTableFallback {
+			return found, err
+		}
+	}
 	rep, err := d.call(ctx, managerOpDelete, &mreq{Key: kb})
 	return rep.OK, err
 }
 
 // Len returns the number of keys.
 func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
+	t, err := d.local(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if t != nil {
+		n, err := t.Len(ctx)
+		if err = tableErr(err); err != errTableFallback {
+			return n, err
+		}
+	}
 	rep, err := d.call(ctx, managerOpLen, &mreq{})
 	return int(rep.N), err
 }
 
 // Keys returns the keys, in no particular order (as a Go map's).
 func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
-	rep, err := d.call(ctx, managerOpKeys, &mreq{})
+	t, err := d.local(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rep mrep
+	if t != nil {
+		err = tableEach(ctx, t, false, func(k, _ []byte) { rep.Keys = append(rep.Keys, append([]byte(nil), k...)) })
+	}
+	if t == nil || err == errTableFallback {
+		rep, err = d.call(ctx, managerOpKeys, &mreq{})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +218,20 @@ func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 
 // Items returns a copy of the whole map, taken atomically.
 func (d *Dict[K, V]) Items(ctx context.Context) (map[K]V, error) {
-	rep, err := d.call(ctx, managerOpItems, &mreq{})
+	t, err := d.local(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rep mrep
+	if t != nil {
+		err = tableEach(ctx, t, true, func(k, v []byte) {
+			rep.Keys = append(rep.Keys, append([]byte(nil), k...))
+			rep.Vals = append(rep.Vals, append([]byte(nil), v...))
+		})
+	}
+	if t == nil || err == errTableFallback {
+		rep, err = d.call(ctx, managerOpItems, &mreq{})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +255,16 @@ func (d *Dict[K, V]) Items(ctx context.Context) (map[K]V, error) {
 
 // Clear removes every key.
 func (d *Dict[K, V]) Clear(ctx context.Context) error {
-	_, err := d.call(ctx, managerOpClear, &mreq{})
+	t, err := d.local(ctx)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		if err := tableClear(ctx, t); err != errTableFallback {
+			return err
+		}
+	}
+	_, err = d.call(ctx, managerOpClear, &mreq{})
 	return err
 }
 
@@ -184,16 +279,34 @@ func (d *Dict[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		}
 		kbs[i] = kb
 	}
-	rep, err := d.call(ctx, managerOpGetMany, &mreq{Keys: kbs})
+	t, err := d.local(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(rep.Vals) != len(keys) || len(rep.Revs) != len(keys) {
+	var rep mrep
+	if t != nil {
+		rep.Vals, err = tableGetMany(ctx, t, kbs)
+	}
+	if t == nil || err == errTableFallback {
+		rep, err = d.call(ctx, managerOpGetMany, &mreq{Keys: kbs})
+		if err == nil && len(rep.Revs) != len(keys) {
+			err = fmt.Errorf("%w: GetMany of %d keys: %d revisions", ErrProtocol, len(keys), len(rep.Revs))
+		}
+		for i := range rep.Revs {
+			if rep.Revs[i] == 0 && i < len(rep.Vals) {
+				rep.Vals[i] = nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Vals) != len(keys) {
 		return nil, fmt.Errorf("%w: GetMany of %d keys: %d values", ErrProtocol, len(keys), len(rep.Vals))
 	}
 	out := make(map[K]V, len(keys))
 	for i, k := range keys {
-		if rep.Revs[i] == 0 {
+		if rep.Vals[i] == nil {
 			continue
 		}
 		var v V
@@ -215,7 +328,16 @@ func (d *Dict[K, V]) SetMany(ctx context.Context, kv map[K]V) error {
 		}
 		req.Keys, req.Vals = append(req.Keys, kb), append(req.Vals, vb)
 	}
-	_, err := d.call(ctx, managerOpSetMany, req)
+	t, err := d.local(ctx)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		if err := tableSetMany(ctx, t, req.Keys, req.Vals); err != errTableFallback {
+			return err
+		}
+	}
+	_, err = d.call(ctx, managerOpSetMany, req)
 	return err
 }
 
@@ -262,6 +384,20 @@ func Update[K comparable, V, A any](ctx context.Context, d *Dict[K, V], key K, f
 	if err != nil {
 		return zero, err
 	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return zero, err
+	}
+	if t != nil {
+		if val, err := tableUpdate(ctx, t, kb, fn, fn.name, ab); err != errTableFallback {
+			if err != nil {
+				return zero, err
+			}
+			var v V
+			err = managerDecode("a Dict value", val, &v)
+			return v, err
+		}
+	}
 	rep, err := d.call(ctx, managerOpUpdate, &mreq{Key: kb, Name: fn.name, Val: ab})
 	if err != nil {
 		return zero, err
@@ -278,23 +414,56 @@ func Add[K comparable, V Number](ctx context.Context, d *Dict[K, V], key K, delt
 	if err != nil {
 		return 0, err
 	}
+	if t, err := d.local(ctx); err != nil {
+		return 0, err
+	} else if t != nil {
+		kind, bits, db, err := addArgs(delta)
+		if err != nil {
+			return 0, err
+		}
+		var sum []byte
+		err = tableWrite(ctx, t, kb, func(tx *shmtable.Tx, cur []byte, _ uint64, _ bool) (err error) {
+			if sum, err = addNumbers(cur, db, kind, bits); err != nil {
+				return err
+			}
+			_, err = tx.Set(kb, plainValue(sum))
+			return err
+		})
+		if err != errTableFallback {
+			if err != nil {
+				return 0, err
+			}
+			var v V
+			err = managerDecode("the sum of Add", sum, &v)
+			return v, err
+		}
+	}
 	return addCall(ctx, d.base(), "mp.Dict", kb, delta)
 }
 
-func addCall[V Number](ctx context.Context, p *proxyBase, what string, kb []byte, delta V) (V, error) {
-	db, err := managerEncode("the delta of Add", delta)
+// addArgs encodes Add's delta and names its kind of number and bit size.
+func addArgs[V Number](delta V) (kind string, bits int, db []byte, err error) {
+	db, err = managerEncode("the delta of Add", delta)
 	if err != nil {
-		return 0, err
+		return "", 0, nil, err
 	}
 	t := reflect.TypeFor[V]()
-	kind := "int"
+	kind = "int"
 	switch t.Kind() {
 	case reflect.Uint, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		kind = "uint"
 	case reflect.Float32, reflect.Float64:
 		kind = "float"
 	}
-	rep, err := p.call(ctx, what, managerOpAdd, &mreq{Key: kb, Val: db, Name: kind, N: int64(t.Bits())})
+	return kind, t.Bits(), db, nil
+}
+
+func addCall[V Number](ctx context.Context, p *proxyBase, what string, kb []byte, delta V) (V, error) {
+	kind, bits, db, err := addArgs(delta)
+	if err != nil {
+		return 0, err
+	}
+	rep, err := p.call(ctx, what, managerOpAdd, &mreq{Key: kb, Val: db, Name: kind, N: int64(bits)})
 	if err != nil {
 		return 0, err
 	}

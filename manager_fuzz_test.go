@@ -44,6 +44,11 @@ func checkManagerRefs(t *testing.T, s *managerServer, conns ...*mconn) {
 				want[id]++
 			}
 		}
+		for _, refs := range o.trefs {
+			for _, id := range refs {
+				want[id]++
+			}
+		}
 	}
 	for id, o := range s.objs {
 		if o.refs != want[id] || o.refs <= 0 {
@@ -87,7 +92,7 @@ func FuzzManagerServer(f *testing.F) {
 	}
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := newManagerServer(token, "@fuzz")
+		s := newManagerServer(token, "@fuzz", 0)
 		c := &mconn{held: map[uint64]bool{}}
 		tr := &sockTransport{r: bytes.NewReader(data), buf: make([]byte, 0, 64<<10)}
 		for {
@@ -114,6 +119,7 @@ func FuzzManagerServer(f *testing.F) {
 		}
 		c.held = nil
 		checkManagerRefs(t, s)
+		s.closeTables()
 	})
 }
 
