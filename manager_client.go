@@ -62,6 +62,10 @@ func collectProxyRefs(v any, out *[]proxyRef) {
 			collectProxyRefs(k, out)
 			collectProxyRefs(e, out)
 		}
+	case map[string]any: // the codec's type for maps with text keys: structs, among others
+		for _, e := range x {
+			collectProxyRefs(e, out)
+		}
 	}
 }
 
@@ -419,11 +423,14 @@ func (c *managerClient) releaseLocked(id uint64) *dictTable {
 	t := c.tabs[id]
 	delete(c.tabs, id)
 	for i, h := range c.holds {
-		if h == id { // never held: nothing to let go of
+		if h == id { // not asked for yet: no need to
 			c.holds = append(c.holds[:i], c.holds[i+1:]...)
-			return t
+			break
 		}
 	}
+	// Let go even of an object whose hold was not sent: a reply that carried the proxy made the
+	// connection hold it already (the server's attach). A release of what the connection does
+	// not hold does nothing.
 	if c.t != nil && c.err == nil {
 		b, _ := encodeManagerMsg(&mreq{Obj: id})
 		c.t.send(0, managerOpRelease, b)
