@@ -148,3 +148,19 @@ func FuzzManagerReply(f *testing.F) {
 		}
 	})
 }
+
+// closeTables closes every table and the death pipe, for a server that will serve no more
+// (tests; the manager process simply exits).
+func (s *managerServer) closeTables() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.objs {
+		if o.tab != nil {
+			o.tab.Close()
+		}
+	}
+	if s.death != nil {
+		closeFDs(s.death[:])
+		s.death = nil
+	}
+}

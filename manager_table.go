@@ -229,22 +229,6 @@ func freeTable(t *shmtable.Table) {
 	}
 }
 
-// closeTables closes every table and the death pipe, for a server that will serve no more
-// (tests; the manager process simply exits).
-func (s *managerServer) closeTables() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range s.objs {
-		if o.tab != nil {
-			o.tab.Close()
-		}
-	}
-	if s.death != nil {
-		closeFDs(s.death[:])
-		s.death = nil
-	}
-}
-
 // tableOp reports whether op, on a map object, runs on its table (under the table's lock).
 func tableOp(op byte) bool { return op >= managerOpGet && op <= managerOpAdd }
 
