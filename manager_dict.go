@@ -9,13 +9,28 @@ import (
 )
 
 // Dict is a map held by a Manager: Python's Manager().dict(), typed. Every method that talks to
-// the manager takes ctx first; each is one round trip and atomic. Keys and values travel by
+// the manager takes ctx first; each is atomic. Keys and values travel by
 // value (the codec's rules, as task arguments), so Get returns a copy: changing what it returned
 // changes nothing in the manager until it is Set back — Python's d["k"].append(x), which
 // silently changes a copy, is visibly a copy here. To change a value in place atomically, use
 // Update (a registered function run in the manager), Add, or CompareAndSwap with the revision
 // GetRev returns. Every stored value carries a revision, which grows with every write to the
-// manager.
+// dict.
+//
+// Cost. On Linux the dict's entries live in shared memory (a sealed memfd) that the manager
+// creates with the dict and hands, by descriptor, to each process that uses it (one round trip,
+// on the process's first operation on the dict): from then on Get, Set, CompareAndSwap, Delete,
+// Len, Keys, Items, Clear, GetMany, SetMany, Add and Update run in the calling process, under
+// the dict's robust lock, with no round trip — about 0.5 µs for a small entry, against 15 to
+// 25 µs through the manager's socket. A process killed holding the lock is recovered from by the
+// next operation (the dict holds every operation that completed, and the killed one whole or not
+// at all); no operation reports it. Operations on an entry whose value holds proxies, and writes
+// of such values, go to the manager, which counts the references. Elsewhere (macOS), every
+// operation is one round trip. Every dict holds at most 1 GiB (keys, values and bookkeeping; see
+// WithDictMaxSize) and one entry at most 64 MiB: beyond either, writes fail with ErrTooLarge.
+// Once the manager is gone, every operation fails with ErrManagerDead (or ErrClosed after
+// Shutdown or Close), though the memory lives on in this process: the manager's exit is watched
+// by one goroutine per process, and each operation checks it with one atomic load.
 //
 // A value may hold proxies (a *Dict, *List, ... of the same manager): the manager stores a
 // reference, which keeps the object alive, and reading the value back gives live proxies.
@@ -367,10 +382,17 @@ func (d *Dict[K, V]) UnmarshalCBOR(b []byte) error {
 	return nil
 }
 
-// Update runs the registered fn atomically in the manager on the value under key (see
-// RegisterUpdate) with arg, stores what it returns, and returns that: Python's
-// with lock: d[k] = f(d[k], arg), without the lock and without a lost update. An error of fn
-// stores nothing and is returned with its identity.
+// Update runs the registered fn atomically on the value under key (see RegisterUpdate) with
+// arg, stores what it returns, and returns that: Python's with lock: d[k] = f(d[k], arg),
+// without the lock and without a lost update. An error of fn stores nothing and is returned with
+// its identity.
+//
+// Where the dict is in shared memory (Linux: see Dict), fn runs in the calling process, under
+// the dict's lock, which every other operation on the dict takes too: as atomic as in the
+// manager, and the process is the same binary, with the same registry. (If the value under key
+// holds proxies, or fn returns one that may, fn has run for nothing and runs again in the
+// manager, which counts the references: keep fn free of side effects.) Elsewhere, and for a
+// value that holds proxies, fn runs in the manager.
 func Update[K comparable, V, A any](ctx context.Context, d *Dict[K, V], key K, fn *UpdateFunc[V, A], arg A) (V, error) {
 	var zero V
 	if fn == nil {
