@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -62,6 +63,10 @@ func collectProxyRefs(v any, out *[]proxyRef) {
 			collectProxyRefs(k, out)
 			collectProxyRefs(e, out)
 		}
+	case map[string]any: // the codec's type for maps with text keys: structs, among others
+		for _, e := range x {
+			collectProxyRefs(e, out)
+		}
 	}
 }
 
@@ -103,6 +108,9 @@ type managerResult struct {
 	err error
 }
 
+// closeResult closes the descriptors of a reply nobody will take.
+func closeResult(r managerResult) { closeFDs(r.rep.fds) }
+
 type managerClient struct {
 	addr  string
 	token []byte
@@ -118,6 +126,12 @@ type managerClient struct {
 	free    chan struct{}  // a token: the reader stepped down, a waiter may take over
 	// starting is set while StartManager's first call waits for the server to serve.
 	starting bool
+
+	// The local fast path (manager_table_client.go): the tables attached, by object id, and
+	// the manager's death pipe, watched by one goroutine, which sets dead when it ends.
+	tabs  map[uint64]*dictTable
+	death *os.File
+	dead  atomic.Bool // the manager is gone, or c.err is set: direct operations go by the socket, which says why
 }
 
 // deadError is the error of every call once the connection to the manager is lost.
@@ -131,6 +145,11 @@ func (c *managerClient) fail(err error) {
 	defer c.mu.Unlock()
 	if c.err == nil {
 		c.err = err
+	}
+	c.dead.Store(true)
+	if c.death != nil {
+		c.death.Close() // ends the watcher
+		c.death = nil
 	}
 	for id, ch := range c.pending {
 		ch <- managerResult{err: c.err}
@@ -182,7 +201,7 @@ func (c *managerClient) connect(ctx context.Context) error {
 		}
 		return c.deadError(fmt.Errorf("no welcome: %v (is the token right?)", err))
 	}
-	c.t = newSockTransport(f)
+	c.t = newClientTransport(f)
 	return nil
 }
 
@@ -222,6 +241,12 @@ func (c *managerClient) readUntil(ctx context.Context, t managerTransport, id ui
 			continue
 		}
 		rep, derr := decodeMrep(payload)
+		if op == managerOpAttach && derr == nil && rep.Err == nil && rep.N > 0 {
+			if rep.fds, derr = t.takeFDs(int(rep.N)); derr != nil {
+				c.fail(c.deadError(derr)) // the stream of descriptors is out of step
+				return managerResult{err: c.errNow()}, true
+			}
+		}
 		if fid == id {
 			c.mu.Lock()
 			delete(c.pending, id)
@@ -234,6 +259,8 @@ func (c *managerClient) readUntil(ctx context.Context, t managerTransport, id ui
 		c.mu.Unlock()
 		if ch != nil { // else its caller gave up: the late reply is dropped
 			ch <- managerResult{rep: rep, err: derr}
+		} else {
+			closeFDs(rep.fds)
 		}
 	}
 }
@@ -248,6 +275,15 @@ func (c *managerClient) errNow() error {
 // comes, is dropped and the connection stays in step). An error of the server's is rebuilt with
 // its identity (errors.Is, errors.As), as a task's is.
 func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, error) {
+	rep, err := c.callFDs(ctx, op, req)
+	closeFDs(rep.fds)
+	rep.fds = nil
+	return rep, err
+}
+
+// callFDs is call that returns the descriptors the reply carried (rep.fds), for the caller to
+// close.
+func (c *managerClient) callFDs(ctx context.Context, op byte, req *mreq) (mrep, error) {
 	return c.roundTrip(ctx, op, req, false)
 }
 
@@ -258,9 +294,13 @@ func (c *managerClient) call(ctx context.Context, op byte, req *mreq) (mrep, err
 // grant, so that no value taken and no lock given is lost). That wait is bounded by the
 // connection: a manager that dies ends it with ErrManagerDead.
 func (c *managerClient) callBlocking(ctx context.Context, op byte, req *mreq) (mrep, error) {
-	return c.roundTrip(ctx, op, req, true)
+	rep, err := c.roundTrip(ctx, op, req, true)
+	closeFDs(rep.fds)
+	rep.fds = nil
+	return rep, err
 }
 
+// roundTrip is call, callFDs and callBlocking: the reply keeps the descriptors it carried.
 func (c *managerClient) roundTrip(ctx context.Context, op byte, req *mreq, blocking bool) (mrep, error) {
 	if err := ctx.Err(); err != nil {
 		return mrep{}, err
@@ -313,9 +353,11 @@ func (c *managerClient) roundTrip(ctx context.Context, op byte, req *mreq, block
 		return mrep{}, err
 	}
 	if r.err != nil {
+		closeResult(r)
 		return mrep{}, r.err
 	}
 	if r.rep.Err != nil {
+		closeResult(r)
 		return mrep{}, fromWire("manager", 0, r.rep.Err)
 	}
 	return r.rep, nil
@@ -429,22 +471,34 @@ func (c *managerClient) acquire(id uint64) {
 
 // release uncounts a proxy of id; the last one lets go of the object.
 func (c *managerClient) release(id uint64) {
+	if t := c.releaseLocked(id); t != nil {
+		t.close() // no proxy of it is left here: nor is its table (not under c.mu: Close waits for the operations on it)
+	}
+}
+
+func (c *managerClient) releaseLocked(id uint64) *dictTable {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.local[id]--; c.local[id] > 0 {
-		return
+		return nil
 	}
 	delete(c.local, id)
+	t := c.tabs[id]
+	delete(c.tabs, id)
 	for i, h := range c.holds {
-		if h == id { // never held: nothing to let go of
+		if h == id { // not asked for yet: no need to
 			c.holds = append(c.holds[:i], c.holds[i+1:]...)
-			return
+			break
 		}
 	}
+	// Let go even of an object whose hold was not sent: a reply that carried the proxy made the
+	// connection hold it already (the server's attach). A release of what the connection does
+	// not hold does nothing.
 	if c.t != nil && c.err == nil {
 		b, _ := encodeManagerMsg(&mreq{Obj: id})
 		c.t.send(0, managerOpRelease, b)
 	}
+	return t
 }
 
 // proxyBase is what every proxy is: a managed object of a kind, through this process's client.
@@ -453,6 +507,8 @@ type proxyBase struct {
 	id     uint64
 	kind   string
 	closed atomic.Bool
+	tab    atomic.Pointer[dictTable] // the dict's table, once attached (manager_table_client.go)
+	noTab  atomic.Bool               // the manager has none for it: the socket it is
 }
 
 // newProxyBase makes the proxy of object id that the connection created and holds.

@@ -4,16 +4,33 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+
+	"github.com/mp-go/mp/internal/shmtable"
 )
 
 // Dict is a map held by a Manager: Python's Manager().dict(), typed. Every method that talks to
-// the manager takes ctx first; each is one round trip and atomic. Keys and values travel by
+// the manager takes ctx first; each is atomic. Keys and values travel by
 // value (the codec's rules, as task arguments), so Get returns a copy: changing what it returned
 // changes nothing in the manager until it is Set back — Python's d["k"].append(x), which
 // silently changes a copy, is visibly a copy here. To change a value in place atomically, use
 // Update (a registered function run in the manager), Add, or CompareAndSwap with the revision
 // GetRev returns. Every stored value carries a revision, which grows with every write to the
-// manager.
+// dict.
+//
+// Cost. On Linux the dict's entries live in shared memory (a sealed memfd) that the manager
+// creates with the dict and hands, by descriptor, to each process that uses it (one round trip,
+// on the process's first operation on the dict): from then on Get, Set, CompareAndSwap, Delete,
+// Len, Keys, Items, Clear, GetMany, SetMany, Add and Update run in the calling process, under
+// the dict's robust lock, with no round trip — about 0.5 µs for a small entry, against 15 to
+// 25 µs through the manager's socket. A process killed holding the lock is recovered from by the
+// next operation (the dict holds every operation that completed, and the killed one whole or not
+// at all); no operation reports it. Operations on an entry whose value holds proxies, and writes
+// of such values, go to the manager, which counts the references. Elsewhere (macOS), every
+// operation is one round trip. Every dict holds at most 1 GiB (keys, values and bookkeeping; see
+// WithDictMaxSize) and one entry at most 64 MiB: beyond either, writes fail with ErrTooLarge.
+// Once the manager is gone, every operation fails with ErrManagerDead (or ErrClosed after
+// Shutdown or Close), though the memory lives on in this process: the manager's exit is watched
+// by one goroutine per process, and each operation checks it with one atomic load.
 //
 // A value may hold proxies (a *Dict, *List, ... of the same manager): the manager stores a
 // reference, which keeps the object alive, and reading the value back gives live proxies.
@@ -61,6 +78,16 @@ func (d *Dict[K, V]) call(ctx context.Context, op byte, req *mreq) (mrep, error)
 	return d.base().call(ctx, "mp.Dict", op, req)
 }
 
+// local returns the dict's table when this process may use it directly (see
+// manager_table_client.go), nil when the operation goes to the manager.
+func (d *Dict[K, V]) local(ctx context.Context) (*shmtable.Table, error) {
+	p := d.base()
+	if err := p.check("mp.Dict"); err != nil {
+		return nil, err
+	}
+	return p.table(ctx)
+}
+
 // Get returns a copy of the value stored under k, and whether there is one.
 func (d *Dict[K, V]) Get(ctx context.Context, k K) (V, bool, error) {
 	v, _, ok, err := d.GetRev(ctx, k)
@@ -72,6 +99,20 @@ func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool,
 	kb, err := managerEncode("a Dict key", k)
 	if err != nil {
 		return v, 0, false, err
+	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return v, 0, false, err
+	}
+	if t != nil {
+		val, rev, ok, err := tableGet(ctx, t, kb)
+		if err != errTableFallback {
+			if err != nil || !ok {
+				return v, 0, false, err
+			}
+			err = managerDecode("a Dict value", val, &v)
+			return v, rev, err == nil, err
+		}
 	}
 	rep, err := d.call(ctx, managerOpGet, &mreq{Key: kb})
 	if err != nil || !rep.OK {
@@ -86,6 +127,15 @@ func (d *Dict[K, V]) Set(ctx context.Context, k K, v V) error {
 	kb, vb, err := encodeKV(k, v)
 	if err != nil {
 		return err
+	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		if _, err := tableSet(ctx, t, kb, vb); err != errTableFallback {
+			return err
+		}
 	}
 	_, err = d.call(ctx, managerOpSet, &mreq{Key: kb, Val: vb})
 	return err
@@ -108,6 +158,15 @@ func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, k K, rev uint64, v V) (
 	if err != nil {
 		return 0, false, err
 	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	if t != nil {
+		if nrev, ok, err := tableCAS(ctx, t, kb, vb, rev); err != errTableFallback {
+			return nrev, ok, err
+		}
+	}
 	rep, err := d.call(ctx, managerOpCAS, &mreq{Key: kb, Val: vb, Rev: rev})
 	return rep.Rev, rep.OK, err
 }
@@ -118,19 +177,48 @@ func (d *Dict[K, V]) Delete(ctx context.Context, k K) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return false, err
+	}
+	if t != nil {
+		if found, err := tableDelete(ctx, t, kb); err != errTableFallback {
+			return found, err
+		}
+	}
 	rep, err := d.call(ctx, managerOpDelete, &mreq{Key: kb})
 	return rep.OK, err
 }
 
 // Len returns the number of keys.
 func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
+	t, err := d.local(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if t != nil {
+		n, err := t.Len(ctx)
+		if err = tableErr(err); err != errTableFallback {
+			return n, err
+		}
+	}
 	rep, err := d.call(ctx, managerOpLen, &mreq{})
 	return int(rep.N), err
 }
 
 // Keys returns the keys, in no particular order (as a Go map's).
 func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
-	rep, err := d.call(ctx, managerOpKeys, &mreq{})
+	t, err := d.local(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rep mrep
+	if t != nil {
+		err = tableEach(ctx, t, false, func(k, _ []byte) { rep.Keys = append(rep.Keys, append([]byte(nil), k...)) })
+	}
+	if t == nil || err == errTableFallback {
+		rep, err = d.call(ctx, managerOpKeys, &mreq{})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +233,20 @@ func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 
 // Items returns a copy of the whole map, taken atomically.
 func (d *Dict[K, V]) Items(ctx context.Context) (map[K]V, error) {
-	rep, err := d.call(ctx, managerOpItems, &mreq{})
+	t, err := d.local(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rep mrep
+	if t != nil {
+		err = tableEach(ctx, t, true, func(k, v []byte) {
+			rep.Keys = append(rep.Keys, append([]byte(nil), k...))
+			rep.Vals = append(rep.Vals, append([]byte(nil), v...))
+		})
+	}
+	if t == nil || err == errTableFallback {
+		rep, err = d.call(ctx, managerOpItems, &mreq{})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +270,16 @@ func (d *Dict[K, V]) Items(ctx context.Context) (map[K]V, error) {
 
 // Clear removes every key.
 func (d *Dict[K, V]) Clear(ctx context.Context) error {
-	_, err := d.call(ctx, managerOpClear, &mreq{})
+	t, err := d.local(ctx)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		if err := tableClear(ctx, t); err != errTableFallback {
+			return err
+		}
+	}
+	_, err = d.call(ctx, managerOpClear, &mreq{})
 	return err
 }
 
@@ -184,16 +294,34 @@ func (d *Dict[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		}
 		kbs[i] = kb
 	}
-	rep, err := d.call(ctx, managerOpGetMany, &mreq{Keys: kbs})
+	t, err := d.local(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(rep.Vals) != len(keys) || len(rep.Revs) != len(keys) {
+	var rep mrep
+	if t != nil {
+		rep.Vals, err = tableGetMany(ctx, t, kbs)
+	}
+	if t == nil || err == errTableFallback {
+		rep, err = d.call(ctx, managerOpGetMany, &mreq{Keys: kbs})
+		if err == nil && len(rep.Revs) != len(keys) {
+			err = fmt.Errorf("%w: GetMany of %d keys: %d revisions", ErrProtocol, len(keys), len(rep.Revs))
+		}
+		for i := range rep.Revs {
+			if rep.Revs[i] == 0 && i < len(rep.Vals) {
+				rep.Vals[i] = nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Vals) != len(keys) {
 		return nil, fmt.Errorf("%w: GetMany of %d keys: %d values", ErrProtocol, len(keys), len(rep.Vals))
 	}
 	out := make(map[K]V, len(keys))
 	for i, k := range keys {
-		if rep.Revs[i] == 0 {
+		if rep.Vals[i] == nil {
 			continue
 		}
 		var v V
@@ -215,7 +343,16 @@ func (d *Dict[K, V]) SetMany(ctx context.Context, kv map[K]V) error {
 		}
 		req.Keys, req.Vals = append(req.Keys, kb), append(req.Vals, vb)
 	}
-	_, err := d.call(ctx, managerOpSetMany, req)
+	t, err := d.local(ctx)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		if err := tableSetMany(ctx, t, req.Keys, req.Vals); err != errTableFallback {
+			return err
+		}
+	}
+	_, err = d.call(ctx, managerOpSetMany, req)
 	return err
 }
 
@@ -245,10 +382,17 @@ func (d *Dict[K, V]) UnmarshalCBOR(b []byte) error {
 	return nil
 }
 
-// Update runs the registered fn atomically in the manager on the value under key (see
-// RegisterUpdate) with arg, stores what it returns, and returns that: Python's
-// with lock: d[k] = f(d[k], arg), without the lock and without a lost update. An error of fn
-// stores nothing and is returned with its identity.
+// Update runs the registered fn atomically on the value under key (see RegisterUpdate) with
+// arg, stores what it returns, and returns that: Python's with lock: d[k] = f(d[k], arg),
+// without the lock and without a lost update. An error of fn stores nothing and is returned with
+// its identity.
+//
+// Where the dict is in shared memory (Linux: see Dict), fn runs in the calling process, under
+// the dict's lock, which every other operation on the dict takes too: as atomic as in the
+// manager, and the process is the same binary, with the same registry. (If the value under key
+// holds proxies, or fn returns one that may, fn has run for nothing and runs again in the
+// manager, which counts the references: keep fn free of side effects.) Elsewhere, and for a
+// value that holds proxies, fn runs in the manager.
 func Update[K comparable, V, A any](ctx context.Context, d *Dict[K, V], key K, fn *UpdateFunc[V, A], arg A) (V, error) {
 	var zero V
 	if fn == nil {
@@ -261,6 +405,20 @@ func Update[K comparable, V, A any](ctx context.Context, d *Dict[K, V], key K, f
 	ab, err := managerEncode("the argument of "+fn.name, arg)
 	if err != nil {
 		return zero, err
+	}
+	t, err := d.local(ctx)
+	if err != nil {
+		return zero, err
+	}
+	if t != nil {
+		if val, err := tableUpdate(ctx, t, kb, fn, fn.name, ab); err != errTableFallback {
+			if err != nil {
+				return zero, err
+			}
+			var v V
+			err = managerDecode("a Dict value", val, &v)
+			return v, err
+		}
 	}
 	rep, err := d.call(ctx, managerOpUpdate, &mreq{Key: kb, Name: fn.name, Val: ab})
 	if err != nil {
@@ -278,23 +436,56 @@ func Add[K comparable, V Number](ctx context.Context, d *Dict[K, V], key K, delt
 	if err != nil {
 		return 0, err
 	}
+	if t, err := d.local(ctx); err != nil {
+		return 0, err
+	} else if t != nil {
+		kind, bits, db, err := addArgs(delta)
+		if err != nil {
+			return 0, err
+		}
+		var sum []byte
+		err = tableWrite(ctx, t, kb, func(tx *shmtable.Tx, cur []byte, _ uint64, _ bool) (err error) {
+			if sum, err = addNumbers(cur, db, kind, bits); err != nil {
+				return err
+			}
+			_, err = tx.Set(kb, plainValue(sum))
+			return err
+		})
+		if err != errTableFallback {
+			if err != nil {
+				return 0, err
+			}
+			var v V
+			err = managerDecode("the sum of Add", sum, &v)
+			return v, err
+		}
+	}
 	return addCall(ctx, d.base(), "mp.Dict", kb, delta)
 }
 
-func addCall[V Number](ctx context.Context, p *proxyBase, what string, kb []byte, delta V) (V, error) {
-	db, err := managerEncode("the delta of Add", delta)
+// addArgs encodes Add's delta and names its kind of number and bit size.
+func addArgs[V Number](delta V) (kind string, bits int, db []byte, err error) {
+	db, err = managerEncode("the delta of Add", delta)
 	if err != nil {
-		return 0, err
+		return "", 0, nil, err
 	}
 	t := reflect.TypeFor[V]()
-	kind := "int"
+	kind = "int"
 	switch t.Kind() {
 	case reflect.Uint, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		kind = "uint"
 	case reflect.Float32, reflect.Float64:
 		kind = "float"
 	}
-	rep, err := p.call(ctx, what, managerOpAdd, &mreq{Key: kb, Val: db, Name: kind, N: int64(t.Bits())})
+	return kind, t.Bits(), db, nil
+}
+
+func addCall[V Number](ctx context.Context, p *proxyBase, what string, kb []byte, delta V) (V, error) {
+	kind, bits, db, err := addArgs(delta)
+	if err != nil {
+		return 0, err
+	}
+	rep, err := p.call(ctx, what, managerOpAdd, &mreq{Key: kb, Val: db, Name: kind, N: int64(bits)})
 	if err != nil {
 		return 0, err
 	}

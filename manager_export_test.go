@@ -14,3 +14,12 @@ func ManagerSendShutdown(ctx context.Context, m *Manager) error {
 	_, err := m.c.call(ctx, managerOpShutdown, &mreq{})
 	return err
 }
+
+// ManagerLocalOff turns the managed Dict's local fast path off (true) or on in this process, for
+// tests of the socket path; it returns the previous setting.
+func ManagerLocalOff(off bool) bool { return managerLocalOff.Swap(off) }
+
+// DictAttached reports whether d's operations run on its table in this process (the fast path).
+func DictAttached[K comparable, V any](d *Dict[K, V]) bool {
+	return d != nil && d.p != nil && d.p.tab.Load() != nil
+}

@@ -59,6 +59,11 @@ func checkManagerRefs(t *testing.T, s *managerServer, conns ...*mconn) {
 				}
 			}
 		}
+		for _, refs := range o.trefs {
+			for _, id := range refs {
+				want[id]++
+			}
+		}
 	}
 	for id, o := range s.objs {
 		if o.refs != want[id] || o.refs <= 0 {
@@ -130,7 +135,7 @@ func FuzzManagerServer(f *testing.F) {
 	}
 	f.Add(all)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := newManagerServer(token, "@fuzz")
+		s := newManagerServer(token, "@fuzz", 0)
 		c := &mconn{held: map[uint64]bool{}}
 		tr := &sockTransport{r: bytes.NewReader(data), buf: make([]byte, 0, 64<<10)}
 		for {
@@ -161,6 +166,7 @@ func FuzzManagerServer(f *testing.F) {
 		}
 		c.held = nil
 		checkManagerRefs(t, s)
+		s.closeTables()
 	})
 }
 
@@ -188,4 +194,20 @@ func FuzzManagerReply(f *testing.F) {
 			t.Fatal("decoding a proxy opened a connection")
 		}
 	})
+}
+
+// closeTables closes every table and the death pipe, for a server that will serve no more
+// (tests; the manager process simply exits).
+func (s *managerServer) closeTables() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.objs {
+		if o.tab != nil {
+			o.tab.Close()
+		}
+	}
+	if s.death != nil {
+		closeFDs(s.death[:])
+		s.death = nil
+	}
 }

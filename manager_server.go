@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/mp-go/mp/internal/shmtable"
 )
 
 // The manager's server: the objects, their references, and one goroutine per connection, which
@@ -52,6 +54,10 @@ type mobj struct {
 	dict map[string]*mentry
 	list []*mentry
 	syn  *msync // a synchronisation object's state (manager_sync_server.go)
+	// A dict in shared memory (manager_table.go): its table, and the references of the entries
+	// that hold proxies, by key. dict is nil then.
+	tab   *shmtable.Table
+	trefs map[string][]uint64
 }
 
 type mconn struct {
@@ -78,10 +84,17 @@ type managerServer struct {
 	shutdownOnce sync.Once
 	wg           sync.WaitGroup
 	out          []moutTo // replies to waiters, sent by unlockFlush
+
+	tableMax int64   // each dict table's size limit (0: shmtable's default)
+	death    *[2]int // the death pipe (manager_table.go), nil where dicts have no tables
 }
 
-func newManagerServer(token []byte, addr string) *managerServer {
-	return &managerServer{token: token, addr: addr, objs: map[uint64]*mobj{}, conns: map[*mconn]bool{}, names: map[string]*mentry{}, done: make(chan struct{})}
+func newManagerServer(token []byte, addr string, tableMax int64) *managerServer {
+	s := &managerServer{token: token, addr: addr, objs: map[uint64]*mobj{}, conns: map[*mconn]bool{}, names: map[string]*mentry{}, done: make(chan struct{}), tableMax: tableMax}
+	if shmtable.Supported {
+		s.death, _ = newDeathPipe() // without one, dicts are maps: every client uses the socket
+	}
+	return s
 }
 
 // serve accepts connections on ln until ctx ends or a shutdown request; then it tells every
@@ -198,14 +211,19 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 	}
 	c.sy.cur = id
 	rep := s.handle(c, op, &req)
-	if id == 0 || rep == nil { // nil: a waiter, answered later
+	if rep == nil { // a waiter, answered later (unlockFlush)
+		return true
+	}
+	defer closeFDs(rep.fds)
+	if id == 0 {
 		return true
 	}
 	b, err := encodeManagerMsg(rep)
 	if err != nil {
 		b, _ = encodeManagerMsg(&mrep{Err: toWire(err)})
+		rep.fds = nil
 	}
-	if c.t.send(id, op, b) != nil {
+	if c.t.sendFDs(id, op, b, rep.fds) != nil {
 		return false
 	}
 	if op == managerOpShutdown && rep.Err == nil {
@@ -216,6 +234,14 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 
 // handle runs one request under the lock and returns its reply.
 func (s *managerServer) handle(c *mconn, op byte, req *mreq) *mrep {
+	if tableOp(op) {
+		s.mu.Lock()
+		o := s.objs[req.Obj]
+		s.mu.Unlock()
+		if o != nil && o.tab != nil {
+			return s.handleTable(c, o, op, req)
+		}
+	}
 	s.mu.Lock()
 	defer s.unlockFlush()
 	rep := &mrep{}
@@ -262,13 +288,20 @@ func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
 			return fmt.Errorf("%w: a manager holds no object of kind %q", ErrProtocol, req.Name)
 		}
 		o := &mobj{kind: req.Name, refs: 1}
-		if k.sync {
+		switch {
+		case k.sync:
 			y, err := s.createSync(req.Name, req)
 			if err != nil {
 				return err
 			}
 			o.syn = y
-		} else if !k.list {
+		case req.Name == dictKind:
+			if o.tab = s.newDictTable(); o.tab != nil {
+				o.trefs = map[string][]uint64{}
+			} else {
+				o.dict = map[string]*mentry{}
+			}
+		case !k.list:
 			o.dict = map[string]*mentry{}
 		}
 		s.nextID++
@@ -290,6 +323,8 @@ func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
 	case managerOpCancel:
 		s.cancelWait(c, req.Rev)
 		return nil
+	case managerOpAttach:
+		return s.attachTable(c, req, rep)
 	}
 	o, err := s.object(req.Obj)
 	if err != nil {
@@ -299,7 +334,10 @@ func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
 		return s.doSync(c, o, op, req, rep)
 	}
 	if o.dict != nil {
-		return s.doDict(c, o, op, req, rep)
+		return s.runDict(c, mapStore{s: s, m: o.dict}, op, req, rep)
+	}
+	if o.tab != nil { // freed and made again between handle's two looks: not possible, ids are not reused
+		return fmt.Errorf("%w: operation %d on a managed dict", ErrProtocol, op)
 	}
 	return s.doList(c, o, op, req, rep)
 }
@@ -348,6 +386,10 @@ func (s *managerServer) decref(id uint64) {
 		for _, e := range o.dict {
 			stack = append(stack, e.refs...)
 		}
+		for _, refs := range o.trefs {
+			stack = append(stack, refs...)
+		}
+		freeTable(o.tab)
 		for _, e := range o.list {
 			stack = append(stack, e.refs...)
 		}
@@ -394,124 +436,6 @@ func (s *managerServer) newEntry(val []byte) (*mentry, error) {
 		e.refs = append(e.refs, r.ID)
 	}
 	return e, nil
-}
-
-func (s *managerServer) doDict(c *mconn, o *mobj, op byte, req *mreq, rep *mrep) error {
-	switch op {
-	case managerOpGet:
-		if e := o.dict[string(req.Key)]; e != nil {
-			s.attach(c, e)
-			rep.Val, rep.Rev, rep.OK = e.val, e.rev, true
-		}
-	case managerOpSet:
-		return s.store(o, req.Key, req.Val, rep)
-	case managerOpCAS:
-		e := o.dict[string(req.Key)]
-		if e == nil && req.Rev != 0 || e != nil && e.rev != req.Rev {
-			if e != nil {
-				rep.Rev = e.rev
-			}
-			return nil
-		}
-		rep.OK = true
-		return s.store(o, req.Key, req.Val, rep)
-	case managerOpDelete:
-		if e := o.dict[string(req.Key)]; e != nil {
-			delete(o.dict, string(req.Key))
-			s.dropEntry(e)
-			rep.OK = true
-		}
-	case managerOpLen:
-		rep.N = int64(len(o.dict))
-	case managerOpKeys, managerOpItems:
-		rep.Keys = make([][]byte, 0, len(o.dict))
-		for k, e := range o.dict {
-			rep.Keys = append(rep.Keys, []byte(k))
-			if op == managerOpItems {
-				s.attach(c, e)
-				rep.Vals = append(rep.Vals, e.val)
-				rep.Revs = append(rep.Revs, e.rev)
-			}
-		}
-	case managerOpClear:
-		for k, e := range o.dict {
-			delete(o.dict, k)
-			s.dropEntry(e)
-		}
-	case managerOpGetMany:
-		rep.Vals = make([][]byte, len(req.Keys))
-		rep.Revs = make([]uint64, len(req.Keys))
-		for i, k := range req.Keys {
-			if e := o.dict[string(k)]; e != nil {
-				s.attach(c, e)
-				rep.Vals[i], rep.Revs[i] = e.val, e.rev
-			}
-		}
-	case managerOpSetMany:
-		if len(req.Keys) != len(req.Vals) {
-			return fmt.Errorf("%w: SetMany of %d keys and %d values", ErrProtocol, len(req.Keys), len(req.Vals))
-		}
-		entries := make([]*mentry, len(req.Vals))
-		for i, v := range req.Vals {
-			e, err := s.newEntry(v)
-			if err != nil {
-				for _, e := range entries[:i] {
-					s.dropEntry(e)
-				}
-				return err
-			}
-			entries[i] = e
-		}
-		for i, k := range req.Keys {
-			s.dropEntry(o.dict[string(k)])
-			o.dict[string(k)] = entries[i]
-		}
-	case managerOpUpdate:
-		uf, ok := lookupUpdate(req.Name)
-		if !ok {
-			return fmt.Errorf("%w: update function %q (register it with mp.RegisterUpdate at package level)", ErrNotRegistered, req.Name)
-		}
-		var cur []byte
-		e := o.dict[string(req.Key)]
-		if e != nil {
-			cur = e.val
-		}
-		val, err := applyUpdate(uf, req.Name, cur, e != nil, req.Val)
-		if err != nil {
-			return err
-		}
-		if err := s.store(o, req.Key, val, rep); err != nil {
-			return err
-		}
-		rep.Val = val
-		s.attach(c, o.dict[string(req.Key)])
-	case managerOpAdd:
-		var cur []byte
-		if e := o.dict[string(req.Key)]; e != nil {
-			cur = e.val
-		}
-		val, err := addNumbers(cur, req.Val, req.Name, int(req.N))
-		if err != nil {
-			return err
-		}
-		rep.Val = val
-		return s.store(o, req.Key, val, rep)
-	default:
-		return fmt.Errorf("%w: operation %d on a managed %s", ErrProtocol, op, o.kind)
-	}
-	return nil
-}
-
-// store sets key to val in the map o.
-func (s *managerServer) store(o *mobj, key, val []byte, rep *mrep) error {
-	e, err := s.newEntry(val)
-	if err != nil {
-		return err
-	}
-	s.dropEntry(o.dict[string(key)])
-	o.dict[string(key)] = e
-	rep.Rev = e.rev
-	return nil
 }
 
 func (s *managerServer) doList(c *mconn, o *mobj, op byte, req *mreq, rep *mrep) error {
@@ -635,7 +559,7 @@ func decodeNumbers[T any](cur, delta []byte, a, d *T) error {
 func applyUpdate(uf updater, name string, cur []byte, ok bool, arg []byte) (val []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("mp: update function %s panicked in the manager: %v\n%s", name, r, debug.Stack())
+			err = fmt.Errorf("mp: update function %s panicked: %v\n%s", name, r, debug.Stack())
 		}
 	}()
 	return uf.apply(context.Background(), cur, ok, arg)

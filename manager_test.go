@@ -99,6 +99,13 @@ func mgrWork(ctx context.Context, a WorkerArg) error {
 	return err
 }
 
+// socketPath makes this test's dicts use the manager's socket, not their tables (whose Update
+// runs in the caller): for tests of calls that run in the manager.
+func socketPath(t *testing.T) {
+	prev := mp.ManagerLocalOff(true)
+	t.Cleanup(func() { mp.ManagerLocalOff(prev) })
+}
+
 func startManager(t *testing.T, opts ...mp.ManagerOption) *mp.Manager {
 	t.Helper()
 	m, err := mp.StartManager(ctxT(t), opts...)
@@ -469,6 +476,7 @@ func TestManagerClientKilled(t *testing.T) {
 // TestManagerDied: a manager killed mid-call fails the pending call and every later one with
 // ErrManagerDead, in the owner and in other processes alike.
 func TestManagerDied(t *testing.T) {
+	socketPath(t) // the update must run in the manager
 	ctx := ctxT(t)
 	m := startManager(t)
 	d := newDict[string, int](t, m)
@@ -503,6 +511,7 @@ func TestManagerDied(t *testing.T) {
 // TestManagerCancelledCall: a call cut by its ctx returns ctx.Err(), and the next calls on the
 // same connection get their own replies, not the late one.
 func TestManagerCancelledCall(t *testing.T) {
+	socketPath(t) // the update must run in the manager
 	ctx := ctxT(t)
 	m := startManager(t)
 	d := newDict[string, int](t, m)
@@ -701,6 +710,7 @@ type BlockInChildArg struct {
 
 // MgrBlockInChild runs the blocking update from a child, and returns what it stored.
 var MgrBlockInChild = mp.Register("test.mgr.block_in_child", func(ctx context.Context, a BlockInChildArg) (int, error) {
+	mp.ManagerLocalOff(true) // the update must run in the manager
 	return mp.Update(ctx, a.D, "k", MgrBlock, a.Block)
 })
 

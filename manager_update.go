@@ -47,11 +47,13 @@ var updateRegistry struct {
 }
 
 // RegisterUpdate registers fn under name as an update function, which Update and UpdateValue
-// run in the manager process: fn gets the current value (ok is false, and cur V's zero value,
-// when there is none) and the caller's argument, and returns the new value, which is stored; an
-// error stores nothing and reaches the caller with its identity (errors.Is, errors.As), as a
-// task's does. fn runs under the manager's lock: no other operation on any of its objects runs
-// meanwhile, so keep it short, and do not call the manager from it.
+// run atomically: fn gets the current value (ok is false, and cur V's zero value, when there is
+// none) and the caller's argument, and returns the new value, which is stored; an error stores
+// nothing and reaches the caller with its identity (errors.Is, errors.As), as a task's does.
+// UpdateValue runs fn in the manager process, under the manager's lock: no other operation on
+// any of its objects runs meanwhile. Update on a Dict in shared memory (Linux) runs fn in the
+// caller, under the dict's lock: no other operation on that dict runs meanwhile (see Update).
+// Either way, keep fn short and free of side effects, and do not call the manager from it.
 //
 // Register it at package level, as Register does functions, so that the manager process knows
 // it; RegisterUpdate panics as Register does (an empty or duplicate name, a nil function, types

@@ -68,6 +68,7 @@ const (
 	// Remote managers (manager_remote.go).
 	managerOpPublish        // Name Val(an encoded proxy): publish the object under the name
 	managerOpLookup         // Name → Val (the encoded proxy published under the name)
+	managerOpAttach         // Obj → N descriptors: the dict's table and the manager's death pipe (manager_table.go)
 	managerOpClosed  = 0xff // notice from the server: it is shutting down
 )
 
@@ -96,6 +97,8 @@ type mrep struct {
 	Keys [][]byte
 	Vals [][]byte
 	Revs []uint64
+
+	fds []int // descriptors sent with the reply (not encoded: they travel by SCM_RIGHTS)
 }
 
 // managerTransport is how a client talks to a server: frames out, frames in. The socket
@@ -113,6 +116,9 @@ type managerTransport interface {
 	resume()
 	// close ends the connection; a recv waiting returns an error.
 	close() error
+	// takeFDs returns the n descriptors that arrived with the frame recv last returned (an
+	// attach reply's); a transport that cannot carry descriptors returns an error.
+	takeFDs(n int) ([]int, error)
 }
 
 // errInterrupted is the error of a recv cut short by interrupt.
@@ -128,6 +134,24 @@ type sockTransport struct {
 	off int
 	wm  sync.Mutex
 	wb  []byte
+	fdr fdTaker // the client's side: r reads with recvmsg and keeps the descriptors (nil: none)
+}
+
+// fdTaker holds the descriptors a recvmsg reader received (fdpass.Reader).
+type fdTaker interface {
+	Take(n int) ([]int, error)
+	Close()
+}
+
+func (t *sockTransport) takeFDs(n int) ([]int, error) {
+	if t.fdr == nil {
+		return nil, fmt.Errorf("%w: this manager connection carries no descriptors", ErrProtocol)
+	}
+	fds, err := t.fdr.Take(n)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	return fds, nil
 }
 
 func newSockTransport(f Stream) *sockTransport {
@@ -135,6 +159,11 @@ func newSockTransport(f Stream) *sockTransport {
 }
 
 func (t *sockTransport) send(id uint64, op byte, payload []byte) error {
+	return t.sendFDs(id, op, payload, nil)
+}
+
+// sendFDs writes one frame with fds attached to its first byte (see managerWriteFDs).
+func (t *sockTransport) sendFDs(id uint64, op byte, payload []byte, fds []int) error {
 	t.wm.Lock()
 	defer t.wm.Unlock()
 	b := t.wb[:0]
@@ -142,7 +171,16 @@ func (t *sockTransport) send(id uint64, op byte, payload []byte) error {
 	b = binary.LittleEndian.AppendUint64(b, id)
 	b = append(b, op)
 	b = append(b, payload...)
-	_, err := t.f.Write(b)
+	var err error
+	if len(fds) > 0 {
+		f, ok := t.f.(*os.File)
+		if !ok {
+			return fmt.Errorf("%w: descriptors on a manager connection that is not a local socket", ErrProtocol)
+		}
+		err = managerWriteFDs(f, b, fds)
+	} else {
+		_, err = t.f.Write(b)
+	}
 	if cap(b) <= 64<<10 {
 		t.wb = b
 	}
@@ -197,7 +235,13 @@ func (t *sockTransport) interrupt() { t.f.SetReadDeadline(time.Unix(1, 0)) }
 
 func (t *sockTransport) resume() { t.f.SetReadDeadline(time.Time{}) }
 
-func (t *sockTransport) close() error { return t.f.Close() }
+func (t *sockTransport) close() error {
+	err := t.f.Close()
+	if t.fdr != nil {
+		t.fdr.Close() // the descriptors received and not taken
+	}
+	return err
+}
 
 // encodeMreq and the others encode and decode payloads with the package's codec.
 func encodeManagerMsg(v any) ([]byte, error) {

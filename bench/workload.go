@@ -162,7 +162,7 @@ var all = []*Workload{
 	poolMapTiny, poolMapChunk1, goroutinePoolMapChunk1, applyLatency, executorSubmit, workerRSS,
 	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth, listenPingPong,
 	lockUncontended, lockContention, eventLatency, shmRead, knucleotide, knucleotideRSS,
-	knucleotideShm, knucleotideShmRSS, managerDictOps,
+	knucleotideShm, knucleotideShmRSS, managerDictOps, managerUpdate, managerSeed001,
 }
 
 // All returns every workload, in the order of the table.

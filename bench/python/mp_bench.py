@@ -390,6 +390,67 @@ def manager_dict_ops(ctx, n):
                                      "get_us": [x / 1e3 for x in ops[half:]]}
 
 
+def _manager_update_child(d, lock, n, conn):
+    for _ in range(MANAGER_WARMUP):
+        with lock:
+            d["n"] = d["n"] + 1
+    out = []
+    for _ in range(n):
+        t0 = now_ns()
+        with lock:
+            d["n"] = d["n"] + 1
+        out.append(now_ns() - t0)
+    conn.send(out)
+    conn.close()
+
+
+def manager_update(ctx, n):
+    """An atomic d["n"] += 1 on a Manager().dict() from a child: Python has no update function
+    run by the manager, so with m.Lock(): d["n"] = d["n"] + 1 (four round trips); each timed."""
+    with ctx.Manager() as m:
+        d = m.dict()
+        d["n"] = 0
+        lock = m.Lock()
+        r, w = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_manager_update_child, args=(d, lock, n, w))
+        child.start()
+        w.close()
+        ops = r.recv()
+        child.join()
+        if d["n"] != n + MANAGER_WARMUP:
+            raise RuntimeError("manager_update: d['n'] = %r" % d["n"])
+    return [x / 1e3 for x in ops], {}
+
+
+SEED001_PROCS = 50
+
+
+def _seed001_worker(d, lock):
+    with lock:
+        d["count"] -= 1
+
+
+def manager_seed001(ctx, n):
+    """Seed 001's program whole: Manager(), d["count"] = 50, 50 processes each take one off
+    under m.Lock(), join, read the dict back (0), shut the manager down; ms each."""
+    out = []
+    for _ in range(n):
+        t0 = now_ns()
+        with ctx.Manager() as m:
+            d = m.dict()
+            d["count"] = SEED001_PROCS
+            lock = m.Lock()
+            ps = [ctx.Process(target=_seed001_worker, args=(d, lock)) for _ in range(SEED001_PROCS)]
+            for p in ps:
+                p.start()
+            for p in ps:
+                p.join()
+            if dict(d.items())["count"] != 0:
+                raise RuntimeError("manager_seed001: count %r" % d["count"])
+        out.append((now_ns() - t0) / 1e6)
+    return out, {}
+
+
 def pipe_pingpong(ctx, n):
     """Pipe() (duplex, a socketpair): the parent sends the int 1, a child echoes it; each round
     trip timed, in microseconds, after warm-up round trips."""
@@ -800,6 +861,12 @@ WORKLOADS = [
     Workload("manager_dict_ops", "µs", manager_dict_ops, "fork", 10000, 400,
              "Manager().dict(): a child sets then gets 16-char strings; each op timed (n/2 of each)",
              params={"warmup": MANAGER_WARMUP}),
+    Workload("manager_update", "µs", manager_update, "fork", 10000, 400,
+             "Manager().dict(): a child does with m.Lock(): d['n'] = d['n'] + 1; each op timed",
+             params={"warmup": MANAGER_WARMUP}),
+    Workload("manager_seed001", "ms", manager_seed001, "fork", 10, 3,
+             "seed 001 whole: Manager(), d['count'] = 50, 50 processes each with m.Lock(): d['count'] -= 1, join, items()",
+             params={"processes": SEED001_PROCS}),
 ]
 
 
