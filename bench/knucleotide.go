@@ -173,17 +173,20 @@ func (s *peakSampler) end() (rss, pss float64) {
 
 // knucRun measures knucleotide on an executor made by start, whose processes pids lists: n
 // timed runs after a warm-up run, each with its peak memory.
-func knucRun(ctx context.Context, s Size, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any) (times, mem Result, err error) {
+func knucRun(ctx context.Context, s Size, sample bool, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any) (times, mem Result, err error) {
 	n := min(max(s.Items, 1), knucSize)
 	seq := sequenceOf(n)
 	want := countK(seq)
-	return knucRunWith(ctx, s, start, params, func(ctx context.Context, ex mp.Executor) error {
+	return knucRunWith(ctx, s, sample, start, params, func(ctx context.Context, ex mp.Executor) error {
 		return KNucleotide(ctx, ex, seq, want)
 	})
 }
 
-// knucRunWith measures run, which submits the 7 tasks, as knucRun does.
-func knucRunWith(ctx context.Context, s Size, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any, run func(ctx context.Context, ex mp.Executor) error) (times, mem Result, err error) {
+// knucRunWith measures run, which submits the 7 tasks, as knucRun does. With sample set, each run's
+// peak memory is sampled too (mem); without, nothing else runs beside the tasks: the sampler
+// reads /proc/PID/smaps_rollup of every process every 5 ms, which walks their page tables and
+// would cost the time of a run of several processes more than that of one.
+func knucRunWith(ctx context.Context, s Size, sample bool, start func(context.Context) (mp.Executor, func() []int, error), params map[string]any, run func(ctx context.Context, ex mp.Executor) error) (times, mem Result, err error) {
 	n := s.N
 	awaitBulkReleased()
 	ex, pids, err := start(ctx)
@@ -194,18 +197,26 @@ func knucRunWith(ctx context.Context, s Size, start func(context.Context) (mp.Ex
 	times.Params, mem.Params = params, params
 	for i := -1; i < n; i++ {
 		runtime.GC()
-		s := samplePeak(pids)
+		var sp *peakSampler
+		if sample {
+			sp = samplePeak(pids)
+		}
 		t0 := time.Now()
 		err := run(ctx, ex)
 		took := ms(time.Since(t0))
-		rss, pss := s.end()
+		var rss, pss float64
+		if sp != nil {
+			rss, pss = sp.end()
+		}
 		if err != nil {
 			return Result{}, Result{}, err
 		}
 		if i >= 0 {
 			times.Samples = append(times.Samples, took)
-			mem.Samples = append(mem.Samples, pss)
-			mem.addExtra("rss_mib", rss)
+			if sample {
+				mem.Samples = append(mem.Samples, pss)
+				mem.addExtra("rss_mib", rss)
+			}
 		}
 	}
 	return times, mem, nil
@@ -260,11 +271,11 @@ var knucleotide = &Workload{
 	Items:        64 << 20, // the sequence's bytes, for this workload
 	QuickItems:   1 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
-		r, _, err := knucRun(ctx, s, knucProcesses, knucParams)
+		r, _, err := knucRun(ctx, s, false, knucProcesses, knucParams)
 		return r, err
 	},
 	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
-		r, _, err := knucRun(ctx, s, knucGoroutines, knucParams)
+		r, _, err := knucRun(ctx, s, false, knucGoroutines, knucParams)
 		return r, err
 	},
 	Python:  []string{"fork"},
@@ -282,11 +293,11 @@ var knucleotideRSS = &Workload{
 	Items:        64 << 20, // the sequence's bytes, for this workload
 	QuickItems:   1 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
-		_, r, err := knucRun(ctx, s, knucProcesses, knucParams)
+		_, r, err := knucRun(ctx, s, true, knucProcesses, knucParams)
 		return r, err
 	},
 	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
-		_, r, err := knucRun(ctx, s, knucGoroutines, knucParams)
+		_, r, err := knucRun(ctx, s, true, knucGoroutines, knucParams)
 		return r, err
 	},
 	Python:  []string{"fork"},
@@ -322,7 +333,7 @@ func KNucleotideShm(ctx context.Context, ex mp.Executor, m *mp.SharedMemory, wan
 // input into shared memory in the first place: the sequence is generated into the segment, and
 // the parent holds no other copy of it (the one sequenceOf keeps for the other workloads is let
 // go first).
-func knucShmRun(ctx context.Context, s Size) (times, mem Result, err error) {
+func knucShmRun(ctx context.Context, s Size, sample bool) (times, mem Result, err error) {
 	awaitBulkReleased()
 	dropSequence()
 	m, err := mp.CreateSharedMemory("", min(max(s.Items, 1), knucSize))
@@ -332,7 +343,7 @@ func knucShmRun(ctx context.Context, s Size) (times, mem Result, err error) {
 	defer m.Close()
 	fillSequence(m.Bytes())
 	want := countK(m.Bytes())
-	return knucRunWith(ctx, s, knucProcesses, knucShmParams, func(ctx context.Context, ex mp.Executor) error {
+	return knucRunWith(ctx, s, sample, knucProcesses, knucShmParams, func(ctx context.Context, ex mp.Executor) error {
 		return KNucleotideShm(ctx, ex, m, want)
 	})
 }
@@ -354,11 +365,11 @@ var knucleotideShm = &Workload{
 	Items:        64 << 20,
 	QuickItems:   1 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
-		r, _, err := knucShmRun(ctx, s)
+		r, _, err := knucShmRun(ctx, s, false)
 		return r, err
 	},
 	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
-		r, _, err := knucRun(ctx, s, knucGoroutines, knucShmParams)
+		r, _, err := knucRun(ctx, s, false, knucGoroutines, knucShmParams)
 		return r, err
 	},
 	Targets: []Target{{Floor: 1.3}},
@@ -375,11 +386,11 @@ var knucleotideShmRSS = &Workload{
 	Items:        64 << 20,
 	QuickItems:   1 << 20,
 	MP: func(ctx context.Context, s Size) (Result, error) {
-		_, r, err := knucShmRun(ctx, s)
+		_, r, err := knucShmRun(ctx, s, true)
 		return r, err
 	},
 	Floor: func(ctx context.Context, _ *Floor, s Size) (Result, error) {
-		_, r, err := knucRun(ctx, s, knucGoroutines, knucShmParams)
+		_, r, err := knucRun(ctx, s, true, knucGoroutines, knucShmParams)
 		return r, err
 	},
 	Targets: []Target{{Floor: 1.5}},
