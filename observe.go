@@ -10,67 +10,68 @@ import "time"
 // PoolSnapshot is an executor's state at one moment, as Snapshot returns it.
 type PoolSnapshot struct {
 	// Name is the pool's name (WithPoolName), or a name made from its kind and a number.
-	Name string
+	Name string `json:"name"`
 	// Kind says which executor it is: "process" (a *Pool), "goroutine" (a *GoroutinePool), or
 	// another package's name for its own (mpnats says "nats").
-	Kind string
+	Kind string `json:"kind"`
 	// Size is the number of workers the pool keeps (WithWorkers).
-	Size int
+	Size int `json:"size"`
 	// Queued is how many calls wait in the pool for a worker; Running how many run now.
-	Queued, Running int
+	Queued  int `json:"queued"`
+	Running int `json:"running"`
 	// Paused reports whether the pool's intake is paused (Pause): queued calls wait, none starts.
-	Paused bool
+	Paused bool `json:"paused"`
 	// Closed reports whether the pool was shut down or closed.
-	Closed bool
+	Closed bool `json:"closed"`
 	// Counts are the pool's task outcomes since it started.
-	Counts TaskCounts
+	Counts TaskCounts `json:"counts"`
 	// Workers are the pool's live workers, oldest first.
-	Workers []WorkerSnapshot
+	Workers []WorkerSnapshot `json:"workers"`
 	// Exits are the most recent worker ends, oldest first, at most 64.
-	Exits []WorkerExit
+	Exits []WorkerExit `json:"exits"`
 	// Failures are the most recent failed calls, oldest first, at most 64.
-	Failures []TaskFailure
+	Failures []TaskFailure `json:"failures"`
 	// Maps are the Map and MapSeq calls running on the pool.
-	Maps []MapProgress
+	Maps []MapProgress `json:"maps"`
 	// Cluster is set by executors that span hosts.
-	Cluster *ClusterSnapshot
+	Cluster *ClusterSnapshot `json:"cluster"`
 }
 
 // TaskCounts counts an executor's calls by outcome. A chunk of a Map counts as one call.
 type TaskCounts struct {
-	Submitted  uint64 // calls accepted
-	Succeeded  uint64 // completed without error
-	Failed     uint64 // completed with the function's error or a panic
-	Cancelled  uint64 // ended by their context or an abort
-	TimedOut   uint64 // ended by their task timeout
-	WorkerDied uint64 // failed because their worker died (after the retries)
-	Retried    uint64 // attempts started again after a worker died
+	Submitted  uint64 `json:"submitted"`   // calls accepted
+	Succeeded  uint64 `json:"succeeded"`   // completed without error
+	Failed     uint64 `json:"failed"`      // completed with the function's error or a panic
+	Cancelled  uint64 `json:"cancelled"`   // ended by their context or an abort
+	TimedOut   uint64 `json:"timed_out"`   // ended by their task timeout
+	WorkerDied uint64 `json:"worker_died"` // failed because their worker died (after the retries)
+	Retried    uint64 `json:"retried"`     // attempts started again after a worker died
 }
 
 // WorkerSnapshot is one worker of an executor.
 type WorkerSnapshot struct {
 	// Pid is the worker's process ID (0 for a goroutine worker); Host the host it runs on ("" for
 	// this one).
-	Pid  int
-	Host string
+	Pid  int    `json:"pid"`
+	Host string `json:"host"`
 	// ID numbers the pool's workers in the order they started, from 1.
-	ID int
+	ID int `json:"id"`
 	// State is "starting", "idle", "busy" or "retiring".
-	State string
+	State string `json:"state"`
 	// Task is the registered name of the function the worker runs now ("" when idle); TaskID
 	// identifies the call (for CancelTask), and TaskStarted is when it started.
-	Task        string
-	TaskID      uint64
-	TaskStarted time.Time
+	Task        string    `json:"task"`
+	TaskID      uint64    `json:"task_id"`
+	TaskStarted time.Time `json:"task_started"`
 	// Started is when the worker started; TasksDone how many calls it completed.
-	Started   time.Time
-	TasksDone uint64
+	Started   time.Time `json:"started"`
+	TasksDone uint64    `json:"tasks_done"`
 	// Replaces is the ID of the worker whose end started this one, 0 for one of the first.
-	Replaces int
+	Replaces int `json:"replaces"`
 	// RSS is the worker's resident memory in bytes, and CPU its CPU time (user and system), both
 	// read when the snapshot is taken; 0 where the system does not say.
-	RSS uint64
-	CPU time.Duration
+	RSS uint64        `json:"rss"`
+	CPU time.Duration `json:"cpu_ns"`
 }
 
 // ExitReason says why a worker ended.
@@ -92,65 +93,67 @@ const (
 
 // WorkerExit is one worker's end.
 type WorkerExit struct {
-	ID     int
-	Pid    int
-	Host   string
-	At     time.Time
-	Reason ExitReason
+	ID     int        `json:"id"`
+	Pid    int        `json:"pid"`
+	Host   string     `json:"host"`
+	At     time.Time  `json:"at"`
+	Reason ExitReason `json:"reason"`
 	// Detail is the human-readable account: the signal, the exit code, the task it ran.
-	Detail string
+	Detail string `json:"detail"`
 	// Task is the function the worker was running when it ended, if any.
-	Task string
+	Task string `json:"task"`
 	// ReplacedBy is the ID of the worker started in its place, 0 if none.
-	ReplacedBy int
+	ReplacedBy int `json:"replaced_by"`
 }
 
 // TaskFailure is one failed call.
 type TaskFailure struct {
-	At   time.Time
-	Task string // the registered function
-	Pid  int    // the worker that ran it (0 for a goroutine)
-	Host string
+	At   time.Time `json:"at"`
+	Task string    `json:"task"` // the registered function
+	Pid  int       `json:"pid"`  // the worker that ran it (0 for a goroutine)
+	Host string    `json:"host"`
 	// Err is the call's error: errors.Is and errors.As work on it as on the Future's.
-	Err error
+	Err error `json:"-"`
+	// Error is Err's message, for JSON.
+	Error string `json:"error"`
 	// Code is the error's registered identity (RegisterError, RegisterErrorType), "" if none.
-	Code string
+	Code string `json:"code"`
 	// Stack is the worker's stack for a panic, "" otherwise.
-	Stack string
+	Stack string `json:"stack"`
 	// Attempts is how many times the call was started.
-	Attempts int
+	Attempts int `json:"attempts"`
 	// Ran is how long the last attempt ran.
-	Ran time.Duration
+	Ran time.Duration `json:"ran_ns"`
 }
 
 // MapProgress is one Map or MapSeq call in progress.
 type MapProgress struct {
-	Task    string // the registered function
-	Started time.Time
-	Done    int // items completed
-	Total   int // items in all; -1 for a MapSeq whose input has not ended
+	Task    string    `json:"task"` // the registered function
+	Started time.Time `json:"started"`
+	Done    int       `json:"done"`  // items completed
+	Total   int       `json:"total"` // items in all; -1 for a MapSeq whose input has not ended
 }
 
 // ClusterSnapshot is what an executor spanning hosts adds to its snapshot.
 type ClusterSnapshot struct {
-	Agents      []AgentSnapshot
-	Redelivered uint64 // task deliveries beyond the first
-	Duplicates  uint64 // results received for a call that had already completed, dropped
-	PendingAcks uint64 // tasks delivered to agents and not yet acknowledged
+	Agents      []AgentSnapshot `json:"agents"`
+	Redelivered uint64          `json:"redelivered"`  // task deliveries beyond the first
+	Duplicates  uint64          `json:"duplicates"`   // results received for a call that had already completed, dropped
+	PendingAcks uint64          `json:"pending_acks"` // tasks delivered to agents and not yet acknowledged
 }
 
 // AgentSnapshot is one host's agent in a cluster.
 type AgentSnapshot struct {
-	Name      string
-	Host      string
-	Pid       int
-	Version   string // the agent binary's registered-functions hash
-	Slots     int
-	Busy      int
-	RSS       uint64
-	LastBeat  time.Time
-	Lost      bool // its heartbeats stopped
-	TasksDone uint64
+	Name      string    `json:"name"`
+	Host      string    `json:"host"`
+	Pid       int       `json:"pid"`
+	Version   string    `json:"version"` // the agent binary's registered-functions hash
+	Slots     int       `json:"slots"`
+	Busy      int       `json:"busy"`
+	RSS       uint64    `json:"rss"`
+	LastBeat  time.Time `json:"last_beat"`
+	Lost      bool      `json:"lost"` // its heartbeats stopped
+	TasksDone uint64    `json:"tasks_done"`
 }
 
 // TaskEvent is one call's completion, given to the functions subscribed with Observe.
