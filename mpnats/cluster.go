@@ -61,15 +61,25 @@ func Start(ctx context.Context) (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("mpnats: connect to the embedded server: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	c, err := fromConn(nc)
 	if err != nil {
-		nc.Close()
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		os.RemoveAll(dir)
+		return nil, err
+	}
+	c.srv, c.dir = srv, dir
+	return c, nil
+}
+
+// fromConn makes a Cluster of a connection to a server with JetStream; on error it closes nc.
+func fromConn(nc *nats.Conn) (*Cluster, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("mpnats: jetstream: %w", err)
 	}
-	return &Cluster{nc: nc, js: js, srv: srv, dir: dir}, nil
+	return &Cluster{nc: nc, js: js}, nil
 }
 
 // readyWait is how long Start waits for the embedded server: ctx's deadline, or 10 s.
