@@ -39,7 +39,9 @@ type Mutex struct {
 	kv    jetstream.KeyValue
 	lease time.Duration
 
-	turn chan struct{} // one token: the goroutine of this handle that may hold the mutex
+	turn     chan struct{} // one token: the goroutine of this handle that may hold the mutex
+	closedCh chan struct{} // closed by Close
+	closeO   sync.Once
 
 	mu     sync.Mutex
 	held   bool
@@ -96,7 +98,7 @@ func NewMutex(ctx context.Context, c *Cluster, name string, opts ...MutexOption)
 	if err := checkName("NewMutex", name); err != nil {
 		return nil, err
 	}
-	m := &Mutex{c: c, name: name, lease: defaultLease, turn: make(chan struct{}, 1)}
+	m := &Mutex{c: c, name: name, lease: defaultLease, turn: make(chan struct{}, 1), closedCh: make(chan struct{})}
 	for _, o := range opts {
 		if o != nil {
 			if err := o.applyMutex(m); err != nil {
@@ -149,6 +151,12 @@ func (m *Mutex) TryLock(ctx context.Context) (bool, error) {
 var errBusy = errors.New("busy")
 
 func (m *Mutex) lock(ctx context.Context, try bool) error {
+	closed := fmt.Errorf("%w: %s on a closed handle", mp.ErrClosed, m.what("Lock"))
+	select {
+	case <-m.closedCh:
+		return closed
+	default:
+	}
 	if try {
 		select {
 		case <-m.turn:
@@ -158,6 +166,8 @@ func (m *Mutex) lock(ctx context.Context, try bool) error {
 	} else {
 		select {
 		case <-m.turn:
+		case <-m.closedCh:
+			return closed
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -377,6 +387,7 @@ func (m *Mutex) Close() error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
+	m.closeO.Do(func() { close(m.closedCh) })
 	m.stopRenew()
 	return nil
 }
