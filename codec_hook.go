@@ -11,7 +11,7 @@ import (
 // The codec, as the module's other packages (mpnats) use it: see internal/codec.
 func init() {
 	codec.Encode = encodeValue
-	codec.Decode = decodeInto
+	codec.Decode = decodeReflect
 	codec.CheckType = func(ctor string, t reflect.Type) error {
 		if plainType(t) {
 			return nil
@@ -31,8 +31,8 @@ func init() {
 	}
 }
 
-// decodeInto is decodeValue for a pointer whose type is known at run time.
-func decodeInto(what string, b []byte, ptr any) error {
+// decodeReflect is decodeValue for a pointer whose type is known at run time.
+func decodeReflect(what string, b []byte, ptr any) error {
 	pv := reflect.ValueOf(ptr)
 	if pv.Kind() != reflect.Pointer || pv.IsNil() {
 		return fmt.Errorf("%w: %s: decoding into %T, not a non-nil pointer", ErrDecode, what, ptr)

@@ -111,6 +111,12 @@ func TestDictLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if keys, err := counts.Keys(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("Keys of an empty dict = %v, %v; want none", keys, err)
+	}
+	if items, err := counts.Items(ctx); err != nil || len(items) != 0 {
+		t.Fatalf("Items of an empty dict = %v, %v; want none", items, err)
+	}
 	if v, err := Update(ctx, counts, "n", incr, 5); err != nil || v != 5 {
 		t.Fatalf("Update of a missing key = %d, %v; want 5", v, err)
 	}

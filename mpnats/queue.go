@@ -181,11 +181,6 @@ func openQueue[T any](ctx context.Context, c *Cluster, ctor, kind, name string, 
 	if err != nil {
 		return nil, fmt.Errorf("mpnats: %s(%q): consumer: %w", ctor, name, err)
 	}
-	if cfg.ackWaitSet {
-		if got := q.cons.CachedInfo().Config.AckWait; got != q.ackWait {
-			return nil, fmt.Errorf("%w: mpnats.%s(%q): the queue exists with ack wait %v, not %v", mp.ErrInvalidOption, ctor, name, got, q.ackWait)
-		}
-	}
 	if kind == "joinable" {
 		q.stop, q.done = make(chan struct{}), make(chan struct{})
 		go q.heartbeat()
@@ -210,11 +205,13 @@ func (q *queueCore) adopt(ctx context.Context, sc jetstream.StreamConfig, cfg qu
 		return fmt.Errorf("%w: the queue exists with capacity %d, not %d", mp.ErrInvalidOption, have, cfg.capacity)
 	}
 	q.capacity = have
-	if !cfg.ackWaitSet {
-		// Take the consumer's ack wait: CreateOrUpdateConsumer must not change it.
-		if ci, err := q.c.js.Consumer(ctx, q.stream, queueConsumer); err == nil {
-			q.ackWait = ci.CachedInfo().Config.AckWait
+	// Take the consumer's ack wait, so that CreateOrUpdateConsumer changes nothing.
+	if cons, err := q.c.js.Consumer(ctx, q.stream, queueConsumer); err == nil {
+		got := cons.CachedInfo().Config.AckWait
+		if cfg.ackWaitSet && got != cfg.ackWait {
+			return fmt.Errorf("%w: the queue exists with ack wait %v, not %v", mp.ErrInvalidOption, got, cfg.ackWait)
 		}
+		q.ackWait = got
 	}
 	return nil
 }

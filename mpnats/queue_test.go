@@ -105,6 +105,14 @@ func TestQueueLocal(t *testing.T) {
 	if _, err := q.Get(ctx); !errors.Is(err, mp.ErrClosed) {
 		t.Fatalf("Get on a closed handle: %v; want ErrClosed", err)
 	}
+	again, err := NewQueue[item](ctx, c, "local")
+	if err != nil {
+		t.Fatalf("NewQueue on a shut down queue's name: %v", err)
+	}
+	if shut, err := again.IsShutdown(ctx); err != nil || !shut {
+		t.Fatalf("a new handle on a shut down queue: IsShutdown = %v, %v; want true", shut, err)
+	}
+	again.Close()
 	if err := other.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +138,7 @@ func TestQueueMisuse(t *testing.T) {
 		t.Fatalf("WithAckWait(1ms): %v", err)
 	}
 	type hidden struct{ x int }
+	_ = hidden{x: 1}
 	if _, err := NewQueue[hidden](ctx, c, "x"); !errors.Is(err, mp.ErrEncode) {
 		t.Fatalf("an element type with an unexported field: %v; want ErrEncode", err)
 	}
@@ -146,6 +155,14 @@ func TestQueueMisuse(t *testing.T) {
 	}
 	if _, err := NewQueue[int](ctx, c, "kinds", WithCapacity(5)); !errors.Is(err, mp.ErrInvalidOption) {
 		t.Fatalf("another capacity: %v; want ErrInvalidOption", err)
+	}
+	if _, err := NewQueue[int](ctx, c, "kinds", WithAckWait(time.Minute)); !errors.Is(err, mp.ErrInvalidOption) {
+		t.Fatalf("another ack wait: %v; want ErrInvalidOption", err)
+	}
+	if same, err := NewQueue[int](ctx, c, "kinds", WithCapacity(2), WithAckWait(defaultAckWait)); err != nil {
+		t.Fatalf("the same options again: %v", err)
+	} else {
+		same.Close()
 	}
 	big := make([]byte, 2<<20)
 	bq, err := NewQueue[[]byte](ctx, c, "big")
@@ -258,5 +275,37 @@ func TestQueueAcrossProcesses(t *testing.T) {
 				t.Fatalf("producer %s: value %d missing or repeated (at %d: %d)", who, i, i, id)
 			}
 		}
+	}
+}
+
+// Values go through mp's codec: complex numbers, nested types and maps arrive as they were put.
+func TestQueueCodecValues(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	type inner struct{ Z []complex128 }
+	type rec struct {
+		Z    []complex128
+		M    map[string][]int
+		Next *inner
+	}
+	q, err := NewQueue[rec](ctx, c, "codec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	in := rec{Z: []complex128{1 + 2i, -3i}, M: map[string][]int{"a": {1, 2}}, Next: &inner{Z: []complex128{5}}}
+	if err := q.Put(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	out, err := q.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(out.Z, out.M, out.Next.Z) != fmt.Sprint(in.Z, in.M, in.Next.Z) {
+		t.Fatalf("Get = %+v; want %+v", out, in)
 	}
 }
