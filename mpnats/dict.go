@@ -278,9 +278,11 @@ type Change[K comparable, V any] struct {
 	Err     error  // a key or value that did not decode (mp.ErrDecode); Key and Value are unset
 }
 
-// Watch reports every write to the dict made after it returns, by any process, in the order of
+// Watch reports the writes to the dict made after it returns, by any process, in the order of
 // their revisions, on the channel it returns, until ctx ends; then it closes the channel. Read
-// the channel until it is closed: the goroutine that feeds it ends with ctx.
+// the channel until it is closed: the goroutine that feeds it ends with ctx. The bucket keeps
+// only the latest revision of each key, so a watcher that falls behind a key written quickly may
+// skip from one value of it to a later one; the latest write to every key is always reported.
 func (d *Dict[K, V]) Watch(ctx context.Context) (<-chan Change[K, V], error) {
 	w, err := d.kv.WatchAll(ctx, jetstream.UpdatesOnly())
 	if err != nil {
