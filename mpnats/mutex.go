@@ -295,7 +295,7 @@ func (m *Mutex) renew(stop, done chan struct{}) {
 		m.mu.Lock()
 		switch {
 		case err == nil:
-			if m.held && m.rev == rev {
+			if m.rev == rev { // this goroutine's hold: Unlock waits for it before reading m.rev
 				m.rev = nrev
 			}
 		case errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch):
@@ -320,18 +320,21 @@ func (m *Mutex) stopRenew() {
 }
 
 // Unlock unlocks m. It fails with an error matching mp.ErrNotHeld when this handle does not hold
-// m, or held it and lost it to a waiter that took it over (see Mutex).
+// m (an Unlock of a handle that holds it, in another goroutine, came first), or held it and lost
+// it to a waiter that took it over (see Mutex). A waiting Lock looks every twentieth of the
+// holder's lease (at most every 50 ms), so it takes the mutex that long after an Unlock.
 func (m *Mutex) Unlock(ctx context.Context) error {
 	m.mu.Lock()
 	if !m.held {
 		m.mu.Unlock()
 		return fmt.Errorf("%w: %s: this handle does not hold the mutex", mp.ErrNotHeld, m.what("Unlock"))
 	}
+	m.held = false // a concurrent Unlock finds it not held
 	m.mu.Unlock()
 	m.stopRenew()
 	m.mu.Lock()
 	rev, lost := m.rev, m.lost
-	m.held, m.lost = false, false
+	m.lost = false
 	m.mu.Unlock()
 	defer func() { m.turn <- struct{}{} }()
 	if lost {

@@ -232,3 +232,73 @@ func TestMutexExclusionAcrossProcesses(t *testing.T) {
 		t.Fatalf("count = %d, %v; want %d", v, err, 2*n)
 	}
 }
+
+// Goroutines sharing a handle take turns; two Unlocks at once: one succeeds, one is ErrNotHeld.
+func TestMutexSharedHandle(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m, err := NewMutex(ctx, c, "shared", WithLease(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	inside, max := 0, 0
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if err := m.Lock(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				inside++
+				max = maxInt(max, inside)
+				mu.Unlock()
+				time.Sleep(time.Millisecond) // inside the critical section: give others a chance to enter wrongly
+				mu.Lock()
+				inside--
+				mu.Unlock()
+				if err := m.Unlock(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if max != 1 {
+		t.Fatalf("%d goroutines held the mutex at once", max)
+	}
+	if err := m.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- m.Unlock(ctx) }()
+	}
+	e1, e2 := <-errs, <-errs
+	if (e1 == nil) == (e2 == nil) || !errors.Is(errors.Join(e1, e2), mp.ErrNotHeld) {
+		t.Fatalf("two Unlocks at once: %v and %v; want one nil and one ErrNotHeld", e1, e2)
+	}
+	if ok, err := m.TryLock(ctx); err != nil || !ok {
+		t.Fatalf("TryLock after the Unlocks = %v, %v; want true", ok, err)
+	}
+	if err := m.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
