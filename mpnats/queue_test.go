@@ -309,3 +309,46 @@ func TestQueueCodecValues(t *testing.T) {
 		t.Fatalf("Get = %+v; want %+v", out, in)
 	}
 }
+
+// A Get waiting on an empty queue is woken by a Shutdown made on another handle.
+func TestQueueShutdownWakesGet(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q, err := NewQueue[int](ctx, c, "wake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	other, err := NewQueue[int](ctx, c, "wake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	got := make(chan error, 1)
+	go func() {
+		_, err := q.Get(ctx)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("Get on an empty queue returned %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	if err := other.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if !errors.Is(err, mp.ErrClosed) {
+			t.Fatalf("the waiting Get: %v; want ErrClosed", err)
+		}
+		t.Logf("the waiting Get returned %v after Shutdown", time.Since(start))
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting Get was not woken within 5 s of Shutdown")
+	}
+}
