@@ -20,3 +20,10 @@ var pythonScript string
 // PythonScript returns the source of python/mp_bench.py, the Python side of the comparison, as it
 // was when this binary was built.
 func PythonScript() string { return pythonScript }
+
+//go:embed python/dask_bench.py
+var daskScript string
+
+// DaskScript returns the source of python/dask_bench.py, the dask.distributed side of the cluster
+// workloads, as it was when this binary was built.
+func DaskScript() string { return daskScript }
