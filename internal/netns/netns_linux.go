@@ -44,8 +44,8 @@ func (f optionFunc) apply(c *config) { f(c) }
 func WithRoot() Option { return optionFunc(func(c *config) { c.root = true }) }
 
 // Net is a set of hosts made of network namespaces, joined by a bridge in a switch namespace. It
-// is safe for concurrent use. Making one costs a few dozen ip commands (about 50 ms for two
-// hosts).
+// is safe for concurrent use. Making one costs about twenty ip commands for two hosts (tens of
+// milliseconds); Close a few more.
 type Net struct {
 	ip     string // the ip command's path
 	id     string // Prefix + pid36 + "x" + seq36

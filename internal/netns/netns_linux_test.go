@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	case "dial":
 		os.Exit(childDial())
 	case "sleep":
-		fmt.Println("ready")
+		fmt.Println("ready", os.Getpid())
 		select {}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown", childEnv, os.Getenv(childEnv))
@@ -300,12 +300,17 @@ func TestRoot(t *testing.T) {
 	}
 }
 
-// TestCloseKills: Close kills a process still running in a host; a stopped one too.
+// TestCloseKills: a command started in a host is the program itself (its pid is cmd.Process's)
+// and runs in the host's namespace; Close kills a process still running there, a stopped one too.
 func TestCloseKills(t *testing.T) {
 	n := netns.New(t, 1)
-	cmd, line := start(t, n.Hosts()[0], "sleep")
-	if line != "ready" {
-		t.Fatalf("sleep child: %q", line)
+	h := n.Hosts()[0]
+	cmd, line := start(t, h, "sleep")
+	if want := fmt.Sprint("ready ", cmd.Process.Pid); line != want {
+		t.Fatalf("sleep child: %q, want %q (ip netns exec must exec the program in place)", line, want)
+	}
+	if got := strings.TrimSpace(ipOut(t, "netns", "identify", strconv.Itoa(cmd.Process.Pid))); got != h.Name {
+		t.Fatalf("the child runs in namespace %q, want %q", got, h.Name)
 	}
 	stopped, _ := start(t, n.Hosts()[0], "sleep")
 	if err := stopped.Process.Signal(syscall.SIGSTOP); err != nil {
