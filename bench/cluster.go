@@ -38,7 +38,7 @@ var clusterTasks = &Workload{
 // clusterMapChunked is a Map of tiny items with default chunking.
 var clusterMapChunked = &Workload{
 	Name:         "cluster_map_chunked",
-	What:         "a Map squaring Items ints on a warm 2-worker cluster, in chunks of Items/(4×workers) (dask: client.map over such batches, gather, flatten)",
+	What:         "a Map squaring Items ints on a warm 2-worker cluster, in chunks of Items/(4×workers) (dask: client.map over such batches, each an array.array('q'), gather, flatten)",
 	Unit:         "items/s",
 	Kind:         Throughput,
 	Samples:      3,
