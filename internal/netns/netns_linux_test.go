@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -362,5 +363,44 @@ func TestRemoveStale(t *testing.T) {
 	}
 	if !strings.Contains(list, liveName) {
 		t.Fatalf("the namespace of a live process was removed: %q", list)
+	}
+}
+
+// TestSkipNotRoot: run as an ordinary user, New skips the test and says why.
+func TestSkipNotRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run the test binary as another user")
+	}
+	// A copy of the test binary where user nobody can run it.
+	dir, err := os.MkdirTemp("", "netns-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "netns.test")
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "-test.run=^TestTwoHosts$", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir, "GOCACHE="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the test binary as nobody: %v\n%s", err, out)
+	}
+	for _, want := range []string{"--- SKIP: TestTwoHosts", "netns: making network namespaces needs root (this test runs as uid 65534)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output as nobody lacks %q:\n%s", want, out)
+		}
 	}
 }
