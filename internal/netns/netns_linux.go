@@ -275,12 +275,27 @@ func (h *Host) Cut() error {
 	return h.waitCarrier(false)
 }
 
-// Restore brings h's link up again after Cut, and returns once h's end has its carrier back.
+// Restore brings h's link up again after Cut, and returns once h's end has its carrier back. It
+// also forgets the addresses the hosts failed to resolve while the link was down (their
+// neighbour entries), which the kernel would otherwise go on reporting as "no route to host" for
+// a while: a dial right after Restore reaches h.
 func (h *Host) Restore() error {
 	if err := h.net.ipIn(h.net.sw, "link", "set", h.port, "up"); err != nil {
 		return err
 	}
-	return h.waitCarrier(true)
+	if err := h.waitCarrier(true); err != nil {
+		return err
+	}
+	hosts := h.net.hosts
+	if h.net.root != nil {
+		hosts = append(hosts[:len(hosts):len(hosts)], h.net.root)
+	}
+	for _, o := range hosts {
+		if err := h.net.ipIn(o.Name, "neigh", "flush", "dev", o.dev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitCarrier waits until h's end of its link has (up) or has lost the carrier.
