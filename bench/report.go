@@ -126,7 +126,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			for _, k := range keys {
 				fmt.Fprintf(&b, "; %s %s", k, stats(ms.Extra[k], ""))
 			}
-			if p99, ok := ms.Params["p99"].(float64); ok && ms.Impl == "dask" {
+			if p99, ok := ms.Params["p99"].(float64); ok && ms.Impl == "dask" && wl.Kind == Latency {
 				fmt.Fprintf(&b, "; p99 %s", num(p99))
 			}
 			if ms.Impl == "python" || ms.Impl == "dask" {
