@@ -24,6 +24,9 @@ type Options struct {
 	// Python is the Python interpreter, a name looked up on PATH or a path; "" or "none" skips
 	// the Python side.
 	Python string
+	// Dask is the interpreter with dask.distributed for the cluster workloads: a name on PATH
+	// or a path, "auto" to try python3 and /usr/bin/python3, "" or "none" to skip dask.
+	Dask string
 	// FloorDir is where the floor program is built; a temporary directory, removed afterwards,
 	// when empty.
 	FloorDir string
@@ -36,7 +39,7 @@ type Options struct {
 // Measurement is what one implementation measured on one workload.
 type Measurement struct {
 	Workload string  `json:"workload"`
-	Impl     string  `json:"impl"`              // "mp", "python" or "floor"
+	Impl     string  `json:"impl"`              // "mp", "python", "dask" or "floor"
 	Variant  string  `json:"variant,omitempty"` // Python's start method
 	Name     string  `json:"name"`              // e.g. "spawn_join", "spawn_join_fork"
 	Unit     string  `json:"unit"`
@@ -57,6 +60,8 @@ type Machine struct {
 	Go         string `json:"go"`
 	Python     string `json:"python,omitempty"` // the version measured; empty when Python was not run
 	PythonExe  string `json:"python_exe,omitempty"`
+	Dask       string `json:"dask,omitempty"` // the dask.distributed version measured; empty when dask was not run
+	DaskExe    string `json:"dask_exe,omitempty"`
 	BinarySize int64  `json:"binary_size"` // this binary, which mp children run
 	Dynamic    bool   `json:"dynamic"`     // whether this binary is dynamically linked (cgo)
 	FloorSize  int64  `json:"floor_size"`  // the floor program
@@ -99,6 +104,18 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 		fmt.Fprintln(progress, "#", why)
 	}
 
+	var dask *python
+	if needsDask(ws) {
+		var why string
+		if dask, why = findDask(ctx, opts.Dask); dask != nil {
+			defer dask.close()
+			rep.Machine.Dask, rep.Machine.DaskExe = dask.version, dask.exe
+		} else {
+			rep.Notes = append(rep.Notes, why)
+			fmt.Fprintln(progress, "#", why)
+		}
+	}
+
 	dir := opts.FloorDir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "mp-bench-floor-"); err != nil {
@@ -121,13 +138,27 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 	}
 
 	for _, w := range ws {
-		mpRes, flRes, took, err := measureGo(ctx, w, fl, w.size(opts.Quick))
-		if err != nil {
-			return nil, err
+		if w.MP != nil {
+			mpRes, flRes, took, err := measureGo(ctx, w, fl, w.size(opts.Quick))
+			if err != nil {
+				return nil, err
+			}
+			rep.add(progress, measurement(w, "mp", "", w.Name, mpRes), took[0])
+			if w.Floor != nil && fl != nil {
+				rep.add(progress, measurement(w, "floor", "", w.Name+"_floor", flRes), took[1])
+			}
+		} else {
+			fmt.Fprintf(progress, "# %s: no mp side yet (it needs the mpnats pool)\n", w.Name)
 		}
-		rep.add(progress, measurement(w, "mp", "", w.Name, mpRes), took[0])
-		if w.Floor != nil && fl != nil {
-			rep.add(progress, measurement(w, "floor", "", w.Name+"_floor", flRes), took[1])
+		if dask != nil && w.Dask {
+			rows, err := dask.run(ctx, w.Name, opts.Quick, progress)
+			if err != nil {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("dask failed on %s: %v", w.Name, err))
+				fmt.Fprintf(progress, "# %s: dask failed: %v\n", w.Name, err)
+			}
+			for _, row := range rows {
+				rep.add(progress, fromDask(w, row), 0)
+			}
 		}
 		if py != nil && len(w.Python) > 0 {
 			rows, err := py.run(ctx, w.Name, opts.Quick, progress)
@@ -143,6 +174,16 @@ func Compare(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep.Elapsed = time.Since(t0).Seconds()
 	return rep, nil
+}
+
+// needsDask reports whether any of ws has a dask side.
+func needsDask(ws []*Workload) bool {
+	for _, w := range ws {
+		if w.Dask {
+			return true
+		}
+	}
+	return false
 }
 
 // rounds is how many rounds measureGo splits a workload's samples into.

@@ -43,13 +43,21 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	} else {
 		b.WriteString("Python: not measured\n")
 	}
+	if m.Dask != "" {
+		fmt.Fprintf(&b, "dask: dask.distributed %s LocalCluster, worker processes of one thread (%s)\n", m.Dask, m.DaskExe)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n> %s\n", n)
 	}
 
 	b.WriteString("\n| workload | mp (Go) | Python | floor | mp vs Python | mp vs floor |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
+	var cluster []*Workload
 	for _, wl := range r.workloads {
+		if wl.Dask {
+			cluster = append(cluster, wl)
+			continue
+		}
 		mpm := r.find(wl.Name, "mp", "")
 		fl := r.find(wl.Name, "floor", "")
 		var pys []*Measurement
@@ -80,6 +88,18 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		"shm_read: a 256 MiB copy in this process, then a warm sum of 256 MiB). " +
 		"tasks/s, msgs/s, ops/s, MB/s, GB/s: higher is better.\n")
 
+	if len(cluster) > 0 {
+		b.WriteString("\nCluster workloads, mp's NATS executor (mpnats) against dask.distributed:\n\n")
+		b.WriteString("| workload | mp (Go) | dask | mp vs dask |\n|---|---|---|---|\n")
+		for _, wl := range cluster {
+			mpm, dk := r.find(wl.Name, "mp", ""), r.find(wl.Name, "dask", "")
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", wl.Name, cell(mpm), cell(dk), vsPython(wl, mpm, dk))
+		}
+		b.WriteString("\ndask: a LocalCluster of worker processes with one thread each, warmed with 100 tasks, " +
+			"tasks submitted with pure=False; cluster_cpu_*: each task spins 10 ms of its thread's CPU time. " +
+			"mp –: the mpnats side of these workloads is not in this harness yet.\n")
+	}
+
 	var targets []string
 	for _, wl := range r.workloads {
 		for _, t := range wl.Targets {
@@ -106,8 +126,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			for _, k := range keys {
 				fmt.Fprintf(&b, "; %s %s", k, stats(ms.Extra[k], ""))
 			}
-			if ms.Impl == "python" {
-				// The Python script gives each extra figure as a summary in params.
+			if p99, ok := ms.Params["p99"].(float64); ok && ms.Impl == "dask" && wl.Kind == Latency {
+				fmt.Fprintf(&b, "; p99 %s", num(p99))
+			}
+			if ms.Impl == "python" || ms.Impl == "dask" {
+				// The Python scripts gives each extra figure as a summary in params.
 				keys = keys[:0]
 				for k, v := range ms.Params {
 					if s, ok := v.(map[string]any); ok && s["median"] != nil {
@@ -166,6 +189,23 @@ func (r *Report) check(wl *Workload, t Target) string {
 		}
 		return out + ")"
 	}
+	if t.Dask > 0 {
+		dk := r.find(wl.Name, "dask", "")
+		if dk == nil {
+			return "not measured (no dask figure)"
+		}
+		verdict := "MISSED"
+		if mpm.Median > 0 && dk.Median > 0 && wl.Kind.better(mpm.Median, dk.Median) >= t.Dask {
+			verdict = "met"
+		}
+		return fmt.Sprintf("%s (mp %s vs dask %s %s: %s)", verdict, num(mpm.Median), num(dk.Median), wl.Unit, vsPython(wl, mpm, dk))
+	}
+	if t.Min > 0 {
+		if mpm.Median >= t.Min {
+			return fmt.Sprintf("met (%s %s)", num(mpm.Median), wl.Unit)
+		}
+		return fmt.Sprintf("MISSED (%s %s)", num(mpm.Median), wl.Unit)
+	}
 	if t.Python == "" {
 		if mpm.Median <= t.Max {
 			return fmt.Sprintf("met (%s %s)", num(mpm.Median), wl.Unit)
@@ -203,7 +243,8 @@ func floorCell(wl *Workload, fl *Measurement) string {
 	return c
 }
 
-// vsPython says how mp compares with Python: "31× faster", "1.20× slower", "4.6× less memory".
+// vsPython says how mp compares with Python (or dask): "31× faster", "1.20× slower", "4.6× less
+// memory".
 func vsPython(wl *Workload, mpm, py *Measurement) string {
 	if mpm == nil || py == nil || mpm.Median <= 0 || py.Median <= 0 {
 		return "–"

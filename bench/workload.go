@@ -93,7 +93,9 @@ type Workload struct {
 	// Python script has the same counts (TestPythonScriptRows checks).
 	Items, QuickItems int
 
-	// MP measures the workload with mp, in this process, taking s.N samples.
+	// MP measures the workload with mp, in this process, taking s.N samples; nil when mp's
+	// side is not there yet (the cluster workloads, until the mpnats pool is in): the mp column
+	// then reads –.
 	MP func(ctx context.Context, s Size) (Result, error)
 
 	// Floor measures the same operation done as cheaply as the machine allows, with the
@@ -109,6 +111,10 @@ type Workload struct {
 	// are named Name + "_" + method.
 	Python []string
 
+	// Dask says that python/dask_bench.py measures the workload with dask.distributed, as its
+	// row Name + "_dask" (a cluster workload, shown in the table of cluster workloads).
+	Dask bool
+
 	// Targets are the goals mp's figure is checked against under the table.
 	Targets []Target
 }
@@ -121,11 +127,14 @@ func (w *Workload) size(quick bool) Size {
 	return Size{N: w.Samples, Items: w.Items}
 }
 
-// Target is a goal for mp's median on a workload: at most Max (in the workload's unit), within
-// Floor times the floor's median (a time), at least MinFloor times the floor's median (a rate),
-// or at least Ratio times better than Python with start method Python.
+// Target is a goal for mp's median on a workload: at most Max or at least Min (in the workload's
+// unit), within Floor times the floor's median (a time), at least MinFloor times the floor's
+// median (a rate), at least Ratio times better than Python with start method Python, or at
+// least Dask times better than dask.distributed.
 type Target struct {
 	Max      float64 // when > 0: mp's median must be at most Max
+	Min      float64 // when > 0: mp's median must be at least Min
+	Dask     float64 // when > 0: mp must be at least Dask times better than dask
 	Floor    float64 // when > 0: mp's median must be at most Floor times the floor's
 	MinFloor float64 // when > 0: mp's median must be at least MinFloor times the floor's
 	Python   string  // when set: compare with Python's median for this start method
@@ -139,6 +148,12 @@ func (t Target) describe(w *Workload) string {
 	}
 	if t.MinFloor > 0 {
 		return fmt.Sprintf("median ≥ %g%% of the floor", t.MinFloor*100)
+	}
+	if t.Dask > 0 {
+		return fmt.Sprintf("≥ %g× faster than dask", t.Dask)
+	}
+	if t.Min > 0 {
+		return fmt.Sprintf("median ≥ %s %s", num(t.Min), w.Unit)
 	}
 	if t.Python == "" {
 		return fmt.Sprintf("median ≤ %g %s", t.Max, w.Unit)
@@ -163,6 +178,7 @@ var all = []*Workload{
 	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth, listenPingPong,
 	lockUncontended, lockContention, eventLatency, shmRead, knucleotide, knucleotideRSS,
 	knucleotideShm, knucleotideShmRSS, managerDictOps, managerUpdate, managerSeed001,
+	clusterSubmitLatency, clusterTasks, clusterMapChunked, clusterCPU1, clusterCPU2,
 }
 
 // All returns every workload, in the order of the table.

@@ -3,12 +3,14 @@
 // Command compare measures mp against Python's multiprocessing and the machine's floor, side by
 // side in one run, and prints a Markdown table ready to paste into a README:
 //
-//	go run ./bench/compare [-quick] [-only spawn_join,idle_rss] [-json FILE] [-python python3]
+//	go run ./bench/compare [-quick] [-only spawn_join,idle_rss] [-json FILE] [-python python3] [-dask auto]
 //
 // The Go workloads run in this process (its children are this binary, run again); the floor is
 // a trivial Go program built on the fly; the Python side is bench/python/mp_bench.py, embedded,
-// run with -python (skipped, with a note, when it is not found or is "none"). Progress goes to
-// standard error, the report to standard output.
+// run with -python (skipped, with a note, when it is not found or is "none"); the cluster
+// workloads' dask.distributed side is bench/python/dask_bench.py, run with -dask (by default the
+// first of python3 and /usr/bin/python3 that has dask; skipped, with a note, when none has).
+// Progress goes to standard error, the report to standard output.
 package main
 
 import (
@@ -37,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	only := fs.String("only", "", "comma-separated workloads to run (default all: "+names()+")")
 	jsonFile := fs.String("json", "", "also write the report as JSON to `FILE`")
 	python := fs.String("python", "python3", "Python `interpreter` to compare with; none skips Python")
+	dask := fs.String("dask", "auto", "`interpreter` with dask.distributed for the cluster workloads; auto tries python3, then /usr/bin/python3; none skips dask")
 	floorDir := fs.String("floor-dir", "", "build the floor program in `DIR` (default a temporary directory)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run ./bench/compare [flags]\n\nMeasures mp against Python's multiprocessing and a bare fork+exec floor; prints a Markdown table.")
@@ -53,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Quick:    *quick,
 		Only:     *only,
 		Python:   *python,
+		Dask:     *dask,
 		FloorDir: *floorDir,
 		Command:  commandLine(args),
 		Progress: stderr,

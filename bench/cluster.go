@@ -1,0 +1,77 @@
+//go:build unix
+
+package bench
+
+// The cluster workloads compare mp's NATS executor (package mpnats) with dask.distributed, the
+// engine people pick for Python tasks across machines. Their dask side is python/dask_bench.py,
+// run with an interpreter that has dask (see findDask); their mp side is an mpnats pool, which
+// this package does not have yet: MP is nil and the mp column reads –. Whoever adds it sets MP
+// (the Items and sample counts below are what it must take) and keeps the counts equal to the
+// script's (TestDaskScriptRows checks).
+
+// clusterSubmitLatency is one task's round trip through the cluster.
+var clusterSubmitLatency = &Workload{
+	Name:         "cluster_submit_latency",
+	What:         "one Submit then Wait of a tiny task on a warm 2-worker cluster, each round trip timed (dask: submit(inc, i).result())",
+	Unit:         "µs",
+	Kind:         Latency,
+	Samples:      2000,
+	QuickSamples: 100,
+	Dask:         true,
+	Targets:      []Target{{Max: 1000}},
+}
+
+// clusterTasks is the throughput of one-item tasks.
+var clusterTasks = &Workload{
+	Name:         "cluster_tasks",
+	What:         "Items one-item tasks submitted to a warm 2-worker cluster, then every result waited for (dask: submit(inc, i) ×n, gather)",
+	Unit:         "tasks/s",
+	Kind:         Throughput,
+	Samples:      3,
+	QuickSamples: 2,
+	Items:        5_000,
+	QuickItems:   500,
+	Dask:         true,
+	Targets:      []Target{{Dask: 10}},
+}
+
+// clusterMapChunked is a Map of tiny items with default chunking.
+var clusterMapChunked = &Workload{
+	Name:         "cluster_map_chunked",
+	What:         "a Map squaring Items ints on a warm 2-worker cluster, in chunks of Items/(4×workers) (dask: client.map over such batches, each an array.array('q'), gather, flatten)",
+	Unit:         "items/s",
+	Kind:         Throughput,
+	Samples:      3,
+	QuickSamples: 2,
+	Items:        1_000_000,
+	QuickItems:   50_000,
+	Dask:         true,
+	Targets:      []Target{{Min: 200_000}},
+}
+
+// clusterCPU1 and clusterCPU2 are CPU-bound tasks on one and two workers: each task spins for
+// 10 ms of its thread's CPU time, so that the work per task is the same in Go and in Python and
+// the figures show how the engine scales (the issue asks mp for 2 agents ≥ 1.7× 1 agent).
+var clusterCPU1 = &Workload{
+	Name:         "cluster_cpu_1w",
+	What:         "Items CPU-bound tasks (10 ms of CPU each) on a 1-worker cluster, all submitted, then waited for",
+	Unit:         "tasks/s",
+	Kind:         Throughput,
+	Samples:      3,
+	QuickSamples: 2,
+	Items:        200,
+	QuickItems:   20,
+	Dask:         true,
+}
+
+var clusterCPU2 = &Workload{
+	Name:         "cluster_cpu_2w",
+	What:         "the same on a 2-worker cluster (mp: 2 agents, each in its own network namespace)",
+	Unit:         "tasks/s",
+	Kind:         Throughput,
+	Samples:      3,
+	QuickSamples: 2,
+	Items:        200,
+	QuickItems:   20,
+	Dask:         true,
+}
