@@ -56,7 +56,6 @@ type Dashboard struct {
 	started  bool // Handler was called: pools are observed
 	closed   bool
 	handler  http.Handler
-	metrics  http.Handler
 }
 
 // Queue is what the dashboard reads of a queue: *mp.Queue[T] and *mp.JoinableQueue[T] have it.

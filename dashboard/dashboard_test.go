@@ -452,7 +452,9 @@ func TestListenAndServe(t *testing.T) {
 	d = dashboard.New()
 	d.AddPool(newStub("alpha"))
 	done := make(chan error, 1)
-	go func() { done <- dashboard.ListenAndServe(ctx, "127.0.0.1:0", d, dashboard.WithRandomToken(), dashboard.WithLog(pw)) }()
+	go func() {
+		done <- dashboard.ListenAndServe(ctx, "127.0.0.1:0", d, dashboard.WithRandomToken(), dashboard.WithLog(pw))
+	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
 	if err != nil {
 		t.Fatal(err)
