@@ -47,19 +47,26 @@ func svgChart(title string, lines []line, format func(float64) string) template.
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" class="axis" text-anchor="end">now</text>`, w-8, h-4)
 	for li, l := range lines {
 		var pts strings.Builder
+		npts := 0
+		var lastX, lastY float64
 		flush := func() {
-			if pts.Len() > 0 {
+			switch {
+			case npts == 1: // a lone second: a dot, since a line of one point does not show
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2" fill="%s"/>`, lastX, lastY, l.Color)
+			case npts > 1:
 				fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, l.Color, pts.String())
-				pts.Reset()
 			}
+			pts.Reset()
+			npts = 0
 		}
 		for i, y := range l.Y {
 			if math.IsNaN(y) {
 				flush()
 				continue
 			}
-			x := left + plotW*float64(i)/float64(max(n-1, 1))
-			fmt.Fprintf(&pts, "%.1f,%.1f ", x, top+plotH*(1-y/maxY))
+			lastX, lastY = left+plotW*float64(i)/float64(max(n-1, 1)), top+plotH*(1-y/maxY)
+			fmt.Fprintf(&pts, "%.1f,%.1f ", lastX, lastY)
+			npts++
 		}
 		flush()
 		fmt.Fprintf(&b, `<text x="%.0f" y="12" fill="%s" class="legend">%s</text>`, w-8-float64(len(lines)-li)*70, l.Color,

@@ -157,7 +157,9 @@ func (d *Dashboard) data(r *http.Request, v view) *pageData {
 		if v.Tmpl == "pools" {
 			pts, total := s.hist.series()
 			pv.Throughput, pv.Latency, pv.Window = throughputChart(pts), latencyChart(pts), total
-			pv.Rate = float64(total.Items) / historySeconds
+			for _, pt := range pts[len(pts)-10:] {
+				pv.Rate += float64(pt.Items) / 10
+			}
 		}
 		pd.Pools = append(pd.Pools, pv)
 	}
