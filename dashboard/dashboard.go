@@ -259,6 +259,7 @@ func ListenAndServe(ctx context.Context, addr string, d *Dashboard, opts ...Opti
 	return d.listenAndServe(ctx, addr)
 }
 
+// String describes the dashboard by the number of its sources.
 func (d *Dashboard) String() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -4,12 +4,23 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -500,4 +511,90 @@ func (j *cookieJar) Cookies(*url.URL) []*http.Cookie {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.c
+}
+
+// TestTLS serves over HTTPS with a self-signed certificate made here, and checks the token is
+// still asked for.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+
+	if err := dashboard.ListenAndServe(context.Background(), "127.0.0.1:0", dashboard.New(), dashboard.WithTLS(certFile, "")); err == nil {
+		t.Fatal("WithTLS without a key served")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	d := dashboard.New(dashboard.WithToken("tls-token"), dashboard.WithTLS(certFile, keyFile), dashboard.WithLog(pw))
+	done := make(chan error, 1)
+	go func() { done <- dashboard.ListenAndServe(ctx, "127.0.0.1:0", d) }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	u := regexp.MustCompile(`https://127\.0\.0\.1:\d+/`).FindString(line)
+	if u == "" {
+		t.Fatalf("printed %q, want an https URL", line)
+	}
+	pool := x509.NewCertPool()
+	cert, _ := x509.ParseCertificate(der)
+	pool.AddCert(cert)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer c.CloseIdleConnections()
+	if resp, _ := get(t, c, u+"api/snapshot"); resp.StatusCode != 401 {
+		t.Fatalf("https without the token: %s", resp.Status)
+	}
+	if resp, _ := get(t, c, u+"api/snapshot", "Authorization", "Bearer tls-token"); resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("https with the token: %s", resp.Status)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+}
+
+// BenchmarkRender renders the two views an open page refreshes most, over a stub pool of 8 busy
+// workers with a full history: what one page costs per refresh (every 300ms by default).
+func BenchmarkRender(b *testing.B) {
+	p := newStub("alpha")
+	p.set(func(s *mp.PoolSnapshot) {
+		s.Workers = nil
+		for i := range 8 {
+			s.Workers = append(s.Workers, mp.WorkerSnapshot{Pid: 1000 + i, ID: i + 1, State: "busy", Task: "t.work",
+				TaskID: uint64(i), TaskStarted: time.Now(), RSS: 20 << 20})
+		}
+	})
+	d := dashboard.New()
+	d.AddPool(p)
+	h := d.Handler()
+	defer d.Close()
+	for i := range 5000 {
+		p.emit(mp.TaskEvent{Task: "t", Outcome: "ok", Ran: time.Duration(i) * time.Microsecond})
+	}
+	for _, path := range []string{"/", "/pools"} {
+		b.Run(strings.TrimPrefix(path, "/")+"view", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
 }
