@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -100,7 +101,7 @@ func (s *stubPool) CancelTask(id uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if id != 7 {
-		return errors.New("stub: no such task")
+		return fmt.Errorf("%w: stub task %d", mp.ErrNotFound, id)
 	}
 	s.canceled = append(s.canceled, id)
 	return nil
