@@ -19,7 +19,7 @@ import (
 )
 
 // TestPoolMapTinyOverhead measures bench's pool_map_tiny (mp.Map of bench.Square over 1,000,000
-// ints on a warm 2-worker pool, default chunking) on two pools side by side, samples alternating:
+// ints on a warm 2-worker pool, default chunking) on two pools side by side, samples alternating (ABBA):
 // one with no dashboard, one whose dashboard is mounted and watched (two pages open on its
 // workers and pools views, refreshed every 300ms). It only runs when asked, being a measurement:
 //
@@ -77,14 +77,18 @@ func TestPoolMapTinyOverhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for range n {
-		for i, p := range []*mp.Pool{plain, watched} {
+	for round := range n {
+		order := []*mp.Pool{plain, watched}
+		if round%2 == 1 { // ABBA: neither side always goes first
+			order[0], order[1] = watched, plain
+		}
+		for _, p := range order {
 			took, err := bench.MapSquares(ctx, p, xs)
 			if err != nil {
 				t.Fatal(err)
 			}
 			r := float64(len(xs)) / took.Seconds()
-			if i == 0 {
+			if p == plain {
 				a = append(a, r)
 			} else {
 				b = append(b, r)
