@@ -211,6 +211,34 @@ func TestBrowser(t *testing.T) {
 		waitText(fmt.Sprintf(`table.exits tr[data-pid="%d"] .reason`, busy.Pid), string(mp.ExitCancel), 5*time.Second)
 	})
 
+	t.Run("RecycleAndPauseButtons", func(t *testing.T) {
+		w := snapWorker(func(w mp.WorkerSnapshot) bool { return w.Pid != 0 && w.State == "idle" })
+		btn := fmt.Sprintf(`tr[data-pid="%d"] button.recycle`, w.Pid)
+		if err := chromedp.Do(bctx, chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS(btn)), chromedp.Click(chromedp.CSS(btn))); err != nil {
+			t.Fatal(err)
+		}
+		waitText(fmt.Sprintf(`table.exits tr[data-pid="%d"] .reason`, w.Pid), string(mp.ExitRecycled), 5*time.Second)
+		snapWorker(func(n mp.WorkerSnapshot) bool { return n.Replaces == w.ID })
+
+		if err := chromedp.Do(bctx, chromedp.Navigate(base+"pools"), chromedp.WaitVisible(chromedp.CSS("button.pause")), chromedp.Click(chromedp.CSS("button.pause"))); err != nil {
+			t.Fatal(err)
+		}
+		waitText("main h2", "paused", 5*time.Second)
+		if !p.Snapshot().Paused {
+			t.Fatal("the page says paused, the pool is not")
+		}
+		if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("button.pause"))); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for p.Snapshot().Paused {
+			if time.Now().After(deadline) {
+				t.Fatal("resume did not resume the pool")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
 	t.Run("Screenshots", func(t *testing.T) {
 		// Something for every view: failures with and without a stack, a Map running.
 		mp.Apply(ctx, p, Fail, false)
@@ -243,6 +271,15 @@ func TestBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitText("main", v.want, 5*time.Second)
+			if v.name == "failures" {
+				waitText("main", "a panic on purpose", time.Second) // the panic's message, its stack folded under it
+				if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("main details summary"))); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(text("main details pre"), "goroutine") {
+					t.Errorf("the panic's stack is not on the failures page: %q", text("main details pre"))
+				}
+			}
 			png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatal(err)

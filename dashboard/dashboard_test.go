@@ -191,6 +191,14 @@ func TestPagesAndLinks(t *testing.T) {
 	if !strings.Contains(body, `data-pid="4242"`) || !strings.Contains(body, "alpha") {
 		t.Fatalf("workers page lacks the stub's worker:\n%s", body)
 	}
+	p.set(func(s *mp.PoolSnapshot) {
+		s.Cluster = &mp.ClusterSnapshot{Redelivered: 3, PendingAcks: 2, Agents: []mp.AgentSnapshot{
+			{Name: "agent-a", Host: "h1", Pid: 99, Slots: 4, Busy: 1, LastBeat: time.Now(), Lost: true}}}
+	})
+	_, body = get(t, srv.Client(), srv.URL+"/mp/cluster")
+	if !strings.Contains(body, "agent-a") || !strings.Contains(body, "redelivered 3") || !strings.Contains(body, ">lost<") {
+		t.Fatalf("cluster page lacks the agent:\n%s", body)
+	}
 	_, body = get(t, srv.Client(), srv.URL+"/mp/queues")
 	if !strings.Contains(body, "jobs") || !strings.Contains(body, "30%") {
 		t.Fatalf("queues page lacks jobs at 30%%:\n%s", body)
