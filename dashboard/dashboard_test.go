@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -167,6 +168,22 @@ func TestZeroCostUntilHandler(t *testing.T) {
 	if p.subscribers() != 0 || q.subscribers() != 0 {
 		t.Fatalf("after Close: %d and %d subscribers, want 0", p.subscribers(), q.subscribers())
 	}
+
+	// With a real executor: neither making the dashboard nor its handler starts a goroutine.
+	gp, err := mp.NewGoroutinePool(context.Background(), mp.WithWorkers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gp.Close()
+	before := runtime.NumGoroutine()
+	d = dashboard.New()
+	d.AddPool(gp)
+	d.AddQueue("q", fixedQueue{0, 1})
+	d.Handler()
+	if after := runtime.NumGoroutine(); after != before {
+		t.Fatalf("New, AddPool and Handler took the goroutines from %d to %d", before, after)
+	}
+	d.Close()
 }
 
 func TestPagesAndLinks(t *testing.T) {
