@@ -143,8 +143,8 @@ func TestPoolExitReasons(t *testing.T) {
 			_, r := replacementOf(s, id)
 			return ok && r
 		})
-		if e, _ := exitOf(s, id); e.Reason != mp.ExitMaxTasks {
-			t.Fatalf("exit %+v", e)
+		if e, _ := exitOf(s, id); e.Reason != mp.ExitMaxTasks || s.ExitCounts[mp.ExitMaxTasks] != 1 {
+			t.Fatalf("exit %+v, counts %v", e, s.ExitCounts)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {

@@ -34,6 +34,7 @@ type poolObs struct {
 	exits    obsRing[WorkerExit]
 	failures obsRing[TaskFailure]
 	maps     map[*mapTrack]struct{}
+	exitN    map[ExitReason]uint64
 }
 
 type subscriber struct{ fn func(TaskEvent) }
@@ -47,6 +48,7 @@ func (o *poolObs) init(name, kind string) {
 	}
 	o.name, o.kind = name, kind
 	o.maps = make(map[*mapTrack]struct{})
+	o.exitN = make(map[ExitReason]uint64)
 }
 
 // obsRing keeps the last observeRing values added, oldest first.
@@ -190,6 +192,7 @@ func (o *poolObs) publishLocked() {
 func (o *poolObs) addExit(e WorkerExit) {
 	o.mu.Lock()
 	o.exits.add(e)
+	o.exitN[e.Reason]++
 	o.mu.Unlock()
 }
 
@@ -214,6 +217,10 @@ func (o *poolObs) fill(s *PoolSnapshot) {
 	}
 	o.mu.Lock()
 	s.Exits = o.exits.list()
+	s.ExitCounts = make(map[ExitReason]uint64, len(o.exitN))
+	for r, n := range o.exitN {
+		s.ExitCounts[r] = n
+	}
 	s.Failures = o.failures.list()
 	s.Maps = make([]MapProgress, 0, len(o.maps))
 	for m := range o.maps {
