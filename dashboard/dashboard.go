@@ -11,13 +11,15 @@
 //
 // The pages are rendered on the server with html/template; charts are SVG drawn on the server; a
 // few lines of script in the page swap in fresh fragments sent over Server-Sent Events. There is
-// no JavaScript build step. GET api/snapshot returns the same state as JSON (mp top reads it).
+// no JavaScript build step. GET api/snapshot returns the same state as JSON (mp top reads it),
+// and GET metrics the Prometheus metrics of the same sources (names prefixed mp_).
 //
 // Cost: a program that does not import the package pays nothing. A Dashboard that was made but
 // whose Handler was never called runs nothing and buffers nothing. Once Handler is called, each
 // pool's completions feed a bounded history (two minutes of one-second buckets) through
-// mp.Observer.Observe; each open page holds one request goroutine that renders a fragment every
-// 300ms. Close stops the subscriptions.
+// mp.Observer.Observe, and so do the Prometheus collectors behind GET metrics (package metrics:
+// the duration and queue wait histograms); each open page holds one request goroutine that
+// renders a fragment every 300ms. Close stops the subscriptions.
 //
 // Security: ListenAndServe serves on loopback without a token; any other address needs one
 // (WithToken or WithRandomToken) and refuses to start without it. With a token, a request without
@@ -44,7 +46,8 @@ import (
 
 // Dashboard is the set of sources a dashboard shows, and its settings. Make one with New, add
 // sources, and serve Handler. It is safe for concurrent use; sources may be added while it is
-// served.
+// served. It lives in the process that made it and is not passed to children. Its cost is in the
+// package doc: nothing until Handler is called.
 type Dashboard struct {
 	o    options
 	csrf string
@@ -56,6 +59,7 @@ type Dashboard struct {
 	started  bool // Handler was called: pools are observed
 	closed   bool
 	handler  http.Handler
+	prom     *promMetrics // the /metrics collectors, made with the handler
 }
 
 // Queue is what the dashboard reads of a queue: *mp.Queue[T] and *mp.JoinableQueue[T] have it.
@@ -105,6 +109,9 @@ func (d *Dashboard) AddPool(p mp.Observer) {
 	if d.started && !d.closed {
 		s.stop = p.Observe(s.hist.record)
 	}
+	if d.prom != nil && !d.closed {
+		d.prom.addPool(s)
+	}
 }
 
 // AddQueue adds a queue under a name.
@@ -115,6 +122,9 @@ func (d *Dashboard) AddQueue(name string, q Queue) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.queues = append(d.queues, queueSource{name, q})
+	if d.prom != nil {
+		d.prom.addQueue(queueSource{name, q})
+	}
 }
 
 // AddManager adds a manager under a name; the pages ask it for its objects and connections
@@ -126,6 +136,9 @@ func (d *Dashboard) AddManager(name string, m *mp.Manager) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.managers = append(d.managers, managerSource{name, m})
+	if d.prom != nil {
+		d.prom.addManager(managerSource{name, m})
+	}
 }
 
 // Handler returns the dashboard's HTTP handler, the same one on every call. Its first call
@@ -139,6 +152,18 @@ func (d *Dashboard) Handler() http.Handler {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.handler == nil {
+		if d.o.metrics == nil && !d.closed {
+			d.prom = newPromMetrics()
+			for _, s := range d.pools {
+				d.prom.addPool(s)
+			}
+			for _, q := range d.queues {
+				d.prom.addQueue(q)
+			}
+			for _, m := range d.managers {
+				d.prom.addManager(m)
+			}
+		}
 		d.handler = d.newHandler()
 	}
 	if !d.started && !d.closed {
@@ -156,6 +181,9 @@ func (d *Dashboard) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
+	if d.prom != nil {
+		d.prom.close()
+	}
 	for _, s := range d.pools {
 		if s.stop != nil {
 			s.stop()
@@ -227,8 +255,9 @@ func WithLog(w io.Writer) Option {
 	})
 }
 
-// WithMetrics mounts h at "metrics" (a Prometheus handler, for example
-// promhttp.HandlerFor(registry, promhttp.HandlerOpts{})), behind the same token.
+// WithMetrics mounts h at "metrics" instead of the dashboard's own Prometheus handler (package
+// metrics's collectors over the dashboard's sources, in a registry of their own); for example
+// promhttp.HandlerFor(yourRegistry, promhttp.HandlerOpts{}). It is behind the same token.
 func WithMetrics(h http.Handler) Option { return optionFunc(func(o *options) { o.metrics = h }) }
 
 // WithInterval sets how often an open page is refreshed (default 300ms; at least 50ms).
@@ -251,7 +280,8 @@ var ErrNoToken = errors.New("dashboard: serving on a non-loopback address needs 
 // ListenAndServe serves d's handler at addr ("127.0.0.1:8080"; "127.0.0.1:0" picks a port) until
 // ctx ends, then shuts the server down (open pages are closed) and returns nil. On an address
 // that is not loopback it needs a token (ErrNoToken otherwise). The options add to d's; it prints
-// the URL it serves to the WithLog writer. It closes d's subscriptions when it returns.
+// the URL it serves to the WithLog writer. It closes d's subscriptions when it returns. The
+// options change d: give them before d is served anywhere else.
 func ListenAndServe(ctx context.Context, addr string, d *Dashboard, opts ...Option) error {
 	for _, o := range opts {
 		o.apply(&d.o)

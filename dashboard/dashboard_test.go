@@ -156,13 +156,14 @@ func TestZeroCostUntilHandler(t *testing.T) {
 	}
 	d.Handler()
 	d.Handler()
-	if p.subscribers() != 1 {
-		t.Fatalf("after Handler: %d subscribers, want 1", p.subscribers())
+	// Two: the charts' history, and the histograms behind /metrics.
+	if p.subscribers() != 2 {
+		t.Fatalf("after Handler: %d subscribers, want 2", p.subscribers())
 	}
 	q := newStub("b")
 	d.AddPool(q)
-	if q.subscribers() != 1 {
-		t.Fatalf("a pool added after Handler: %d subscribers, want 1", q.subscribers())
+	if q.subscribers() != 2 {
+		t.Fatalf("a pool added after Handler: %d subscribers, want 2", q.subscribers())
 	}
 	d.Close()
 	if p.subscribers() != 0 || q.subscribers() != 0 {
@@ -283,7 +284,7 @@ func TestToken(t *testing.T) {
 	srv := serve(t, d)
 	noRedirect := *srv.Client()
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	for _, path := range []string{"", "pools", "api/snapshot", "events?view=", "live.js"} {
+	for _, path := range []string{"", "pools", "api/snapshot", "events?view=", "live.js", "metrics"} {
 		if resp, _ := get(t, &noRedirect, srv.URL+"/mp/"+path); resp.StatusCode != 401 {
 			t.Fatalf("GET %s without a token: %s, want 401", path, resp.Status)
 		}
@@ -622,5 +623,36 @@ func BenchmarkRender(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestMetrics reads the dashboard's Prometheus metrics, and a handler of the program's own in
+// their place with WithMetrics.
+func TestMetrics(t *testing.T) {
+	d := dashboard.New()
+	d.AddPool(newStub("alpha"))
+	d.AddQueue("jobs", fixedQueue{3, 10})
+	srv := serve(t, d)
+	resp, body := get(t, srv.Client(), srv.URL+"/mp/metrics")
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET metrics: %s", resp.Status)
+	}
+	for _, want := range []string{`mp_pool_size{pool="alpha"} 1`, `mp_queue_length{queue="jobs"} 3`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s:\n%s", want, body)
+		}
+	}
+	for _, l := range strings.Split(body, "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "mp_") {
+			t.Errorf("metric not prefixed mp_: %s", l)
+		}
+	}
+
+	own := dashboard.New(dashboard.WithMetrics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "mp_own 1\n")
+	})))
+	srv2 := serve(t, own)
+	if _, body := get(t, srv2.Client(), srv2.URL+"/mp/metrics"); body != "mp_own 1\n" {
+		t.Fatalf("WithMetrics: served %q", body)
 	}
 }

@@ -98,8 +98,11 @@ func (d *Dashboard) newHandler() http.Handler {
 	mux.HandleFunc("POST /recycle", d.action(d.doRecycle))
 	mux.HandleFunc("POST /pause", d.action(d.doPause(true)))
 	mux.HandleFunc("POST /resume", d.action(d.doPause(false)))
-	if d.o.metrics != nil {
+	switch {
+	case d.o.metrics != nil:
 		mux.Handle("GET /metrics", d.o.metrics)
+	case d.prom != nil:
+		mux.Handle("GET /metrics", d.prom.h)
 	}
 	return d.auth(mux)
 }

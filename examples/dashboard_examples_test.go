@@ -14,7 +14,7 @@ import (
 )
 
 // testDashboard runs the dashboard example for a few seconds and, while it serves, fetches its
-// workers page; then it must exit 0 by itself and leave nothing behind.
+// workers page and its Prometheus metrics; then it must exit 0 by itself and leave nothing behind.
 func testDashboard(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -61,6 +61,24 @@ func testDashboard(t *testing.T) {
 	if page := fetch(""); len(regexp.MustCompile(`<tr data-pid="[1-9]\d*"`).FindAllString(page, -1)) < 3 || !strings.Contains(page, "<h2>work ") {
 		t.Errorf("the workers page lacks pool work's three workers:\n%s", page)
 	}
+	metrics := fetch("metrics")
+	names := map[string]bool{}
+	for _, l := range strings.Split(metrics, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, "#") {
+			names[strings.SplitN(f[0], "{", 2)[0]] = true
+		}
+	}
+	if len(names) == 0 {
+		t.Errorf("/metrics has no samples:\n%s", metrics)
+	}
+	for n := range names {
+		if !strings.HasPrefix(n, "mp_") && !strings.HasPrefix(n, "go_") && !strings.HasPrefix(n, "process_") && !strings.HasPrefix(n, "promhttp_") {
+			t.Errorf("metric %s is not prefixed mp_", n)
+		}
+	}
+	if !anyPrefix(names, "mp_pool_") {
+		t.Errorf("/metrics has no mp_pool_ metric: %v", names)
+	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("dashboard: %v\nstderr:\n%s", err, stderr.String())
 	}
@@ -73,4 +91,13 @@ func testDashboard(t *testing.T) {
 	if left := reapOrphans(3 * time.Second); len(left) > 0 {
 		t.Errorf("dashboard left processes running after it exited: %v", left)
 	}
+}
+
+func anyPrefix(names map[string]bool, prefix string) bool {
+	for n := range names {
+		if strings.HasPrefix(n, prefix) {
+			return true
+		}
+	}
+	return false
 }
