@@ -205,7 +205,13 @@ func TestPagesAndLinks(t *testing.T) {
 			}
 		}
 	}
+	p.set(func(s *mp.PoolSnapshot) {
+		s.ExitCounts = map[mp.ExitReason]uint64{mp.ExitSignal: 70, mp.ExitMaxTasks: 5, mp.ExitShutdown: 2}
+	})
 	_, body := get(t, srv.Client(), srv.URL+"/mp/")
+	if !strings.Contains(body, "75 restarts") {
+		t.Errorf("workers page does not count 75 restarts (every end but shutdowns):\n%s", body)
+	}
 	if !strings.Contains(body, `data-pid="4242"`) || !strings.Contains(body, "alpha") {
 		t.Fatalf("workers page lacks the stub's worker:\n%s", body)
 	}

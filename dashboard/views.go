@@ -126,8 +126,13 @@ func (d *Dashboard) data(r *http.Request, v view) *pageData {
 		for j := range snap.Exits {
 			e := &snap.Exits[j]
 			exits[e.ID] = e
-			if e.Reason != mp.ExitShutdown {
-				pv.Restarts++
+			if snap.ExitCounts == nil && e.Reason != mp.ExitShutdown {
+				pv.Restarts++ // an executor that does not count its ends: the recent ones
+			}
+		}
+		for r, n := range snap.ExitCounts {
+			if r != mp.ExitShutdown {
+				pv.Restarts += int(n)
 			}
 		}
 		for _, w := range snap.Workers {
