@@ -109,6 +109,11 @@ var (
 	ErrNotHeld = errors.New("mp: released what was not held")
 )
 
+// ErrNotFound is matched by the error of a pool's CancelTask or Recycle given a task or worker
+// that is not there (any more): the task completed, or the worker ended, since the snapshot that
+// named it.
+var ErrNotFound = errors.New("mp: not found")
+
 // errorRegistry maps stable codes to sentinel errors, in registration order, and to error types
 // (RegisterErrorType). Sentinels and types share one space of codes.
 var errorRegistry struct {
@@ -150,6 +155,7 @@ func init() {
 		{"mp.manager_dead", ErrManagerDead},
 		{"mp.out_of_range", ErrOutOfRange},
 		{"mp.not_held", ErrNotHeld},
+		{"mp.not_found", ErrNotFound},
 		{"context.Canceled", context.Canceled},
 		{"context.DeadlineExceeded", context.DeadlineExceeded},
 		{"io.EOF", io.EOF},

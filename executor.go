@@ -171,15 +171,6 @@ func (c *Call) takeResFDs() []int {
 	return fds
 }
 
-// completeLocal completes a call that ran in this process with the outcome runLocal stored.
-func (c *Call) completeLocal(done int, err error) bool {
-	if !c.finished.CompareAndSwap(false, true) {
-		return false
-	}
-	c.impl.(localCall).finishLocal(done, err)
-	return true
-}
-
 // Finished reports whether the call has completed.
 func (c *Call) Finished() bool { return c.finished.Load() }
 

@@ -58,12 +58,35 @@ type GoroutinePool struct {
 	live    int           // worker goroutines
 	idle    chan struct{} // closed when nothing is queued or running and Shutdown waits
 	gone    chan struct{} // closed when the last worker goroutine has ended after Shutdown
+
+	// For observers (pool_observe.go).
+	nextID    uint64 // the ID of the last call queued
+	paused    bool   // Pause: no call starts until Resume
+	workerSeq int    // the ID of the last worker started
+	gworkers  map[*gworker]struct{}
+	obs       poolObs
+}
+
+// gworker is one worker goroutine as a snapshot shows it; its fields are guarded by the pool's
+// lock.
+type gworker struct {
+	id, replaces int
+	started      time.Time
+	tasksDone    uint64
+	cur          *Call // the call it runs, nil when idle
+	recycle      bool  // Recycle asked it to end after its call
 }
 
 // goCall is the state of a call queued on or running in a GoroutinePool, kept in the Call.
 type goCall struct {
 	cancel  context.CancelFunc // of the running function's context, once started
 	stopCtx func() bool        // unbinds the caller's ctx
+
+	// For observers, guarded by the pool's lock: the call's ID, and when it was queued (while
+	// someone observes) and started, in unix ns.
+	id       uint64
+	queuedAt int64
+	ranAt    int64
 }
 
 // callQueue is a FIFO of calls.
@@ -133,14 +156,16 @@ func NewGoroutinePool(ctx context.Context, opts ...PoolOption) (*GoroutinePool, 
 		timeout:  cfg.taskTimeout,
 		init:     cfg.initLocal,
 		running:  make(map[*Call]struct{}),
+		gworkers: make(map[*gworker]struct{}),
 	}
+	p.obs.init(cfg.name, "goroutine")
 	p.wake.L = &p.mu
 	started := make(chan error, p.workers)
 	p.mu.Lock()
 	p.live = p.workers
 	p.mu.Unlock()
 	for range p.workers {
-		go p.worker(started)
+		go p.worker(started, 0)
 	}
 	var firstErr error
 	for range p.workers {
@@ -209,13 +234,20 @@ func (p *GoroutinePool) executeAll(ctx context.Context, calls []*Call) bool {
 		}
 		return false
 	}
+	observing := p.obs.observing()
 	for _, c := range calls {
 		c.gpool = p
+		p.nextID++
+		c.g.id = p.nextID
+		if observing {
+			c.g.queuedAt = time.Now().UnixNano()
+		}
 		p.queue.push(c)
 		if ctx.Done() != nil {
 			c.g.stopCtx = context.AfterFunc(ctx, func() { p.abort(c, context.Cause(ctx)) })
 		}
 	}
+	p.obs.submitted.Add(uint64(len(calls)))
 	if len(calls) == 1 {
 		p.wake.Signal()
 	} else {
@@ -228,7 +260,7 @@ func (p *GoroutinePool) executeAll(ctx context.Context, calls []*Call) bool {
 // abort ends call c with err at once: a queued call never runs (the worker that comes to it
 // drops it); a running one has its function's context cancelled.
 func (p *GoroutinePool) abort(c *Call, err error) {
-	if !c.complete(nil, 0, err) {
+	if !c.finished.CompareAndSwap(false, true) {
 		return
 	}
 	g := &c.g
@@ -240,15 +272,21 @@ func (p *GoroutinePool) abort(c *Call, err error) {
 	}
 	p.signalIdleLocked()
 	stop := g.stopCtx
+	end := callEnd{task: c.Func, items: c.Chunk, queuedAt: g.queuedAt, ranAt: g.ranAt, attempts: 1, err: err}
 	p.mu.Unlock()
+	// Counted before the caller learns of it: a snapshot taken once the call returned counts it.
+	p.obs.complete(end)
+	c.impl.finish(nil, 0, err)
 	if stop != nil {
 		stop()
 	}
 }
 
 // worker is one worker goroutine: it runs the initializer, then calls until the pool ends or
-// WithMaxTasksPerWorker has it replaced. started, when not nil, receives the initializer's outcome.
-func (p *GoroutinePool) worker(started chan<- error) {
+// WithMaxTasksPerWorker or Recycle has it replaced. started, when not nil, receives the
+// initializer's outcome; replaces is the ID of the worker it replaces, 0 for one of the first.
+func (p *GoroutinePool) worker(started chan<- error, replaces int) {
+	gw := p.addWorker(replaces)
 	if p.init != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		err := runProtected(func() error { return p.init(ctx) })
@@ -260,6 +298,7 @@ func (p *GoroutinePool) worker(started chan<- error) {
 			started <- err
 		}
 		if err != nil {
+			p.workerEnded(gw, ExitStartFail, err.Error())
 			p.workerGone()
 			return
 		}
@@ -283,16 +322,45 @@ func (p *GoroutinePool) worker(started chan<- error) {
 			}
 			ctx, cancel = context.WithCancel(context.Background())
 		}
-		c := p.next(cancel)
+		c, recycle := p.next(gw, cancel)
+		if recycle {
+			// Recycle asked for it: a fresh worker takes its place, as below.
+			p.workerEnded(gw, ExitRecycled, "retired by Recycle")
+			go p.worker(nil, gw.id)
+			return
+		}
 		if c == nil {
+			p.workerEnded(gw, ExitShutdown, "the pool was shut down or closed")
 			p.workerGone()
 			return
 		}
-		p.run(ctx, c)
+		p.run(ctx, gw, c)
 	}
 	// Recycled after its maximum number of tasks: a fresh worker takes its place (and runs the
 	// initializer again), as a new process would.
-	go p.worker(nil)
+	p.workerEnded(gw, ExitMaxTasks, fmt.Sprintf("retired after %d calls (WithMaxTasksPerWorker)", p.maxTasks))
+	go p.worker(nil, gw.id)
+}
+
+// addWorker registers a worker goroutine that starts, in place of worker replaces (0 for none).
+func (p *GoroutinePool) addWorker(replaces int) *gworker {
+	p.mu.Lock()
+	p.workerSeq++
+	gw := &gworker{id: p.workerSeq, replaces: replaces, started: time.Now()}
+	p.gworkers[gw] = struct{}{}
+	p.mu.Unlock()
+	if replaces != 0 {
+		p.obs.linkReplacement(replaces, gw.id)
+	}
+	return gw
+}
+
+// workerEnded records the end of a worker goroutine.
+func (p *GoroutinePool) workerEnded(gw *gworker, reason ExitReason, detail string) {
+	p.mu.Lock()
+	delete(p.gworkers, gw)
+	p.mu.Unlock()
+	p.obs.addExit(WorkerExit{ID: gw.id, At: time.Now(), Reason: reason, Detail: detail})
 }
 
 // workerGone counts a worker goroutine that ended.
@@ -306,30 +374,37 @@ func (p *GoroutinePool) workerGone() {
 	p.mu.Unlock()
 }
 
-// next waits for a call to run and returns it, or nil once the pool ends. cancel cancels the
-// context the call will run with.
-func (p *GoroutinePool) next(cancel context.CancelFunc) *Call {
+// next waits for a call to run and returns it, or nil once the pool ends, or recycle true when
+// Recycle asked gw to end. cancel cancels the context the call will run with.
+func (p *GoroutinePool) next(gw *gworker, cancel context.CancelFunc) (c *Call, recycle bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
 		if p.state == poolClosed {
-			return nil
+			return nil, false
 		}
-		if c := p.queue.pop(); c != nil {
-			c.g.cancel = cancel
-			p.running[c] = struct{}{}
-			return c
+		if gw.recycle && p.state == poolOpen {
+			return nil, true
 		}
-		p.signalIdleLocked()
-		if p.state != poolOpen {
-			return nil
+		if !p.paused {
+			if c := p.queue.pop(); c != nil {
+				c.g.cancel = cancel
+				c.g.ranAt = time.Now().UnixNano()
+				gw.cur = c
+				p.running[c] = struct{}{}
+				return c, false
+			}
+			p.signalIdleLocked()
+			if p.state != poolOpen {
+				return nil, false
+			}
 		}
 		p.wake.Wait()
 	}
 }
 
-// run runs call c and completes it.
-func (p *GoroutinePool) run(ctx context.Context, c *Call) {
+// run runs call c on worker gw and completes it.
+func (p *GoroutinePool) run(ctx context.Context, gw *gworker, c *Call) {
 	g := &c.g
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -341,6 +416,9 @@ func (p *GoroutinePool) run(ctx context.Context, c *Call) {
 			p.abort(c, fmt.Errorf("mp: task %s: %w", c.Func, context.DeadlineExceeded))
 		})
 	}
+	// The outcome is counted (before the caller learns of it, so that a snapshot taken once the
+	// call returned counts it) only by whoever completes the call: here, or abort.
+	end := callEnd{task: c.Func, items: c.Chunk, queuedAt: g.queuedAt, ranAt: g.ranAt, attempts: 1}
 	if lc, ok := c.impl.(localCall); ok {
 		var done int
 		err := runProtected(func() error {
@@ -348,16 +426,26 @@ func (p *GoroutinePool) run(ctx context.Context, c *Call) {
 			done, err = lc.runLocal(ctx, timeout)
 			return err
 		})
-		c.completeLocal(done, err)
+		if c.finished.CompareAndSwap(false, true) {
+			end.err = err
+			p.obs.complete(end)
+			lc.finishLocal(done, err)
+		}
 	} else {
 		value, done, err := runEncoded(ctx, c, timeout)
-		c.complete(value, done, err)
+		if c.finished.CompareAndSwap(false, true) {
+			end.err = err
+			p.obs.complete(end)
+			c.impl.finish(value, done, err)
+		}
 	}
 	if timer != nil {
 		timer.Stop()
 	}
 	p.mu.Lock()
 	delete(p.running, c)
+	gw.cur = nil
+	gw.tasksDone++
 	g.cancel = nil // the worker's context is not this call's to cancel any more
 	stop := g.stopCtx
 	p.signalIdleLocked()
@@ -429,6 +517,7 @@ func (p *GoroutinePool) Shutdown(ctx context.Context, opts ...ShutdownOption) er
 		return nil
 	}
 	p.state = poolShuttingDown
+	p.paused = false // the queued calls are to run
 	var dropped []*Call
 	if so.cancelPending {
 		dropped = p.queue.take()

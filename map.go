@@ -159,6 +159,7 @@ func Map[T, R any](ctx context.Context, ex Executor, f *Func[T, R], xs []T, opts
 	}
 	stopProgress := startProgress(cfg.progress, n, doneItems.Load)
 	defer stopProgress()
+	defer trackMapOn(ex, f.name, n, &doneItems)()
 	aborts, err := executeAll(ex, calls)
 	if err != nil {
 		return nil, err
@@ -275,6 +276,7 @@ func mapSeq[T, R any](ctx context.Context, ex Executor, f *Func[T, R], seq iter.
 		var doneItems atomic.Int64
 		stopProgress := startProgress(cfg.progress, -1, doneItems.Load)
 		defer stopProgress()
+		defer trackMapOn(ex, f.name, -1, &doneItems)()
 
 		completed := make(chan *seqChunk[R], window)
 		var inflight []*seqChunk[R] // in input order

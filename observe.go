@@ -29,6 +29,9 @@ type PoolSnapshot struct {
 	Workers []WorkerSnapshot `json:"workers"`
 	// Exits are the most recent worker ends, oldest first, at most 64.
 	Exits []WorkerExit `json:"exits"`
+	// ExitCounts counts every worker end since the pool started, by reason (Exits keeps only the
+	// last ones).
+	ExitCounts map[ExitReason]uint64 `json:"exit_counts"`
 	// Failures are the most recent failed calls, oldest first, at most 64.
 	Failures []TaskFailure `json:"failures"`
 	// Maps are the Map and MapSeq calls running on the pool.

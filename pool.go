@@ -2,6 +2,7 @@ package mp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,10 @@ type Pool struct {
 	deathsNoProgress int       // consecutive worker deaths without a finished task between
 	sent             int       // jobs sent and not yet answered, pool-wide
 	idle             chan struct{}
+	paused           bool // Pause: no job starts until Resume
+	workerSeq        int  // the ID of the last worker started
+
+	obs poolObs // what an observer sees (pool_observe.go)
 
 	owners  sync.WaitGroup // one per worker: the goroutine that owns it
 	stopMon chan struct{}
@@ -89,6 +94,12 @@ type job struct {
 	interrupt func()                     // for a direct call: interrupts the caller's read
 	stopCtx   atomic.Pointer[func() bool]
 
+	// For observers (pool_observe.go): the worker that ran it, when it was queued (only while
+	// someone observes) and when its last attempt started, in unix ns.
+	pid      atomic.Int64
+	queuedAt atomic.Int64
+	ranAt    atomic.Int64
+
 	nfds  int // how many handles the argument holds
 	fdsMu sync.Mutex
 	fds   []int // their descriptors, until the job finishes
@@ -120,6 +131,8 @@ func (j *job) completeFDs(value []byte, rfds []int, done int, err error) bool {
 	if stop := j.stopCtx.Load(); stop != nil {
 		(*stop)()
 	}
+	// Counted before the caller learns of it: a snapshot taken once the call returned counts it.
+	j.pool.obs.complete(callEnd{task: j.fname, pid: int(j.pid.Load()), items: j.chunk, queuedAt: j.queuedAt.Load(), ranAt: j.ranAt.Load(), attempts: j.starts + 1, err: err})
 	j.call.completeFDs(value, rfds, done, err)
 	return true
 }
@@ -244,10 +257,11 @@ func NewPool(ctx context.Context, opts ...PoolOption) (*Pool, error) {
 		workers: make(map[*worker]struct{}),
 		stopMon: make(chan struct{}),
 	}
+	p.obs.init(cfg.name, "process")
 	results := make(chan error, cfg.workers)
 	p.owners.Add(cfg.workers)
 	for range cfg.workers {
-		go p.spawn(results)
+		go p.spawn(results, 0)
 	}
 	var firstErr error
 wait:
@@ -328,6 +342,7 @@ func (p *Pool) breakLocked(err error) {
 	q := p.queue
 	p.queue = nil
 	for w := range p.workers {
+		w.markLocked(ExitShutdown, "the pool broke: "+err.Error())
 		w.kill()
 	}
 	go func() {
@@ -360,6 +375,10 @@ func (p *Pool) submit(jobs ...*job) {
 // stampLocked gives a new job its ID and the pool's defaults.
 func (p *Pool) stampLocked(j *job) {
 	j.id = p.nextID.Add(1)
+	p.obs.submitted.Add(1)
+	if p.obs.observing() {
+		j.queuedAt.Store(time.Now().UnixNano())
+	}
 	if j.timeout == 0 {
 		j.timeout = p.cfg.taskTimeout
 	}
@@ -421,6 +440,13 @@ func (p *Pool) abort(j *job, err error) {
 	grace := p.cfg.cancelGrace
 	time.AfterFunc(grace, func() {
 		if !j.replied.Load() {
+			reason, why := ExitCancel, "cancelled"
+			if errors.Is(err, context.DeadlineExceeded) {
+				reason, why = ExitTimeout, "timed out"
+			}
+			p.mu.Lock()
+			w.markLocked(reason, fmt.Sprintf("SIGKILL from the pool: its call of %s did not return within the cancel grace (%v) after it %s", j.fname, grace, why))
+			p.mu.Unlock()
 			w.kill()
 		}
 	})
@@ -457,7 +483,7 @@ func (p *Pool) monitor() {
 			}
 		}
 		for _, w := range over {
-			w.retireLocked()
+			w.retireLocked(ExitMemory, fmt.Sprintf("resident memory over WithWorkerMemoryLimit(%d)", p.cfg.memoryLimit))
 		}
 		p.mu.Unlock()
 	}
@@ -483,6 +509,7 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
 	if p.state == poolOpen {
 		p.state = poolShuttingDown
 	}
+	p.resumeLocked() // the queued work is to run
 	var dropped []*job
 	if so.cancelPending {
 		dropped, p.queue = p.queue, nil
@@ -504,7 +531,7 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
 	p.mu.Lock()
 	ws := make([]*worker, 0, len(p.workers))
 	for w := range p.workers {
-		w.retireLocked()
+		w.retireLocked(ExitShutdown, "the pool was shut down (Shutdown)")
 		ws = append(ws, w)
 	}
 	p.mu.Unlock()
@@ -518,6 +545,7 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
 		case <-grace.C:
 			p.mu.Lock()
 			for w := range p.workers {
+				w.markLocked(ExitShutdown, fmt.Sprintf("SIGKILL from the pool: it had not exited %v after Shutdown told it to", retireGrace))
 				w.kill()
 			}
 			p.mu.Unlock()
@@ -575,6 +603,7 @@ func (p *Pool) Close() error {
 	q := p.queue
 	p.queue = nil
 	for w := range p.workers {
+		w.markLocked(ExitShutdown, "SIGKILL from the pool: it was closed (Close)")
 		w.kill()
 	}
 	p.mu.Unlock()

@@ -12,7 +12,7 @@ import (
 func (p *Pool) claimIdle(j *job) *worker {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state != poolOpen || len(p.queue) > 0 {
+	if p.state != poolOpen || len(p.queue) > 0 || p.paused {
 		return nil
 	}
 	for i, w := range p.waiting {
@@ -46,7 +46,7 @@ func (w *worker) applyDirect(ctx context.Context, j *job) {
 		typ, payload, rerr := w.rr.next()
 		stop()
 		if rerr == nil && !w.handleFrame(typ, payload, true) {
-			w.kill()
+			w.killUntrusted()
 		}
 		w.replies.SetReadDeadline(time.Time{})
 	}

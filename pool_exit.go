@@ -2,6 +2,7 @@ package mp
 
 import (
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -21,6 +22,10 @@ func (w *worker) exit(startErr error) {
 			break
 		}
 	}
+	task := ""
+	if len(w.pending) > 0 && w.slots.state(w.pending[0].slot, w.pending[0].id) >= slotRunning {
+		task = w.pending[0].fname
+	}
 	failed, requeue, ran := w.takeBackLocked()
 	open := p.state == poolOpen || p.state == poolShuttingDown
 	if open {
@@ -33,6 +38,8 @@ func (w *worker) exit(startErr error) {
 		p.queue = nil
 	}
 	respawn := w.replaceLocked(startErr, ran)
+	reason, detail := w.exitReasonLocked(startErr)
+	p.obs.addExit(WorkerExit{ID: w.id, Pid: w.pid, At: time.Now(), Reason: reason, Detail: detail, Task: task, ReplacedBy: w.replacedBy})
 	p.kickWaitingLocked()
 	p.signalIdleLocked()
 	state := p.state
@@ -60,7 +67,7 @@ func (w *worker) exit(startErr error) {
 		if startErr != nil {
 			time.Sleep(10 * time.Millisecond) // do not spin on a worker that cannot start
 		}
-		p.spawn(nil)
+		p.spawn(nil, w.id)
 	}
 }
 
@@ -94,6 +101,7 @@ func (w *worker) takeBackLocked() (failed []failedJob, requeue []*job, ran bool)
 			ran = true
 			j.starts++
 			if j.starts <= j.retries {
+				p.obs.retried.Add(1)
 				j.stopTimer()
 				requeue = append(requeue, j)
 				continue
@@ -129,4 +137,36 @@ func (w *worker) replaceLocked(startErr error, ran bool) bool {
 		return false
 	}
 	return respawn
+}
+
+// exitReasonLocked says why the worker ended: the reason the pool recorded when it decided to end
+// it (markLocked), else what its exit status tells. The caller holds p.mu.
+func (w *worker) exitReasonLocked(startErr error) (ExitReason, string) {
+	st := w.st
+	status := "status unknown"
+	if st != nil {
+		status = st.String()
+	}
+	switch {
+	case startErr != nil:
+		return ExitStartFail, startErr.Error()
+	case w.why != "":
+		return w.why, w.whyDetail + " (" + status + ")"
+	case st == nil:
+		return ExitSignal, "the worker ended; its status is unknown"
+	}
+	if sig, ok := exitSignal(st); ok {
+		return ExitSignal, "killed by " + sig + ", not by the pool (" + status + ")"
+	}
+	return exitCodeReason(st)
+}
+
+// exitCodeReason says why a worker that exited by itself did: exit status 2 is what the Go
+// runtime gives for a panic that no recover caught (one in a goroutine the call started, say).
+func exitCodeReason(st *os.ProcessState) (ExitReason, string) {
+	code := st.ExitCode()
+	if code == 2 {
+		return ExitPanic, "exit status 2: a panic outside the call's recovery (a goroutine it started, say), or os.Exit(2); the worker's stderr has the stack"
+	}
+	return ExitCode, fmt.Sprintf("the worker exited by itself with status %d (os.Exit(%d) in a call?)", code, code)
 }

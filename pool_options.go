@@ -30,6 +30,7 @@ type poolConfig struct {
 	retries     int
 	env         []string
 	startWorker startWorkerFunc // how workers are started: startOSWorker but in tests
+	name        string          // WithPoolName
 }
 
 // buildPoolConfig applies opts, skipping nil ones, to the defaults.
@@ -69,6 +70,19 @@ func WithWorkers(n int) PoolOption {
 			return fmt.Errorf("%w: WithWorkers(%d): a pool needs at least one worker", ErrInvalidOption, n)
 		}
 		c.workers = n
+		return nil
+	})
+}
+
+// WithPoolName names the pool for those who watch it: its Snapshot's Name, a dashboard's heading,
+// the pool label of its metrics. The default is its kind and a number ("process-1",
+// "goroutine-2"). An empty name is an ErrInvalidOption.
+func WithPoolName(name string) PoolOption {
+	return poolOptionFunc(func(c *poolConfig) error {
+		if name == "" {
+			return fmt.Errorf("%w: WithPoolName(\"\"): give the pool a name, or leave the option out", ErrInvalidOption)
+		}
+		c.name = name
 		return nil
 	})
 }

@@ -62,14 +62,16 @@ func (o osWorker) wait() (*os.ProcessState, bool) {
 // starts none. A replacement that cannot be started is tried again, as one that fails its
 // handshake is (exit), until three failures in a row break the pool. Nothing is started for a
 // pool that is closed or broken.
-func (p *Pool) spawn(handshake chan<- error) {
+//
+// replaces is the ID of the worker this one replaces, 0 for one of the first.
+func (p *Pool) spawn(handshake chan<- error, replaces int) {
 	for {
 		p.mu.Lock()
 		stopped := p.state == poolClosed || p.state == poolBroken
 		err := p.closedErr()
 		p.mu.Unlock()
 		if !stopped {
-			if err = p.start(handshake); err == nil {
+			if err = p.start(handshake, replaces); err == nil {
 				return // adopted: its owner has the handshake and the p.owners count
 			}
 			p.workerFailedStart(err)
@@ -95,7 +97,7 @@ func (p *Pool) wantsWorkerLocked() bool {
 }
 
 // start starts one worker process and adopts it, or returns why it could not start it.
-func (p *Pool) start(handshake chan<- error) error {
+func (p *Pool) start(handshake chan<- error, replaces int) error {
 	n := workerCounter.Add(1)
 	name := "PoolWorker-" + strconv.FormatInt(n, 10)
 	// Calls and replies travel on two pipes, which cost half what a socket does per round trip;
@@ -134,14 +136,14 @@ func (p *Pool) start(handshake chan<- error) error {
 			replyR.Close()
 			slots.seg.Close()
 		} else {
-			p.adopt(name, n, proc, conn, callW, replyR, slots, handshake)
+			p.adopt(name, n, proc, conn, callW, replyR, slots, handshake, replaces)
 		}
 	}
 	return err
 }
 
 // adopt takes a started worker process into the pool and starts its owner.
-func (p *Pool) adopt(name string, n int64, proc workerProc, conn, calls, replies *os.File, slots *slotTable, handshake chan<- error) {
+func (p *Pool) adopt(name string, n int64, proc workerProc, conn, calls, replies *os.File, slots *slotTable, handshake chan<- error, replaces int) {
 	w := &worker{
 		p: p, proc: proc, conn: conn, calls: calls, replies: replies, pid: proc.pid(), name: name,
 		slots: slots, free: allSlotsFree,
@@ -164,6 +166,11 @@ func (p *Pool) adopt(name string, n int64, proc workerProc, conn, calls, replies
 		}
 		p.owners.Done()
 		return
+	}
+	p.workerSeq++
+	w.id, w.replaces, w.started = p.workerSeq, replaces, time.Now()
+	if replaces != 0 {
+		p.linkReplacementLocked(replaces, w.id)
 	}
 	p.workers[w] = struct{}{}
 	p.mu.Unlock()

@@ -67,6 +67,17 @@ type worker struct {
 	dead  chan struct{} // closed when the control socket reports the worker gone
 	done  chan struct{}
 
+	// For observers (pool_observe.go), guarded by p.mu: the worker's ID in the pool, the ID of the
+	// worker it replaced and of the one that replaced it, when it started, how many calls it
+	// completed, and why the pool ended it, if the pool did (markLocked).
+	id         int
+	replaces   int
+	replacedBy int
+	started    time.Time
+	tasksDone  uint64
+	why        ExitReason
+	whyDetail  string
+
 	// How the process ended, once reaped (reap): for the owner, then for exit.
 	reaped  bool
 	st      *os.ProcessState
@@ -99,12 +110,21 @@ func (w *worker) reap() {
 	}
 }
 
-// retireLocked tells the worker to finish what it has and exit, and takes it out of the rotation.
-// The caller holds p.mu.
-func (w *worker) retireLocked() {
+// markLocked records why the pool is about to end the worker, for its WorkerExit; the first
+// reason stands. The caller holds p.mu.
+func (w *worker) markLocked(reason ExitReason, detail string) {
+	if w.why == "" && !w.exited {
+		w.why, w.whyDetail = reason, detail
+	}
+}
+
+// retireLocked tells the worker to finish what it has and exit, and takes it out of the rotation;
+// reason and detail say why, for its WorkerExit. The caller holds p.mu.
+func (w *worker) retireLocked(reason ExitReason, detail string) {
 	if w.retiring || w.exited {
 		return
 	}
+	w.markLocked(reason, detail)
 	w.retiring = true
 	if w.waiting {
 		w.waiting = false
@@ -119,7 +139,7 @@ func (w *worker) retireLocked() {
 	if !w.replaced && w.p.state == poolOpen {
 		w.replaced = true
 		w.p.owners.Add(1)
-		go w.p.spawn(nil)
+		go w.p.spawn(nil, w.id)
 	}
 }
 
@@ -133,8 +153,10 @@ func (w *worker) assignLocked(j *job) bool {
 	w.pending = append(w.pending, j)
 	w.sentJobs++
 	w.p.sent++
+	j.pid.Store(int64(w.pid))
 	if len(w.pending) == 1 {
 		w.headAt = time.Now()
+		j.ranAt.Store(w.headAt.UnixNano())
 		return true
 	}
 	return false
@@ -155,6 +177,7 @@ func (w *worker) removeLocked(j *job) (head *job) {
 		if i == 0 && len(w.pending) > 0 {
 			w.headAt = time.Now()
 			head = w.pending[0]
+			head.ranAt.Store(w.headAt.UnixNano())
 		}
 		return head
 	}
@@ -320,7 +343,7 @@ func (w *worker) writeLoop(done chan struct{}) {
 			return
 		}
 		room := w.window() - len(w.pending)
-		if w.direct {
+		if w.direct || p.paused {
 			room = 0 // a caller has the worker to itself; it wakes us when done
 		}
 		if p.cfg.maxTasks > 0 {
@@ -351,7 +374,7 @@ func (w *worker) writeLoop(done chan struct{}) {
 		}
 		retire := p.cfg.maxTasks > 0 && w.sentJobs >= p.cfg.maxTasks
 		if retire {
-			w.retireLocked()
+			w.retireLocked(ExitMaxTasks, fmt.Sprintf("retired after %d calls (WithMaxTasksPerWorker)", p.cfg.maxTasks))
 		}
 		if len(p.queue) == 0 {
 			p.signalIdleLocked()
@@ -421,15 +444,23 @@ func (w *worker) readLoop() {
 		typ, payload, err := w.rr.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				w.kill() // a reply that breaks the protocol: the worker is not to be trusted
+				w.killUntrusted() // a reply that breaks the protocol: the worker is not to be trusted
 			}
 			return
 		}
 		if !w.handleFrame(typ, payload, false) {
-			w.kill()
+			w.killUntrusted()
 			return
 		}
 	}
+}
+
+// killUntrusted kills a worker that broke the protocol.
+func (w *worker) killUntrusted() {
+	w.p.mu.Lock()
+	w.markLocked(ExitSignal, "SIGKILL from the pool: the worker broke the control protocol")
+	w.p.mu.Unlock()
+	w.kill()
 }
 
 func closed(c chan struct{}) bool {
@@ -472,6 +503,7 @@ func (w *worker) handleFrame(typ byte, payload []byte, direct bool) bool {
 	j := w.pending[0]
 	took := float64(now.Sub(w.headAt))
 	next := w.removeLocked(j)
+	w.tasksDone++
 	p.deathsNoProgress = 0
 	if chunk := max(1, j.chunk); chunk > 1 {
 		took /= float64(chunk)

@@ -79,6 +79,8 @@ var checks = map[string]func(t *testing.T){
 	"sync_primitives": testSyncPrimitives,
 	"shared_memory":   testSharedMemory,
 	"robust_mutex":    testRobustMutex,
+
+	"dashboard": testDashboard,
 }
 
 // exampleNames lists the directories that hold an example program.
