@@ -52,6 +52,9 @@ type Manager struct {
 	addr    string
 	c       *managerClient
 	cleanup func()
+	// inServer: the manager process's Manager of itself, given to managed types' constructors
+	// (manager_object_server.go); Close and Shutdown do nothing to it.
+	inServer bool
 
 	mu     sync.Mutex
 	closed bool
@@ -245,6 +248,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	if m.inServer {
+		return fmt.Errorf("%w: Shutdown of the manager from inside it (a managed type's constructor or method): the program that started it shuts it down", ErrInvalidOption)
+	}
 	if m.proc == nil {
 		return fmt.Errorf("%w: Shutdown of a manager connected with mp.ConnectManager (%v): only the program that started it shuts it down; Close closes this connection", ErrInvalidOption, m)
 	}
@@ -264,7 +270,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 // of what this connection held, and goes on serving the others; calls through the proxies
 // obtained on it fail with ErrClosed.
 func (m *Manager) Close() error {
-	if m == nil || m.c == nil {
+	if m == nil || m.c == nil || m.inServer {
 		return nil
 	}
 	m.mu.Lock()
