@@ -53,7 +53,7 @@ type mobj struct {
 	refs int
 	dict map[string]*mentry
 	list []*mentry
-	syn  *msync // a synchronisation object's state (manager_sync_server.go)
+	syn  *msync   // a synchronisation object's state (manager_sync_server.go)
 	cust *mcustom // a custom object's value (manager_object_server.go)
 	// A dict in shared memory (manager_table.go): its table, and the references of the entries
 	// that hold proxies, by key. dict is nil then.
