@@ -19,7 +19,8 @@ import (
 // NewManagedValue; hand the proxies to children in task arguments (or over a Conn, or on a
 // Queue: a proxy is data, the manager's address and secret token and the object's id, and
 // carries no descriptor). Every process opens one connection to the manager, on first use,
-// shared by all its proxies.
+// shared by all its proxies. A type of the program's own can live there too, with the methods
+// it exposes: see RegisterManagedType, Expose and NewManagedObject.
 //
 // Every operation on a managed object is atomic; Update and Add make read-modify-write atomic
 // too, which Python's d[k] += 1 is not. On Linux a Dict lives in shared memory that the manager

@@ -263,3 +263,48 @@ func TestManagedObjectLifetime(t *testing.T) {
 		return err == nil && st.Objects == base
 	})
 }
+
+// TestManagerWaitingCap: one process cannot make the manager hold waiting calls without bound:
+// past the cap, a blocking call is refused at once with a clear error, the others wait on, and
+// all of them end with their ctx.
+func TestManagerWaitingCap(t *testing.T) {
+	ctx := ctxT(t)
+	m := startManager(t)
+	mu, err := mp.NewManagedMutex(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mu.Close()
+	if err := mu.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const limit, extra = 4096, 4
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, limit+extra)
+	for i := 0; i < limit+extra; i++ {
+		go func() { errs <- mu.Lock(wctx) }()
+	}
+	for i := 0; i < extra; i++ {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, mp.ErrTooLarge) || !strings.Contains(err.Error(), "4096 calls of this process are waiting") {
+				t.Fatalf("a Lock past the cap: %v; want ErrTooLarge saying how many wait", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("no Lock past the cap was refused")
+		}
+	}
+	cancel()
+	for i := 0; i < limit; i++ {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Fatalf("a waiting Lock whose ctx ended: %v; want context.Canceled", err)
+		}
+	}
+	if err := mu.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := mu.Lock(ctx); err != nil { // the waiters are gone: the next Lock has it at once
+		t.Fatalf("Lock after the waiters left: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mp-go/mp/internal/shmtable"
@@ -71,10 +72,11 @@ type mconn struct {
 	// The calls of custom objects' methods (manager_object_server.go): their ctx, which ends
 	// with the connection, the ones running, and gone, set (under the server's lock) once the
 	// connection has ended and let go of what it held.
-	ctx    context.Context
-	cancel context.CancelFunc
-	calls  sync.WaitGroup
-	gone   bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	calls   sync.WaitGroup
+	running atomic.Int64 // the calls running, at most managerMaxWaiting
+	gone    bool
 }
 
 type managerServer struct {
@@ -228,18 +230,16 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 	}
 	c.sy.cur = id
 	if objectOp(op) { // runs on its own, replies when done (manager_object_server.go)
+		if c.running.Add(1) > managerMaxWaiting {
+			c.running.Add(-1)
+			return s.sendReply(c, id, op, &mrep{Err: toWire(fmt.Errorf("%w: %d method calls of this process are running in the manager already, the most it runs for one connection; this one was refused, not queued: make fewer at once", ErrTooLarge, managerMaxWaiting))})
+		}
 		c.calls.Add(1)
 		go func() {
 			defer c.calls.Done()
-			rep := s.handleObject(c, op, &req)
-			if id == 0 {
-				return
-			}
-			b, err := encodeManagerMsg(rep)
-			if err != nil {
-				b, _ = encodeManagerMsg(&mrep{Err: toWire(err)})
-			}
-			c.t.send(id, op, b) // an error: the connection is ending, which handleConn sees
+			defer c.running.Add(-1)
+			// A failed send: the connection is ending, which handleConn sees.
+			s.sendReply(c, id, op, s.handleObject(c, op, &req))
 		}()
 		return true
 	}
@@ -247,6 +247,18 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 	if rep == nil { // a waiter, answered later (unlockFlush)
 		return true
 	}
+	if !s.sendReply(c, id, op, rep) {
+		return false
+	}
+	if op == managerOpShutdown && rep.Err == nil {
+		s.shutdownOnce.Do(func() { close(s.done) })
+	}
+	return true
+}
+
+// sendReply sends rep, the reply to request id (none for id 0), and closes its descriptors; false:
+// the connection is ending.
+func (s *managerServer) sendReply(c *mconn, id uint64, op byte, rep *mrep) bool {
 	defer closeFDs(rep.fds)
 	if id == 0 {
 		return true
@@ -256,13 +268,7 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 		b, _ = encodeManagerMsg(&mrep{Err: toWire(err)})
 		rep.fds = nil
 	}
-	if c.t.sendFDs(id, op, b, rep.fds) != nil {
-		return false
-	}
-	if op == managerOpShutdown && rep.Err == nil {
-		s.shutdownOnce.Do(func() { close(s.done) })
-	}
-	return true
+	return c.t.sendFDs(id, op, b, rep.fds) == nil
 }
 
 // handle runs one request under the lock and returns its reply.
