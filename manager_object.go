@@ -92,7 +92,8 @@ func (mt *ManagedType[T, A]) Name() string { return mt.t.name }
 // NewManagedObject's argument; m is the manager it runs in, through which newFn may create the
 // managed objects the value holds (a *Dict, say: see Expose for methods that return them). An
 // error of newFn reaches NewManagedObject's caller with its identity (errors.Is, errors.As), as
-// a task's does.
+// a task's does. m is the manager process's connection to itself, opened on first use (it counts
+// in Stats' Connections); its Close and Shutdown do nothing.
 //
 // When the object is freed (no proxy holds it and nothing stores it), its Close method runs, in
 // the manager, if *T has one (Close() error, or Close()): that is where it closes the proxies it
