@@ -308,3 +308,25 @@ func TestManagerWaitingCap(t *testing.T) {
 		t.Fatalf("Lock after the waiters left: %v", err)
 	}
 }
+
+// BenchmarkManagedObjectCall is one call of an exposed method from this process: Stock, which
+// reads a field (one round trip, and the method's goroutine in the manager).
+func BenchmarkManagedObjectCall(b *testing.B) {
+	ctx := context.Background()
+	m, err := mp.StartManager(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	s, err := mp.NewManagedObject(ctx, m, ShopType, map[string]int{"apple": 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := ShopStock.Call(ctx, s, "apple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
