@@ -330,3 +330,32 @@ func BenchmarkManagedObjectCall(b *testing.B) {
 		}
 	}
 }
+
+// TestManagedTypeMisuse: registering a type or exposing a method after Init (here: in a test,
+// since TestMain ran Init) panics with advice, as Register does; so do empty names and nil
+// functions; and a nil or closed object, or a nil Method, fails with an error.
+func TestManagedTypeMisuse(t *testing.T) {
+	newShop := func(ctx context.Context, m *mp.Manager, _ int) (*Shop, error) { return &Shop{}, nil }
+	mustPanic(t, "after mp.Init", func() { mp.RegisterManagedType("test.late_type", newShop) })
+	mustPanic(t, "empty name", func() { mp.RegisterManagedType("", newShop) })
+	mustPanic(t, "nil constructor", func() { mp.RegisterManagedType[Shop, int]("test.nil_type", nil) })
+	mustPanic(t, "after mp.Init", func() { mp.Expose(ShopType, "Secret", (*Shop).Secret) })
+	mustPanic(t, "empty method name", func() { mp.Expose(ShopType, "", (*Shop).Secret) })
+	mustPanic(t, "nil type or function", func() { mp.Expose[Shop, map[string]int, struct{}, int](ShopType, "X", nil) })
+
+	ctx := ctxT(t)
+	var nilObj *mp.ManagedObject[Shop]
+	if _, err := ShopStock.Call(ctx, nilObj, "apple"); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("a call on a nil object: %v; want ErrClosed", err)
+	}
+	var nilMethod *mp.Method[Shop, string, int]
+	if _, err := nilMethod.Call(ctx, nilObj, "apple"); !errors.Is(err, mp.ErrNotRegistered) {
+		t.Fatalf("a nil Method's Call: %v; want ErrNotRegistered", err)
+	}
+	if _, err := mp.NewManagedObject[Shop, int](ctx, startManager(t), nil, 1); !errors.Is(err, mp.ErrNotRegistered) {
+		t.Fatalf("NewManagedObject of a nil type: %v; want ErrNotRegistered", err)
+	}
+	if err := nilObj.Call(ctx, "Stock", "apple", nil); !errors.Is(err, mp.ErrClosed) {
+		t.Fatalf("an untyped call on a nil object: %v; want ErrClosed", err)
+	}
+}
