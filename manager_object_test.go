@@ -359,3 +359,70 @@ func TestManagedTypeMisuse(t *testing.T) {
 		t.Fatalf("an untyped call on a nil object: %v; want ErrClosed", err)
 	}
 }
+
+// Gate is a managed type whose Hold method waits for its ctx to end, noting in a managed dict
+// when it started waiting and when its ctx ended.
+type Gate struct{ notes *mp.Dict[string, int] }
+
+func (g *Gate) Hold(ctx context.Context, _ struct{}) (int, error) {
+	if err := g.notes.Set(ctx, "holding", 1); err != nil {
+		return 0, err
+	}
+	<-ctx.Done()
+	return 0, g.notes.Set(context.Background(), "ended", 1) // ctx has ended: note it without
+}
+
+func (g *Gate) Notes(ctx context.Context, _ struct{}) (*mp.Dict[string, int], error) {
+	return g.notes, nil
+}
+
+func (g *Gate) Close() error { return g.notes.Close() }
+
+var (
+	GateType = mp.RegisterManagedType("test.gate", func(ctx context.Context, m *mp.Manager, _ struct{}) (*Gate, error) {
+		d, err := mp.NewDict[string, int](ctx, m)
+		return &Gate{notes: d}, err
+	})
+	GateHold  = mp.Expose(GateType, "Hold", (*Gate).Hold)
+	GateNotes = mp.Expose(GateType, "Notes", (*Gate).Notes)
+
+	// GateHoldIn calls Hold in a child, which the test kills.
+	GateHoldIn = mp.Register("test.gate.hold_in", func(ctx context.Context, g *mp.ManagedObject[Gate]) (int, error) {
+		return GateHold.Call(ctx, g, struct{}{})
+	})
+)
+
+// TestManagedObjectCallerKilled: a method waiting on its ctx, called by a process that is then
+// SIGKILLed, has its ctx ended by the manager (the caller's connection closed), so the object is
+// not held by a dead caller's call.
+func TestManagedObjectCallerKilled(t *testing.T) {
+	ctx := ctxT(t)
+	m := startManager(t)
+	g, err := mp.NewManagedObject(ctx, m, GateType, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	notes, err := GateNotes.Call(ctx, g, struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notes.Close()
+	p := mp.NewProcess(GateHoldIn, g)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the child's call to be holding", func() bool {
+		n, _, err := notes.Get(ctx, "holding")
+		return err == nil && n == 1
+	})
+	if n, _, _ := notes.Get(ctx, "ended"); n != 0 {
+		t.Fatal("the method's ctx ended before its caller was killed")
+	}
+	p.Kill()
+	<-p.Done()
+	waitFor(t, "the method's ctx to end once its caller was killed", func() bool {
+		n, _, err := notes.Get(ctx, "ended")
+		return err == nil && n == 1
+	})
+}
