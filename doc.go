@@ -167,6 +167,18 @@
 //	// in each child, handed d:
 //	_, err := mp.Add(ctx, d, "count", -1)
 //
+// A Go type of your own can live in a manager too (Python's BaseManager.register): register it
+// and its constructor with RegisterManagedType, expose the methods other processes may call with
+// Expose, make a value with NewManagedObject, and call through the Method handles. The methods
+// run in the manager, one at a time per object, so the type needs no lock; a method not exposed
+// cannot be called (ErrNotExposed); errors keep their identity, and a result that holds proxies
+// arrives as live proxies.
+//
+//	var Counter = mp.RegisterManagedType("shop.counter", newCounter) // func(ctx, *mp.Manager, A) (*Counter, error)
+//	var Incr = mp.Expose(Counter, "Incr", (*Counter).Incr)           // func(*Counter, ctx, int) (int, error)
+//	c, _ := mp.NewManagedObject(ctx, m, Counter, start)
+//	n, err := Incr.Call(ctx, c, 5)
+//
 // Listen, Accept and Dial are Python's multiprocessing.connection.Listener and Client, with its
 // framing and its HMAC-SHA256 challenge (WithAuthKey), so that mp and CPython programs talk to
 // each other; they give a *Conn[T] with a pipe's methods, which carries no handles. The root

@@ -19,7 +19,8 @@ import (
 // NewManagedValue; hand the proxies to children in task arguments (or over a Conn, or on a
 // Queue: a proxy is data, the manager's address and secret token and the object's id, and
 // carries no descriptor). Every process opens one connection to the manager, on first use,
-// shared by all its proxies.
+// shared by all its proxies. A type of the program's own can live there too, with the methods
+// it exposes: see RegisterManagedType, Expose and NewManagedObject.
 //
 // Every operation on a managed object is atomic; Update and Add make read-modify-write atomic
 // too, which Python's d[k] += 1 is not. On Linux a Dict lives in shared memory that the manager
@@ -52,6 +53,9 @@ type Manager struct {
 	addr    string
 	c       *managerClient
 	cleanup func()
+	// inServer: the manager process's Manager of itself, given to managed types' constructors
+	// (manager_object_server.go); Close and Shutdown do nothing to it.
+	inServer bool
 
 	mu     sync.Mutex
 	closed bool
@@ -245,6 +249,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	if err := m.check(); err != nil {
 		return err
 	}
+	if m.inServer {
+		return fmt.Errorf("%w: Shutdown of the manager from inside it (a managed type's constructor or method): the program that started it shuts it down", ErrInvalidOption)
+	}
 	if m.proc == nil {
 		return fmt.Errorf("%w: Shutdown of a manager connected with mp.ConnectManager (%v): only the program that started it shuts it down; Close closes this connection", ErrInvalidOption, m)
 	}
@@ -264,7 +271,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 // of what this connection held, and goes on serving the others; calls through the proxies
 // obtained on it fail with ErrClosed.
 func (m *Manager) Close() error {
-	if m == nil || m.c == nil {
+	if m == nil || m.c == nil || m.inServer {
 		return nil
 	}
 	m.mu.Lock()

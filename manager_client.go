@@ -253,17 +253,29 @@ func (c *managerClient) readUntil(ctx context.Context, t managerTransport, id ui
 			c.mu.Unlock()
 			return managerResult{rep: rep, err: derr}, true
 		}
+		// The hand-off is made under c.mu (ch has room: its caller's only sender is whoever takes
+		// it out of pending, under c.mu), so that a caller that gives up — it takes its ch out of
+		// pending, under c.mu, then looks in ch once — finds the reply there if it was handed
+		// over, and otherwise it is dropped here: no reply, and none of the descriptors an
+		// attach reply carries, is left in a channel nobody reads.
 		c.mu.Lock()
 		ch := c.pending[fid]
 		delete(c.pending, fid)
-		c.mu.Unlock()
-		if ch != nil { // else its caller gave up: the late reply is dropped
+		if ch != nil {
+			if managerHandOffHook != nil {
+				managerHandOffHook()
+			}
 			ch <- managerResult{rep: rep, err: derr}
-		} else {
+		}
+		c.mu.Unlock()
+		if ch == nil { // its caller gave up: the late reply is dropped
 			closeFDs(rep.fds)
 		}
 	}
 }
+
+// managerHandOffHook, nil but in a test, runs as the reader hands a reply over to its caller.
+var managerHandOffHook func()
 
 func (c *managerClient) errNow() error {
 	c.mu.Lock()

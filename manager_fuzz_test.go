@@ -4,6 +4,7 @@ package mp
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -86,6 +87,9 @@ func FuzzManagerServer(f *testing.F) {
 	}
 	val, _ := codecEnc.Marshal([]any{1, "x"})
 	key, _ := codecEnc.Marshal("k")
+	one, _ := codecEnc.Marshal(1)
+	nine, _ := codecEnc.Marshal(9)
+	fuzzToken = token
 	seed := [][]byte{
 		managerFrame(1, managerOpCreate, &mreq{Name: "dict"}),
 		managerFrame(2, managerOpSet, &mreq{Obj: 1, Key: key, Val: val}),
@@ -126,6 +130,19 @@ func FuzzManagerServer(f *testing.F) {
 		managerFrame(32, managerOpEventWait, &mreq{Obj: 9}),
 		managerFrame(33, managerOpEventSet, &mreq{Obj: 9}),
 		managerFrame(34, managerOpQShutdown, &mreq{Obj: 3}),
+		// Custom objects (manager_object_server.go): made, called, refused, and a result that
+		// holds proxies (of objects alive, freed, never made, and of another manager).
+		managerFrame(35, managerOpObjNew, &mreq{Name: "mp.test.fuzz_counter", Val: key}),
+		managerFrame(36, managerOpObjCall, &mreq{Obj: 10, Name: "Incr", Val: one}),
+		managerFrame(37, managerOpObjCall, &mreq{Obj: 10, Name: "Secret", Val: one}),
+		managerFrame(38, managerOpObjCall, &mreq{Obj: 10, Name: "Ref", Val: one}),
+		managerFrame(39, managerOpObjCall, &mreq{Obj: 10, Name: "Ref", Val: nine}),
+		managerFrame(40, managerOpObjCall, &mreq{Obj: 10, Name: "Panic", Val: one}),
+		managerFrame(41, managerOpObjCall, &mreq{Obj: 1, Name: "Incr", Val: one}),
+		managerFrame(42, managerOpObjNew, &mreq{Name: "dict"}),
+		managerFrame(43, managerOpObjNew, &mreq{Name: "mp.test.fuzz_counter", Val: val}),
+		managerFrame(0, managerOpRelease, &mreq{Obj: 10}),
+		managerFrame(44, managerOpObjCall, &mreq{Obj: 10, Name: "Incr", Val: one}),
 		{0xff, 0xff, 0xff, 0xff, 1, 2, 3},
 	}
 	var all []byte
@@ -211,3 +228,29 @@ func (s *managerServer) closeTables() {
 		s.death = nil
 	}
 }
+
+// fuzzCounter is a custom managed type for FuzzManagerServer: Ref returns a proxy, of the fuzzed
+// manager, to the object whose id it is given (odd ids: of another manager).
+type fuzzCounter struct{ n int }
+
+var fuzzToken []byte
+
+var (
+	fuzzCounterType = RegisterManagedType("mp.test.fuzz_counter", func(ctx context.Context, m *Manager, name string) (*fuzzCounter, error) {
+		return &fuzzCounter{}, nil
+	})
+	_ = Expose(fuzzCounterType, "Incr", func(c *fuzzCounter, ctx context.Context, d int) (int, error) {
+		c.n += d
+		return c.n, nil
+	})
+	_ = Expose(fuzzCounterType, "Ref", func(c *fuzzCounter, ctx context.Context, id uint64) (*Dict[string, int], error) {
+		tok := fuzzToken
+		if id%2 == 1 && id > 1 {
+			tok = bytes.Repeat([]byte{8}, managerTokenSize)
+		}
+		return &Dict[string, int]{p: &proxyBase{c: &managerClient{addr: "@fuzz", token: tok}, id: id, kind: "dict"}}, nil
+	})
+	_ = Expose(fuzzCounterType, "Panic", func(c *fuzzCounter, ctx context.Context, _ int) (int, error) {
+		panic("fuzz")
+	})
+)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mp-go/mp/internal/shmtable"
@@ -53,7 +54,8 @@ type mobj struct {
 	refs int
 	dict map[string]*mentry
 	list []*mentry
-	syn  *msync // a synchronisation object's state (manager_sync_server.go)
+	syn  *msync   // a synchronisation object's state (manager_sync_server.go)
+	cust *mcustom // a custom object's value (manager_object_server.go)
 	// A dict in shared memory (manager_table.go): its table, and the references of the entries
 	// that hold proxies, by key. dict is nil then.
 	tab   *shmtable.Table
@@ -67,6 +69,14 @@ type mconn struct {
 	sy   msyncConn       // its waiters and what it holds of synchronisation objects
 	// remote: a connection Manager.Serve relays from a remote client (manager_remote.go).
 	remote bool
+	// The calls of custom objects' methods (manager_object_server.go): their ctx, which ends
+	// with the connection, the ones running, and gone, set (under the server's lock) once the
+	// connection has ended and let go of what it held.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	calls   sync.WaitGroup
+	running atomic.Int64 // the calls running, at most managerMaxWaiting
+	gone    bool
 }
 
 type managerServer struct {
@@ -87,6 +97,9 @@ type managerServer struct {
 
 	tableMax int64   // each dict table's size limit (0: shmtable's default)
 	death    *[2]int // the death pipe (manager_table.go), nil where dicts have no tables
+
+	selfOnce sync.Once
+	self     *Manager // the manager's own connection to itself (manager_object_server.go)
 }
 
 func newManagerServer(token []byte, addr string, tableMax int64) *managerServer {
@@ -135,6 +148,9 @@ func (s *managerServer) serve(ctx context.Context, ln *os.File) {
 		c.t.f.SetWriteDeadline(time.Now().Add(time.Second))
 	}
 	for _, c := range conns {
+		c.calls.Wait() // the methods running complete (new ones are refused: closing)
+	}
+	for _, c := range conns {
 		c.busy.Lock() // the reply being sent goes first: the calls in flight complete
 		c.t.send(0, managerOpClosed, nil)
 		c.t.close()
@@ -170,6 +186,8 @@ func (s *managerServer) handleConn(f *os.File) {
 		return
 	}
 	c := &mconn{t: newSockTransport(f), held: map[uint64]bool{}, remote: remote}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	defer c.cancel()
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -182,6 +200,7 @@ func (s *managerServer) handleConn(f *os.File) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
+		c.gone = true
 		s.syncConnGone(c)
 		for id := range c.held {
 			s.decref(id)
@@ -210,10 +229,36 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 		return false
 	}
 	c.sy.cur = id
+	if objectOp(op) { // runs on its own, replies when done (manager_object_server.go)
+		if c.running.Add(1) > managerMaxWaiting {
+			c.running.Add(-1)
+			return s.sendReply(c, id, op, &mrep{Err: toWire(fmt.Errorf("%w: %d method calls of this process are running in the manager already, the most it runs for one connection; this one was refused, not queued: make fewer at once", ErrTooLarge, managerMaxWaiting))})
+		}
+		c.calls.Add(1)
+		go func() {
+			defer c.calls.Done()
+			defer c.running.Add(-1)
+			// A failed send: the connection is ending, which handleConn sees.
+			s.sendReply(c, id, op, s.handleObject(c, op, &req))
+		}()
+		return true
+	}
 	rep := s.handle(c, op, &req)
 	if rep == nil { // a waiter, answered later (unlockFlush)
 		return true
 	}
+	if !s.sendReply(c, id, op, rep) {
+		return false
+	}
+	if op == managerOpShutdown && rep.Err == nil {
+		s.shutdownOnce.Do(func() { close(s.done) })
+	}
+	return true
+}
+
+// sendReply sends rep, the reply to request id (none for id 0), and closes its descriptors; false:
+// the connection is ending.
+func (s *managerServer) sendReply(c *mconn, id uint64, op byte, rep *mrep) bool {
 	defer closeFDs(rep.fds)
 	if id == 0 {
 		return true
@@ -223,17 +268,14 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 		b, _ = encodeManagerMsg(&mrep{Err: toWire(err)})
 		rep.fds = nil
 	}
-	if c.t.sendFDs(id, op, b, rep.fds) != nil {
-		return false
-	}
-	if op == managerOpShutdown && rep.Err == nil {
-		s.shutdownOnce.Do(func() { close(s.done) })
-	}
-	return true
+	return c.t.sendFDs(id, op, b, rep.fds) == nil
 }
 
 // handle runs one request under the lock and returns its reply.
 func (s *managerServer) handle(c *mconn, op byte, req *mreq) *mrep {
+	if objectOp(op) {
+		return s.handleObject(c, op, req)
+	}
 	if tableOp(op) {
 		s.mu.Lock()
 		o := s.objs[req.Obj]
@@ -382,6 +424,9 @@ func (s *managerServer) decref(id uint64) {
 		delete(s.objs, id)
 		if o.syn != nil {
 			stack = append(stack, s.syncFree(o.syn)...)
+		}
+		if o.cust != nil {
+			go closeCustom(o.cust)
 		}
 		for _, e := range o.dict {
 			stack = append(stack, e.refs...)

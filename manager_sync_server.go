@@ -59,6 +59,12 @@ const managedQueueMaxItem = 1 << 20
 // managedQueueDefaultCap is the capacity of a managed queue made with capacity 0.
 const managedQueueDefaultCap = 4096
 
+// managerMaxWaiting bounds, per connection, the calls waiting in the manager (blocking calls of
+// synchronisation objects) and, separately, the methods of custom objects running for it, so
+// that no client can make the server hold without bound: beyond, a call is refused at once with
+// an ErrTooLarge error.
+const managerMaxWaiting = 4096
+
 // errDeferred is do's answer for a request that waits: its reply comes later.
 var errDeferred = errors.New("mp: manager: reply deferred")
 
@@ -236,6 +242,9 @@ func (s *managerServer) wait(c *mconn, op byte, y *msync, list *[]*mwaiter, w *m
 	w.c, w.id, w.op, w.o = c, c.sy.cur, op, y
 	if w.id == 0 {
 		return fmt.Errorf("%w: a blocking managed call without a request id", ErrProtocol)
+	}
+	if len(c.sy.waits) >= managerMaxWaiting {
+		return fmt.Errorf("%w: %d calls of this process are waiting in the manager already, the most it holds for one connection (a Lock, a Get of an empty queue, a Wait...); this one was refused, not queued: wait for fewer at once (a worker pool, a semaphore of your own)", ErrTooLarge, len(c.sy.waits))
 	}
 	if c.sy.waits == nil {
 		c.sy.waits = map[uint64]*mwaiter{}
