@@ -247,7 +247,6 @@ func (p *GoroutinePool) executeAll(ctx context.Context, calls []*Call) bool {
 			c.g.stopCtx = context.AfterFunc(ctx, func() { p.abort(c, context.Cause(ctx)) })
 		}
 	}
-	p.obs.submitted.Add(uint64(len(calls)))
 	if len(calls) == 1 {
 		p.wake.Signal()
 	} else {

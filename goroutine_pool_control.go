@@ -27,6 +27,7 @@ func (p *GoroutinePool) Snapshot() PoolSnapshot {
 		}
 	}
 	s.Running = len(p.running)
+	submitted := p.nextID
 	s.Workers = make([]WorkerSnapshot, 0, len(p.gworkers))
 	for gw := range p.gworkers {
 		ws := WorkerSnapshot{ID: gw.id, Replaces: gw.replaces, Started: gw.started, TasksDone: gw.tasksDone, State: "idle"}
@@ -40,7 +41,7 @@ func (p *GoroutinePool) Snapshot() PoolSnapshot {
 		s.Workers = append(s.Workers, ws)
 	}
 	p.mu.Unlock()
-	p.obs.fill(&s)
+	p.obs.fill(&s, submitted)
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
 	return s
 }
@@ -107,13 +108,16 @@ func (p *GoroutinePool) Recycle(workerID int) error {
 }
 
 // Pause stops the pool's intake: queued calls wait, and no new one starts until Resume. Calls
-// running go on. Shutdown resumes the intake, to run what is queued; Close fails it.
+// running go on. Shutdown resumes the intake, to run what is queued, and Pause after Shutdown
+// does nothing; Close fails what waits.
 func (p *GoroutinePool) Pause() {
 	if p.zero() {
 		return
 	}
 	p.mu.Lock()
-	p.paused = true
+	if p.state == poolOpen {
+		p.paused = true
+	}
 	p.mu.Unlock()
 }
 

@@ -232,6 +232,7 @@ func testPause(t *testing.T, p interface {
 	mp.Executor
 	mp.Observer
 	mp.Controller
+	Shutdown(context.Context, ...mp.ShutdownOption) error
 }) {
 	ctx := ctxT(t)
 	p.Pause()
@@ -251,6 +252,16 @@ func testPause(t *testing.T, p interface {
 	}
 	if p.Snapshot().Paused {
 		t.Fatal("still paused after Resume")
+	}
+	// Shutdown runs what a pause held.
+	p.Pause()
+	f = mp.Submit(ctx, p, Square, 8)
+	waitSnapshot(t, p, "the queued call", func(s mp.PoolSnapshot) bool { return s.Queued == 1 })
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown of a paused pool: %v", err)
+	}
+	if v, err := f.Wait(ctx); err != nil || v != 64 {
+		t.Fatalf("a call held by a pause, after Shutdown: %d, %v", v, err)
 	}
 }
 
