@@ -71,7 +71,7 @@ func TestTopInTmux(t *testing.T) {
 	f := mp.Submit(ctx, p, sleep, time.Minute)
 	defer f.Cancel()
 
-	sock := fmt.Sprintf("mptop-%d", os.Getpid())
+	sock := fmt.Sprintf("mptop-%d-%d", os.Getpid(), time.Now().UnixNano())
 	tm := func(args ...string) (string, error) {
 		out, err := exec.CommandContext(ctx, tmux, append([]string{"-L", sock}, args...)...).CombinedOutput()
 		return string(out), err
