@@ -11,11 +11,13 @@ import (
 
 // Snapshot returns the pool's state now: its worker goroutines (Pid 0, RSS and CPU 0: they share
 // this process), the calls queued and running, the counts of outcomes, the last worker ends and
-// failures, and the Maps running on it.
+// failures, and the Maps running on it. A call's start time (TaskStarted) is known for calls
+// that started after the pool's first Snapshot or while someone observes it.
 func (p *GoroutinePool) Snapshot() PoolSnapshot {
 	if p.zero() {
 		return PoolSnapshot{Kind: "goroutine", Closed: true}
 	}
+	p.watched.Store(true)
 	var s PoolSnapshot
 	p.mu.Lock()
 	s.Size = p.workers
