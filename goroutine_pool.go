@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +66,9 @@ type GoroutinePool struct {
 	workerSeq int    // the ID of the last worker started
 	gworkers  map[*gworker]struct{}
 	obs       poolObs
+	// watched is set by the first Snapshot: from then on each call's start is stamped (a
+	// time.Now per call, which a pool nobody watches does not pay).
+	watched atomic.Bool
 }
 
 // gworker is one worker goroutine as a snapshot shows it; its fields are guarded by the pool's
@@ -247,7 +251,6 @@ func (p *GoroutinePool) executeAll(ctx context.Context, calls []*Call) bool {
 			c.g.stopCtx = context.AfterFunc(ctx, func() { p.abort(c, context.Cause(ctx)) })
 		}
 	}
-	p.obs.submitted.Add(uint64(len(calls)))
 	if len(calls) == 1 {
 		p.wake.Signal()
 	} else {
@@ -389,7 +392,9 @@ func (p *GoroutinePool) next(gw *gworker, cancel context.CancelFunc) (c *Call, r
 		if !p.paused {
 			if c := p.queue.pop(); c != nil {
 				c.g.cancel = cancel
-				c.g.ranAt = time.Now().UnixNano()
+				if p.watched.Load() || p.obs.observing() {
+					c.g.ranAt = time.Now().UnixNano()
+				}
 				gw.cur = c
 				p.running[c] = struct{}{}
 				return c, false

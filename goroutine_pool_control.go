@@ -11,11 +11,13 @@ import (
 
 // Snapshot returns the pool's state now: its worker goroutines (Pid 0, RSS and CPU 0: they share
 // this process), the calls queued and running, the counts of outcomes, the last worker ends and
-// failures, and the Maps running on it.
+// failures, and the Maps running on it. A call's start time (TaskStarted) is known for calls
+// that started after the pool's first Snapshot or while someone observes it.
 func (p *GoroutinePool) Snapshot() PoolSnapshot {
 	if p.zero() {
 		return PoolSnapshot{Kind: "goroutine", Closed: true}
 	}
+	p.watched.Store(true)
 	var s PoolSnapshot
 	p.mu.Lock()
 	s.Size = p.workers
@@ -27,6 +29,7 @@ func (p *GoroutinePool) Snapshot() PoolSnapshot {
 		}
 	}
 	s.Running = len(p.running)
+	submitted := p.nextID
 	s.Workers = make([]WorkerSnapshot, 0, len(p.gworkers))
 	for gw := range p.gworkers {
 		ws := WorkerSnapshot{ID: gw.id, Replaces: gw.replaces, Started: gw.started, TasksDone: gw.tasksDone, State: "idle"}
@@ -40,7 +43,7 @@ func (p *GoroutinePool) Snapshot() PoolSnapshot {
 		s.Workers = append(s.Workers, ws)
 	}
 	p.mu.Unlock()
-	p.obs.fill(&s)
+	p.obs.fill(&s, submitted)
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
 	return s
 }
@@ -107,13 +110,16 @@ func (p *GoroutinePool) Recycle(workerID int) error {
 }
 
 // Pause stops the pool's intake: queued calls wait, and no new one starts until Resume. Calls
-// running go on. Shutdown resumes the intake, to run what is queued; Close fails it.
+// running go on. Shutdown resumes the intake, to run what is queued, and Pause after Shutdown
+// does nothing; Close fails what waits.
 func (p *GoroutinePool) Pause() {
 	if p.zero() {
 		return
 	}
 	p.mu.Lock()
-	p.paused = true
+	if p.state == poolOpen {
+		p.paused = true
+	}
 	p.mu.Unlock()
 }
 

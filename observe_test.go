@@ -18,6 +18,13 @@ import (
 
 // What a pool tells an observer (observe.go), checked against real worker processes.
 
+// PanicInGoroutine panics in a goroutine of its own, where no recover of the call's catches it: the
+// worker process dies with exit status 2.
+var PanicInGoroutine = mp.Register("test.panic_in_goroutine", func(ctx context.Context, msg string) (int, error) {
+	go func() { panic(msg) }()
+	select {}
+})
+
 // waitSnapshot polls p's snapshot until cond holds, and returns it.
 func waitSnapshot(t *testing.T, p mp.Observer, what string, cond func(s mp.PoolSnapshot) bool) mp.PoolSnapshot {
 	t.Helper()
@@ -162,6 +169,35 @@ func TestPoolExitReasons(t *testing.T) {
 			t.Fatalf("counts %+v, failures %+v", s.Counts, s.Failures)
 		}
 	})
+	t.Run("panic", func(t *testing.T) {
+		p := newPool(t, mp.WithWorkers(1))
+		id := p.Snapshot().Workers[0].ID
+		if _, err := mp.Apply(ctx, p, PanicInGoroutine, "unrecovered"); !errors.Is(err, mp.ErrWorkerDied) {
+			t.Fatalf("Apply(PanicInGoroutine) = %v", err)
+		}
+		s := waitSnapshot(t, p, "the exit", func(s mp.PoolSnapshot) bool { _, ok := exitOf(s, id); return ok })
+		if e, _ := exitOf(s, id); e.Reason != mp.ExitPanic || e.Task != "test.panic_in_goroutine" {
+			t.Fatalf("exit %+v", e)
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		p := newPool(t, mp.WithWorkers(1), mp.WithWorkerMemoryLimit(1<<20)) // every worker holds more
+		id := p.Snapshot().Workers[0].ID
+		s := waitSnapshot(t, p, "the exit", func(s mp.PoolSnapshot) bool { _, ok := exitOf(s, id); return ok })
+		if e, _ := exitOf(s, id); e.Reason != mp.ExitMemory || !strings.Contains(e.Detail, "WithWorkerMemoryLimit") {
+			t.Fatalf("exit %+v", e)
+		}
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		p := newPool(t, mp.WithWorkers(2))
+		if err := p.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := p.Snapshot()
+		if !s.Closed || len(s.Workers) != 0 || len(s.Exits) != 2 || s.Exits[0].Reason != mp.ExitShutdown || s.Exits[1].Reason != mp.ExitShutdown || s.Exits[0].ReplacedBy != 0 {
+			t.Fatalf("after Shutdown: %+v", s)
+		}
+	})
 	t.Run("recycled", func(t *testing.T) {
 		p := newPool(t, mp.WithWorkers(1))
 		id := p.Snapshot().Workers[0].ID
@@ -232,6 +268,7 @@ func testPause(t *testing.T, p interface {
 	mp.Executor
 	mp.Observer
 	mp.Controller
+	Shutdown(context.Context, ...mp.ShutdownOption) error
 }) {
 	ctx := ctxT(t)
 	p.Pause()
@@ -251,6 +288,16 @@ func testPause(t *testing.T, p interface {
 	}
 	if p.Snapshot().Paused {
 		t.Fatal("still paused after Resume")
+	}
+	// Shutdown runs what a pause held.
+	p.Pause()
+	f = mp.Submit(ctx, p, Square, 8)
+	waitSnapshot(t, p, "the queued call", func(s mp.PoolSnapshot) bool { return s.Queued == 1 })
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown of a paused pool: %v", err)
+	}
+	if v, err := f.Wait(ctx); err != nil || v != 64 {
+		t.Fatalf("a call held by a pause, after Shutdown: %d, %v", v, err)
 	}
 }
 

@@ -342,7 +342,7 @@ func (p *Pool) breakLocked(err error) {
 	q := p.queue
 	p.queue = nil
 	for w := range p.workers {
-		w.markLocked(ExitShutdown, "the pool broke: "+err.Error())
+		w.markKillLocked(ExitShutdown, "the pool broke: "+err.Error())
 		w.kill()
 	}
 	go func() {
@@ -374,8 +374,7 @@ func (p *Pool) submit(jobs ...*job) {
 
 // stampLocked gives a new job its ID and the pool's defaults.
 func (p *Pool) stampLocked(j *job) {
-	j.id = p.nextID.Add(1)
-	p.obs.submitted.Add(1)
+	j.id = p.nextID.Add(1) // and the count of calls accepted, for Snapshot
 	if p.obs.observing() {
 		j.queuedAt.Store(time.Now().UnixNano())
 	}
@@ -445,7 +444,7 @@ func (p *Pool) abort(j *job, err error) {
 				reason, why = ExitTimeout, "timed out"
 			}
 			p.mu.Lock()
-			w.markLocked(reason, fmt.Sprintf("SIGKILL from the pool: its call of %s did not return within the cancel grace (%v) after it %s", j.fname, grace, why))
+			w.markKillLocked(reason, fmt.Sprintf("SIGKILL from the pool: its call of %s did not return within the cancel grace (%v) after it %s", j.fname, grace, why))
 			p.mu.Unlock()
 			w.kill()
 		}
@@ -545,7 +544,7 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...ShutdownOption) error {
 		case <-grace.C:
 			p.mu.Lock()
 			for w := range p.workers {
-				w.markLocked(ExitShutdown, fmt.Sprintf("SIGKILL from the pool: it had not exited %v after Shutdown told it to", retireGrace))
+				w.markKillLocked(ExitShutdown, fmt.Sprintf("SIGKILL from the pool: it had not exited %v after Shutdown told it to", retireGrace))
 				w.kill()
 			}
 			p.mu.Unlock()
@@ -603,7 +602,7 @@ func (p *Pool) Close() error {
 	q := p.queue
 	p.queue = nil
 	for w := range p.workers {
-		w.markLocked(ExitShutdown, "SIGKILL from the pool: it was closed (Close)")
+		w.markKillLocked(ExitShutdown, "SIGKILL from the pool: it was closed (Close)")
 		w.kill()
 	}
 	p.mu.Unlock()

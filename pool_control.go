@@ -64,7 +64,7 @@ func (p *Pool) Snapshot() PoolSnapshot {
 		s.Workers = append(s.Workers, ws)
 	}
 	p.mu.Unlock()
-	p.obs.fill(&s)
+	p.obs.fill(&s, p.nextID.Load())
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].ID < s.Workers[j].ID })
 	for i := range s.Workers {
 		if pid := s.Workers[i].Pid; pid > 0 {
@@ -137,13 +137,15 @@ func (p *Pool) Recycle(workerID int) error {
 
 // Pause stops the pool's intake: calls submitted or queued wait, and no new one starts on a
 // worker until Resume. Calls running (or sent to a worker already) go on. Shutdown resumes the
-// intake, to run what is queued; Close fails it.
+// intake, to run what is queued, and Pause after Shutdown does nothing; Close fails what waits.
 func (p *Pool) Pause() {
 	if p.zero() {
 		return
 	}
 	p.mu.Lock()
-	p.paused = true
+	if p.state == poolOpen {
+		p.paused = true
+	}
 	p.mu.Unlock()
 }
 

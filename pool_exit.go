@@ -150,15 +150,20 @@ func (w *worker) exitReasonLocked(startErr error) (ExitReason, string) {
 	switch {
 	case startErr != nil:
 		return ExitStartFail, startErr.Error()
-	case w.why != "":
+	case w.why != "" && (w.poolKilled || st == nil || st.Success()):
 		return w.why, w.whyDetail + " (" + status + ")"
 	case st == nil:
 		return ExitSignal, "the worker ended; its status is unknown"
 	}
+	reason, detail := exitCodeReason(st)
 	if sig, ok := exitSignal(st); ok {
-		return ExitSignal, "killed by " + sig + ", not by the pool (" + status + ")"
+		reason, detail = ExitSignal, "killed by "+sig+", not by the pool ("+status+")"
 	}
-	return exitCodeReason(st)
+	if w.why != "" {
+		// Told to retire, it died otherwise than by exiting: what killed it is the news.
+		detail += "; it was retiring: " + w.whyDetail
+	}
+	return reason, detail
 }
 
 // exitCodeReason says why a worker that exited by itself did: exit status 2 is what the Go

@@ -25,7 +25,7 @@ type poolObs struct {
 	name string
 	kind string
 
-	submitted, succeeded, failed, cancelled, timedOut, died, retried atomic.Uint64
+	succeeded, failed, cancelled, timedOut, died, retried atomic.Uint64
 
 	subs atomic.Pointer[[]*subscriber] // nil while nobody observes
 
@@ -207,11 +207,12 @@ func (o *poolObs) linkReplacement(old, id int) {
 	o.mu.Unlock()
 }
 
-// fill sets the parts of a snapshot that poolObs keeps.
-func (o *poolObs) fill(s *PoolSnapshot) {
+// fill sets the parts of a snapshot that poolObs keeps; submitted is the pool's count of the
+// calls it accepted (the IDs it gave).
+func (o *poolObs) fill(s *PoolSnapshot, submitted uint64) {
 	s.Name, s.Kind = o.name, o.kind
 	s.Counts = TaskCounts{
-		Submitted: o.submitted.Load(), Succeeded: o.succeeded.Load(), Failed: o.failed.Load(),
+		Submitted: submitted, Succeeded: o.succeeded.Load(), Failed: o.failed.Load(),
 		Cancelled: o.cancelled.Load(), TimedOut: o.timedOut.Load(), WorkerDied: o.died.Load(),
 		Retried: o.retried.Load(),
 	}

@@ -77,6 +77,7 @@ type worker struct {
 	tasksDone  uint64
 	why        ExitReason
 	whyDetail  string
+	poolKilled bool // the pool killed it (markKillLocked)
 
 	// How the process ended, once reaped (reap): for the owner, then for exit.
 	reaped  bool
@@ -110,11 +111,20 @@ func (w *worker) reap() {
 	}
 }
 
-// markLocked records why the pool is about to end the worker, for its WorkerExit; the first
+// markLocked records why the pool is about to retire the worker, for its WorkerExit; the first
 // reason stands. The caller holds p.mu.
 func (w *worker) markLocked(reason ExitReason, detail string) {
 	if w.why == "" && !w.exited {
 		w.why, w.whyDetail = reason, detail
+	}
+}
+
+// markKillLocked is markLocked for a worker the pool is about to kill: its SIGKILL is the pool's,
+// not one from outside. The caller holds p.mu.
+func (w *worker) markKillLocked(reason ExitReason, detail string) {
+	if !w.exited {
+		w.markLocked(reason, detail)
+		w.poolKilled = true
 	}
 }
 
@@ -458,7 +468,7 @@ func (w *worker) readLoop() {
 // killUntrusted kills a worker that broke the protocol.
 func (w *worker) killUntrusted() {
 	w.p.mu.Lock()
-	w.markLocked(ExitSignal, "SIGKILL from the pool: the worker broke the control protocol")
+	w.markKillLocked(ExitSignal, "SIGKILL from the pool: the worker broke the control protocol")
 	w.p.mu.Unlock()
 	w.kill()
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,9 +72,9 @@ func TestTopInTmux(t *testing.T) {
 	f := mp.Submit(ctx, p, sleep, time.Minute)
 	defer f.Cancel()
 
-	sock := fmt.Sprintf("mptop-%d", os.Getpid())
+	sock := filepath.Join(t.TempDir(), "tmux") // a server of our own, its socket removed with the directory
 	tm := func(args ...string) (string, error) {
-		out, err := exec.CommandContext(ctx, tmux, append([]string{"-L", sock}, args...)...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	t.Cleanup(func() { tm("kill-server") })
