@@ -44,7 +44,8 @@ type Pool struct {
 	mu      sync.Mutex
 	pending map[string]*task
 	closed  bool
-	idle    *sync.Cond // signalled when pending empties
+	live    int        // calls executed and not yet finished (Finish has returned)
+	idle    *sync.Cond // signalled when live drops to 0
 	agents  map[string]*agentSeen
 
 	wg           sync.WaitGroup // publishers and cleaners
@@ -75,6 +76,7 @@ type poolConfig struct {
 	maxAttempts int
 	maxResult   int64
 	workers     int
+	timeout     time.Duration
 	hbTimeout   time.Duration
 }
 
@@ -115,6 +117,19 @@ func WithWorkers(n int) PoolOption {
 			return fmt.Errorf("mpnats: WithWorkers(%d): must be at least 1", n)
 		}
 		c.workers = n
+		return nil
+	})
+}
+
+// WithTaskTimeout bounds each task of the pool (for a Map, each item) as mp.WithTaskTimeout does
+// for a *mp.Pool; a call's own mp.WithTaskTimeout wins. The agent enforces it, killing a worker
+// process that does not return within its cancel grace after the timeout.
+func WithTaskTimeout(d time.Duration) PoolOption {
+	return poolOptionFunc(func(c *poolConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("mpnats: WithTaskTimeout(%v): the timeout must be positive", d)
+		}
+		c.timeout = d
 		return nil
 	})
 }
@@ -213,6 +228,7 @@ func (p *Pool) Execute(ctx context.Context, c *mp.Call) func(error) {
 		return func(error) {}
 	}
 	p.pending[id] = t
+	p.live++
 	p.wg.Add(1)
 	p.mu.Unlock()
 	p.submitted.Add(1)
@@ -222,7 +238,11 @@ func (p *Pool) Execute(ctx context.Context, c *mp.Call) func(error) {
 	if c.Retries >= 0 {
 		attempts = c.Retries + 1
 	}
-	env := taskEnv{ID: id, Func: c.Func, Chunk: c.Chunk, Timeout: int64(c.Timeout), Hash: p.hash,
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = p.cfg.timeout
+	}
+	env := taskEnv{ID: id, Func: c.Func, Chunk: c.Chunk, Timeout: int64(timeout), Hash: p.hash,
 		MaxAttempts: attempts, Reply: p.reply, MaxResult: p.cfg.maxResult}
 	go p.publish(t, env, arg)
 	return abort
@@ -272,9 +292,6 @@ func (p *Pool) take(id string) *task {
 	t := p.pending[id]
 	if t != nil {
 		delete(p.pending, id)
-		if len(p.pending) == 0 {
-			p.idle.Broadcast()
-		}
 	}
 	return t
 }
@@ -290,6 +307,10 @@ func (p *Pool) finish(id string, r mp.Result) bool {
 	p.completed.Add(1)
 	p.mu.Lock()
 	obj := t.argObj
+	p.live--
+	if p.live == 0 {
+		p.idle.Broadcast()
+	}
 	p.mu.Unlock()
 	if obj != "" {
 		p.deleteObject(obj)
@@ -443,7 +464,7 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...mp.ShutdownOption) error {
 	done := make(chan struct{})
 	go func() {
 		p.mu.Lock()
-		for len(p.pending) > 0 {
+		for p.live > 0 {
 			p.idle.Wait()
 		}
 		p.mu.Unlock()
