@@ -78,6 +78,7 @@ type poolConfig struct {
 	workers     int
 	timeout     time.Duration
 	hbTimeout   time.Duration
+	clusterOpts []Option // NewLocalPool's
 }
 
 type poolOptionFunc func(*poolConfig) error
@@ -441,6 +442,33 @@ func (p *Pool) onHeartbeat(m *nats.Msg) {
 		p.agents[hb.ID] = &agentSeen{hb: hb, seen: time.Now()}
 	}
 	p.mu.Unlock()
+}
+
+// liveAgents returns the agents heard from within three heartbeats.
+func (p *Pool) liveAgents() []agentSeen {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []agentSeen
+	for _, a := range p.agents {
+		if time.Since(a.seen) < p.cfg.hbTimeout {
+			out = append(out, *a)
+		}
+	}
+	return out
+}
+
+// Agents returns the agents the pool has heard from, and whether each is lost: it missed three
+// heartbeats (it died, is stopped, or is cut off). An agent that stopped is removed.
+func (p *Pool) Agents() []mp.AgentSnapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]mp.AgentSnapshot, 0, len(p.agents))
+	for _, a := range p.agents {
+		out = append(out, mp.AgentSnapshot{Name: a.hb.ID, Host: a.hb.Host, Pid: a.hb.Pid, Version: a.hb.Version,
+			Slots: a.hb.Slots, Busy: a.hb.Busy, RSS: uint64(a.hb.RSS), LastBeat: a.seen,
+			Lost: time.Since(a.seen) >= p.cfg.hbTimeout, TasksDone: uint64(a.hb.Tasks)})
+	}
+	return out
 }
 
 // Duplicates returns how many results arrived for calls that were complete already: tasks that
