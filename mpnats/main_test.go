@@ -37,9 +37,9 @@ var (
 	})
 	Exit = mp.Register("mpnats_test.exit", func(ctx context.Context, code int) (int, error) { os.Exit(code); return 0, nil })
 	// Spin ignores its ctx: only killing its process stops it. It writes its pid to path first.
-	//lint:ignore SA5002 it spins on purpose: only a kill stops it
 	Spin = mp.Register("mpnats_test.spin", func(ctx context.Context, path string) (int, error) {
 		os.WriteFile(path, []byte(fmt.Sprint(os.Getpid())), 0o600)
+		//lint:ignore SA5002 it spins on purpose: only a kill stops it
 		for {
 		}
 	})
