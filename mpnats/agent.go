@@ -85,6 +85,9 @@ type agent struct {
 
 	mu        sync.Mutex
 	running   map[string]func(error)
+	inbox     string               // where pools answer results
+	replySeq  uint64               // numbers the results sent
+	awaiting  map[uint64]awaited   // tasks whose results await the pool's answer
 	cancelled map[string]time.Time // IDs cancelled before they arrived, for a minute
 }
 
@@ -124,7 +127,15 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 	}
 	host, _ := os.Hostname()
 	a := &agent{c: c, id: nuid.Next(), host: host, cfg: cfg, pool: pool, cons: c.tasks, hash: mp.RegistryHash(),
-		running: make(map[string]func(error)), cancelled: make(map[string]time.Time)}
+		running: make(map[string]func(error)), cancelled: make(map[string]time.Time),
+		inbox: c.nc.NewRespInbox(), awaiting: make(map[uint64]awaited)}
+	rsub, err := c.nc.Subscribe(a.inbox+".*", a.onReply)
+	if err != nil {
+		pool.Close()
+		return fmt.Errorf("mpnats: subscribe to the pools' answers: %w", err)
+	}
+	defer rsub.Unsubscribe()
+	rsub.SetPendingLimits(-1, -1)
 	sub, err := c.nc.Subscribe(cancelSubject, a.onCancel)
 	if err != nil {
 		pool.Close()
@@ -155,6 +166,7 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 	<-ctx.Done()
 	close(hbDone)
 	wg.Wait()
+	a.settleAll(2 * time.Second)
 	sub.Unsubscribe()
 	a.heartbeat(true)
 	c.nc.Flush()
@@ -361,19 +373,77 @@ func (a *agent) name() string {
 	return fmt.Sprintf("%s/%d/%s", a.host, os.Getpid(), a.id[len(a.id)-6:])
 }
 
-// reply sends a task's outcome to its pool and, once the pool has it, acknowledges the task. A
-// pool that is gone (no responders) will never want it: the task is acknowledged all the same.
+// reply sends a task's outcome to its pool and acknowledges the task once the pool has answered
+// that it has it; the slot does not wait for that answer. Without an answer within replyWait the
+// task is handed back (Nak): it runs again, and the pool, if it had the result after all, counts a
+// duplicate.
 func (a *agent) reply(msg jetstream.Msg, env taskEnv, res resultEnv) {
-	data := marshal(res)
-	for try := 0; ; try++ {
-		_, err := a.c.nc.Request(env.Reply, data, 10*time.Second)
-		if err == nil || errors.Is(err, nats.ErrNoResponders) {
-			msg.Ack()
-			return
-		}
-		if try == 2 {
-			msg.Nak() // the pool did not answer: it runs again, and the pool counts a duplicate
-			return
-		}
+	a.mu.Lock()
+	a.replySeq++
+	n := a.replySeq
+	a.awaiting[n] = awaited{msg: msg, timer: time.AfterFunc(replyWait, func() { a.settle(n, false) })}
+	a.mu.Unlock()
+	if err := a.c.nc.PublishRequest(env.Reply, a.inbox+"."+strconv.FormatUint(n, 10), marshal(res)); err != nil {
+		a.settle(n, false)
 	}
+}
+
+// awaited is a task whose result was sent, until the pool answers.
+type awaited struct {
+	msg   jetstream.Msg
+	timer *time.Timer
+}
+
+// settleAll waits up to d for the pools to answer the results sent, then hands back the tasks
+// still unanswered.
+func (a *agent) settleAll(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for {
+		a.mu.Lock()
+		left := make([]uint64, 0, len(a.awaiting))
+		for n := range a.awaiting {
+			left = append(left, n)
+		}
+		a.mu.Unlock()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, n := range left {
+				a.settle(n, false)
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// replyWait is how long an agent waits for the pool to answer a result.
+const replyWait = 10 * time.Second
+
+// settle acknowledges (ok) or hands back the task whose result was sent as number n, once.
+func (a *agent) settle(n uint64, ok bool) {
+	a.mu.Lock()
+	w, found := a.awaiting[n]
+	delete(a.awaiting, n)
+	a.mu.Unlock()
+	switch {
+	case !found:
+	case ok:
+		w.timer.Stop()
+		w.msg.Ack()
+	default:
+		w.timer.Stop()
+		w.msg.Nak()
+	}
+}
+
+func (a *agent) onReply(m *nats.Msg) {
+	i := strings.LastIndexByte(m.Subject, '.')
+	n, err := strconv.ParseUint(m.Subject[i+1:], 10, 64)
+	if err != nil {
+		return
+	}
+	a.settle(n, true) // an answer, or no responders (a 503 status): the pool is gone and wants nothing
+
 }

@@ -47,7 +47,7 @@ var (
 	Repeat = mp.Register("mpnats_test.repeat", func(ctx context.Context, n int) ([]byte, error) { return make([]byte, n), nil })
 )
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -55,7 +55,7 @@ func ctxT(t *testing.T) context.Context {
 
 // inProcess starts an in-process cluster with one agent of slots slots in this process, and a
 // pool on it; all are stopped when the test ends.
-func inProcess(t *testing.T, slots int, opts ...mpnats.PoolOption) (*mpnats.Cluster, *mpnats.Pool) {
+func inProcess(t testing.TB, slots int, opts ...mpnats.PoolOption) (*mpnats.Cluster, *mpnats.Pool) {
 	t.Helper()
 	ctx := ctxT(t)
 	c, err := mpnats.Start(ctx, mpnats.WithAckWait(2*time.Second))
@@ -84,7 +84,7 @@ func inProcess(t *testing.T, slots int, opts ...mpnats.PoolOption) (*mpnats.Clus
 }
 
 // waitWorkers waits until the pool has heard from agents with n slots.
-func waitWorkers(t *testing.T, p *mpnats.Pool, n int) {
+func waitWorkers(t testing.TB, p *mpnats.Pool, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for p.Workers() < n {
@@ -98,3 +98,5 @@ func waitWorkers(t *testing.T, p *mpnats.Pool, n int) {
 func mpnatsMaxResult(n int64) mpnats.PoolOption { return mpnats.WithMaxResultSize(n) }
 
 func objectsLeft(t *testing.T, p *mpnats.Pool) int { return mpnats.ObjectsLeft(t, p) }
+
+func inProcessB(b *testing.B, slots int) (*mpnats.Cluster, *mpnats.Pool) { return inProcess(b, slots) }
