@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -265,9 +266,12 @@ func mapSeq[T, R any](ctx context.Context, ex Executor, f *Func[T, R], seq iter.
 			return
 		}
 		// Without WithChunkSize, items go one by one at first, and the chunk size doubles while
-		// chunks come back within a millisecond (halving when one takes over 20 ms), up to
-		// maxSeqChunk: tiny tasks get batched, slow ones stay one per call.
+		// chunks come back within a millisecond of the fastest chunk so far (the executor's own
+		// cost of a call, which a cluster's round trip makes a few ms) and within 20 ms (halving
+		// when one takes over 20 ms), up to maxSeqChunk: tiny tasks get batched, slow ones stay
+		// one per call.
 		adaptive := cfg.chunk == 0
+		fastest := time.Duration(math.MaxInt64)
 		size := max(1, cfg.chunk)
 		window := 2 * workersOf(ex)
 		next, stopPull := iter.Pull(seq)
@@ -354,8 +358,9 @@ func mapSeq[T, R any](ctx context.Context, ex Executor, f *Func[T, R], seq iter.
 				}
 			}
 			if adaptive && c.err == nil {
+				fastest = min(fastest, c.took)
 				switch {
-				case c.took < time.Millisecond && len(c.res) == size && size < maxSeqChunk:
+				case c.took < 20*time.Millisecond && c.took-fastest < time.Millisecond && len(c.res) == size && size < maxSeqChunk:
 					size *= 2
 				case c.took > 20*time.Millisecond && size > 1:
 					size /= 2

@@ -1,68 +1,68 @@
-package mpnats
+//go:build unix
+
+package mpnats_test
 
 import (
-	"context"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/mp-go/mp"
 )
 
-// In-process cluster (no network): the cost of the JetStream round trips themselves.
-
-func benchCluster(b *testing.B) (context.Context, *Cluster) {
-	ctx := context.Background()
-	c, err := Start(ctx)
-	if err != nil {
-		b.Fatal(err)
+// go test -run '^$' -bench . -benchtime 2000x ./mpnats: submit → result on the in-process
+// cluster (one agent, two slots), one call at a time: the p50 and p99 of the round trip.
+func BenchmarkSubmitResult(b *testing.B) {
+	ctx := ctxT(b)
+	_, p := inProcessB(b, 2)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s := time.Now()
+		if _, err := mp.Apply(ctx, p, Square, i); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(s))
 	}
-	b.Cleanup(func() { c.Close() })
-	return ctx, c
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
-// BenchmarkQueuePutGet is one Put and one Get of a small value.
-func BenchmarkQueuePutGet(b *testing.B) {
-	ctx, c := benchCluster(b)
-	q, err := NewQueue[int](ctx, c, "bench")
-	if err != nil {
-		b.Fatal(err)
+// One-item tasks submitted together (Submit, then Wait on each): tasks per second.
+func BenchmarkOneItemTasks(b *testing.B) {
+	ctx := ctxT(b)
+	_, p := inProcessB(b, 2)
+	b.ResetTimer()
+	s := time.Now()
+	futs := make([]*mp.Future[int], b.N)
+	for i := range futs {
+		futs[i] = mp.Submit(ctx, p, Square, i)
 	}
-	defer q.Close()
-	for i := 0; b.Loop(); i++ {
-		if err := q.Put(ctx, i); err != nil {
+	for _, f := range futs {
+		if _, err := f.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := q.Get(ctx); err != nil {
-			b.Fatal(err)
-		}
 	}
+	b.ReportMetric(float64(b.N)/time.Since(s).Seconds(), "tasks/s")
 }
 
-// BenchmarkDictUpdate is one Update (a read and a compare-and-swap) without contention.
-func BenchmarkDictUpdate(b *testing.B) {
-	ctx, c := benchCluster(b)
-	d, err := NewDict[string, int](ctx, c, "bench")
-	if err != nil {
-		b.Fatal(err)
+// mp.Map of 1,000,000 tiny items with default chunking: items per second.
+func BenchmarkMapTiny(b *testing.B) {
+	ctx := ctxT(b)
+	_, p := inProcessB(b, 2)
+	xs := make([]int, 1_000_000)
+	for i := range xs {
+		xs[i] = i
 	}
-	for b.Loop() {
-		if _, err := Update(ctx, d, "n", incr, 1); err != nil {
-			b.Fatal(err)
+	b.ResetTimer()
+	s := time.Now()
+	for range b.N {
+		got, err := mp.Map(ctx, p, Square, xs)
+		if err != nil || len(got) != len(xs) || got[999] != 999*999 {
+			b.Fatalf("%d results, %v", len(got), err)
 		}
 	}
-}
-
-// BenchmarkMutexLockUnlock is one Lock and Unlock of a free mutex.
-func BenchmarkMutexLockUnlock(b *testing.B) {
-	ctx, c := benchCluster(b)
-	m, err := NewMutex(ctx, c, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	for b.Loop() {
-		if err := m.Lock(ctx); err != nil {
-			b.Fatal(err)
-		}
-		if err := m.Unlock(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	b.ReportMetric(float64(b.N*len(xs))/time.Since(s).Seconds(), "items/s")
 }

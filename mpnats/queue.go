@@ -65,21 +65,6 @@ func WithCapacity(n int) QueueOption {
 	})
 }
 
-// WithAckWait sets how long the server waits for a consumer to acknowledge a value it was
-// handed before giving the value to another consumer: the time a value held by a consumer that
-// died is out of reach. A JoinableQueue's live consumer tells the server it is still working on
-// the values it holds every third of it, so a long task is not redelivered while it runs. The
-// default is 30 s; at least 100 ms.
-func WithAckWait(d time.Duration) QueueOption {
-	return queueOptionFunc(func(c *queueConfig) error {
-		if d < 100*time.Millisecond {
-			return fmt.Errorf("%w: mpnats.WithAckWait(%v): the ack wait must be at least 100ms", mp.ErrInvalidOption, d)
-		}
-		c.ackWait, c.ackWaitSet = d, true
-		return nil
-	})
-}
-
 const (
 	defaultAckWait = 30 * time.Second
 	metaKind       = "mp-kind"

@@ -554,3 +554,47 @@ func (f *FrameReader) Next() (typ byte, payload []byte, err error) {
 		}
 	}
 }
+
+// Remote is an error as mp.MarshalError encodes it for another process of the same binary (a
+// cluster's agent sending a task's error to the head): where it came from, what kind of error it
+// was, and the error itself. It is not a control-channel frame: its encoding does not follow
+// Version, and starts with a format byte of its own (RemoteFormat).
+type Remote struct {
+	Format int    // RemoteFormat
+	Kind   int    // RemoteProcess, RemotePanic or RemoteExit
+	Name   string // the process the error came from
+	Pid    int
+	Err    *Error
+}
+
+// RemoteFormat is the format of a Remote's encoding.
+const RemoteFormat = 1
+
+// Kinds of Remote errors.
+const (
+	RemoteProcess = 0 // an error a function returned (rebuilt as a *mp.ProcessError)
+	RemotePanic   = 1 // a panic (rebuilt as a *mp.PanicError)
+)
+
+func (m *Remote) appendTo(b []byte) []byte {
+	b = appendInt(b, int64(m.Format))
+	b = appendInt(b, int64(m.Kind))
+	b = appendString(b, m.Name)
+	b = appendInt(b, int64(m.Pid))
+	return m.Err.appendTo(b)
+}
+
+func (m *Remote) decode(r *reader) {
+	m.Format = int(r.int())
+	if r.err == nil && m.Format != RemoteFormat {
+		r.fail(fmt.Sprintf("error encoding format %d, this binary reads format %d", m.Format, RemoteFormat))
+		return
+	}
+	m.Kind = int(r.int())
+	m.Name = r.string()
+	m.Pid = int(r.int())
+	m.Err = decodeError(r)
+	if r.err == nil && m.Err == nil {
+		r.fail("no error")
+	}
+}
