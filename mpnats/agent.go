@@ -299,6 +299,9 @@ func (a *agent) run(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	call.Timeout, call.Retries = time.Duration(env.Timeout), 0
+	started := res
+	started.Kind = resStarted
+	a.c.nc.Publish(env.Reply, marshal(started)) // the pool knows it runs (Shutdown's CancelPending, snapshots)
 	var stopCause atomic.Value
 	a.busy.Add(1)
 	defer a.busy.Add(-1)
