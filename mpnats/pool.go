@@ -363,12 +363,18 @@ func (p *Pool) onResult(m *nats.Msg) {
 	if err := unmarshal(m.Data, &r); err != nil {
 		return // not from an agent of this binary: nothing to complete
 	}
-	if r.Kind == resStarted {
+	if r.Kind == resStarted { // answer whether the call is still wanted
 		p.mu.Lock()
-		if t := p.pending[r.ID]; t != nil {
+		t := p.pending[r.ID]
+		if t != nil {
 			t.started = time.Now()
 		}
 		p.mu.Unlock()
+		if t != nil {
+			m.Respond([]byte{1})
+		} else {
+			m.Respond([]byte{0})
+		}
 		return
 	}
 	defer m.Respond(nil) // the agent acknowledges the task once the pool has its outcome
