@@ -116,7 +116,8 @@ func WithUser(cr Credentials) Option {
 // WithAckWait sets how long a task handed to an agent may go without news (a result, or the
 // agent's in-progress heartbeat, sent every third of d) before it is handed to another agent:
 // how long a dead or cut-off agent's tasks wait. The default is 30 s. Every pool and agent of a
-// cluster must use the same value: the first to create the task consumer sets it.
+// cluster must use the same value: the task consumer is shared, and each Cluster that sets it up
+// (its first NewPool or Serve) writes its own value to it.
 func WithAckWait(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d < 100*time.Millisecond {
