@@ -37,6 +37,7 @@ type taskEnv struct {
 const (
 	resDone    = 0 // the task's outcome: completes the Future
 	resAttempt = 1 // an attempt ended with its worker's death; the task goes to an agent again
+	resStarted = 2 // an agent started an attempt
 )
 
 // resultEnv is an agent's message about a task.
@@ -50,6 +51,8 @@ type resultEnv struct {
 	Done     int    `cbor:"7,keyasint,omitempty"`
 	Err      []byte `cbor:"8,keyasint,omitempty"` // mp.MarshalError
 	Reason   string `cbor:"9,keyasint,omitempty"` // resAttempt: why the attempt ended
+	Host     string `cbor:"10,keyasint,omitempty"`
+	Pid      int    `cbor:"11,keyasint,omitempty"` // the agent's
 }
 
 // cancelEnv asks the agent running a task to stop it.

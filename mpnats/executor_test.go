@@ -3,9 +3,7 @@
 package mpnats_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/mp-go/mp/mpnats"
 	"github.com/mp-go/mp/mptest"
@@ -21,11 +19,5 @@ func TestExecutorSuite(t *testing.T) {
 		}
 		_, p := inProcess(t, cfg.Workers, opts...)
 		return mptest.TestedExecutor{Executor: p, Shutdown: p.Shutdown, Close: p.Close}
-	},
-		// A pool does not know which of its tasks an agent has taken, so Shutdown(CancelPending)
-		// cancels the running ones too.
-		mptest.SkipExecutorTest("CancelPending", "mpnats: Shutdown(CancelPending) cancels the running tasks as well as the queued ones"))
+	})
 }
-
-var _ = context.Background
-var _ = time.Second
