@@ -195,6 +195,32 @@ func (st *tableStore) clear() ([]*mentry, error) {
 	return held, nil
 }
 
+// getMany is GetMany's reading of the table: the values copied into one buffer, without an
+// entry each.
+func (st *tableStore) getMany(s *managerServer, c *mconn, keys [][]byte, rep *mrep) error {
+	buf := make([]byte, 0, 32*len(keys))
+	for i, k := range keys {
+		v, rev, ok, err := st.tx.Peek(k)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if len(v) < 2 || v[0] > tableFlagRefs {
+			return fmt.Errorf("%w: an entry of a managed dict's table has no valid flag byte", ErrProtocol)
+		}
+		if v[0] == tableFlagRefs {
+			s.attach(c, &mentry{refs: st.o.trefs[string(k)]})
+		}
+		n := len(buf)
+		buf = append(buf, v[1:]...)
+		rep.Vals[i], rep.Revs[i] = buf[n:], rev
+	}
+	rebase(buf, rep.Vals)
+	return nil
+}
+
 // rollback undoes the batch's changes to o.trefs (the table undoes its own).
 func (st *tableStore) rollback() {
 	for i := len(st.journal) - 1; i >= 0; i-- {
@@ -432,6 +458,9 @@ func (dt *dictTx) do(op byte, req *mreq, rep *mrep) error {
 	case managerOpGetMany:
 		rep.Vals = make([][]byte, len(req.Keys))
 		rep.Revs = make([]uint64, len(req.Keys))
+		if ts, ok := st.(*tableStore); ok {
+			return ts.getMany(s, c, req.Keys, rep)
+		}
 		for i, k := range req.Keys {
 			e, err := st.get(k)
 			if err != nil {
