@@ -163,6 +163,7 @@ var all = []*Workload{
 	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth, listenPingPong,
 	lockUncontended, lockContention, eventLatency, shmRead, knucleotide, knucleotideRSS,
 	knucleotideShm, knucleotideShmRSS, managerDictOps, managerUpdate, managerSeed001,
+	managerBatch100, managerMutex, managerEvent, managerQueue,
 }
 
 // All returns every workload, in the order of the table.
