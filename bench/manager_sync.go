@@ -277,10 +277,8 @@ var managerBatch100 = &Workload{
 				gets = append(gets, us(d))
 			}
 		}
-		r.Params["setmany_p50_us"] = Summarize(sets).Median
-		r.Params["getmany_p50_us"] = Summarize(gets).Median
+		r.Extra = map[string][]float64{"setmany_us": sets, "getmany_us": gets}
 		return r, nil
 	},
 	Python: []string{"fork"},
 }
-
