@@ -110,7 +110,7 @@ func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool,
 			if err != nil || !ok {
 				return v, 0, false, err
 			}
-			err = managerDecode("a Dict value", val, &v)
+			v, err = managerDecoded[V]("a Dict value", val)
 			return v, rev, err == nil, err
 		}
 	}
@@ -118,7 +118,7 @@ func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool,
 	if err != nil || !rep.OK {
 		return v, 0, false, err
 	}
-	err = managerDecode("a Dict value", rep.Val, &v)
+	v, err = managerDecoded[V]("a Dict value", rep.Val)
 	return v, rep.Rev, err == nil, err
 }
 
@@ -319,8 +319,8 @@ func (d *Dict[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		if rep.Revs[i] == 0 {
 			continue // absent
 		}
-		var v V
-		if err := managerDecode("a Dict value", rep.Vals[i], &v); err != nil {
+		v, err := managerDecoded[V]("a Dict value", rep.Vals[i])
+		if err != nil {
 			return nil, err
 		}
 		out[k] = v

@@ -218,3 +218,15 @@ func basicInt(major byte, n uint64, size int, b []byte, lo, hi int64) (int64, bo
 func basicUint(major byte, n uint64, size int, b []byte, hi uint64) (uint64, bool) {
 	return n, major == 0 && size == len(b) && n <= hi
 }
+
+// managerDecoded is managerDecode returning the value: a value the fast codec decodes costs
+// no allocation of its own (managerDecode's pointer escapes, into the codec), only what it holds.
+func managerDecoded[T any](what string, b []byte) (T, error) {
+	var v T
+	if decodeBasic(b, &v) {
+		return v, nil
+	}
+	p := new(T)
+	err := managerDecode(what, b, p)
+	return *p, err
+}

@@ -290,8 +290,8 @@ func tableGetMany[K comparable, V any](ctx context.Context, t *shmtable.Table, k
 			switch {
 			case !ok:
 			case inPlace:
-				var x V
-				if err := managerDecode("a Dict value", v, &x); err != nil {
+				x, err := managerDecoded[V]("a Dict value", v)
+				if err != nil {
 					return err
 				}
 				out[keys[i]] = x
@@ -311,8 +311,8 @@ func tableGetMany[K comparable, V any](ctx context.Context, t *shmtable.Table, k
 		if v == nil {
 			continue
 		}
-		var x V
-		if err := managerDecode("a Dict value", v, &x); err != nil {
+		x, err := managerDecoded[V]("a Dict value", v)
+		if err != nil {
 			return nil, err
 		}
 		out[keys[i]] = x
