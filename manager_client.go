@@ -598,9 +598,13 @@ func (p *proxyBase) String(what string) string {
 	return fmt.Sprintf("%s(%d)", what, p.id)
 }
 
-// managerEncode encodes a key or value for the manager: basic types straight through the
-// codec, the rest with encodeValue's checks.
+// managerEncode encodes a key or value for the manager: the fast codec's types by it
+// (manager_fastcodec.go), other basic types straight through the codec, the rest with
+// encodeValue's checks.
 func managerEncode[T any](what string, v T) ([]byte, error) {
+	if b, ok := appendBasic(nil, v); ok {
+		return b, nil
+	}
 	switch any(v).(type) {
 	case string, []byte, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float64:
 		b, err := codecEnc.Marshal(v)
@@ -615,6 +619,9 @@ func managerEncode[T any](what string, v T) ([]byte, error) {
 // managerDecode decodes a key or value from the manager into *v: basic types straight through
 // the codec (its limits apply), the rest with decodeValue's budget.
 func managerDecode[T any](what string, b []byte, v *T) error {
+	if decodeBasic(b, v) {
+		return nil
+	}
 	switch any(v).(type) {
 	case *string, *bool, *int, *int8, *int16, *int32, *int64, *uint, *uint8, *uint16, *uint32, *uint64, *float64:
 		if err := codecDec.Unmarshal(b, v); err != nil {

@@ -110,7 +110,7 @@ func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool,
 			if err != nil || !ok {
 				return v, 0, false, err
 			}
-			err = managerDecode("a Dict value", val, &v)
+			v, err = managerDecoded[V]("a Dict value", val)
 			return v, rev, err == nil, err
 		}
 	}
@@ -118,7 +118,7 @@ func (d *Dict[K, V]) GetRev(ctx context.Context, k K) (v V, rev uint64, ok bool,
 	if err != nil || !rep.OK {
 		return v, 0, false, err
 	}
-	err = managerDecode("a Dict value", rep.Val, &v)
+	v, err = managerDecoded[V]("a Dict value", rep.Val)
 	return v, rep.Rev, err == nil, err
 }
 
@@ -283,49 +283,44 @@ func (d *Dict[K, V]) Clear(ctx context.Context) error {
 	return err
 }
 
-// GetMany returns copies of the values under keys that have one, in one round trip, taken
-// atomically.
+// GetMany returns copies of the values under keys that have one, taken atomically: in one
+// round trip (one frame each way), or where the dict is in shared memory, under one taking of
+// its lock.
 func (d *Dict[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	kbs := make([][]byte, len(keys))
+	var buf []byte
 	for i, k := range keys {
-		kb, err := managerEncode("a Dict key", k)
-		if err != nil {
+		n := len(buf)
+		var err error
+		if buf, err = appendEncoded(buf, "a Dict key", k); err != nil {
 			return nil, err
 		}
-		kbs[i] = kb
+		kbs[i] = buf[n:]
 	}
+	rebase(buf, kbs)
 	t, err := d.local(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var rep mrep
 	if t != nil {
-		rep.Vals, err = tableGetMany(ctx, t, kbs)
-	}
-	if t == nil || err == errTableFallback {
-		rep, err = d.call(ctx, managerOpGetMany, &mreq{Keys: kbs})
-		if err == nil && len(rep.Revs) != len(keys) {
-			err = fmt.Errorf("%w: GetMany of %d keys: %d revisions", ErrProtocol, len(keys), len(rep.Revs))
-		}
-		for i := range rep.Revs {
-			if rep.Revs[i] == 0 && i < len(rep.Vals) {
-				rep.Vals[i] = nil
-			}
+		if out, err := tableGetMany[K, V](ctx, t, keys, kbs); err != errTableFallback {
+			return out, err
 		}
 	}
+	rep, err := d.call(ctx, managerOpGetMany, &mreq{Keys: kbs})
 	if err != nil {
 		return nil, err
 	}
-	if len(rep.Vals) != len(keys) {
-		return nil, fmt.Errorf("%w: GetMany of %d keys: %d values", ErrProtocol, len(keys), len(rep.Vals))
+	if len(rep.Revs) != len(keys) || len(rep.Vals) != len(keys) {
+		return nil, fmt.Errorf("%w: GetMany of %d keys: %d values and %d revisions", ErrProtocol, len(keys), len(rep.Vals), len(rep.Revs))
 	}
 	out := make(map[K]V, len(keys))
 	for i, k := range keys {
-		if rep.Vals[i] == nil {
-			continue
+		if rep.Revs[i] == 0 {
+			continue // absent
 		}
-		var v V
-		if err := managerDecode("a Dict value", rep.Vals[i], &v); err != nil {
+		v, err := managerDecoded[V]("a Dict value", rep.Vals[i])
+		if err != nil {
 			return nil, err
 		}
 		out[k] = v
@@ -333,26 +328,68 @@ func (d *Dict[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	return out, nil
 }
 
-// SetMany stores every key and value of kv, in one round trip, atomically.
+// appendEncoded appends the encoding of v (a key or a value: see managerEncode) to buf.
+func appendEncoded[T any](buf []byte, what string, v T) ([]byte, error) {
+	if b, ok := appendBasic(buf, v); ok {
+		return b, nil
+	}
+	b, err := managerEncode(what, v)
+	return append(buf, b...), err
+}
+
+// rebase points the non-nil slices of bs, whose lengths are those of consecutive parts of buf
+// taken while buf grew, at those parts of buf's final array; each is capped at its length.
+func rebase(buf []byte, bs [][]byte) {
+	off := 0
+	for i, b := range bs {
+		if b != nil {
+			n := len(b)
+			bs[i] = buf[off : off+n : off+n]
+			off += n
+		}
+	}
+}
+
+// SetMany stores every key and value of kv atomically: in one round trip (one frame each way),
+// or where the dict is in shared memory, under one taking of its lock.
 func (d *Dict[K, V]) SetMany(ctx context.Context, kv map[K]V) error {
-	req := &mreq{Keys: make([][]byte, 0, len(kv)), Vals: make([][]byte, 0, len(kv))}
+	// Every key, then its value behind the table's flag byte, in one buffer: bs holds them in
+	// that order.
+	bs := make([][]byte, 2*len(kv))
+	var buf []byte
+	i := 0
 	for k, v := range kv {
-		kb, vb, err := encodeKV(k, v)
-		if err != nil {
+		n := len(buf)
+		var err error
+		if buf, err = appendEncoded(buf, "a Dict key", k); err != nil {
 			return err
 		}
-		req.Keys, req.Vals = append(req.Keys, kb), append(req.Vals, vb)
+		bs[i], n = buf[n:], len(buf)
+		if buf, err = appendEncoded(append(buf, tableFlagPlain), "a Dict value", v); err != nil {
+			return err
+		}
+		bs[i+1] = buf[n:]
+		i += 2
+	}
+	rebase(buf, bs)
+	kbs, fvs := make([][]byte, len(kv)), make([][]byte, len(kv))
+	for i := range kbs {
+		kbs[i], fvs[i] = bs[2*i], bs[2*i+1]
 	}
 	t, err := d.local(ctx)
 	if err != nil {
 		return err
 	}
 	if t != nil {
-		if err := tableSetMany(ctx, t, req.Keys, req.Vals); err != errTableFallback {
+		if err := tableSetMany(ctx, t, kbs, fvs); err != errTableFallback {
 			return err
 		}
 	}
-	_, err = d.call(ctx, managerOpSetMany, req)
+	vals := make([][]byte, len(fvs))
+	for i, fv := range fvs {
+		vals[i] = fv[1:]
+	}
+	_, err = d.call(ctx, managerOpSetMany, &mreq{Keys: kbs, Vals: vals})
 	return err
 }
 

@@ -195,6 +195,55 @@ func (st *tableStore) clear() ([]*mentry, error) {
 	return held, nil
 }
 
+// getMany is GetMany's reading of the table: the values copied into one buffer, without an
+// entry each.
+func (st *tableStore) getMany(s *managerServer, c *mconn, keys [][]byte, rep *mrep) error {
+	buf := make([]byte, 0, 32*len(keys))
+	for i, k := range keys {
+		v, rev, ok, err := st.tx.Peek(k)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if len(v) < 2 || v[0] > tableFlagRefs {
+			return fmt.Errorf("%w: an entry of a managed dict's table has no valid flag byte", ErrProtocol)
+		}
+		if v[0] == tableFlagRefs {
+			s.attach(c, &mentry{refs: st.o.trefs[string(k)]})
+		}
+		n := len(buf)
+		buf = append(buf, v[1:]...)
+		rep.Vals[i], rep.Revs[i] = buf[n:], rev
+	}
+	rebase(buf, rep.Vals)
+	return nil
+}
+
+// setManyPlain is SetMany's writing of the table when no value may hold a proxy and no key's
+// entry holds one: nothing to count, so no entry each, only the table's writes. done is false
+// (and nothing written) otherwise: then the general path, which counts references, does it.
+func (st *tableStore) setManyPlain(keys, vals [][]byte) (done bool, err error) {
+	for i, v := range vals {
+		if mayHoldProxy(v) {
+			return false, nil
+		}
+		if len(st.o.trefs) > 0 {
+			if _, held := st.o.trefs[string(keys[i])]; held {
+				return false, nil
+			}
+		}
+	}
+	for i, k := range keys {
+		st.buf = append(append(st.buf[:0], tableFlagPlain), vals[i]...)
+		if _, err := st.tx.Set(k, st.buf); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
 // rollback undoes the batch's changes to o.trefs (the table undoes its own).
 func (st *tableStore) rollback() {
 	for i := len(st.journal) - 1; i >= 0; i-- {
@@ -432,6 +481,9 @@ func (dt *dictTx) do(op byte, req *mreq, rep *mrep) error {
 	case managerOpGetMany:
 		rep.Vals = make([][]byte, len(req.Keys))
 		rep.Revs = make([]uint64, len(req.Keys))
+		if ts, ok := st.(*tableStore); ok {
+			return ts.getMany(s, c, req.Keys, rep)
+		}
 		for i, k := range req.Keys {
 			e, err := st.get(k)
 			if err != nil {
@@ -445,6 +497,11 @@ func (dt *dictTx) do(op byte, req *mreq, rep *mrep) error {
 	case managerOpSetMany:
 		if len(req.Keys) != len(req.Vals) {
 			return fmt.Errorf("%w: SetMany of %d keys and %d values", ErrProtocol, len(req.Keys), len(req.Vals))
+		}
+		if ts, ok := st.(*tableStore); ok {
+			if done, err := ts.setManyPlain(req.Keys, req.Vals); done || err != nil {
+				return err
+			}
 		}
 		entries := make([]*mentry, len(req.Vals)) // every value checked before any is stored
 		for i, v := range req.Vals {

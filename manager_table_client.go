@@ -270,29 +270,64 @@ func tableClear(ctx context.Context, t *shmtable.Table) error {
 	}))
 }
 
-func tableGetMany(ctx context.Context, t *shmtable.Table, keys [][]byte) (vals [][]byte, err error) {
-	vals = make([][]byte, len(keys))
-	err = tableErr(t.Locked(ctx, func(tx *shmtable.Tx) error {
-		for i, k := range keys {
-			v, _, ok, err := peekPlain(tx, k)
+// tableGetMany reads keys (encoded in kbs) under one taking of the lock. Values of a type the
+// fast codec knows are decoded in place, under the lock (the decoder runs no code of the
+// user's); others are copied out, into one buffer, and decoded after it.
+func tableGetMany[K comparable, V any](ctx context.Context, t *shmtable.Table, keys []K, kbs [][]byte) (map[K]V, error) {
+	out := make(map[K]V, len(keys))
+	inPlace := basicType[V]()
+	var vals [][]byte
+	var buf []byte
+	if !inPlace {
+		vals = make([][]byte, len(keys))
+	}
+	err := tableErr(t.Locked(ctx, func(tx *shmtable.Tx) error {
+		for i, kb := range kbs {
+			v, _, ok, err := peekPlain(tx, kb)
 			if err != nil {
 				return err
 			}
-			if ok {
-				vals[i] = append(make([]byte, 0, len(v)), v...)
+			switch {
+			case !ok:
+			case inPlace:
+				x, err := managerDecoded[V]("a Dict value", v)
+				if err != nil {
+					return err
+				}
+				out[keys[i]] = x
+			default:
+				n := len(buf)
+				buf = append(buf, v...)
+				vals[i] = buf[n:len(buf):len(buf)]
 			}
 		}
 		return nil
 	}))
-	return vals, err
+	if err != nil || inPlace {
+		return out, err
+	}
+	rebase(buf, vals)
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		x, err := managerDecoded[V]("a Dict value", v)
+		if err != nil {
+			return nil, err
+		}
+		out[keys[i]] = x
+	}
+	return out, nil
 }
 
-func tableSetMany(ctx context.Context, t *shmtable.Table, keys, vals [][]byte) error {
-	for i, v := range vals {
-		if mayHoldProxy(v) {
+// tableSetMany stores keys and fvals (values behind their flag byte) under one taking of the
+// lock, all or nothing.
+func tableSetMany(ctx context.Context, t *shmtable.Table, keys, fvals [][]byte) error {
+	for i, fv := range fvals {
+		if mayHoldProxy(fv[1:]) {
 			return errTableFallback
 		}
-		if err := checkEntrySize(keys[i], v); err != nil {
+		if err := checkEntrySize(keys[i], fv[1:]); err != nil {
 			return err
 		}
 	}
@@ -301,7 +336,7 @@ func tableSetMany(ctx context.Context, t *shmtable.Table, keys, vals [][]byte) e
 			if _, _, _, err := peekPlain(tx, k); err != nil {
 				return err
 			}
-			if _, err := tx.Set(k, plainValue(vals[i])); err != nil {
+			if _, err := tx.Set(k, fvals[i]); err != nil {
 				return err
 			}
 		}

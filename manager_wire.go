@@ -245,6 +245,9 @@ func (t *sockTransport) close() error {
 
 // encodeMreq and the others encode and decode payloads with the package's codec.
 func encodeManagerMsg(v any) ([]byte, error) {
+	if b, ok := encodeMsgFast(v); ok { // manager_fastwire.go
+		return b, nil
+	}
 	b, err := codecEnc.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: manager message: %v", ErrEncode, err)
@@ -253,12 +256,18 @@ func encodeManagerMsg(v any) ([]byte, error) {
 }
 
 func decodeMreq(b []byte) (mreq, error) {
+	if r, ok := decodeMreqFast(b); ok {
+		return r, nil
+	}
 	var r mreq
 	err := decodeValue("manager request", b, &r)
 	return r, err
 }
 
 func decodeMrep(b []byte) (mrep, error) {
+	if r, ok := decodeMrepFast(b); ok {
+		return r, nil
+	}
 	var r mrep
 	err := decodeValue("manager reply", b, &r)
 	return r, err

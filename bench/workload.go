@@ -178,6 +178,7 @@ var all = []*Workload{
 	queueThroughput, queueThroughput1k, pipePingPong, pipeBandwidth, listenPingPong,
 	lockUncontended, lockContention, eventLatency, shmRead, knucleotide, knucleotideRSS,
 	knucleotideShm, knucleotideShmRSS, managerDictOps, managerUpdate, managerSeed001,
+	managerBatch100, managerMutex, managerEvent, managerQueue,
 	clusterSubmitLatency, clusterTasks, clusterMapChunked, clusterCPU1, clusterCPU2,
 }
 

@@ -451,6 +451,110 @@ def manager_seed001(ctx, n):
     return out, {}
 
 
+BATCH_KEYS = 100  # keys of one manager_batch100 batch
+
+
+def _manager_batch_child(d, n, warmup, conn):
+    val = "v" * 16
+    keys = ["k%d" % i for i in range(BATCH_KEYS)]
+    kv = {k: val for k in keys}
+    sets, gets = [], []
+    for i in range(-warmup, n):
+        t0 = now_ns()
+        d.update(kv)
+        if i >= 0:
+            sets.append(now_ns() - t0)
+    for i in range(-warmup, n):
+        t0 = now_ns()
+        got = [d[k] for k in keys]
+        if i >= 0:
+            gets.append(now_ns() - t0)
+        if got[7] != val:
+            raise RuntimeError("manager_batch100: d['k7'] = %r" % got[7])
+    conn.send(sets + gets)
+    conn.close()
+
+
+def manager_batch100(ctx, n):
+    """Manager().dict(): a child does d.update(kv) of 100 keys n/2 times, then 100 d[k] (Python
+    has no batched get) n/2 times; each batch timed, in microseconds, after MANAGER_WARMUP/10."""
+    with ctx.Manager() as m:
+        d = m.dict()
+        r, w = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_manager_batch_child, args=(d, n // 2, MANAGER_WARMUP // 10, w))
+        child.start()
+        w.close()
+        ops = r.recv()
+        child.join()
+    half = len(ops) // 2
+    return [x / 1e3 for x in ops], {"setmany_us": [x / 1e3 for x in ops[:half]],
+                                     "getmany_us": [x / 1e3 for x in ops[half:]]}
+
+
+def _manager_sync_child(obj, op, n, conn):
+    def once():
+        if op == "mutex":
+            obj.acquire()
+            obj.release()
+        else:
+            obj.put("v" * 16)
+            obj.get()
+    for _ in range(MANAGER_WARMUP):
+        once()
+    out = []
+    for _ in range(n):
+        t0 = now_ns()
+        once()
+        out.append(now_ns() - t0)
+    conn.send(out)
+    conn.close()
+
+
+def _manager_sync(ctx, n, op):
+    with ctx.Manager() as m:
+        obj = m.Lock() if op == "mutex" else m.Queue()
+        r, w = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_manager_sync_child, args=(obj, op, n, w))
+        child.start()
+        w.close()
+        ops = r.recv()
+        child.join()
+    return [x / 1e3 for x in ops], {}
+
+
+def manager_mutex(ctx, n):
+    """Manager().Lock(): a child acquire()s and release()s it; each pair timed, in µs."""
+    return _manager_sync(ctx, n, "mutex")
+
+
+def manager_queue(ctx, n):
+    """Manager().Queue(): a child put()s a 16-character string and get()s it; each pair timed."""
+    return _manager_sync(ctx, n, "queue")
+
+
+def manager_event(ctx, n):
+    """event_latency with Manager().Event()s: the parent sets go and waits for back, a child
+    waits for go, clears it and sets back, the parent clears back; half of each round trip."""
+    with ctx.Manager() as m:
+        go, back = m.Event(), m.Event()
+        child = ctx.Process(target=event_echo, args=(go, back, MANAGER_WARMUP + n))
+        child.start()
+        samples, rts = [], []
+        try:
+            for i in range(-MANAGER_WARMUP, n):
+                t0 = now_ns()
+                go.set()
+                back.wait()
+                dt = now_ns() - t0
+                back.clear()
+                if i >= 0:
+                    samples.append(dt / 2e3)
+                    rts.append(dt / 1e3)
+        finally:
+            child.join()
+    return samples, {"round_trip_us": rts}
+
+
 def pipe_pingpong(ctx, n):
     """Pipe() (duplex, a socketpair): the parent sends the int 1, a child echoes it; each round
     trip timed, in microseconds, after warm-up round trips."""
@@ -867,6 +971,18 @@ WORKLOADS = [
     Workload("manager_seed001", "ms", manager_seed001, "fork", 10, 3,
              "seed 001 whole: Manager(), d['count'] = 50, 50 processes each with m.Lock(): d['count'] -= 1, join, items()",
              params={"processes": SEED001_PROCS}),
+    Workload("manager_batch100", "µs", manager_batch100, "fork", 2000, 100,
+             "Manager().dict(): a child does d.update(kv) of 100 keys, then 100 d[k]; each batch timed (n/2 of each)",
+             params={"warmup": MANAGER_WARMUP // 10, "keys": BATCH_KEYS}),
+    Workload("manager_mutex", "µs", manager_mutex, "fork", 5000, 200,
+             "Manager().Lock(): a child acquire()s and release()s it; each pair timed",
+             params={"warmup": MANAGER_WARMUP}),
+    Workload("manager_event", "µs", manager_event, "fork", 2000, 200,
+             "two Manager().Event()s: set() go, the child wait()s, clear()s it and set()s back; half of each timed round trip",
+             params={"warmup": MANAGER_WARMUP}),
+    Workload("manager_queue", "µs", manager_queue, "fork", 5000, 200,
+             "Manager().Queue(): a child put()s a 16-char string and get()s it; each pair timed",
+             params={"warmup": MANAGER_WARMUP}),
 ]
 
 
