@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -67,15 +66,6 @@ func eachExecutor(t *testing.T, test func(t *testing.T, newEx func(opts ...mp.Po
 			test(t, func(opts ...mp.PoolOption) testExecutor { return e.new(t, opts...) })
 		})
 	}
-}
-
-// startedSleepOn submits SleepAfterTouch and waits until it has started.
-func startedSleepOn(t *testing.T, ctx context.Context, ex mp.Executor, ms int) *mp.Future[int] {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "started")
-	f := mp.Submit(ctx, ex, SleepAfterTouch, TouchSleepArg{Path: path, Ms: ms})
-	waitFor(t, "the task to start", func() bool { _, err := os.Stat(path); return err == nil })
-	return f
 }
 
 // TestExecutor runs the executor suite, mptest.TestExecutor (which other executors, such as

@@ -256,7 +256,7 @@ func (a *agent) run(ctx context.Context, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
 	}
-	res := resultEnv{ID: env.ID, Attempt: attempt, Agent: a.name()}
+	res := resultEnv{ID: env.ID, Attempt: attempt, Agent: a.name(), Host: a.host, Pid: os.Getpid()}
 	switch {
 	case env.Hash != a.hash:
 		res.Err = mp.MarshalError(fmt.Errorf("%w: agent %s runs a binary whose registered functions differ from the sender's (registry hash %s, the task's %s): run the same build of the program on every host", ErrBinaryMismatch, a.name(), a.hash, env.Hash))

@@ -2,6 +2,13 @@
 
 package mpnats_test
 
+// Run the benchmarks as
+//
+//	go test -run '^$' -bench 'SubmitResult|OneItemTasks' -benchtime 3000x ./mpnats
+//	go test -run '^$' -bench MapTiny -benchtime 3x ./mpnats
+//
+// (MapTiny maps a million items per iteration: give it a few iterations, not thousands.)
+
 import (
 	"slices"
 	"testing"
@@ -10,7 +17,7 @@ import (
 	"github.com/mp-go/mp"
 )
 
-// go test -run '^$' -bench . -benchtime 2000x ./mpnats: submit → result on the in-process
+// Submit → result on the in-process
 // cluster (one agent, two slots), one call at a time: the p50 and p99 of the round trip.
 func BenchmarkSubmitResult(b *testing.B) {
 	ctx := ctxT(b)

@@ -50,6 +50,8 @@ type resultEnv struct {
 	Done     int    `cbor:"7,keyasint,omitempty"`
 	Err      []byte `cbor:"8,keyasint,omitempty"` // mp.MarshalError
 	Reason   string `cbor:"9,keyasint,omitempty"` // resAttempt: why the attempt ended
+	Host     string `cbor:"10,keyasint,omitempty"`
+	Pid      int    `cbor:"11,keyasint,omitempty"` // the agent's
 }
 
 // cancelEnv asks the agent running a task to stop it.

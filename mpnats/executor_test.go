@@ -3,9 +3,7 @@
 package mpnats_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/mp-go/mp/mpnats"
 	"github.com/mp-go/mp/mptest"
@@ -26,6 +24,3 @@ func TestExecutorSuite(t *testing.T) {
 		// cancels the running ones too.
 		mptest.SkipExecutorTest("CancelPending", "mpnats: Shutdown(CancelPending) cancels the running tasks as well as the queued ones"))
 }
-
-var _ = context.Background
-var _ = time.Second

@@ -41,6 +41,9 @@ type Pool struct {
 	hbSub   *nats.Subscription
 	stream  jetstream.Stream
 
+	counts    [nOutcomes]atomic.Uint64
+	observers sync.Map // *observer → struct{}
+
 	mu      sync.Mutex
 	pending map[string]*task
 	closed  bool
@@ -58,6 +61,7 @@ type Pool struct {
 // task is a call the pool has sent and not yet completed.
 type task struct {
 	call     *mp.Call
+	sent     time.Time
 	seq      uint64 // its stream sequence, once published
 	attempts []string
 	argObj   string
@@ -221,7 +225,7 @@ func (p *Pool) Execute(ctx context.Context, c *mp.Call) func(error) {
 		return func(error) {}
 	}
 	id := nuid.Next()
-	t := &task{call: c}
+	t := &task{call: c, sent: time.Now()}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -299,6 +303,11 @@ func (p *Pool) take(id string) *task {
 
 // finish completes task id with r, if it is pending, and cleans up after it.
 func (p *Pool) finish(id string, r mp.Result) bool {
+	return p.finishFrom(id, r, nil)
+}
+
+// finishFrom is finish for an outcome an agent sent (res), nil for one the pool decided.
+func (p *Pool) finishFrom(id string, r mp.Result, res *resultEnv) bool {
 	t := p.take(id)
 	if t == nil {
 		return false
@@ -306,6 +315,7 @@ func (p *Pool) finish(id string, r mp.Result) bool {
 	t.stop()
 	t.call.Finish(r)
 	p.completed.Add(1)
+	p.count(t, r.Err, res)
 	p.mu.Lock()
 	obj := t.argObj
 	p.live--
@@ -387,7 +397,7 @@ func (p *Pool) onResult(m *nats.Msg) {
 	if res.Err != nil && errors.Is(res.Err, mp.ErrWorkerDied) {
 		res.Err = attemptsError(t.call.Func, r, attempts, res.Err)
 	}
-	if !p.finish(r.ID, res) {
+	if !p.finishFrom(r.ID, res, &r) {
 		p.duplicates.Add(1)
 	}
 }

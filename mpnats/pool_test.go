@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -166,5 +167,41 @@ func TestPoolBigValues(t *testing.T) {
 	}
 	if n := objectsLeft(t, p); n != 0 {
 		t.Fatalf("%d objects left in the store", n)
+	}
+}
+
+// Snapshot and Observe report the calls by outcome and the cluster's agents.
+func TestPoolSnapshot(t *testing.T) {
+	ctx := ctxT(t)
+	_, p := inProcess(t, 2)
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	stop := p.Observe(func(ev mp.TaskEvent) {
+		mu.Lock()
+		outcomes[ev.Outcome]++
+		mu.Unlock()
+		if ev.Outcome != "cancelled" && (ev.Pid != os.Getpid() || ev.Host == "") {
+			t.Errorf("event %+v: want this process as the agent", ev)
+		}
+	})
+	defer stop()
+	mp.Apply(ctx, p, Square, 2)
+	mp.Apply(ctx, p, Fail, "x")
+	mp.Apply(ctx, p, Exit, 1, mp.WithRetries(1))
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	mp.Apply(cctx, p, Square, 3)
+	s := p.Snapshot()
+	c := s.Counts
+	if s.Kind != "nats" || s.Size != 2 || c.Succeeded != 1 || c.Failed != 1 || c.WorkerDied != 1 || c.Retried != 1 || c.Cancelled+c.Submitted < 3 {
+		t.Fatalf("snapshot %+v", s)
+	}
+	if s.Cluster == nil || len(s.Cluster.Agents) != 1 || s.Cluster.Agents[0].Slots != 2 || s.Cluster.Agents[0].Lost || s.Cluster.Agents[0].Pid != os.Getpid() {
+		t.Fatalf("cluster %+v", s.Cluster)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if outcomes["ok"] != 1 || outcomes["failed"] != 1 || outcomes["died"] != 1 {
+		t.Fatalf("observed outcomes %v", outcomes)
 	}
 }
