@@ -56,7 +56,7 @@ type testCA struct {
 	roots  *x509.CertPool
 }
 
-func newTestCA(t *testing.T, ip string) *testCA {
+func newTestCA(t testing.TB, ip string) *testCA {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -134,7 +134,7 @@ func (l *lockedBuffer) String() string {
 // newNetCluster makes hosts namespaces, a head on the root link (TLS and credentials) with
 // ack wait ackWait, and an agent of slots slots on each host; it returns once every agent has
 // reported in. Everything is stopped when the test ends.
-func newNetCluster(t *testing.T, hosts, slots int, ackWait time.Duration) *netCluster {
+func newNetCluster(t testing.TB, hosts, slots int, ackWait time.Duration) *netCluster {
 	t.Helper()
 	ctx := ctxT(t)
 	n := netns.New(t, hosts, netns.WithRoot())
@@ -175,7 +175,7 @@ func newNetCluster(t *testing.T, hosts, slots int, ackWait time.Duration) *netCl
 	return nc
 }
 
-func (nc *netCluster) startAgent(t *testing.T, h *netns.Host, slots int, ackWait time.Duration) {
+func (nc *netCluster) startAgent(t testing.TB, h *netns.Host, slots int, ackWait time.Duration) {
 	t.Helper()
 	cmd := h.Command(context.Background(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), testAgentEnv+"=1", "MPNATS_URL="+nc.c.URL(), "MPNATS_USER="+nc.agent.User,
