@@ -280,6 +280,7 @@ func (nc *netCluster) run(t *testing.T, n, ms int, victim, after int, act func()
 	byAgent := map[int]int{}
 	calls := make([]int, n)
 	var acted sync.Once
+	actDone := make(chan struct{})
 	var callbacks sync.WaitGroup
 	futs := make([]*mp.Future[[2]int], n)
 	for i := range futs {
@@ -293,7 +294,7 @@ func (nc *netCluster) run(t *testing.T, n, ms int, victim, after int, act func()
 			k := byAgent[victim]
 			mu.Unlock()
 			if act != nil && k == after {
-				go acted.Do(act) // not in the callback: act may wait
+				go acted.Do(func() { act(); close(actDone) }) // not in the callback: act may wait
 			}
 		})
 	}
@@ -311,6 +312,13 @@ func (nc *netCluster) run(t *testing.T, n, ms int, victim, after int, act func()
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("callbacks still running 10s after every Future completed")
+	}
+	if act != nil {
+		select { // every callback has run: act has started, or never will
+		case <-actDone:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the victim ran %d tasks, fewer than the %d before the fault, or the fault hung: nothing was tested (by agent: %v)", byAgent[victim], after, byAgent)
+		}
 	}
 	for i := range got {
 		if got[i] != want[i] {
