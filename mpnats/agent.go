@@ -299,6 +299,14 @@ func (a *agent) run(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	call.Timeout, call.Retries = time.Duration(env.Timeout), 0
+	// The pool learns that the task starts, and answers whether it still wants it: a call it
+	// cancelled (Shutdown's CancelPending, say) is not started.
+	started := res
+	started.Kind = resStarted
+	if ans, err := a.c.nc.Request(env.Reply, marshal(started), 5*time.Second); errors.Is(err, nats.ErrNoResponders) || err == nil && len(ans.Data) == 1 && ans.Data[0] == 0 {
+		msg.Ack() // the pool is gone, or no longer wants it
+		return
+	}
 	var stopCause atomic.Value
 	a.busy.Add(1)
 	defer a.busy.Add(-1)

@@ -37,10 +37,16 @@ func BenchmarkSubmitResult(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
-// One-item tasks submitted together (Submit, then Wait on each): tasks per second.
+// One-item tasks submitted together (Submit, then Wait on each): tasks per second, on an agent
+// of 2 slots and of 8 (a slot's tasks run one after another, each a round trip of its own).
 func BenchmarkOneItemTasks(b *testing.B) {
+	b.Run("slots=2", func(b *testing.B) { benchOneItem(b, 2) })
+	b.Run("slots=8", func(b *testing.B) { benchOneItem(b, 8) })
+}
+
+func benchOneItem(b *testing.B, slots int) {
 	ctx := ctxT(b)
-	_, p := inProcessB(b, 2)
+	_, p := inProcessB(b, slots)
 	b.ResetTimer()
 	s := time.Now()
 	futs := make([]*mp.Future[int], b.N)

@@ -126,7 +126,9 @@ type AckWait time.Duration
 // As an Option (Start, Connect, NewLocalPool) it is the ack wait of the tasks: a task handed to
 // an agent may go without news (a result, or the agent's in-progress heartbeat, sent every third
 // of d) for d before another agent gets it. Every pool and agent of a cluster must use the same
-// value: the first to create the task consumer sets it.
+// value: the task consumer is shared, and each Cluster that sets it up (its first NewPool or
+// Serve) writes its own value to it (an agent started by ServeFromEnv takes it from
+// MPNATS_ACK_WAIT).
 //
 // As a QueueOption it is the queue's: a JoinableQueue's live consumer tells the server it is
 // still working on the values it holds every third of d, so a long task is not redelivered

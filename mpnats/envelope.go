@@ -37,6 +37,7 @@ type taskEnv struct {
 const (
 	resDone    = 0 // the task's outcome: completes the Future
 	resAttempt = 1 // an attempt ended with its worker's death; the task goes to an agent again
+	resStarted = 2 // an agent started an attempt
 )
 
 // resultEnv is an agent's message about a task.

@@ -19,8 +19,5 @@ func TestExecutorSuite(t *testing.T) {
 		}
 		_, p := inProcess(t, cfg.Workers, opts...)
 		return mptest.TestedExecutor{Executor: p, Shutdown: p.Shutdown, Close: p.Close}
-	},
-		// A pool does not know which of its tasks an agent has taken, so Shutdown(CancelPending)
-		// cancels the running ones too.
-		mptest.SkipExecutorTest("CancelPending", "mpnats: Shutdown(CancelPending) cancels the running tasks as well as the queued ones"))
+	})
 }

@@ -37,7 +37,13 @@ func (p *Pool) count(t *task, err error, res *resultEnv) {
 		o = outFailed
 	}
 	p.counts[o].Add(1)
-	ev := mp.TaskEvent{Task: t.call.Func, Items: t.call.Chunk, Queued: 0, Ran: time.Since(t.sent), Outcome: outcomeNames[o], Err: err}
+	p.mu.Lock()
+	started := t.started
+	p.mu.Unlock()
+	ev := mp.TaskEvent{Task: t.call.Func, Items: t.call.Chunk, Ran: time.Since(t.sent), Outcome: outcomeNames[o], Err: err}
+	if !started.IsZero() {
+		ev.Queued, ev.Ran = started.Sub(t.sent), time.Since(started)
+	}
 	if res != nil {
 		ev.Host, ev.Pid = res.Host, res.Pid
 	}
@@ -48,8 +54,8 @@ func (p *Pool) count(t *task, err error, res *resultEnv) {
 }
 
 // Observe calls fn with every call's completion until stop is called (mp.Observer). Queued is
-// left 0 and Ran is the time from Execute to completion: the pool does not see when an agent
-// starts a task. fn runs on the goroutine that completes the call and must not block.
+// the time from Execute until an agent said it started the last attempt, Ran the time since (the
+// time from Execute, with Queued 0, for a call no agent started). fn runs on the goroutine that completes the call and must not block.
 func (p *Pool) Observe(fn func(mp.TaskEvent)) (stop func()) {
 	o := &observer{fn: fn}
 	p.observers.Store(o, struct{}{})
@@ -70,7 +76,14 @@ func (p *Pool) Snapshot() mp.PoolSnapshot {
 	}
 	p.mu.Lock()
 	pending, closed := len(p.pending), p.closed
+	started := 0
+	for _, t := range p.pending {
+		if !t.started.IsZero() {
+			started++
+		}
+	}
 	p.mu.Unlock()
+	running = max(running, started)
 	s := mp.PoolSnapshot{
 		Name: p.name, Kind: "nats", Size: p.Workers(), Queued: max(0, pending-running), Running: running, Closed: closed,
 		Counts: mp.TaskCounts{

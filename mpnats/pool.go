@@ -62,7 +62,8 @@ type Pool struct {
 type task struct {
 	call     *mp.Call
 	sent     time.Time
-	seq      uint64 // its stream sequence, once published
+	started  time.Time // when an agent said it started the last attempt
+	seq      uint64    // its stream sequence, once published
 	attempts []string
 	argObj   string
 	stop     func() bool // stops the ctx watcher
@@ -362,6 +363,20 @@ func (p *Pool) onResult(m *nats.Msg) {
 	if err := unmarshal(m.Data, &r); err != nil {
 		return // not from an agent of this binary: nothing to complete
 	}
+	if r.Kind == resStarted { // answer whether the call is still wanted
+		p.mu.Lock()
+		t := p.pending[r.ID]
+		if t != nil {
+			t.started = time.Now()
+		}
+		p.mu.Unlock()
+		if t != nil {
+			m.Respond([]byte{1})
+		} else {
+			m.Respond([]byte{0})
+		}
+		return
+	}
 	defer m.Respond(nil) // the agent acknowledges the task once the pool has its outcome
 	if r.Kind == resAttempt {
 		p.mu.Lock()
@@ -490,14 +505,15 @@ func (p *Pool) Duplicates() int64 { return p.duplicates.Load() }
 func (p *Pool) Redeliveries() int64 { return p.redeliveries.Load() }
 
 // Shutdown stops taking calls (later ones fail with mp.ErrClosed) and waits until every call sent
-// has completed, or ctx ends (then the rest are cancelled, as with mp.CancelPending, and ctx's
-// error is returned). The cluster and its agents stay up.
+// has completed, or ctx ends (then the rest fail with mp.ErrClosed and ctx's error is returned).
+// With mp.CancelPending, the calls no agent has started are cancelled first (context.Canceled).
+// The cluster and its agents stay up.
 func (p *Pool) Shutdown(ctx context.Context, opts ...mp.ShutdownOption) error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
-	if len(opts) > 0 {
-		p.cancelAll(fmt.Errorf("%w: mpnats pool %s shut down", mp.ErrClosed, p.name))
+	if len(opts) > 0 { // mp.CancelPending: the calls no agent has started
+		p.cancelWhere(context.Canceled, func(t *task) bool { return t.started.IsZero() })
 	}
 	done := make(chan struct{})
 	go func() {
@@ -520,11 +536,16 @@ func (p *Pool) Shutdown(ctx context.Context, opts ...mp.ShutdownOption) error {
 	return err
 }
 
-func (p *Pool) cancelAll(cause error) {
+func (p *Pool) cancelAll(cause error) { p.cancelWhere(cause, func(*task) bool { return true }) }
+
+// cancelWhere aborts the pending calls for which which returns true.
+func (p *Pool) cancelWhere(cause error, which func(*task) bool) {
 	p.mu.Lock()
 	ids := make([]string, 0, len(p.pending))
-	for id := range p.pending {
-		ids = append(ids, id)
+	for id, t := range p.pending {
+		if which(t) {
+			ids = append(ids, id)
+		}
 	}
 	p.mu.Unlock()
 	for _, id := range ids {
