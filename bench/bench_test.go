@@ -241,7 +241,7 @@ func TestWorkloadsQuick(t *testing.T) {
 	knucSize = 2 * mp.BulkThreshold // still through shared memory, in a fraction of the time
 	for _, w := range all {
 		if w.MP == nil {
-			continue // a cluster workload without its mp side yet
+			continue // a workload without an mp side
 		}
 		s := Size{N: 2, Items: w.QuickItems}
 		t0 := time.Now()

@@ -4,10 +4,10 @@ package bench
 
 // The cluster workloads compare mp's NATS executor (package mpnats) with dask.distributed, the
 // engine people pick for Python tasks across machines. Their dask side is python/dask_bench.py,
-// run with an interpreter that has dask (see findDask); their mp side is an mpnats pool, which
-// this package does not have yet: MP is nil and the mp column reads –. Whoever adds it sets MP
-// (the Items and sample counts below are what it must take) and keeps the counts equal to the
-// script's (TestDaskScriptRows checks).
+// run with an interpreter that has dask (see findDask); their mp side is an mpnats pool
+// (cluster_mp.go): the in-process cluster (an embedded server on no port, an agent of 2 slots)
+// for the first three, local agent processes (NewLocalPool) for the CPU-bound two. The counts
+// below are the script's too (TestDaskScriptRows checks).
 
 // clusterSubmitLatency is one task's round trip through the cluster.
 var clusterSubmitLatency = &Workload{
@@ -17,6 +17,7 @@ var clusterSubmitLatency = &Workload{
 	Kind:         Latency,
 	Samples:      2000,
 	QuickSamples: 100,
+	MP:           clusterLatencyMP,
 	Dask:         true,
 	Targets:      []Target{{Max: 1000}},
 }
@@ -31,6 +32,7 @@ var clusterTasks = &Workload{
 	QuickSamples: 2,
 	Items:        5_000,
 	QuickItems:   500,
+	MP:           clusterTasksMP,
 	Dask:         true,
 	Targets:      []Target{{Dask: 10}},
 }
@@ -45,6 +47,7 @@ var clusterMapChunked = &Workload{
 	QuickSamples: 2,
 	Items:        1_000_000,
 	QuickItems:   50_000,
+	MP:           clusterMapMP,
 	Dask:         true,
 	Targets:      []Target{{Min: 200_000}},
 }
@@ -54,24 +57,26 @@ var clusterMapChunked = &Workload{
 // the figures show how the engine scales (the issue asks mp for 2 agents ≥ 1.7× 1 agent).
 var clusterCPU1 = &Workload{
 	Name:         "cluster_cpu_1w",
-	What:         "Items CPU-bound tasks (10 ms of CPU each) on a 1-worker cluster, all submitted, then waited for",
+	What:         "Items CPU-bound tasks (10 ms of CPU each) on a 1-worker cluster, all submitted, then waited for (mp: 1 local agent process of 1 slot)",
 	Unit:         "tasks/s",
 	Kind:         Throughput,
 	Samples:      3,
 	QuickSamples: 2,
 	Items:        200,
 	QuickItems:   20,
+	MP:           clusterCPUMP(1),
 	Dask:         true,
 }
 
 var clusterCPU2 = &Workload{
 	Name:         "cluster_cpu_2w",
-	What:         "the same on a 2-worker cluster (mp: 2 agents, each in its own network namespace)",
+	What:         "the same on a 2-worker cluster (mp: 2 local agent processes of 1 slot; the figure with each agent in a network namespace of its own is mpnats' BenchmarkNetnsCPU)",
 	Unit:         "tasks/s",
 	Kind:         Throughput,
 	Samples:      3,
 	QuickSamples: 2,
 	Items:        200,
 	QuickItems:   20,
+	MP:           clusterCPUMP(2),
 	Dask:         true,
 }

@@ -195,7 +195,8 @@ func TestClusterTable(t *testing.T) {
 }
 
 // TestCompareDask runs one cluster workload through Compare with the real dask, where it is
-// installed: the dask figure is there, mp's is –.
+// installed: the dask figure and mp's are there, each at most what one worker spinning 10 ms a
+// task can do.
 func TestCompareDask(t *testing.T) {
 	if py, why := findDask(context.Background(), "auto"); py == nil {
 		t.Skipf("no interpreter with dask here: %s", why)
@@ -213,8 +214,8 @@ func TestCompareDask(t *testing.T) {
 		// 1 worker, 10 ms of CPU a task: at most 100 tasks/s.
 		t.Fatalf("dask measurement = %+v, notes %q; want %d samples of 0 < tasks/s ≤ 100", dk, rep.Notes, clusterCPU1.QuickSamples)
 	}
-	if rep.find("cluster_cpu_1w", "mp", "") != nil {
-		t.Error("an mp measurement for a workload without an mp side")
+	if m := rep.find("cluster_cpu_1w", "mp", ""); m == nil || m.N != clusterCPU1.QuickSamples || m.Median <= 0 || m.Median > 100 {
+		t.Fatalf("mp measurement = %+v; want %d samples of 0 < tasks/s ≤ 100", m, clusterCPU1.QuickSamples)
 	}
 	if rep.Machine.Dask == "" {
 		t.Error("the report does not say which dask ran")

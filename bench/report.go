@@ -97,7 +97,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\ndask: a LocalCluster of worker processes with one thread each, warmed with 100 tasks, " +
 			"tasks submitted with pure=False; cluster_cpu_*: each task spins 10 ms of its thread's CPU time. " +
-			"mp –: the mpnats side of these workloads is not in this harness yet.\n")
+			"mp: an mpnats pool on an in-process embedded server with one agent of 2 slots (cluster_cpu_*: " +
+			"NewLocalPool, 1 or 2 agent processes of 1 slot on loopback), warmed with 100 tasks.\n")
 	}
 
 	var targets []string

@@ -127,7 +127,8 @@ type AckWait time.Duration
 // an agent may go without news (a result, or the agent's in-progress heartbeat, sent every third
 // of d) for d before another agent gets it. Every pool and agent of a cluster must use the same
 // value: the task consumer is shared, and each Cluster that sets it up (its first NewPool or
-// Serve) writes its own value to it.
+// Serve) writes its own value to it (an agent started by ServeFromEnv takes it from
+// MPNATS_ACK_WAIT).
 //
 // As a QueueOption it is the queue's: a JoinableQueue's live consumer tells the server it is
 // still working on the values it holds every third of d, so a long task is not redelivered

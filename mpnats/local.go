@@ -2,6 +2,8 @@ package mpnats
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -124,7 +126,9 @@ func (lp *LocalPool) stop() error {
 // ServeFromEnv makes this process an agent when its environment says so: with MPNATS_URL set, it
 // connects there (as MPNATS_USER with MPNATS_PASSWORD, when set; MPNATS_SLOTS slots, default
 // mp.NumCPU()) and serves until ctx ends, then returns true and Serve's error. Without
-// MPNATS_URL it returns false at once. Call it in main right after mp.Init, so the same binary
+// MPNATS_URL it returns false at once. MPNATS_ACK_WAIT (a duration, such as 30s) must equal the
+// head's WithAckWait when that is set; MPNATS_CA names the PEM file of the CA that signed the
+// server's certificate, for a server with TLS (a tls:// URL). Call it in main right after mp.Init, so the same binary
 // is the head on one host and an agent on the others:
 //
 //	func main() {
@@ -140,6 +144,24 @@ func ServeFromEnv(ctx context.Context) (bool, error) {
 	var opts []Option
 	if u := os.Getenv("MPNATS_USER"); u != "" {
 		opts = append(opts, WithUser(Credentials{User: u, Password: os.Getenv("MPNATS_PASSWORD")}))
+	}
+	if s := os.Getenv("MPNATS_ACK_WAIT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return true, fmt.Errorf("mpnats: MPNATS_ACK_WAIT=%q: give a duration such as 30s (the head's WithAckWait)", s)
+		}
+		opts = append(opts, WithAckWait(d))
+	}
+	if ca := os.Getenv("MPNATS_CA"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return true, fmt.Errorf("mpnats: MPNATS_CA: %w; give the PEM file of the CA that signed the server's certificate", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return true, fmt.Errorf("mpnats: MPNATS_CA=%q holds no PEM certificate", ca)
+		}
+		opts = append(opts, WithTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
 	}
 	var aopts []AgentOption
 	if s := os.Getenv("MPNATS_SLOTS"); s != "" {

@@ -14,7 +14,12 @@ import (
 	"github.com/mp-go/mp/mptest"
 )
 
-func TestMain(m *testing.M) { mptest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(testAgentEnv) != "" { // an agent of the multi-host tests (cluster_netns_test.go)
+		os.Exit(testAgentMain())
+	}
+	mptest.Main(m)
+}
 
 // ErrSoldOut is a registered sentinel a task returns.
 var ErrSoldOut = mp.RegisterError("mpnats_test.sold_out", errors.New("sold out"))

@@ -181,7 +181,7 @@ func NewPool(ctx context.Context, c *Cluster, name string, opts ...PoolOption) (
 		p.sub.Unsubscribe()
 		return nil, fmt.Errorf("mpnats: subscribe to heartbeats: %w", err)
 	}
-	if err := c.nc.FlushWithContext(ctx); err != nil {
+	if err := c.nc.FlushTimeout(readyWait(ctx)); err != nil { // not FlushWithContext: it refuses a ctx without a deadline
 		p.sub.Unsubscribe()
 		p.hbSub.Unsubscribe()
 		return nil, fmt.Errorf("mpnats: subscribe: %w", err)
