@@ -62,7 +62,9 @@ type Dashboard struct {
 	prom     *promMetrics // the /metrics collectors, made with the handler
 }
 
-// Queue is what the dashboard reads of a queue: *mp.Queue[T] and *mp.JoinableQueue[T] have it.
+// Queue is what the dashboard reads of a queue: *mp.Queue[T] and *mp.JoinableQueue[T] have it,
+// and a managed queue's proxy. A Queue that also has Stats() mp.QueueStats (*mp.Queue and
+// *mp.JoinableQueue do) is shown with its totals of values put and got, and their rates.
 type Queue interface {
 	Len() int
 	Cap() int
@@ -76,13 +78,15 @@ type poolSource struct {
 }
 
 type queueSource struct {
-	name string
-	q    Queue
+	name  string
+	q     Queue
+	rates *counterRates // puts, gets
 }
 
 type managerSource struct {
-	name string
-	m    *mp.Manager
+	name  string
+	m     *mp.Manager
+	rates *counterRates // operations
 }
 
 // New returns a Dashboard with no sources. It starts nothing.
@@ -121,23 +125,25 @@ func (d *Dashboard) AddQueue(name string, q Queue) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.queues = append(d.queues, queueSource{name, q})
+	s := queueSource{name, q, newCounterRates(d.o.now)}
+	d.queues = append(d.queues, s)
 	if d.prom != nil {
-		d.prom.addQueue(queueSource{name, q})
+		d.prom.addQueue(s)
 	}
 }
 
-// AddManager adds a manager under a name; the pages ask it for its objects and connections
-// (Manager.Stats) when they render.
+// AddManager adds a manager under a name; the pages ask it for its objects, connections and
+// operations (Manager.Stats) when they render.
 func (d *Dashboard) AddManager(name string, m *mp.Manager) {
 	if m == nil {
 		panic("dashboard: AddManager of a nil manager")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.managers = append(d.managers, managerSource{name, m})
+	s := managerSource{name, m, newCounterRates(d.o.now)}
+	d.managers = append(d.managers, s)
 	if d.prom != nil {
-		d.prom.addManager(managerSource{name, m})
+		d.prom.addManager(s)
 	}
 }
 
