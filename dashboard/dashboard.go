@@ -1,6 +1,7 @@
 // Package dashboard serves a live web page over mp's executors, queues and managers: which
 // workers are alive, what each runs and for how long, how much memory it holds, why the last one
-// was replaced, how fast tasks go, what failed and why, and how deep the queues are.
+// was replaced, how fast tasks go, what failed and why, how deep the queues are and how fast
+// values go through them, and how busy the managers are.
 //
 //	d := dashboard.New()
 //	d.AddPool(pool)                  // any mp.Observer: *mp.Pool, *mp.GoroutinePool, mpnats's pool
@@ -118,7 +119,9 @@ func (d *Dashboard) AddPool(p mp.Observer) {
 	}
 }
 
-// AddQueue adds a queue under a name.
+// AddQueue adds a queue under a name. The pages show its length and capacity and, for a queue
+// with Stats (*mp.Queue, *mp.JoinableQueue), the values put and got, in all and per second (from
+// the change between looks, over up to the last 10 seconds).
 func (d *Dashboard) AddQueue(name string, q Queue) {
 	if q == nil {
 		panic("dashboard: AddQueue of a nil queue")
