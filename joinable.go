@@ -124,6 +124,14 @@ func (q *JoinableQueue[T]) Cap() int {
 	return qq.Cap()
 }
 
+// Stats returns the queue's length, capacity and counts of values put and got, as Queue.Stats
+// does.
+func (q *JoinableQueue[T]) Stats() QueueStats {
+	qq, err := q.queue()
+	mustOpen(err)
+	return qq.Stats()
+}
+
 // Shutdown shuts the queue down for every process, as Queue.Shutdown does.
 func (q *JoinableQueue[T]) Shutdown() error {
 	qq, err := q.queue()

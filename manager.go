@@ -215,15 +215,25 @@ func (m *Manager) String() string {
 type ManagerStats struct {
 	Objects     int // managed objects alive
 	Connections int // client connections open, one per process using the manager
+	// Ops is the number of operations on the manager's objects since it started, by every
+	// client: the calls it served (but Stats and pings) and the operations of a Dict that
+	// clients ran on its shared table without the manager (see Dict). It only grows: two looks
+	// a second apart give the manager's rate. A manager of an older version reports 0.
+	Ops uint64
 }
 
-// Stats asks the manager how many objects it holds and how many connections it serves.
+// Stats asks the manager how many objects it holds, how many connections it serves, and how
+// many operations it and its clients have run.
 func (m *Manager) Stats(ctx context.Context) (ManagerStats, error) {
 	if err := m.check(); err != nil {
 		return ManagerStats{}, err
 	}
 	rep, err := m.c.call(ctx, managerOpStats, &mreq{})
-	return ManagerStats{Objects: int(rep.N), Connections: int(rep.Rev)}, err
+	st := ManagerStats{Objects: int(rep.N), Connections: int(rep.Rev)}
+	if len(rep.Revs) > 0 {
+		st.Ops = rep.Revs[0]
+	}
+	return st, err
 }
 
 func (m *Manager) check() error {

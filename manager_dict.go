@@ -198,7 +198,7 @@ func (d *Dict[K, V]) Len(ctx context.Context) (int, error) {
 	}
 	if t != nil {
 		n, err := t.Len(ctx)
-		if err = tableErr(err); err != errTableFallback {
+		if err = tableErrOf(t, err); err != errTableFallback {
 			return n, err
 		}
 	}

@@ -95,6 +95,10 @@ type managerServer struct {
 	wg           sync.WaitGroup
 	out          []moutTo // replies to waiters, sent by unlockFlush
 
+	// ops counts the requests served (but Stats and pings), and the operations clients ran on
+	// the tables of dicts since freed; the live tables count their own (ManagerStats.Ops).
+	ops atomic.Uint64
+
 	tableMax int64   // each dict table's size limit (0: shmtable's default)
 	death    *[2]int // the death pipe (manager_table.go), nil where dicts have no tables
 
@@ -229,6 +233,9 @@ func (s *managerServer) serveOne(c *mconn, id uint64, op byte, payload []byte) b
 		return false
 	}
 	c.sy.cur = id
+	if op != managerOpStats && op != managerOpPing {
+		s.ops.Add(1)
+	}
 	if objectOp(op) { // runs on its own, replies when done (manager_object_server.go)
 		if c.running.Add(1) > managerMaxWaiting {
 			c.running.Add(-1)
@@ -308,6 +315,13 @@ func (s *managerServer) do(c *mconn, op byte, req *mreq, rep *mrep) error {
 		return nil
 	case managerOpStats:
 		rep.N, rep.Rev = int64(len(s.objs)), uint64(len(s.conns))
+		ops := s.ops.Load()
+		for _, o := range s.objs {
+			if o.tab != nil {
+				ops += o.tab.Ops()
+			}
+		}
+		rep.Revs = []uint64{ops}
 		return nil
 	case managerOpShutdown:
 		if c.remote {
@@ -433,6 +447,9 @@ func (s *managerServer) decref(id uint64) {
 		}
 		for _, refs := range o.trefs {
 			stack = append(stack, refs...)
+		}
+		if o.tab != nil {
+			s.ops.Add(o.tab.Ops()) // the table's count outlives it
 		}
 		freeTable(o.tab)
 		for _, e := range o.list {

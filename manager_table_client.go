@@ -136,6 +136,18 @@ func tableErr(err error) error {
 	return tableError(err)
 }
 
+// tableErrOf is tableErr for an operation on t, which it counts in the table's operation
+// counter (ManagerStats.Ops) unless it falls back to the manager, which then counts it.
+func tableErrOf(t *shmtable.Table, err error) error { return counted(t, tableErr(err)) }
+
+// counted counts an operation on t that ended with err (tableErr's), unless it falls back.
+func counted(t *shmtable.Table, err error) error {
+	if err != errTableFallback {
+		t.CountOp()
+	}
+	return err
+}
+
 // mayHoldProxy reports whether an encoded value may hold a proxy: then the manager stores it.
 func mayHoldProxy(b []byte) bool { return bytes.Contains(b, managerRefPrefix) }
 
@@ -172,18 +184,18 @@ func peekPlain(tx *shmtable.Tx, key []byte) (val []byte, rev uint64, ok bool, er
 
 func tableGet(ctx context.Context, t *shmtable.Table, key []byte) (val []byte, rev uint64, ok bool, err error) {
 	v, rev, ok, err := t.Get(ctx, key, nil)
-	if err = tableErr(err); err != nil || !ok {
-		return nil, 0, false, err
-	}
-	if len(v) == 0 || v[0] != tableFlagPlain {
+	if err = tableErr(err); err == nil && ok && (len(v) == 0 || v[0] != tableFlagPlain) {
 		return nil, 0, false, errTableFallback
+	}
+	if err = counted(t, err); err != nil || !ok {
+		return nil, 0, false, err
 	}
 	return v[1:], rev, true, nil
 }
 
 // tableWrite runs write on the entry under key, unless it holds proxies.
 func tableWrite(ctx context.Context, t *shmtable.Table, key []byte, write func(tx *shmtable.Tx, cur []byte, rev uint64, ok bool) error) error {
-	return tableErr(t.Locked(ctx, func(tx *shmtable.Tx) error {
+	return tableErrOf(t, t.Locked(ctx, func(tx *shmtable.Tx) error {
 		cur, rev, ok, err := peekPlain(tx, key)
 		if err != nil {
 			return err
@@ -237,7 +249,7 @@ func tableDelete(ctx context.Context, t *shmtable.Table, key []byte) (bool, erro
 // tableEach calls fn with every entry, under the lock; an entry holding proxies stops it with
 // errTableFallback when plain is set.
 func tableEach(ctx context.Context, t *shmtable.Table, plain bool, fn func(k, v []byte)) error {
-	return tableErr(t.Locked(ctx, func(tx *shmtable.Tx) error {
+	return tableErrOf(t, t.Locked(ctx, func(tx *shmtable.Tx) error {
 		var err error
 		rerr := tx.Range(func(k, v []byte, _ uint64) bool {
 			if len(v) == 0 || v[0] != tableFlagPlain && plain {
@@ -255,7 +267,7 @@ func tableEach(ctx context.Context, t *shmtable.Table, plain bool, fn func(k, v 
 }
 
 func tableClear(ctx context.Context, t *shmtable.Table) error {
-	return tableErr(t.Locked(ctx, func(tx *shmtable.Tx) error {
+	return tableErrOf(t, t.Locked(ctx, func(tx *shmtable.Tx) error {
 		var held bool
 		if err := tx.Range(func(_, v []byte, _ uint64) bool {
 			held = len(v) == 0 || v[0] != tableFlagPlain
@@ -281,7 +293,7 @@ func tableGetMany[K comparable, V any](ctx context.Context, t *shmtable.Table, k
 	if !inPlace {
 		vals = make([][]byte, len(keys))
 	}
-	err := tableErr(t.Locked(ctx, func(tx *shmtable.Tx) error {
+	err := tableErrOf(t, t.Locked(ctx, func(tx *shmtable.Tx) error {
 		for i, kb := range kbs {
 			v, _, ok, err := peekPlain(tx, kb)
 			if err != nil {
@@ -331,7 +343,7 @@ func tableSetMany(ctx context.Context, t *shmtable.Table, keys, fvals [][]byte) 
 			return err
 		}
 	}
-	return tableErr(t.Locked(ctx, func(tx *shmtable.Tx) error {
+	return tableErrOf(t, t.Locked(ctx, func(tx *shmtable.Tx) error {
 		for i, k := range keys {
 			if _, _, _, err := peekPlain(tx, k); err != nil {
 				return err
@@ -374,7 +386,7 @@ func tableUpdate(ctx context.Context, t *shmtable.Table, key []byte, uf updater,
 		return err
 	})
 	if fnErr != nil {
-		return nil, fnErr
+		return nil, counted(t, fnErr)
 	}
-	return out, tableErr(err)
+	return out, tableErrOf(t, err)
 }

@@ -381,3 +381,80 @@ func TestManagerDictLocalFull(t *testing.T) {
 		t.Fatalf("WithDictMaxSize(10): %v, want ErrInvalidOption", err)
 	}
 }
+
+// TestManagerStatsOps: ManagerStats.Ops counts every operation once, whether the manager served
+// it or a client ran it on the dict's table, in this process or in children; Stats itself does
+// not count.
+func TestManagerStatsOps(t *testing.T) {
+	ctx := ctxT(t)
+	m := startManager(t)
+	d := newDict[string, int](t, m)
+	l := newDict[string, []int](t, m)
+	if err := d.Set(ctx, "warm", 1); err != nil { // attaches the table
+		t.Fatal(err)
+	}
+	if !mp.DictAttached(d) {
+		t.Fatal("the dict is not on its table after a Set (the fast path is off)")
+	}
+	ops := func() uint64 {
+		t.Helper()
+		st, err := m.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Ops
+	}
+	o0 := ops()
+	if o0 == 0 {
+		t.Fatal("Ops = 0 after making two dicts and a Set")
+	}
+	if o := ops(); o != o0 {
+		t.Fatalf("Ops went from %d to %d across a Stats: Stats must not count", o0, o)
+	}
+	const k = 25
+	for i := range k { // on the table, without the manager
+		if err := d.Set(ctx, "a", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o := ops(); o != o0+k {
+		t.Fatalf("Ops = %d after %d Sets on the table; want %d", o, k, o0+k)
+	}
+	prev := mp.ManagerLocalOff(true)
+	for range k { // through the manager
+		if _, _, err := d.Get(ctx, "a"); err != nil {
+			mp.ManagerLocalOff(prev)
+			t.Fatal(err)
+		}
+	}
+	mp.ManagerLocalOff(prev)
+	if o := ops(); o != o0+2*k {
+		t.Fatalf("Ops = %d after %d more Gets through the manager; want %d", o, k, o0+2*k)
+	}
+	// Two children, one on the table and one on the socket: n Adds and one Update each, plus
+	// what receiving the proxies and attaching the table take (a few calls).
+	const n = 100
+	o1 := ops()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = mp.Run(ctx, MgrBothPaths, PathArg{D: d, L: l, N: n, Socket: i == 1})
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if o, lo := ops(), o1+2*(n+1); o < lo || o > lo+12 {
+		t.Fatalf("Ops = %d after two children's %d operations each; want %d to %d", o, n+1, lo, lo+12)
+	}
+	// A dict freed takes its table, not its count.
+	o2 := ops()
+	d.Close()
+	if o := ops(); o < o2 {
+		t.Fatalf("Ops = %d after the dict was freed; it was %d (the table's count was lost)", o, o2)
+	}
+}

@@ -43,7 +43,7 @@ const managerWelcome = "mpmgr-ok"
 // Operations.
 const (
 	managerOpPing     = 1 + iota // nothing: the server serves
-	managerOpStats               // → N objects, Rev connections
+	managerOpStats               // → N objects, Rev connections, Revs [operations served]
 	managerOpShutdown            // drain, notify every connection, exit
 	managerOpCreate              // Kind → N object id
 	managerOpRelease             // Obj: this connection lets go of it (no reply)

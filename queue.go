@@ -287,6 +287,28 @@ func (q *Queue[T]) Cap() int {
 	return int(r.capacity)
 }
 
+// QueueStats is a look at a queue, shared by every process that holds it (Queue.Stats).
+type QueueStats struct {
+	Len  int    // values in the queue now
+	Cap  int    // the item limit, 0 for none
+	Puts uint64 // values ever put, by any process
+	Gets uint64 // values ever got, by any process
+}
+
+// Stats returns the queue's length and capacity, and how many values were ever put on it and got
+// from it, by every process that holds it. Puts and Gets only grow: two looks a second apart give
+// the queue's rates. They are exact (a Put counts once it has returned nil, a Get once it has taken
+// the value), even when processes were killed in the middle of a Put or a Get; the four numbers
+// are each exact but not taken at one instant, so Puts-Gets may differ from Len by the calls in
+// progress.
+func (q *Queue[T]) Stats() QueueStats {
+	r, err := q.enter()
+	mustOpen(err)
+	defer q.exit(r)
+	puts, gets := r.counts()
+	return QueueStats{Len: r.length(), Cap: int(r.capacity), Puts: puts, Gets: gets}
+}
+
 // Shutdown shuts the queue down for every process that holds it, as closing a channel does, and
 // as Python 3.13's Queue.shutdown does: Put fails with ErrClosed from then on, Get returns what is
 // left and then ErrClosed, and every Put or Get waiting, in any process, is woken. A

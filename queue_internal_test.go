@@ -122,3 +122,48 @@ func TestQueueLockOfReusedPid(t *testing.T) {
 		t.Fatalf("Get after unlock = %d, %v", v, err)
 	}
 }
+
+// TestQueueCountsExact checks that Stats' totals are exact across the 32-bit wrap of the tail and
+// head counts, and when the 64-bit totals lag their words (a process killed between its commit and
+// the addition).
+func TestQueueCountsExact(t *testing.T) {
+	q, err := NewQueue[int](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	r := q.r
+	// Start both counts two short of the wrap: the ring is empty, so the offsets stay.
+	const start = 1<<32 - 2
+	atomic.StoreUint64(r.tail, uint64(uint32(start))<<32)
+	atomic.StoreUint64(r.head, uint64(uint32(start))<<32)
+	atomic.StoreUint64(r.puts, start)
+	atomic.StoreUint64(r.gets, start)
+	ctx := context.Background()
+	for i := range 5 {
+		if err := q.Put(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := q.Stats(); st.Puts != start+5 || st.Gets != start+1 || st.Len != 4 {
+		t.Fatalf("Stats across the wrap = %+v; want Puts %d, Gets %d, Len 4", st, uint64(start+5), uint64(start+1))
+	}
+	// Three producers and two consumers killed after their commits: the totals lag.
+	atomic.AddUint64(r.puts, ^uint64(2))
+	atomic.AddUint64(r.gets, ^uint64(1))
+	if st := q.Stats(); st.Puts != start+5 || st.Gets != start+1 {
+		t.Fatalf("Stats with lagging totals = %+v; want Puts %d, Gets %d", st, uint64(start+5), uint64(start+1))
+	}
+	for _, c := range []struct {
+		total uint64
+		low   uint32
+		want  uint64
+	}{{0, 0, 0}, {5, 7, 7}, {1<<32 - 1, 1, 1<<32 + 1}, {1 << 32, 1<<32 - 1, 1<<32 - 1}, {3<<32 + 10, 12, 3<<32 + 12}} {
+		if got := nearest(c.total, c.low); got != c.want {
+			t.Errorf("nearest(%d, %d) = %d; want %d", c.total, c.low, got, c.want)
+		}
+	}
+}

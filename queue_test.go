@@ -776,3 +776,63 @@ func TestQueueGetKeepsItsHandle(t *testing.T) {
 		t.Fatalf("Get on a handle referenced only by itself: %v", err)
 	}
 }
+
+// TestQueueStatsAcrossProcesses checks Stats' counts with two producer processes and a consumer
+// process: every put and get of every process is counted once, in every process's view. One
+// producer is SIGKILLed right after its last Put: its puts count all the same.
+func TestQueueStatsAcrossProcesses(t *testing.T) {
+	ctx := ctxT(t)
+	q := must(mp.NewQueue[Item](8))
+	out := must(mp.NewQueue[Item](0))
+	defer q.Close()
+	defer out.Close()
+	if st := q.Stats(); st != (mp.QueueStats{Cap: 8}) {
+		t.Fatalf("Stats of a new queue = %+v; want only Cap 8", st)
+	}
+	const each = 300
+	prods := []*mp.Process{
+		mp.NewProcess(Produce, ProduceArg{Q: q, ID: 1, N: each}),
+		mp.NewProcess(Produce, ProduceArg{Q: q, ID: 2, N: each, Kill: true}),
+	}
+	for _, p := range prods {
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons := mp.NewProcess(Consume, ConsumeArg{Q: q, Out: out})
+	if err := cons.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	prods[0].Wait(ctx)
+	prods[1].Wait(ctx)
+	if prods[0].ExitCode() != 0 || prods[1].ExitCode() != -9 {
+		t.Fatalf("producers exited %d and %d; want 0 and -9 (killed)", prods[0].ExitCode(), prods[1].ExitCode())
+	}
+	if st := q.Stats(); st.Puts != 2*each || st.Cap != 8 {
+		t.Fatalf("Stats after both producers = %+v; want Puts %d", st, 2*each)
+	}
+	q.Shutdown()
+	if err := cons.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := q.Stats(); st != (mp.QueueStats{Cap: 8, Puts: 2 * each, Gets: 2 * each}) {
+		t.Fatalf("Stats after the consumer = %+v; want Puts and Gets %d, Len 0", st, 2*each)
+	}
+	if st := out.Stats(); st != (mp.QueueStats{Len: 2 * each, Puts: 2 * each}) {
+		t.Fatalf("Stats of the consumer's output = %+v; want Len and Puts %d, Gets 0", st, 2*each)
+	}
+	for range 10 {
+		if _, err := out.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := out.Stats(); st.Gets != 10 || st.Len != 2*each-10 {
+		t.Fatalf("Stats after 10 Gets here = %+v; want Gets 10, Len %d", st, 2*each-10)
+	}
+	jq := must(mp.NewJoinableQueue[int](0))
+	defer jq.Close()
+	jq.Put(ctx, 1)
+	if st := jq.Stats(); st != (mp.QueueStats{Len: 1, Puts: 1}) {
+		t.Fatalf("JoinableQueue Stats = %+v; want Len 1, Puts 1", st)
+	}
+}

@@ -48,9 +48,11 @@ const (
 	offPLock    = 256
 	offTail     = 384 // uint64: puts << 32 | tail offset
 	offCWait    = 392 // uint32: consumers are asleep
+	offPuts     = 400 // uint64: puts ever committed (see ring.counts), on the tail's cache line
 	offCLock    = 512
 	offHead     = 640 // uint64: gets << 32 | head offset
 	offPWait    = 648 // uint32: producers are asleep
+	offGets     = 656 // uint64: gets ever committed, on the head's cache line
 	offDone     = 768 // uint32: TaskDone calls (JoinableQueue)
 	offJWait    = 772 // uint32: joiners are asleep
 	// 776 to 4096: the words of a JoinableQueue (joinable.go); then the ring's bytes.
@@ -95,6 +97,7 @@ type ring struct {
 
 	closed, plock, clock, cwait, pwait, done, jwait *uint32
 	tail, head                                      *uint64
+	puts, gets                                      *uint64 // totals: see counts
 	tailHi, headHi                                  *uint32
 
 	held atomic.Pointer[uint32] // this process's count in the holders table (joinable.go)
@@ -150,6 +153,8 @@ func attachRing(seg *shm.Segment) (*ring, error) {
 		jwait:    u32(offJWait),
 		tail:     (*uint64)(unsafe.Pointer(&m[offTail])),
 		head:     (*uint64)(unsafe.Pointer(&m[offHead])),
+		puts:     (*uint64)(unsafe.Pointer(&m[offPuts])),
+		gets:     (*uint64)(unsafe.Pointer(&m[offGets])),
 		tailHi:   u32(offTail + int(hiOff)),
 		headHi:   u32(offHead + int(hiOff)),
 	}
@@ -165,6 +170,26 @@ func (r *ring) length() int {
 	h := atomic.LoadUint64(r.head)
 	t := atomic.LoadUint64(r.tail)
 	return int(uint32(t>>32) - uint32(h>>32))
+}
+
+// counts returns the number of puts and gets ever committed to the ring, by every process.
+//
+// The tail and head words hold the exact counts modulo 2^32; the 64-bit totals beside them are
+// added to after each commit, under the lock, so they can lag by one for each process killed
+// between its commit and the addition (and by one for a commit in progress). The count returned
+// is the one that agrees with the exact low half and lies nearest the total: exact, as long as
+// fewer than 2^31 processes died that way. It costs a commit one atomic addition on a cache line
+// it has just written.
+func (r *ring) counts() (puts, gets uint64) {
+	// Totals first, then the words: a total never runs ahead of its word.
+	pt, gt := atomic.LoadUint64(r.puts), atomic.LoadUint64(r.gets)
+	t, h := atomic.LoadUint64(r.tail), atomic.LoadUint64(r.head)
+	return nearest(pt, uint32(t>>32)), nearest(gt, uint32(h>>32))
+}
+
+// nearest returns the number congruent to low modulo 2^32 that lies nearest total.
+func nearest(total uint64, low uint32) uint64 {
+	return total + uint64(int64(int32(low-uint32(total))))
 }
 
 func (r *ring) isClosed() bool { return atomic.LoadUint32(r.closed) != 0 }
@@ -239,6 +264,7 @@ func (r *ring) put(ctx context.Context, payload []byte, raw, try bool) error {
 			r.write(toff, hdr[:])
 			r.write(toff+4, payload)
 			atomic.StoreUint64(r.tail, uint64(puts+1)<<32|uint64(toff+need))
+			atomic.AddUint64(r.puts, 1)
 			r.unlock(r.plock)
 			wakeIf(r.cwait, r.tailHi)
 			if r.joinable {
@@ -317,6 +343,7 @@ func (r *ring) get(ctx context.Context, try bool, dst func(n int, raw bool) []by
 				atomic.AddUint32(r.held.Load(), 1)
 			}
 			atomic.StoreUint64(r.head, uint64(gets+1)<<32|uint64(hoff+4+n))
+			atomic.AddUint64(r.gets, 1)
 			r.unlock(r.clock)
 			wakeIf(r.pwait, r.headHi)
 			return b, raw, nil

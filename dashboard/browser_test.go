@@ -258,8 +258,10 @@ func TestBrowser(t *testing.T) {
 			mp.Map(mctx, p, Nap, xs, mp.WithChunkSize(1))
 		}()
 		defer func() { mcancel(); <-mapped }()
-		for len(p.Snapshot().Maps) == 0 {
-			time.Sleep(10 * time.Millisecond)
+		for deadline := time.Now().Add(30 * time.Second); len(p.Snapshot().Maps) == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the Map did not show in the pool's snapshot within 30s")
+			}
 		}
 		dir := screenshotDir(t)
 		for _, v := range []struct{ path, name, want string }{

@@ -1,6 +1,7 @@
 // Package dashboard serves a live web page over mp's executors, queues and managers: which
 // workers are alive, what each runs and for how long, how much memory it holds, why the last one
-// was replaced, how fast tasks go, what failed and why, and how deep the queues are.
+// was replaced, how fast tasks go, what failed and why, how deep the queues are and how fast
+// values go through them, and how busy the managers are.
 //
 //	d := dashboard.New()
 //	d.AddPool(pool)                  // any mp.Observer: *mp.Pool, *mp.GoroutinePool, mpnats's pool
@@ -62,7 +63,9 @@ type Dashboard struct {
 	prom     *promMetrics // the /metrics collectors, made with the handler
 }
 
-// Queue is what the dashboard reads of a queue: *mp.Queue[T] and *mp.JoinableQueue[T] have it.
+// Queue is what the dashboard reads of a queue: *mp.Queue[T] and *mp.JoinableQueue[T] have it,
+// and a managed queue's proxy. A Queue that also has Stats() mp.QueueStats (*mp.Queue and
+// *mp.JoinableQueue do) is shown with its totals of values put and got, and their rates.
 type Queue interface {
 	Len() int
 	Cap() int
@@ -76,13 +79,15 @@ type poolSource struct {
 }
 
 type queueSource struct {
-	name string
-	q    Queue
+	name  string
+	q     Queue
+	rates *counterRates // puts, gets
 }
 
 type managerSource struct {
-	name string
-	m    *mp.Manager
+	name  string
+	m     *mp.Manager
+	rates *counterRates // operations
 }
 
 // New returns a Dashboard with no sources. It starts nothing.
@@ -114,30 +119,34 @@ func (d *Dashboard) AddPool(p mp.Observer) {
 	}
 }
 
-// AddQueue adds a queue under a name.
+// AddQueue adds a queue under a name. The pages show its length and capacity and, for a queue
+// with Stats (*mp.Queue, *mp.JoinableQueue), the values put and got, in all and per second (from
+// the change between looks, over up to the last 10 seconds).
 func (d *Dashboard) AddQueue(name string, q Queue) {
 	if q == nil {
 		panic("dashboard: AddQueue of a nil queue")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.queues = append(d.queues, queueSource{name, q})
+	s := queueSource{name, q, newCounterRates(d.o.now)}
+	d.queues = append(d.queues, s)
 	if d.prom != nil {
-		d.prom.addQueue(queueSource{name, q})
+		d.prom.addQueue(s)
 	}
 }
 
-// AddManager adds a manager under a name; the pages ask it for its objects and connections
-// (Manager.Stats) when they render.
+// AddManager adds a manager under a name; the pages ask it for its objects, connections and
+// operations (Manager.Stats) when they render.
 func (d *Dashboard) AddManager(name string, m *mp.Manager) {
 	if m == nil {
 		panic("dashboard: AddManager of a nil manager")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.managers = append(d.managers, managerSource{name, m})
+	s := managerSource{name, m, newCounterRates(d.o.now)}
+	d.managers = append(d.managers, s)
 	if d.prom != nil {
-		d.prom.addManager(managerSource{name, m})
+		d.prom.addManager(s)
 	}
 }
 

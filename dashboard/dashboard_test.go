@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -276,7 +277,7 @@ func TestSnapshotJSON(t *testing.T) {
 	if len(s.Pools) != 1 || s.Pools[0].Name != "alpha" || s.Pools[0].Workers[0].Pid != 4242 {
 		t.Fatalf("pools: %+v", s.Pools)
 	}
-	if len(s.Queues) != 1 || s.Queues[0]["name"] != "jobs" || s.Queues[0]["len"] != 1.0 || s.Queues[0]["cap"] != 2.0 || len(s.Queues[0]) != 3 {
+	if len(s.Queues) != 1 || s.Queues[0]["name"] != "jobs" || s.Queues[0]["len"] != 1.0 || s.Queues[0]["cap"] != 2.0 || s.Queues[0]["puts"] != 0.0 || s.Queues[0]["gets"] != 0.0 || len(s.Queues[0]) != 5 {
 		t.Fatalf("queues: %v", s.Queues)
 	}
 	if s.Managers == nil || len(s.Managers) != 0 {
@@ -660,5 +661,107 @@ func TestMetrics(t *testing.T) {
 	srv2 := serve(t, own)
 	if _, body := get(t, srv2.Client(), srv2.URL+"/mp/metrics"); body != "mp_own 1\n" {
 		t.Fatalf("WithMetrics: served %q", body)
+	}
+}
+
+// TestQueueAndManagerRates: the queues page shows a real queue's totals and its put and get
+// rates, from two looks; the managers page a real manager's operations and their rate; the
+// snapshot carries puts, gets and ops.
+func TestQueueAndManagerRates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	q, err := mp.NewQueue[int](0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	m, err := mp.StartManager(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dict, err := mp.NewDict[string, int](ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dashboard.New()
+	d.AddQueue("jobs", q)
+	d.AddQueue("sized", fixedQueue{3, 10}) // no Stats: its totals are not shown
+	d.AddManager("state", m)
+	srv := serve(t, d)
+	// The first look: no rate yet.
+	_, body := get(t, srv.Client(), srv.URL+"/mp/queues")
+	row := regexp.MustCompile(`(?s)<tr data-queue="jobs">.*?</tr>`)
+	if r := row.FindString(body); !strings.Contains(r, `class="n putrate">—<`) || !strings.Contains(r, `class="n puts">0<`) {
+		t.Fatalf("first look at the queue: %s", r)
+	}
+	get(t, srv.Client(), srv.URL+"/mp/managers")
+	for i := range 50 {
+		if err := q.Put(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 {
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 30 {
+		if err := dict.Set(ctx, "k", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rates := regexp.MustCompile(`class="n putrate">([0-9.]+)/s<.*class="n getrate">([0-9.]+)/s<`)
+	var putRate, getRate float64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body = get(t, srv.Client(), srv.URL+"/mp/queues")
+		if m := rates.FindStringSubmatch(row.FindString(body)); m != nil {
+			putRate, _ = strconv.ParseFloat(m[1], 64)
+			getRate, _ = strconv.ParseFloat(m[2], 64)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rates on the queues page after 10s:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond) // a rate needs time between two looks
+	}
+	r := row.FindString(body)
+	if !strings.Contains(r, `class="n puts">50<`) || !strings.Contains(r, `class="n gets">20<`) {
+		t.Fatalf("queue row after 50 puts and 20 gets: %s", r)
+	}
+	// Both rates span the same looks: 50 puts to 20 gets (to the rounding of one decimal).
+	if getRate <= 0 || putRate/getRate < 2.3 || putRate/getRate > 2.7 {
+		t.Fatalf("rates %v puts/s and %v gets/s; want them 5 to 2", putRate, getRate)
+	}
+	if sized := regexp.MustCompile(`(?s)<tr data-queue="sized">.*?</tr>`).FindString(body); strings.Contains(sized, "/s<") || !strings.Contains(sized, ">3<") {
+		t.Fatalf("a queue without Stats: %s", sized)
+	}
+	opsRate := regexp.MustCompile(`class="n opsrate">([0-9.]+)/s<`)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body = get(t, srv.Client(), srv.URL+"/mp/managers")
+		if m := opsRate.FindStringSubmatch(body); m != nil {
+			if v, _ := strconv.ParseFloat(m[1], 64); v <= 0 {
+				t.Fatalf("ops/s %s after 30 Sets:\n%s", m[1], body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ops/s on the managers page after 10s:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st, err := m.Stats(ctx)
+	if err != nil || st.Ops < 30 {
+		t.Fatalf("manager Stats %+v, %v; want at least 30 operations", st, err)
+	}
+	if !strings.Contains(body, fmt.Sprintf(`class="n ops">%d<`, st.Ops)) {
+		t.Fatalf("managers page lacks ops %d:\n%s", st.Ops, body)
+	}
+	snap := d.Snapshot(ctx)
+	if len(snap.Queues) != 2 || snap.Queues[0].Puts != 50 || snap.Queues[0].Gets != 20 || snap.Queues[1].Puts != 0 {
+		t.Fatalf("snapshot queues: %+v", snap.Queues)
+	}
+	if len(snap.Managers) != 1 || snap.Managers[0].Ops != st.Ops {
+		t.Fatalf("snapshot managers: %+v; want ops %d", snap.Managers, st.Ops)
 	}
 }

@@ -159,3 +159,67 @@ func (h *history) series() (pts []point, total point) {
 	total.Wait90, _ = queued.quantile(0.9)
 	return pts, total
 }
+
+// rateSamples and rateEvery bound a counterRates: at most rateSamples looks are kept, one per
+// rateEvery, so a rate spans about rateSamples-1 seconds; rateWindow is the oldest look used.
+const (
+	rateSamples = 11
+	rateEvery   = time.Second
+	rateWindow  = 15 * time.Second
+	rateMinSpan = 250 * time.Millisecond
+)
+
+// counterRates turns looks at cumulative counters (a queue's puts and gets, a manager's
+// operations) into rates per second: the difference between the counters now and at the oldest
+// kept look of the last rateWindow, over the time between. Every page render and snapshot looks,
+// and the looks are shared by all of them. It keeps rateSamples looks (a fixed array) and runs
+// no goroutine.
+type counterRates struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	ring [rateSamples]rateSample
+	n    int // looks kept
+	next int // where the next one goes
+}
+
+type rateSample struct {
+	at time.Time
+	v  [2]uint64
+}
+
+func newCounterRates(now func() time.Time) *counterRates { return &counterRates{now: now} }
+
+// look records counters v and returns their rates per second; ok is false until two looks at
+// least rateMinSpan apart within rateWindow exist (or after a counter went down: a new series).
+func (c *counterRates) look(v [2]uint64) (rates [2]float64, ok bool) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var oldest *rateSample // a copy: the look recorded below may take its place in the ring
+	for i := range c.n {
+		s := c.ring[(c.next-c.n+i+rateSamples)%rateSamples]
+		if now.Sub(s.at) <= rateWindow {
+			oldest = &s
+			break
+		}
+	}
+	if oldest != nil && (v[0] < oldest.v[0] || v[1] < oldest.v[1]) {
+		oldest, c.n = nil, 0 // the counters started again: forget the old looks
+	}
+	if c.n == 0 || now.Sub(c.ring[(c.next-1+rateSamples)%rateSamples].at) >= rateEvery {
+		c.ring[c.next] = rateSample{now, v}
+		c.next = (c.next + 1) % rateSamples
+		c.n = min(c.n+1, rateSamples)
+	}
+	if oldest == nil {
+		return rates, false
+	}
+	span := now.Sub(oldest.at)
+	if span < rateMinSpan {
+		return rates, false
+	}
+	for i := range v {
+		rates[i] = float64(v[i]-oldest.v[i]) / span.Seconds()
+	}
+	return rates, true
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp"
+	"github.com/mp-go/mp/metrics"
 )
 
 //go:embed templates/*.html templates/live.js
@@ -27,6 +29,12 @@ var tmpl = template.Must(template.New("").Funcs(template.FuncMap{
 			return "—"
 		}
 		return t.Format("15:04:05")
+	},
+	"rate": func(r float64) string {
+		if r >= 100 {
+			return fmt.Sprintf("%.0f/s", r)
+		}
+		return fmt.Sprintf("%.1f/s", r)
 	},
 	"pct": func(a, b int) int {
 		if b <= 0 {
@@ -103,15 +111,35 @@ type mapView struct {
 }
 
 type queueView struct {
-	Name     string
-	Len, Cap int
+	Name       string
+	Len, Cap   int
+	Counted    bool // the queue has Stats: Puts, Gets and the rates mean something
+	Puts, Gets uint64
+	Rated      bool // PutRate and GetRate are known (two looks at least)
+	PutRate    float64
+	GetRate    float64
+	Closed     bool
 }
 
 type managerView struct {
 	Name                 string
 	Pid                  int
 	Objects, Connections int
+	Ops                  uint64
+	Rated                bool
+	OpsRate              float64 // operations per second
 	Err                  string
+}
+
+// queueStats reads q now and updates its rates.
+func queueStats(q queueSource) queueView {
+	st, counted, ok := metrics.QueueStats(q.q)
+	qv := queueView{Name: q.name, Len: st.Len, Cap: st.Cap, Counted: counted, Puts: st.Puts, Gets: st.Gets, Closed: !ok}
+	if counted {
+		r, rated := q.rates.look([2]uint64{st.Puts, st.Gets})
+		qv.Rated, qv.PutRate, qv.GetRate = rated, r[0], r[1]
+	}
+	return qv
 }
 
 // data gathers what view v shows, now.
@@ -169,7 +197,7 @@ func (d *Dashboard) data(r *http.Request, v view) *pageData {
 		pd.Pools = append(pd.Pools, pv)
 	}
 	for _, q := range queues {
-		pd.Queues = append(pd.Queues, queueView{q.name, q.q.Len(), q.q.Cap()})
+		pd.Queues = append(pd.Queues, queueStats(q))
 	}
 	if v.Tmpl == "managers" {
 		for _, m := range managers {
@@ -187,7 +215,11 @@ func managerStats(ctx context.Context, m managerSource) managerView {
 	if err != nil {
 		mv.Err = err.Error()
 	}
-	mv.Objects, mv.Connections = st.Objects, st.Connections
+	mv.Objects, mv.Connections, mv.Ops = st.Objects, st.Connections, st.Ops
+	if err == nil {
+		r, rated := m.rates.look([2]uint64{st.Ops})
+		mv.Rated, mv.OpsRate = rated, r[0]
+	}
 	return mv
 }
 
@@ -217,18 +249,23 @@ type Snapshot struct {
 	Managers []ManagerSnapshot `json:"managers"`
 }
 
-// QueueSnapshot is one queue of a Snapshot.
+// QueueSnapshot is one queue of a Snapshot. Puts and Gets are the totals of values put on the
+// queue and got from it by every process (mp.QueueStats); both are 0 for a queue without Stats.
 type QueueSnapshot struct {
 	Name string `json:"name"`
 	Len  int    `json:"len"`
 	Cap  int    `json:"cap"`
+	Puts uint64 `json:"puts"`
+	Gets uint64 `json:"gets"`
 }
 
 // ManagerSnapshot is one manager of a Snapshot; zero counts when the manager did not answer.
+// Ops is the manager's operations since it started (mp.ManagerStats.Ops).
 type ManagerSnapshot struct {
 	Name        string `json:"name"`
 	Objects     int    `json:"objects"`
 	Connections int    `json:"connections"`
+	Ops         uint64 `json:"ops"`
 }
 
 // Snapshot returns the state of every source now, as GET api/snapshot does.
@@ -240,11 +277,12 @@ func (d *Dashboard) Snapshot(ctx context.Context) Snapshot {
 		s.Pools = append(s.Pools, p.obs.Snapshot())
 	}
 	for _, q := range queues {
-		s.Queues = append(s.Queues, QueueSnapshot{q.name, q.q.Len(), q.q.Cap()})
+		qv := queueStats(q)
+		s.Queues = append(s.Queues, QueueSnapshot{q.name, qv.Len, qv.Cap, qv.Puts, qv.Gets})
 	}
 	for _, m := range managers {
 		mv := managerStats(ctx, m)
-		s.Managers = append(s.Managers, ManagerSnapshot{m.name, mv.Objects, mv.Connections})
+		s.Managers = append(s.Managers, ManagerSnapshot{m.name, mv.Objects, mv.Connections, mv.Ops})
 	}
 	return s
 }

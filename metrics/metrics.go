@@ -3,7 +3,7 @@
 //
 //	c := metrics.New()
 //	if err := c.AddPool(pool); err != nil { ... }   // any mp.Observer: *mp.Pool, *mp.GoroutinePool, mpnats's pool
-//	c.AddQueue("jobs", q)                            // anything with Len and Cap
+//	c.AddQueue("jobs", q)                            // anything with Len and Cap (and Stats, for the totals)
 //	c.AddManager("state", m)
 //	reg := prometheus.NewRegistry()
 //	reg.MustRegister(c)
@@ -33,10 +33,17 @@ import (
 )
 
 // Sizer is what the collector reads of a queue: *mp.Queue, *mp.JoinableQueue and a managed
-// queue's proxy have it.
+// queue's proxy have it. A Sizer that is also a Counter (*mp.Queue and *mp.JoinableQueue are)
+// gets mp_queue_puts_total and mp_queue_gets_total too.
 type Sizer interface {
 	Len() int
 	Cap() int
+}
+
+// Counter is a queue that counts the values put on it and got from it: *mp.Queue and
+// *mp.JoinableQueue (Stats).
+type Counter interface {
+	Stats() mp.QueueStats
 }
 
 // Collector is a prometheus.Collector for pools, queues and managers. Make one with New, add
@@ -189,7 +196,10 @@ var (
 	descManagerUp   = desc("mp_manager_up", "1 if the manager answered its Stats within a second, else 0.", "manager")
 	descManagerObj  = desc("mp_manager_objects", "Objects the manager holds.", "manager")
 	descManagerConn = desc("mp_manager_connections", "Client connections the manager serves.", "manager")
-	allDescs        = []*prometheus.Desc{descPoolSize, descPoolWorkers, descPoolQueued, descPoolRunning, descPoolPaused, descPoolClosed, descSubmitted, descCompleted, descRetried, descExits, descRSS, descRSSMax, descCPU, descMaps, descAgents, descRedelivered, descDuplicates, descPendingAcks, descQueueLen, descQueueCap, descManagerUp, descManagerObj, descManagerConn}
+	descQueuePuts   = desc("mp_queue_puts_total", "Values put on the queue, by every process.", "queue")
+	descQueueGets   = desc("mp_queue_gets_total", "Values got from the queue, by every process.", "queue")
+	descManagerOps  = desc("mp_manager_ops_total", "Operations on the manager's objects, by every client (those a Dict's clients run on its shared table included).", "manager")
+	allDescs        = []*prometheus.Desc{descPoolSize, descPoolWorkers, descPoolQueued, descPoolRunning, descPoolPaused, descPoolClosed, descSubmitted, descCompleted, descRetried, descExits, descRSS, descRSSMax, descCPU, descMaps, descAgents, descRedelivered, descDuplicates, descPendingAcks, descQueueLen, descQueueCap, descQueuePuts, descQueueGets, descManagerUp, descManagerObj, descManagerConn, descManagerOps}
 	workerStates    = []string{"starting", "idle", "busy", "retiring"}
 	exitReasons     = []mp.ExitReason{mp.ExitSignal, mp.ExitCode, mp.ExitMemory, mp.ExitMaxTasks, mp.ExitTimeout, mp.ExitCancel, mp.ExitPanic, mp.ExitRecycled, mp.ExitShutdown, mp.ExitStartFail}
 )
@@ -215,12 +225,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		collectPool(ch, e.name, e.obs.Snapshot())
 	}
 	for _, e := range queues {
-		n, capacity, ok := queueSize(e.q)
+		st, counted, ok := QueueStats(e.q)
 		if !ok {
 			continue // closed: it has no length any more
 		}
-		ch <- prometheus.MustNewConstMetric(descQueueLen, prometheus.GaugeValue, float64(n), e.name)
-		ch <- prometheus.MustNewConstMetric(descQueueCap, prometheus.GaugeValue, float64(capacity), e.name)
+		ch <- prometheus.MustNewConstMetric(descQueueLen, prometheus.GaugeValue, float64(st.Len), e.name)
+		ch <- prometheus.MustNewConstMetric(descQueueCap, prometheus.GaugeValue, float64(st.Cap), e.name)
+		if counted {
+			ch <- prometheus.MustNewConstMetric(descQueuePuts, prometheus.CounterValue, float64(st.Puts), e.name)
+			ch <- prometheus.MustNewConstMetric(descQueueGets, prometheus.CounterValue, float64(st.Gets), e.name)
+		}
 	}
 	for _, e := range managers {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -233,20 +247,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descManagerUp, prometheus.GaugeValue, 1, e.name)
 		ch <- prometheus.MustNewConstMetric(descManagerObj, prometheus.GaugeValue, float64(st.Objects), e.name)
 		ch <- prometheus.MustNewConstMetric(descManagerConn, prometheus.GaugeValue, float64(st.Connections), e.name)
+		ch <- prometheus.MustNewConstMetric(descManagerOps, prometheus.CounterValue, float64(st.Ops), e.name)
 	}
 	c.duration.Collect(ch)
 	c.wait.Collect(ch)
 }
 
-// queueSize reads a queue's length and capacity; ok is false for a queue that was closed (whose
-// Len panics).
-func queueSize(q Sizer) (n, capacity int, ok bool) {
+// QueueStats reads a queue: its Stats if it is a Counter (counted true), else its Len and Cap.
+// ok is false for a queue that was closed (whose methods panic). The dashboard reads its queues
+// with it too.
+func QueueStats(q Sizer) (st mp.QueueStats, counted, ok bool) {
 	defer func() {
 		if recover() != nil {
-			ok = false
+			st, counted, ok = mp.QueueStats{}, false, false
 		}
 	}()
-	return q.Len(), q.Cap(), true
+	if c, is := q.(Counter); is {
+		return c.Stats(), true, true
+	}
+	return mp.QueueStats{Len: q.Len(), Cap: q.Cap()}, false, true
 }
 
 func b2f(b bool) float64 {

@@ -5,6 +5,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,6 +74,23 @@ func TestCollector(t *testing.T) {
 	}
 	q.Put(ctx, 1)
 	q.Put(ctx, 2)
+	q.Put(ctx, 3)
+	if _, err := q.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := mp.NewDict[string, int](ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := d.Set(ctx, "k", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := m.Stats(ctx) // Stats does not count itself
+	if err != nil || st.Ops < 4 {
+		t.Fatalf("manager Stats = %+v, %v; want at least 4 operations (a NewDict and 3 Sets)", st, err)
+	}
 
 	want := `
 # HELP mp_pool_tasks_completed_total Calls completed, by outcome (ok, failed, cancelled, timeout, died).
@@ -94,8 +112,17 @@ mp_queue_capacity{queue="jobs"} 10
 # HELP mp_manager_up 1 if the manager answered its Stats within a second, else 0.
 # TYPE mp_manager_up gauge
 mp_manager_up{manager="state"} 1
+# HELP mp_queue_puts_total Values put on the queue, by every process.
+# TYPE mp_queue_puts_total counter
+mp_queue_puts_total{queue="jobs"} 3
+# HELP mp_queue_gets_total Values got from the queue, by every process.
+# TYPE mp_queue_gets_total counter
+mp_queue_gets_total{queue="jobs"} 1
+# HELP mp_manager_ops_total Operations on the manager's objects, by every client (those a Dict's clients run on its shared table included).
+# TYPE mp_manager_ops_total counter
+mp_manager_ops_total{manager="state"} ` + fmt.Sprint(st.Ops) + `
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "mp_pool_tasks_completed_total", "mp_pool_size", "mp_queue_length", "mp_queue_capacity", "mp_manager_up"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "mp_pool_tasks_completed_total", "mp_pool_size", "mp_queue_length", "mp_queue_capacity", "mp_manager_up", "mp_queue_puts_total", "mp_queue_gets_total", "mp_manager_ops_total"); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.CollectAndCount(c, "mp_task_duration_seconds"); n != 5 { // a series per outcome
@@ -171,5 +198,27 @@ func TestCollectorBadInput(t *testing.T) {
 	}
 	if err := c.AddManager("m", nil); err == nil {
 		t.Fatal("AddManager(nil) accepted")
+	}
+}
+
+// lenCap is a queue with a length and a capacity and no counts (as a managed queue's proxy).
+type lenCap struct{}
+
+func (lenCap) Len() int { return 4 }
+func (lenCap) Cap() int { return 8 }
+
+// TestCollectorQueueWithoutStats: a queue without Stats has its length and capacity, and no
+// puts and gets series.
+func TestCollectorQueueWithoutStats(t *testing.T) {
+	c := metrics.New()
+	defer c.Close()
+	if err := c.AddQueue("sized", lenCap{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(c, "mp_queue_length", "mp_queue_capacity"); n != 2 {
+		t.Fatalf("%d length and capacity series; want 2", n)
+	}
+	if n := testutil.CollectAndCount(c, "mp_queue_puts_total", "mp_queue_gets_total"); n != 0 {
+		t.Fatalf("%d puts and gets series for a queue without Stats; want 0", n)
 	}
 }

@@ -82,6 +82,7 @@ const (
 	hTop       = 160 // uint64: end of the heap's used part (derived)
 	hFree      = 168 // uint64: bytes on free lists (derived)
 	hRecovered = 176 // uint64: how many times the table was recovered from a dead owner
+	hOps       = 200 // uint64: the users' operation counter (CountOp); the table does not use it
 	hHeads     = 256 // uint64 per size class: the head of its free list (derived)
 	heapStart  = 4096
 
@@ -472,6 +473,27 @@ func (t *Table) Locked(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	err = fn(&t.tx)
 	ok = err == nil
 	return result(dead, err)
+}
+
+// CountOp adds one to the table's operation counter, a number in the header shared by every
+// process that holds the table, for its users' statistics (mp's Dict counts the operations its
+// clients run on the table themselves). The table neither uses it nor trusts it. It takes no lock:
+// one atomic addition. It does nothing on a closed table.
+func (t *Table) CountOp() {
+	if t.enter() != nil {
+		return
+	}
+	atomic.AddUint64(t.u64(hOps), 1)
+	t.mu.RUnlock()
+}
+
+// Ops returns the table's operation counter (CountOp), 0 on a closed table.
+func (t *Table) Ops() uint64 {
+	if t.enter() != nil {
+		return 0
+	}
+	defer t.mu.RUnlock()
+	return atomic.LoadUint64(t.u64(hOps))
 }
 
 // Recovered returns how many times the table was recovered from a process that died holding its

@@ -519,3 +519,39 @@ func TestOutlivesCreator(t *testing.T) {
 		t.Fatalf("the child read %q after the creator closed the table (exit %v); want the value", line, st)
 	}
 }
+
+// TestCountOp: the operation counter is one number for every handle on the table, and is
+// harmless on a closed one.
+func TestCountOp(t *testing.T) {
+	tb := newTable(t, Options{})
+	for range 3 {
+		tb.CountOp()
+	}
+	fd, err := tb.Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Attach(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := other.Ops(); n != 3 {
+		t.Fatalf("Ops of a second handle = %d; want 3", n)
+	}
+	other.CountOp()
+	if n := tb.Ops(); n != 4 {
+		t.Fatalf("Ops after a count through the second handle = %d; want 4", n)
+	}
+	if _, err := tb.Set(testCtx(t), []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if n := tb.Ops(); n != 4 {
+		t.Fatalf("Ops after a Set = %d; want 4 (the table does not count for its users)", n)
+	}
+	mustCheck(t, tb)
+	other.Close()
+	other.CountOp()
+	if n := other.Ops(); n != 0 {
+		t.Fatalf("Ops of a closed handle = %d; want 0", n)
+	}
+}
