@@ -17,9 +17,10 @@ import (
 )
 
 // Prefix starts the name of every namespace and root-namespace link the package makes:
-// Prefix + <pid in base 36> + "x" + <sequence in base 36>, then "-sw" for the switch and "-h<i>"
+// Prefix + <pid in base 32> + "x" + <sequence in base 36>, then "-sw" for the switch and "-h<i>"
 // for host i. The pid lets a later New tell a namespace whose test process died (and remove it)
-// from one of a test running now.
+// from one of a test running now. The pid is in base 32, whose digits (0-9, a-v) never include
+// the "x" that ends it.
 const Prefix = "mpnt"
 
 // linkWait bounds how long Cut and Restore wait for the host's end of the link to change state.
@@ -48,7 +49,7 @@ func WithRoot() Option { return optionFunc(func(c *config) { c.root = true }) }
 // milliseconds); Close a few more.
 type Net struct {
 	ip     string // the ip command's path
-	id     string // Prefix + pid36 + "x" + seq36
+	id     string // Prefix + pid32 + "x" + seq36
 	subnet string // "10.77.S."
 	sw     string // the switch namespace
 	hosts  []*Host
@@ -96,7 +97,7 @@ func New(t testing.TB, hosts int, opts ...Option) *Net {
 	if err := RemoveStale(ip); err != nil {
 		t.Logf("netns: removing stale namespaces: %v", err)
 	}
-	id := Prefix + strconv.FormatInt(int64(os.Getpid()), 36) + "x" + strconv.FormatInt(seq.Add(1), 36)
+	id := Prefix + strconv.FormatInt(int64(os.Getpid()), 32) + "x" + strconv.FormatInt(seq.Add(1), 36)
 	n := &Net{ip: ip, id: id, sw: id + "-sw"}
 	if n.subnet, err = n.pickSubnet(); err != nil {
 		t.Fatalf("netns: %v", err)
@@ -390,7 +391,7 @@ func stale(name string) bool {
 	if !ok {
 		return false
 	}
-	pid, err := strconv.ParseInt(p, 36, 32)
+	pid, err := strconv.ParseInt(p, 32, 32)
 	if err != nil || pid <= 0 {
 		return false
 	}

@@ -152,7 +152,7 @@ func ipOut(t *testing.T, args ...string) string {
 
 // ours returns the lines of s that name something of this process's Nets.
 func ours(s string) []string {
-	mine := netns.Prefix + strconv.FormatInt(int64(os.Getpid()), 36) + "x"
+	mine := netns.Prefix + strconv.FormatInt(int64(os.Getpid()), 32) + "x"
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
 		if strings.Contains(l, mine) {
@@ -347,8 +347,8 @@ func TestRemoveStale(t *testing.T) {
 	dead := exec.Command(os.Args[0], "-test.run=^$")
 	dead.Env = append(os.Environ(), childEnv+"=none")
 	dead.Run()
-	staleName := netns.Prefix + strconv.FormatInt(int64(dead.ProcessState.Pid()), 36) + "x1-sw"
-	liveName := netns.Prefix + strconv.FormatInt(int64(os.Getpid()), 36) + "xzz-sw"
+	staleName := netns.Prefix + strconv.FormatInt(int64(dead.ProcessState.Pid()), 32) + "x1-sw"
+	liveName := netns.Prefix + strconv.FormatInt(int64(os.Getpid()), 32) + "xzz-sw"
 	for _, name := range []string{staleName, liveName} {
 		ipOut(t, "netns", "add", name)
 	}
