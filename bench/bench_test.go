@@ -231,7 +231,9 @@ func TestReadMem(t *testing.T) {
 // the floor included.
 func TestWorkloadsQuick(t *testing.T) {
 	noRaceExitSleep(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// About 40 s on an idle 2-core machine under the race detector, and over a minute on a loaded
+	// one; the bound leaves room for that.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	fl, err := BuildFloor(ctx, t.TempDir())
 	if err != nil {

@@ -243,11 +243,11 @@ var ManagerBatchOps = mp.Register("bench.manager_batch_ops", func(ctx context.Co
 // and SetMany; Python has no batched get (100 d[k]) and a batched set (d.update(kv)).
 var managerBatch100 = &Workload{
 	Name:         "manager_batch100",
-	What:         "a child SetManys then GetManys 100 keys (16-byte strings) of an mp.Dict; Python: d.update(kv) and 100 d[k] on a Manager().dict(); each batch timed (N/2 of each)",
+	What:         "a child SetManys then GetManys 100 keys (16-byte strings) of an mp.Dict; Python: d.update(kv) and 100 d[k] on a Manager().dict(); a sample is one SetMany and one GetMany, each timed (their medians in the extras)",
 	Unit:         "µs",
 	Kind:         Latency,
-	Samples:      2000,
-	QuickSamples: 100,
+	Samples:      1000,
+	QuickSamples: 50,
 	MP: func(ctx context.Context, s Size) (Result, error) {
 		m, err := mp.StartManager(ctx)
 		if err != nil {
@@ -259,23 +259,24 @@ var managerBatch100 = &Workload{
 			return Result{}, err
 		}
 		defer d.Close()
-		ops, err := mp.Run(ctx, ManagerBatchOps, BatchOpsJob{D: d, N: s.N / 2, Warmup: managerDictWarmup / 10})
+		ops, err := mp.Run(ctx, ManagerBatchOps, BatchOpsJob{D: d, N: s.N, Warmup: managerDictWarmup / 10})
 		if err != nil {
 			return Result{}, err
 		}
 		r := Result{Params: map[string]any{
-			"op":     "in a child: d.SetMany(ctx, kv) of 100 keys N/2 times, then d.GetMany(ctx, keys) N/2 times",
+			"op":     "in a child: d.SetMany(ctx, kv) of 100 keys N times, then d.GetMany(ctx, keys) N times; sample i is SetMany i + GetMany i",
 			"warmup": managerDictWarmup / 10,
 			"path":   "Linux: the dict's shared-memory table, one taking of its lock a batch; elsewhere one frame each way (go test -bench ManagerDictBatch)",
 		}}
+		if len(ops) != 2*s.N {
+			return Result{}, fmt.Errorf("manager_batch100: %d timings from the child; want %d", len(ops), 2*s.N)
+		}
 		var sets, gets []float64
-		for i, d := range ops {
-			r.Samples = append(r.Samples, us(d))
-			if i < len(ops)/2 {
-				sets = append(sets, us(d))
-			} else {
-				gets = append(gets, us(d))
-			}
+		for i := range s.N {
+			set, get := ops[i], ops[s.N+i]
+			r.Samples = append(r.Samples, us(set+get))
+			sets = append(sets, us(set))
+			gets = append(gets, us(get))
 		}
 		r.Extra = map[string][]float64{"setmany_us": sets, "getmany_us": gets}
 		return r, nil

@@ -236,7 +236,10 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	}
 	srv.Start()
 	if !srv.ReadyForConnections(readyWait(ctx)) {
-		return fail(errors.New("mpnats: the embedded server did not become ready"))
+		if err := context.Cause(ctx); err != nil {
+			return fail(fmt.Errorf("mpnats: the embedded server was not ready when ctx ended: %w", err))
+		}
+		return fail(errors.New("mpnats: the embedded server did not become ready within 10s"))
 	}
 	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("mp head")}
 	if cfg.head != nil {

@@ -476,19 +476,20 @@ def _manager_batch_child(d, n, warmup, conn):
 
 
 def manager_batch100(ctx, n):
-    """Manager().dict(): a child does d.update(kv) of 100 keys n/2 times, then 100 d[k] (Python
-    has no batched get) n/2 times; each batch timed, in microseconds, after MANAGER_WARMUP/10."""
+    """Manager().dict(): a child does d.update(kv) of 100 keys n times, then 100 d[k] (Python
+    has no batched get) n times; each batch timed, in microseconds, after MANAGER_WARMUP/10;
+    sample i is update i + gets i, as mp's SetMany i + GetMany i."""
     with ctx.Manager() as m:
         d = m.dict()
         r, w = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_manager_batch_child, args=(d, n // 2, MANAGER_WARMUP // 10, w))
+        child = ctx.Process(target=_manager_batch_child, args=(d, n, MANAGER_WARMUP // 10, w))
         child.start()
         w.close()
         ops = r.recv()
         child.join()
-    half = len(ops) // 2
-    return [x / 1e3 for x in ops], {"setmany_us": [x / 1e3 for x in ops[:half]],
-                                     "getmany_us": [x / 1e3 for x in ops[half:]]}
+    sets, gets = ops[:n], ops[n:]
+    return [(a + b) / 1e3 for a, b in zip(sets, gets)], {"setmany_us": [x / 1e3 for x in sets],
+                                                          "getmany_us": [x / 1e3 for x in gets]}
 
 
 def _manager_sync_child(obj, op, n, conn):
