@@ -34,22 +34,10 @@ func NewJoinableQueue[T any](ctx context.Context, c *Cluster, name string, opts 
 }
 
 // Put puts v on the queue, as Queue.Put does.
-func (q *JoinableQueue[T]) Put(ctx context.Context, v T) error {
-	b, err := encode("value put on a queue", v)
-	if err != nil {
-		return err
-	}
-	return q.q.put(ctx, b, false)
-}
+func (q *JoinableQueue[T]) Put(ctx context.Context, v T) error { return putValue(ctx, q.q, v, false) }
 
 // TryPut puts v if there is room now, as Queue.TryPut does.
-func (q *JoinableQueue[T]) TryPut(ctx context.Context, v T) error {
-	b, err := encode("value put on a queue", v)
-	if err != nil {
-		return err
-	}
-	return q.q.put(ctx, b, true)
-}
+func (q *JoinableQueue[T]) TryPut(ctx context.Context, v T) error { return putValue(ctx, q.q, v, true) }
 
 // Get takes the oldest value, as Queue.Get does, but leaves it unacknowledged, held by this
 // handle until TaskDone. A value that does not decode into T is acknowledged (it would never

@@ -402,22 +402,10 @@ func (q *queueCore) delete(ctx context.Context) error {
 // full until there is room or ctx ends. It fails with mp.ErrClosed once the queue is shut down
 // (or this handle closed), with an mp.ErrEncode error if v cannot be encoded, and with
 // mp.ErrTooLarge if v is over the server's message limit.
-func (q *Queue[T]) Put(ctx context.Context, v T) error {
-	b, err := encode("value put on a queue", v)
-	if err != nil {
-		return err
-	}
-	return q.q.put(ctx, b, false)
-}
+func (q *Queue[T]) Put(ctx context.Context, v T) error { return putValue(ctx, q.q, v, false) }
 
 // TryPut puts v if there is room now, and fails with mp.ErrQueueFull otherwise.
-func (q *Queue[T]) TryPut(ctx context.Context, v T) error {
-	b, err := encode("value put on a queue", v)
-	if err != nil {
-		return err
-	}
-	return q.q.put(ctx, b, true)
-}
+func (q *Queue[T]) TryPut(ctx context.Context, v T) error { return putValue(ctx, q.q, v, true) }
 
 // Get takes the oldest value, waiting until there is one or ctx ends, and acknowledges it to the
 // server before returning it. Once the queue is shut down it returns the values left and then
@@ -428,6 +416,15 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) { return q.get(ctx, false
 // TryGet takes the oldest value if there is one now, and fails with mp.ErrQueueEmpty otherwise
 // (mp.ErrClosed when the queue is shut down and empty).
 func (q *Queue[T]) TryGet(ctx context.Context) (T, error) { return q.get(ctx, true) }
+
+// putValue encodes v and puts it on q, waiting for room unless try.
+func putValue[T any](ctx context.Context, q *queueCore, v T, try bool) error {
+	b, err := encode("value put on a queue", v)
+	if err != nil {
+		return err
+	}
+	return q.put(ctx, b, try)
+}
 
 func (q *Queue[T]) get(ctx context.Context, try bool) (T, error) {
 	var v T
