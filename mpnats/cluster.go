@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +48,53 @@ type Cluster struct {
 	tasks     jetstream.Consumer
 	obj       jetstream.ObjectStore
 
+	headOnce sync.Once // a pool's update of the task consumer
+	headErr  error
+
+	perms *permWatch // the permission violations the server reports
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// permWatch hands the permission violations the server reports (asynchronously, to the
+// connection's error handler) to whoever waits for one on a subject.
+type permWatch struct {
+	mu      sync.Mutex
+	waiters map[chan error]string // → the subject
+}
+
+func newPermWatch() *permWatch { return &permWatch{waiters: make(map[chan error]string)} }
+
+func (w *permWatch) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		return
+	}
+	msg := strings.ToLower(err.Error())
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch, subject := range w.waiters {
+		if strings.Contains(msg, strings.ToLower(subject)) {
+			select {
+			case ch <- err:
+			default:
+			}
+		}
+	}
+}
+
+// watch returns a channel that receives the next permission violation on subject, and a function
+// that stops watching.
+func (w *permWatch) watch(subject string) (<-chan error, func()) {
+	ch := make(chan error, 1)
+	w.mu.Lock()
+	w.waiters[ch] = subject
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		delete(w.waiters, ch)
+		w.mu.Unlock()
+	}
 }
 
 // Credentials are a user name and password of a NATS server.
@@ -238,7 +284,8 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if !srv.ReadyForConnections(readyWait(ctx)) {
 		return fail(errors.New("mpnats: the embedded server did not become ready"))
 	}
-	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("mp head")}
+	perms := newPermWatch()
+	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("mp head"), nats.ErrorHandler(perms.handler)}
 	if cfg.head != nil {
 		copts = append(copts, nats.UserInfo(cfg.head.User, cfg.head.Password))
 	}
@@ -250,6 +297,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if err != nil {
 		return fail(err)
 	}
+	c.perms = perms
 	c.srv, c.dir, c.ackWait = srv, dir, cfg.ackWait
 	if cfg.listen != "" {
 		c.url = srv.ClientURL()
@@ -295,7 +343,8 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Cluster, error) 
 	if err != nil {
 		return nil, err
 	}
-	copts := []nats.Option{nats.Name("mp"), nats.Timeout(readyWait(ctx)), nats.MaxReconnects(-1), nats.ReconnectWait(200 * time.Millisecond)}
+	perms := newPermWatch()
+	copts := []nats.Option{nats.Name("mp"), nats.Timeout(readyWait(ctx)), nats.MaxReconnects(-1), nats.ReconnectWait(200 * time.Millisecond), nats.ErrorHandler(perms.handler)}
 	if cfg.head != nil {
 		copts = append(copts, nats.UserInfo(cfg.head.User, cfg.head.Password))
 	}
@@ -310,7 +359,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Cluster, error) 
 	if err != nil {
 		return nil, err
 	}
-	c.ackWait = cfg.ackWait
+	c.ackWait, c.perms = cfg.ackWait, perms
 	return c, nil
 }
 
@@ -321,7 +370,7 @@ func fromConn(nc *nats.Conn) (*Cluster, error) {
 		nc.Close()
 		return nil, fmt.Errorf("mpnats: jetstream: %w", err)
 	}
-	return &Cluster{nc: nc, js: js, ackWait: 30 * time.Second}, nil
+	return &Cluster{nc: nc, js: js, ackWait: 30 * time.Second, perms: newPermWatch()}, nil
 }
 
 // readyWait is how long Start waits for the embedded server: ctx's deadline, or 10 s.

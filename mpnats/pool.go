@@ -158,7 +158,7 @@ func NewPool(ctx context.Context, c *Cluster, name string, opts ...PoolOption) (
 			return nil, err
 		}
 	}
-	if err := c.setup(ctx); err != nil {
+	if err := c.headSetup(ctx); err != nil {
 		return nil, err
 	}
 	st, err := c.js.Stream(ctx, taskStream)
@@ -173,6 +173,9 @@ func NewPool(ctx context.Context, c *Cluster, name string, opts ...PoolOption) (
 		agents:  make(map[string]*agentSeen),
 	}
 	p.idle = sync.NewCond(&p.mu)
+	if err := p.checkSubmit(ctx); err != nil {
+		return nil, err
+	}
 	if p.sub, err = c.nc.Subscribe(p.reply, p.onResult); err != nil {
 		return nil, fmt.Errorf("mpnats: subscribe to results: %w", err)
 	}
@@ -187,6 +190,38 @@ func NewPool(ctx context.Context, c *Cluster, name string, opts ...PoolOption) (
 		return nil, fmt.Errorf("mpnats: subscribe: %w", err)
 	}
 	return p, nil
+}
+
+// ErrNoSubmitPermission is matched by the error of NewPool on a Cluster whose credentials may not
+// submit tasks, such as the agents' (AgentCredentials): the server would drop every task.
+var ErrNoSubmitPermission = errors.New("mpnats: these credentials may not submit tasks")
+
+// checkSubmit makes sure the pool's connection may publish tasks: it sends a probe the task stream
+// refuses (it expects a last sequence the stream never has, so nothing is stored), and fails fast
+// when the server reports a permissions violation instead. Without this check, a pool made with
+// an agent's credentials would wait for every task's publish to time out.
+func (p *Pool) checkSubmit(ctx context.Context) error {
+	violation, stop := p.c.perms.watch(p.subject)
+	defer stop()
+	pctx, cancel := context.WithTimeout(ctx, readyWait(ctx))
+	defer cancel()
+	published := make(chan error, 1)
+	go func() {
+		_, err := p.c.js.Publish(pctx, p.subject, nil, jetstream.WithExpectLastSequence(^uint64(0)>>1))
+		published <- err
+	}()
+	select {
+	case err := <-violation:
+		cancel()
+		<-published
+		return fmt.Errorf("%w: NewPool(%q): the server refuses this connection's tasks (%v); make pools with the head's credentials, not the agents' (AgentCredentials)", ErrNoSubmitPermission, p.name, err)
+	case err := <-published:
+		var apiErr *jetstream.APIError
+		if err == nil || errors.As(err, &apiErr) { // refused by the stream, as meant: tasks get through
+			return nil
+		}
+		return fmt.Errorf("mpnats: NewPool(%q): send a probe task: %w", p.name, err)
+	}
 }
 
 func validName(s string) bool {
@@ -370,7 +405,10 @@ func (p *Pool) onResult(m *nats.Msg) {
 			t.started = time.Now()
 		}
 		p.mu.Unlock()
-		if t != nil {
+		if m.Reply == "" { // agents send it without waiting for an answer
+			return
+		}
+		if t != nil { // an agent of an earlier version asks whether the call is still wanted
 			m.Respond([]byte{1})
 		} else {
 			m.Respond([]byte{0})
