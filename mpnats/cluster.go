@@ -365,7 +365,7 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Cluster, error) 
 
 // fromConn makes a Cluster of a connection to a server with JetStream; on error it closes nc.
 func fromConn(nc *nats.Conn) (*Cluster, error) {
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second)) // an async publish unanswered fails, rather than waits forever
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("mpnats: jetstream: %w", err)
