@@ -300,6 +300,15 @@ func (a *agent) pull(ctx context.Context, wg *sync.WaitGroup) {
 					a.run(ctx, msg)
 				})
 			}
+			if err := batch.Error(); got == 0 && err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+				// The server refused the pull (the consumer gone, say): wait before the next.
+				d := time.Duration(backoff.Load())
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+				backoff.Store(int64(min(2*d, time.Second)))
+			}
 			give(n - got)
 		})
 		// Loop: slots freed while this pull waits get a pull of their own.

@@ -171,10 +171,12 @@ type AckWait time.Duration
 //
 // As an Option (Start, Connect, NewLocalPool) it is the ack wait of the tasks: a task handed to
 // an agent may go without news (a result, or the agent's in-progress heartbeat, sent every third
-// of d) for d before another agent gets it. Every pool and agent of a cluster must use the same
-// value: the task consumer is shared, and each Cluster that sets it up (its first NewPool or
-// Serve) writes its own value to it (an agent started by ServeFromEnv takes it from
-// MPNATS_ACK_WAIT).
+// of d) for d before another agent gets it. The task consumer is shared by the whole cluster,
+// and only pools write it: each Cluster's first NewPool sets its value (so the pools of one
+// cluster should agree; the last one made wins). Agents do not write it: they read the
+// consumer's value when they start and every two seconds after, and send their in-progress acks
+// by it, so an agent with another setting can neither change the cluster's ack wait nor fall
+// behind it. (An agent's own value is used only to create the consumer when no pool has yet.)
 //
 // As a QueueOption it is the queue's: a JoinableQueue's live consumer tells the server it is
 // still working on the values it holds every third of d, so a long task is not redelivered
