@@ -82,6 +82,8 @@ type agent struct {
 	hash  string
 	busy  atomic.Int64
 	tasks atomic.Int64
+	// ackWait is the task consumer's ack wait, read from the server (pools set it), in ns.
+	ackWait atomic.Int64
 
 	mu        sync.Mutex
 	running   map[string]func(error)
@@ -129,6 +131,8 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 	a := &agent{c: c, id: nuid.Next(), host: host, cfg: cfg, pool: pool, cons: c.tasks, hash: mp.RegistryHash(),
 		running: make(map[string]func(error)), cancelled: make(map[string]time.Time),
 		inbox: c.nc.NewRespInbox(), awaiting: make(map[uint64]awaited)}
+	a.ackWait.Store(int64(c.ackWait))
+	a.readAckWait(ctx)
 	rsub, err := c.nc.Subscribe(a.inbox+".*", a.onReply)
 	if err != nil {
 		pool.Close()
@@ -149,7 +153,7 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 	wg.Go(func() {
 		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
-		for {
+		for beat := 1; ; beat++ {
 			select {
 			case <-ctx.Done():
 				return
@@ -157,12 +161,13 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 				return
 			case <-t.C:
 				a.heartbeat(false)
+				if beat%4 == 0 { // a pool made since may have changed it
+					a.readAckWait(ctx)
+				}
 			}
 		}
 	})
-	for range cfg.slots {
-		wg.Go(func() { a.slot(ctx) })
-	}
+	wg.Go(func() { a.pull(ctx, &wg) })
 	<-ctx.Done()
 	close(hbDone)
 	wg.Wait()
@@ -172,6 +177,22 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 	c.nc.Flush()
 	pool.Close()
 	return nil
+}
+
+// readAckWait reads the task consumer's ack wait from the server: the agent tells the server that
+// a task still runs every third of it. Only pools write it, so an agent with another WithAckWait
+// does not change it for the cluster.
+func (a *agent) readAckWait(ctx context.Context) {
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if info, err := a.cons.Info(ictx); err == nil && info.Config.AckWait > 0 {
+		a.ackWait.Store(int64(info.Config.AckWait))
+	}
+}
+
+// progressEvery is how often a running task's in-progress ack goes to the server.
+func (a *agent) progressEvery() time.Duration {
+	return max(time.Duration(a.ackWait.Load())/3, 50*time.Millisecond)
 }
 
 func (a *agent) heartbeat(stopped bool) {
@@ -221,26 +242,76 @@ func (a *agent) onCancel(m *nats.Msg) {
 	}
 }
 
-// slot takes a task whenever it is free, until ctx ends.
-func (a *agent) slot(ctx context.Context) {
-	backoff := 10 * time.Millisecond
+// pull takes tasks for the free slots until ctx ends: whenever slots are free and no pull asks
+// for them, it asks the server for up to that many tasks in one Fetch, and runs each task as it
+// arrives. The pulls outstanding never ask for more tasks than there are free slots, so the agent
+// holds no task it cannot start; a pull's unused share goes back to the free slots when it ends.
+// The tasks run on goroutines added to wg.
+func (a *agent) pull(ctx context.Context, wg *sync.WaitGroup) {
+	free := a.cfg.slots // slots neither running a task nor asked for by a pull
+	var mu sync.Mutex
+	wake := make(chan struct{}, 1)
+	give := func(n int) { // n slots are free again
+		mu.Lock()
+		free += n
+		mu.Unlock()
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	var backoff atomic.Int64
+	backoff.Store(int64(10 * time.Millisecond))
 	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		msg, err := a.cons.Next(jetstream.FetchContext(fctx))
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-				continue
-			}
-			select { // the server is away: try again soon
+		mu.Lock()
+		n := free
+		free = 0
+		mu.Unlock()
+		if n == 0 {
+			select {
 			case <-ctx.Done():
-			case <-time.After(backoff):
+			case <-wake:
 			}
-			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		backoff = 10 * time.Millisecond
-		a.run(ctx, msg)
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := a.cons.Fetch(n, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			give(n)
+			if ctx.Err() == nil { // the server is away: try again soon
+				d := time.Duration(backoff.Load())
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+				backoff.Store(int64(min(2*d, time.Second)))
+			}
+			continue
+		}
+		wg.Go(func() {
+			defer cancel()
+			got := 0
+			for msg := range batch.Messages() {
+				got++
+				backoff.Store(int64(10 * time.Millisecond))
+				wg.Go(func() {
+					defer give(1)
+					a.run(ctx, msg)
+				})
+			}
+			if err := batch.Error(); got == 0 && err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+				// The server refused the pull (the consumer gone, say): wait before the next.
+				d := time.Duration(backoff.Load())
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+				backoff.Store(int64(min(2*d, time.Second)))
+			}
+			give(n - got)
+		})
+		// Loop: slots freed while this pull waits get a pull of their own.
 	}
 }
 
@@ -268,13 +339,34 @@ func (a *agent) run(ctx context.Context, msg jetstream.Msg) {
 		a.reply(msg, env, res)
 		return
 	}
+	// The agent registers the task as running before anything else, and skips it when its pool
+	// cancelled it already: the pool broadcasts each cancel (mp.cancel), which the agent either
+	// applies to the running task or keeps in its cancel set for a task yet to arrive.
+	var stopCause atomic.Value
+	var abortFn atomic.Pointer[func(error)]
+	stop := func(cause error) {
+		stopCause.CompareAndSwap(nil, cause)
+		if ab := abortFn.Load(); ab != nil {
+			(*ab)(cause)
+		}
+	}
 	a.mu.Lock()
 	_, cancelled := a.cancelled[env.ID]
+	if cancelled {
+		delete(a.cancelled, env.ID)
+	} else {
+		a.running[env.ID] = stop
+	}
 	a.mu.Unlock()
 	if cancelled {
 		msg.Ack()
 		return
 	}
+	defer func() {
+		a.mu.Lock()
+		delete(a.running, env.ID)
+		a.mu.Unlock()
+	}()
 	arg := env.Arg
 	if env.ArgObj != "" {
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -299,32 +391,23 @@ func (a *agent) run(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	call.Timeout, call.Retries = time.Duration(env.Timeout), 0
-	// The pool learns that the task starts, and answers whether it still wants it: a call it
-	// cancelled (Shutdown's CancelPending, say) is not started.
+	// The pool learns that the task starts (for its snapshots and Shutdown's CancelPending); the
+	// agent does not wait for an answer: a cancel reaches the task through the cancel set.
 	started := res
 	started.Kind = resStarted
-	if ans, err := a.c.nc.Request(env.Reply, marshal(started), 5*time.Second); errors.Is(err, nats.ErrNoResponders) || err == nil && len(ans.Data) == 1 && ans.Data[0] == 0 {
-		msg.Ack() // the pool is gone, or no longer wants it
-		return
-	}
-	var stopCause atomic.Value
+	a.c.nc.Publish(env.Reply, marshal(started))
 	a.busy.Add(1)
 	defer a.busy.Add(-1)
 	cctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	abort := a.pool.Execute(cctx, call)
-	stop := func(cause error) { stopCause.CompareAndSwap(nil, cause); abort(cause) }
-	a.mu.Lock()
-	a.running[env.ID] = stop
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		delete(a.running, env.ID)
-		a.mu.Unlock()
-	}()
+	abortFn.Store(&abort)
+	if cause, _ := stopCause.Load().(error); cause != nil { // cancelled while it was being started
+		abort(cause)
+	}
 	stopOnEnd := context.AfterFunc(ctx, func() { stop(errAgentStopped) })
 	defer stopOnEnd()
-	tick := time.NewTicker(max(a.c.ackWait/3, 50*time.Millisecond))
+	tick := time.NewTimer(a.progressEvery())
 	defer tick.Stop()
 	var r mp.Result
 wait:
@@ -334,6 +417,7 @@ wait:
 			break wait
 		case <-tick.C:
 			msg.InProgress()
+			tick.Reset(a.progressEvery())
 		}
 	}
 	switch stopCause.Load() {

@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +48,53 @@ type Cluster struct {
 	tasks     jetstream.Consumer
 	obj       jetstream.ObjectStore
 
+	headOnce sync.Once // a pool's update of the task consumer
+	headErr  error
+
+	perms *permWatch // the permission violations the server reports
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// permWatch hands the permission violations the server reports (asynchronously, to the
+// connection's error handler) to whoever waits for one on a subject.
+type permWatch struct {
+	mu      sync.Mutex
+	waiters map[chan error]string // → the subject
+}
+
+func newPermWatch() *permWatch { return &permWatch{waiters: make(map[chan error]string)} }
+
+func (w *permWatch) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		return
+	}
+	msg := strings.ToLower(err.Error())
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch, subject := range w.waiters {
+		if strings.Contains(msg, strings.ToLower(subject)) {
+			select {
+			case ch <- err:
+			default:
+			}
+		}
+	}
+}
+
+// watch returns a channel that receives the next permission violation on subject, and a function
+// that stops watching.
+func (w *permWatch) watch(subject string) (<-chan error, func()) {
+	ch := make(chan error, 1)
+	w.mu.Lock()
+	w.waiters[ch] = subject
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		delete(w.waiters, ch)
+		w.mu.Unlock()
+	}
 }
 
 // Credentials are a user name and password of a NATS server.
@@ -125,10 +171,12 @@ type AckWait time.Duration
 //
 // As an Option (Start, Connect, NewLocalPool) it is the ack wait of the tasks: a task handed to
 // an agent may go without news (a result, or the agent's in-progress heartbeat, sent every third
-// of d) for d before another agent gets it. Every pool and agent of a cluster must use the same
-// value: the task consumer is shared, and each Cluster that sets it up (its first NewPool or
-// Serve) writes its own value to it (an agent started by ServeFromEnv takes it from
-// MPNATS_ACK_WAIT).
+// of d) for d before another agent gets it. The task consumer is shared by the whole cluster,
+// and only pools write it: each Cluster's first NewPool sets its value (so the pools of one
+// cluster should agree; the last one made wins). Agents do not write it: they read the
+// consumer's value when they start and every two seconds after, and send their in-progress acks
+// by it, so an agent with another setting can neither change the cluster's ack wait nor fall
+// behind it. (An agent's own value is used only to create the consumer when no pool has yet.)
 //
 // As a QueueOption it is the queue's: a JoinableQueue's live consumer tells the server it is
 // still working on the values it holds every third of d, so a long task is not redelivered
@@ -241,7 +289,8 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 		}
 		return fail(errors.New("mpnats: the embedded server did not become ready within 10s"))
 	}
-	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("mp head")}
+	perms := newPermWatch()
+	copts := []nats.Option{nats.InProcessServer(srv), nats.Name("mp head"), nats.ErrorHandler(perms.handler)}
 	if cfg.head != nil {
 		copts = append(copts, nats.UserInfo(cfg.head.User, cfg.head.Password))
 	}
@@ -253,6 +302,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if err != nil {
 		return fail(err)
 	}
+	c.perms = perms
 	c.srv, c.dir, c.ackWait = srv, dir, cfg.ackWait
 	if cfg.listen != "" {
 		c.url = srv.ClientURL()
@@ -298,7 +348,8 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Cluster, error) 
 	if err != nil {
 		return nil, err
 	}
-	copts := []nats.Option{nats.Name("mp"), nats.Timeout(readyWait(ctx)), nats.MaxReconnects(-1), nats.ReconnectWait(200 * time.Millisecond)}
+	perms := newPermWatch()
+	copts := []nats.Option{nats.Name("mp"), nats.Timeout(readyWait(ctx)), nats.MaxReconnects(-1), nats.ReconnectWait(200 * time.Millisecond), nats.ErrorHandler(perms.handler)}
 	if cfg.head != nil {
 		copts = append(copts, nats.UserInfo(cfg.head.User, cfg.head.Password))
 	}
@@ -313,18 +364,18 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Cluster, error) 
 	if err != nil {
 		return nil, err
 	}
-	c.ackWait = cfg.ackWait
+	c.ackWait, c.perms = cfg.ackWait, perms
 	return c, nil
 }
 
 // fromConn makes a Cluster of a connection to a server with JetStream; on error it closes nc.
 func fromConn(nc *nats.Conn) (*Cluster, error) {
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second)) // an async publish unanswered fails, rather than waits forever
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("mpnats: jetstream: %w", err)
 	}
-	return &Cluster{nc: nc, js: js, ackWait: 30 * time.Second}, nil
+	return &Cluster{nc: nc, js: js, ackWait: 30 * time.Second, perms: newPermWatch()}, nil
 }
 
 // readyWait is how long Start waits for the embedded server: ctx's deadline, or 10 s.

@@ -103,14 +103,15 @@ func (c *Cluster) setup(ctx context.Context) error {
 			c.setupErr = fmt.Errorf("mpnats: the task stream: %w", err)
 			return
 		}
-		c.tasks, err = c.js.CreateOrUpdateConsumer(ctx, taskStream, jetstream.ConsumerConfig{
-			Durable:       taskConsumer,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       c.ackWait,
-			MaxDeliver:    -1, // attempts are counted by the agents, against the task's MaxAttempts
-			MaxAckPending: -1,
-			MaxWaiting:    1 << 14,
-		})
+		// The consumer as it is: pools write it (headSetup); an agent creates it only when no
+		// pool has yet.
+		c.tasks, err = c.js.Consumer(ctx, taskStream, taskConsumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			c.tasks, err = c.js.CreateConsumer(ctx, taskStream, c.taskConsumerConfig())
+			if errors.Is(err, jetstream.ErrConsumerExists) { // another made it meanwhile
+				c.tasks, err = c.js.Consumer(ctx, taskStream, taskConsumer)
+			}
+		}
 		if err != nil {
 			c.setupErr = fmt.Errorf("mpnats: the task consumer: %w", err)
 			return
@@ -124,6 +125,31 @@ func (c *Cluster) setup(ctx context.Context) error {
 		}
 	})
 	return c.setupErr
+}
+
+func (c *Cluster) taskConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       taskConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.ackWait,
+		MaxDeliver:    -1, // attempts are counted by the agents, against the task's MaxAttempts
+		MaxAckPending: -1,
+		MaxWaiting:    1 << 14,
+	}
+}
+
+// headSetup is setup for a pool: it also writes the task consumer's settings (its ack wait),
+// which only pools do.
+func (c *Cluster) headSetup(ctx context.Context) error {
+	if err := c.setup(ctx); err != nil {
+		return err
+	}
+	c.headOnce.Do(func() {
+		if _, err := c.js.CreateOrUpdateConsumer(ctx, taskStream, c.taskConsumerConfig()); err != nil {
+			c.headErr = fmt.Errorf("mpnats: the task consumer: %w", err)
+		}
+	})
+	return c.headErr
 }
 
 // inlineLimit is the largest argument or result sent in a message; bigger ones go by the Object

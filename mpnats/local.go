@@ -126,8 +126,9 @@ func (lp *LocalPool) stop() error {
 // ServeFromEnv makes this process an agent when its environment says so: with MPNATS_URL set, it
 // connects there (as MPNATS_USER with MPNATS_PASSWORD, when set; MPNATS_SLOTS slots, default
 // mp.NumCPU()) and serves until ctx ends, then returns true and Serve's error. Without
-// MPNATS_URL it returns false at once. MPNATS_ACK_WAIT (a duration, such as 30s) must equal the
-// head's WithAckWait when that is set; MPNATS_CA names the PEM file of the CA that signed the
+// MPNATS_URL it returns false at once. MPNATS_ACK_WAIT (a duration, such as 30s) is used only
+// when the agent starts before any pool has made the task consumer (agents use the consumer's
+// ack wait, which pools set); MPNATS_CA names the PEM file of the CA that signed the
 // server's certificate, for a server with TLS (a tls:// URL). Call it in main right after mp.Init, so the same binary
 // is the head on one host and an agent on the others:
 //

@@ -158,7 +158,7 @@ func NewPool(ctx context.Context, c *Cluster, name string, opts ...PoolOption) (
 			return nil, err
 		}
 	}
-	if err := c.setup(ctx); err != nil {
+	if err := c.headSetup(ctx); err != nil {
 		return nil, err
 	}
 	st, err := c.js.Stream(ctx, taskStream)
@@ -173,6 +173,9 @@ func NewPool(ctx context.Context, c *Cluster, name string, opts ...PoolOption) (
 		agents:  make(map[string]*agentSeen),
 	}
 	p.idle = sync.NewCond(&p.mu)
+	if err := p.checkSubmit(ctx); err != nil {
+		return nil, err
+	}
 	if p.sub, err = c.nc.Subscribe(p.reply, p.onResult); err != nil {
 		return nil, fmt.Errorf("mpnats: subscribe to results: %w", err)
 	}
@@ -187,6 +190,38 @@ func NewPool(ctx context.Context, c *Cluster, name string, opts ...PoolOption) (
 		return nil, fmt.Errorf("mpnats: subscribe: %w", err)
 	}
 	return p, nil
+}
+
+// ErrNoSubmitPermission is matched by the error of NewPool on a Cluster whose credentials may not
+// submit tasks, such as the agents' (AgentCredentials): the server would drop every task.
+var ErrNoSubmitPermission = errors.New("mpnats: these credentials may not submit tasks")
+
+// checkSubmit makes sure the pool's connection may publish tasks: it sends a probe the task stream
+// refuses (it expects a last sequence the stream never has, so nothing is stored), and fails fast
+// when the server reports a permissions violation instead. Without this check, a pool made with
+// an agent's credentials would wait for every task's publish to time out.
+func (p *Pool) checkSubmit(ctx context.Context) error {
+	violation, stop := p.c.perms.watch(p.subject)
+	defer stop()
+	pctx, cancel := context.WithTimeout(ctx, readyWait(ctx))
+	defer cancel()
+	published := make(chan error, 1)
+	go func() {
+		_, err := p.c.js.Publish(pctx, p.subject, nil, jetstream.WithExpectLastSequence(^uint64(0)>>1))
+		published <- err
+	}()
+	select {
+	case err := <-violation:
+		cancel()
+		<-published
+		return fmt.Errorf("%w: NewPool(%q): the server refuses this connection's tasks (%v); make pools with the head's credentials, not the agents' (AgentCredentials)", ErrNoSubmitPermission, p.name, err)
+	case err := <-published:
+		var apiErr *jetstream.APIError
+		if err == nil || errors.As(err, &apiErr) { // refused by the stream, as meant: tasks get through
+			return nil
+		}
+		return fmt.Errorf("mpnats: NewPool(%q): send a probe task: %w", p.name, err)
+	}
 }
 
 func validName(s string) bool {
@@ -277,7 +312,7 @@ func (p *Pool) publish(t *task, env taskEnv, arg []byte) {
 	} else {
 		env.Arg = arg
 	}
-	ack, err := p.c.js.Publish(ctx, p.subject, marshal(env), jetstream.WithMsgID(env.ID))
+	ack, err := p.send(ctx, env)
 	if err != nil {
 		p.finish(env.ID, mp.Result{Err: fmt.Errorf("mpnats: send task %s: %w", env.Func, err)})
 		return
@@ -288,6 +323,29 @@ func (p *Pool) publish(t *task, env taskEnv, arg []byte) {
 	p.mu.Unlock()
 	if gone { // aborted while it was being sent: take it back
 		p.stream.DeleteMsg(ctx, ack.Sequence)
+	}
+}
+
+// send publishes a task and waits for the stream to store it. It publishes asynchronously (and
+// waits on the ack's future): many tasks sent at once then share the connection's writes rather
+// than each making a request, which sends tasks several times faster. Past the connection's
+// limit of acks awaited (4,000), it waits for room up to ctx's end.
+func (p *Pool) send(ctx context.Context, env taskEnv) (*jetstream.PubAck, error) {
+	stall := time.Second
+	if d, ok := ctx.Deadline(); ok {
+		stall = max(time.Until(d), time.Millisecond)
+	}
+	f, err := p.c.js.PublishAsync(p.subject, marshal(env), jetstream.WithMsgID(env.ID), jetstream.WithStallWait(stall))
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
@@ -370,7 +428,10 @@ func (p *Pool) onResult(m *nats.Msg) {
 			t.started = time.Now()
 		}
 		p.mu.Unlock()
-		if t != nil {
+		if m.Reply == "" { // agents send it without waiting for an answer
+			return
+		}
+		if t != nil { // an agent of an earlier version asks whether the call is still wanted
 			m.Respond([]byte{1})
 		} else {
 			m.Respond([]byte{0})

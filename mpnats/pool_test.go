@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp"
+	"github.com/mp-go/mp/mpnats"
 )
 
 func TestPoolRuns(t *testing.T) {
@@ -203,5 +204,49 @@ func TestPoolSnapshot(t *testing.T) {
 	defer mu.Unlock()
 	if outcomes["ok"] != 1 || outcomes["failed"] != 1 || outcomes["died"] != 1 {
 		t.Fatalf("observed outcomes %v", outcomes)
+	}
+}
+
+// An agent takes only as many tasks as it has free slots, and a task cancelled while it waits is
+// removed and never runs: with one slot busy, a second task stays in the stream; cancelled, it is
+// gone, and the next task the slot runs is the one after it.
+func TestPoolCancelQueuedNeverRuns(t *testing.T) {
+	ctx := ctxT(t)
+	c, p := inProcess(t, 1)
+	dir := t.TempDir()
+	busy := mp.Submit(ctx, p, Spin, filepath.Join(dir, "busy"))
+	readPid(t, filepath.Join(dir, "busy"))
+	queued := mp.Submit(ctx, p, Spin, filepath.Join(dir, "queued"))
+	for deadline := time.Now().Add(10 * time.Second); ; { // the second task is in the stream
+		out, waiting := mpnats.TaskPending(t, c)
+		if out != 1 {
+			t.Fatalf("%d tasks handed to an agent of 1 slot, want 1", out)
+		}
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second task is not waiting in the stream (%d waiting)", waiting)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !queued.Cancel() {
+		t.Fatal("Cancel of a queued task returned false")
+	}
+	if _, err := queued.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled queued task: %v", err)
+	}
+	busy.Cancel()
+	if _, err := busy.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled running task: %v", err)
+	}
+	if v, err := mp.Apply(ctx, p, Square, 4); v != 16 || err != nil { // the slot's next task
+		t.Fatalf("after the cancels: %d, %v", v, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "queued")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the task cancelled before delivery ran (%v)", err)
+	}
+	if d := p.Duplicates(); d != 0 {
+		t.Fatalf("%d duplicates", d)
 	}
 }
