@@ -68,3 +68,6 @@ func TaskRedeliveries(t *testing.T, c *Cluster) int {
 	}
 	return info.NumRedelivered
 }
+
+// StoreDir returns the directory of the cluster's embedded server, "" for Connect.
+func StoreDir(c *Cluster) string { return c.dir }
