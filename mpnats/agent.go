@@ -428,7 +428,10 @@ wait:
 		msg.Nak() // another agent runs it
 		return
 	}
-	if r.Err != nil && errors.Is(r.Err, mp.ErrWorkerDied) && attempt < env.MaxAttempts {
+	// A worker that died with the task running, or after its function returned but before the
+	// result was sent (mp.ErrResultLost: a local pool never reruns that one), gives the task
+	// another attempt: a cluster's execution is at least once, and the caller gets a result.
+	if r.Err != nil && (errors.Is(r.Err, mp.ErrWorkerDied) || errors.Is(r.Err, mp.ErrResultLost)) && attempt < env.MaxAttempts {
 		res.Kind, res.Reason = resAttempt, r.Err.Error()
 		a.c.nc.Publish(env.Reply, marshal(res)) // before the Nak: the pool has it before the next attempt's result
 		msg.Nak()

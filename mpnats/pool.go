@@ -91,8 +91,11 @@ type poolOptionFunc func(*poolConfig) error
 func (f poolOptionFunc) applyPool(c *poolConfig) error { return f(c) }
 
 // WithMaxAttempts sets how many times a task runs when the worker process running it dies, before
-// its Future fails with an error matching mp.ErrWorkerDied (default 3). A call's mp.WithRetries
-// overrides it. n < 1 is an error.
+// its Future fails with an error matching mp.ErrWorkerDied (default 3). A worker that died after
+// the function returned but before its result was sent counts too (on a local mp.Pool that task
+// fails with mp.ErrResultLost and is not run again; a cluster runs it again, at least once being
+// its promise, and the last attempt's mp.ErrResultLost is the Future's error). A call's
+// mp.WithRetries overrides it. n < 1 is an error.
 func WithMaxAttempts(n int) PoolOption {
 	return poolOptionFunc(func(c *poolConfig) error {
 		if n < 1 {
