@@ -91,6 +91,9 @@ type agent struct {
 	replySeq  uint64               // numbers the results sent
 	awaiting  map[uint64]awaited   // tasks whose results await the pool's answer
 	cancelled map[string]time.Time // IDs cancelled before they arrived, for a minute
+
+	// stop ends Serve with its cause: the local pool broke (it could not keep workers alive).
+	stop context.CancelCauseFunc
 }
 
 // errCancelled is the cause a cancelled task's local call ends with.
@@ -102,7 +105,9 @@ var errCancelled = errors.New("mpnats: task cancelled by its pool")
 // acks), so a long task is never handed to another agent; it heartbeats (host, pid, binary
 // version, slots, busy, RSS) every half second, which the pools read. A task whose worker process
 // dies goes back at once to be run again (up to its attempts); when ctx ends, the tasks running
-// are stopped and go back too. Serve returns nil when ctx ends, or the error that stopped it.
+// are stopped and go back too. Serve returns nil when ctx ends, or the error that stopped it:
+// one matching mp.ErrBrokenPool when its local pool can no longer start workers, the tasks it
+// held handed back to other agents.
 //
 // The agent and the head may share a process and a Cluster (the tasks still run in worker
 // processes); on other hosts, the same binary calls Serve on a Cluster made by Connect (see
@@ -123,6 +128,9 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 	if err := c.setup(ctx); err != nil {
 		return err
 	}
+	parent := ctx
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	pool, err := mp.NewPool(ctx, append([]mp.PoolOption{mp.WithWorkers(cfg.slots), mp.WithCancelGrace(cfg.grace)}, cfg.poolOpts...)...)
 	if err != nil {
 		return fmt.Errorf("mpnats: the agent's worker processes: %w", err)
@@ -130,7 +138,7 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 	host, _ := os.Hostname()
 	a := &agent{c: c, id: nuid.Next(), host: host, cfg: cfg, pool: pool, cons: c.tasks, hash: mp.RegistryHash(),
 		running: make(map[string]func(error)), cancelled: make(map[string]time.Time),
-		inbox: c.nc.NewRespInbox(), awaiting: make(map[uint64]awaited)}
+		inbox: c.nc.NewRespInbox(), awaiting: make(map[uint64]awaited), stop: stop}
 	a.ackWait.Store(int64(c.ackWait))
 	a.readAckWait(ctx)
 	rsub, err := c.nc.Subscribe(a.inbox+".*", a.onReply)
@@ -176,6 +184,11 @@ func Serve(ctx context.Context, c *Cluster, opts ...AgentOption) error {
 	a.heartbeat(true)
 	c.nc.Flush()
 	pool.Close()
+	if parent.Err() == nil {
+		if err := context.Cause(ctx); errors.Is(err, mp.ErrBrokenPool) {
+			return fmt.Errorf("mpnats: the agent stopped, its tasks handed back: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -426,6 +439,13 @@ wait:
 		return
 	case errAgentStopped:
 		msg.Nak() // another agent runs it
+		return
+	}
+	// A local pool that cannot keep workers alive runs nothing more: the task goes back to be
+	// run elsewhere, and the agent stops (Serve returns the error).
+	if r.Err != nil && errors.Is(r.Err, mp.ErrBrokenPool) {
+		msg.Nak()
+		a.stop(r.Err)
 		return
 	}
 	// A worker that died with the task running, or after its function returned but before the

@@ -3,6 +3,7 @@
 package mpnats_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mp-go/mp"
+	"github.com/mp-go/mp/mpnats"
 )
 
 // childPids lists the processes whose parent is this one: here, the in-process agent's workers.
@@ -118,5 +120,67 @@ func TestPoolKillStormTinyTasks(t *testing.T) {
 		kills.Load(), ok, died, p.Redeliveries(), p.Duplicates())
 	if ok == 0 {
 		t.Error("no task succeeded under the storm")
+	}
+}
+
+// TestAgentBrokenPoolHandsTasksBack: SIGKILLs that hit the agent's workers as they start break
+// its local pool (it stops after three failed starts in a row). The agent then stops with an
+// error matching ErrBrokenPool instead of failing the tasks it takes: they go back, and a fresh
+// agent runs every one of them.
+func TestAgentBrokenPoolHandsTasksBack(t *testing.T) {
+	ctx := ctxT(t)
+	c, err := mpnats.Start(ctx, mpnats.WithAckWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p, err := mpnats.NewPool(ctx, c, "broken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	actx, stopAgent := context.WithCancel(ctx)
+	defer stopAgent()
+	served := make(chan error, 1)
+	go func() { served <- mpnats.Serve(actx, c, mpnats.WithSlots(2)) }()
+	waitWorkers(t, p, 2) // the agent runs, its workers started
+
+	const n = 200
+	futs := make([]*mp.Future[int], n)
+	for i := range futs {
+		futs[i] = mp.Submit(ctx, p, Square, i)
+	}
+	// Kill every child as soon as it appears, until the agent gives up.
+	var serveErr error
+	deadline := time.Now().Add(60 * time.Second)
+storm:
+	for {
+		select {
+		case serveErr = <-served:
+			break storm
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent's pool did not break under 60s of kills")
+		}
+		for _, pid := range childPids(t) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if !errors.Is(serveErr, mp.ErrBrokenPool) {
+		t.Fatalf("Serve returned %v; want an error matching mp.ErrBrokenPool", serveErr)
+	}
+	go func() { served <- mpnats.Serve(actx, c, mpnats.WithSlots(2)) }()
+	for i, f := range futs {
+		v, err := f.Wait(ctx)
+		if err != nil && !errors.Is(err, mp.ErrWorkerDied) && !errors.Is(err, mp.ErrResultLost) {
+			t.Errorf("task %d: %v; want its value (or a worker-death error, from the storm)", i, err)
+		} else if err == nil && v != i*i {
+			t.Errorf("task %d = %d; want %d", i, v, i*i)
+		}
+	}
+	stopAgent()
+	if err := <-served; err != nil {
+		t.Errorf("the second agent's Serve: %v", err)
 	}
 }
