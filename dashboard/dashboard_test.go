@@ -182,7 +182,8 @@ func TestZeroCostUntilHandler(t *testing.T) {
 	d.AddPool(gp)
 	d.AddQueue("q", fixedQueue{0, 1})
 	d.Handler()
-	if after := runtime.NumGoroutine(); after != before {
+	// Fewer is another test's goroutine ending meanwhile; more would be the dashboard's.
+	if after := runtime.NumGoroutine(); after > before {
 		t.Fatalf("New, AddPool and Handler took the goroutines from %d to %d", before, after)
 	}
 	d.Close()
